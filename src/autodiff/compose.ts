@@ -1,0 +1,54 @@
+/**
+ * Compositions of the two modes: exact Hessian-vector products (forward-over-reverse), dense
+ * Hessians for small problems, and Jacobians.
+ */
+import { Tensor, zeros } from '../tensor/tensor.js';
+import { jvp } from './jvp.js';
+import { grad } from './vjp.js';
+import type { PyTree } from './pytree.js';
+
+/**
+ * `H(x) · v` for scalar `f`, exact, as the forward-mode derivative of the gradient
+ * (forward-over-reverse): about 2–3 gradient evaluations. `x` and `v` are pytrees of the same
+ * structure; the result has that structure too.
+ */
+export function hvp<P extends PyTree>(f: (x: P) => Tensor, x: P, v: P): P {
+  const g = grad(f);
+  return jvp((p: P) => g(p), [x], [v])[1];
+}
+
+/**
+ * The dense Hessian of scalar `f` at tensor `x`, shape `[...x.shape, ...x.shape]`, built from
+ * one Hessian-vector product per coordinate. For small problems and tests.
+ */
+export function hessian(f: (x: Tensor) => Tensor, x: Tensor): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError('hessian: x must be a Tensor');
+  const n = x.size;
+  const out = zeros([...x.shape, ...x.shape], { dtype: x.dtype });
+  const e = zeros(x.shape, { dtype: x.dtype });
+  for (let i = 0; i < n; i++) {
+    e.data.fill(0);
+    e.data[i] = 1;
+    const col = hvp(f, x, e);
+    out.data.set(col.data, i * n); // H is symmetric: row i = column i
+  }
+  return out;
+}
+
+/** The dense Jacobian of `f` at `x` by forward mode, shape `[...f(x).shape, ...x.shape]`. */
+export function jacfwd(f: (x: Tensor) => Tensor, x: Tensor): Tensor {
+  const y = f(x);
+  if (!(y instanceof Tensor)) throw new TypeError('jacfwd: f must return a Tensor');
+  const n = x.size;
+  const m = y.size;
+  const out = zeros([...y.shape, ...x.shape], { dtype: y.dtype });
+  const e = zeros(x.shape, { dtype: x.dtype });
+  for (let j = 0; j < n; j++) {
+    e.data.fill(0);
+    e.data[j] = 1;
+    const col = jvp(f, [x], [e])[1];
+    for (let i = 0; i < m; i++) out.data[i * n + j] = col.data[i];
+  }
+  return out;
+}
+

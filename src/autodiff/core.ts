@@ -1,0 +1,72 @@
+/**
+ * The tracing core shared by forward and reverse mode (after JAX's "autodidax" design).
+ *
+ * Each active transformation (one `jvp` or `vjp` call) owns a trace with a level; nested calls
+ * get higher levels. A `Tracer` is a Tensor that belongs to one trace: it carries its primal
+ * value (a Tensor of a lower level, ultimately concrete) plus what its transformation needs
+ * (a tangent, or a node of the reverse-mode tape). Its `data` and `shape` are the concrete
+ * values, so code may read them (as PyTorch code reads `.item()`), but reading them is not
+ * differentiated.
+ *
+ * `bind(primitive, inputs, params)` evaluates a primitive: it finds the highest-level trace
+ * among the inputs and lets it process the op; with no tracers it evaluates concretely. Rules
+ * are written with differentiable ops (which bind again), so every derivative can be
+ * differentiated once more: grad of grad, jvp of grad, and so on.
+ */
+import { Tensor } from '../tensor/tensor.js';
+import { IMPLS, type PrimitiveName, type PrimitiveParams } from './primitives.js';
+
+export interface Trace {
+  readonly level: number;
+  /** Wrap a value of a lower level (or a plain tensor) as a tracer of this trace. */
+  lift(x: Tensor): Tracer;
+  process<K extends PrimitiveName>(prim: K, inputs: Tracer[], params: PrimitiveParams[K]): Tensor;
+}
+
+export abstract class Tracer extends Tensor {
+  abstract readonly trace: Trace;
+  /** The value one level down (a Tensor, possibly a tracer of a lower trace). */
+  readonly primal: Tensor;
+
+  constructor(primal: Tensor) {
+    super(primal.data, primal.shape);
+    this.primal = primal;
+  }
+}
+
+let nextLevel = 1;
+let activeTraces = 0;
+
+/** A new level, higher than every level in use; `release` when the transformation ends. */
+export function newLevel(): number {
+  activeTraces++;
+  return nextLevel++;
+}
+
+export function releaseLevel(): void {
+  activeTraces--;
+  if (activeTraces === 0) nextLevel = 1;
+}
+
+function levelOf(x: Tensor): number {
+  return x instanceof Tracer ? x.trace.level : 0;
+}
+
+/** Evaluate `prim` on `inputs`, through the highest active trace among them. */
+export function bind<K extends PrimitiveName>(prim: K, inputs: Tensor[], params: PrimitiveParams[K]): Tensor {
+  let top: Trace | undefined;
+  for (const x of inputs) {
+    if (x instanceof Tracer && (top === undefined || x.trace.level > top.level)) top = x.trace;
+  }
+  if (top === undefined) return IMPLS[prim](inputs, params);
+  const trace = top;
+  const lifted = inputs.map((x) => (levelOf(x) === trace.level ? (x as Tracer) : trace.lift(x)));
+  return trace.process(prim, lifted, params);
+}
+
+/** The concrete tensor under any number of tracer levels (stops differentiation). */
+export function stopGradient(x: Tensor): Tensor {
+  let v = x;
+  while (v instanceof Tracer) v = v.primal;
+  return v;
+}

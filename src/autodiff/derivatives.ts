@@ -1,0 +1,82 @@
+/**
+ * Elementwise derivatives shared by forward and reverse mode, written with differentiable
+ * ops so that they can be differentiated again. Tables are typed over the op enums, so a new
+ * op without a derivative does not compile.
+ */
+import type { BinaryOp, UnaryOp } from '../kernels/types.js';
+import { Tensor, fmtShape, sameShape } from '../tensor/tensor.js';
+import { add, cos, div, exp, greaterEqual, less, log, mul, neg, pow, sigmoid, sin, square, sub, sum, reshape, where, equal, greater } from './ops.js';
+
+/**
+ * dy/dx given input x and output y; a number for a constant derivative; null for ops whose
+ * derivative is zero.
+ */
+export const UNARY_DERIVATIVES: { readonly [K in UnaryOp]: ((x: Tensor, y: Tensor) => Tensor) | number | null } = {
+  neg: -1,
+  abs: (x) => sub(greater(x, 0), less(x, 0)), // sign(x), 0 at 0
+  sign: null,
+  step: null,
+  exp: (_x, y) => y,
+  expm1: (_x, y) => add(y, 1),
+  log: (x) => div(1, x),
+  log1p: (x) => div(1, add(x, 1)),
+  sqrt: (_x, y) => div(0.5, y),
+  rsqrt: (x, y) => mul(-0.5, div(y, x)),
+  square: (x) => mul(2, x),
+  reciprocal: (_x, y) => neg(square(y)),
+  tanh: (_x, y) => sub(1, square(y)),
+  sigmoid: (_x, y) => mul(y, sub(1, y)),
+  relu: (x) => greater(x, 0),
+  softplus: (x) => sigmoid(x),
+  sin: (x) => cos(x),
+  cos: (x) => neg(sin(x)),
+  erf: (x) => mul(2 / Math.sqrt(Math.PI), exp(neg(square(x)))),
+};
+
+type Partial = ((a: Tensor, b: Tensor, y: Tensor) => Tensor) | number;
+
+/** Partial derivatives ∂y/∂a and ∂y/∂b (broadcast shapes); null for piecewise-constant ops. */
+export const BINARY_PARTIALS: { readonly [K in BinaryOp]: { da: Partial; db: Partial } | null } = {
+  add: { da: 1, db: 1 },
+  sub: { da: 1, db: -1 },
+  mul: { da: (_a, b) => b, db: (a) => a },
+  div: { da: (_a, b) => div(1, b), db: (_a, b, y) => neg(div(y, b)) },
+  pow: {
+    // b * a^(b-1), defined as 0 where b == 0 (so 0^0 has derivative 0, not NaN).
+    da: (a, b) => where(equal(b, 0), 0, mul(b, pow(a, sub(b, 1)))),
+    // y * log(a), with log taken only where a > 0 (0 elsewhere: the real power is not differentiable in b there).
+    db: (a, _b, y) => where(greater(a, 0), mul(y, log(where(greater(a, 0), a, 1))), 0),
+  },
+  // Ties send the whole derivative to the first operand.
+  maximum: { da: (a, b) => greaterEqual(a, b), db: (a, b) => less(a, b) },
+  minimum: { da: (a, b) => lessEq(a, b), db: (a, b) => greater(a, b) },
+  eq: null,
+  ne: null,
+  gt: null,
+  ge: null,
+  lt: null,
+  le: null,
+};
+
+function lessEq(a: Tensor, b: Tensor): Tensor {
+  return sub(1, greater(a, b));
+}
+
+/** `g` times a derivative that is a tensor or a constant number. */
+export function scaleBy(g: Tensor, d: Tensor | number): Tensor {
+  if (typeof d === 'number') return d === 1 ? g : d === -1 ? neg(g) : mul(g, d);
+  return mul(g, d);
+}
+
+/** Sum `g` down to `shape` over the axes that broadcasting added or stretched. */
+export function unbroadcast(g: Tensor, shape: readonly number[]): Tensor {
+  if (sameShape(g.shape, shape)) return g;
+  const lead = g.ndim - shape.length;
+  if (lead < 0) throw new RangeError(`unbroadcast: cannot reduce ${fmtShape(g.shape)} to ${fmtShape(shape)}`);
+  const axes: number[] = [];
+  for (let i = 0; i < g.ndim; i++) {
+    if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);
+  }
+  const s = axes.length > 0 ? sum(g, axes, false) : g;
+  return reshape(s, shape);
+}

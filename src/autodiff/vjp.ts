@@ -1,0 +1,279 @@
+/**
+ * Reverse mode: `vjp`, `grad`, `valueAndGrad`. Evaluating `f` records a tape of primitive
+ * applications; the backward pass walks it in reverse, applying each primitive's VJP rule.
+ * Rules are written with differentiable ops, so the backward pass is itself traced by any
+ * enclosing transformation: `grad(grad(f))`, `jvp(grad(f))` (forward-over-reverse Hessian-vector
+ * products) and `grad(x => jvp(f, ...))` all work.
+ */
+import { Tensor, fmtShape, sameShape, zeros } from '../tensor/tensor.js';
+import { Tracer, bind, newLevel, releaseLevel, type Trace } from './core.js';
+import type { PrimitiveName, PrimitiveParams } from './primitives.js';
+import { BINARY_PARTIALS, UNARY_DERIVATIVES, scaleBy, unbroadcast } from './derivatives.js';
+import { add, broadcastTo, cast, div, equal, exp, mul, reshape, slice, sub, sum, transpose, where } from './ops.js';
+import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
+
+interface Node {
+  readonly parents: readonly (Node | null)[];
+  /** Cotangents for the parents, or null for a leaf. */
+  readonly backward: ((ct: Tensor) => (Tensor | null)[]) | null;
+}
+
+class VjpTracer extends Tracer {
+  constructor(readonly trace: VjpTrace, primal: Tensor, readonly node: Node | null) {
+    super(primal);
+  }
+}
+
+/** Filled by the backward pass with the cotangent of a value marked by `retainGrad`. */
+export interface RetainedGrad {
+  /** The cotangent (gradient) of the differentiated output w.r.t. the value; null until a backward pass reaches it. */
+  grad: Tensor | null;
+  readonly value: Tensor;
+}
+
+class VjpTrace implements Trace {
+  readonly tape: Node[] = [];
+  readonly retained = new Map<Node, RetainedGrad[]>();
+  constructor(readonly level: number) {}
+
+  lift(x: Tensor): Tracer {
+    return new VjpTracer(this, x, null);
+  }
+
+  process<K extends PrimitiveName>(prim: K, inputs: Tracer[], params: PrimitiveParams[K]): Tensor {
+    const primals = inputs.map((t) => t.primal);
+    const parents = inputs.map((t) => (t as VjpTracer).node);
+    const y = bind(prim, primals, params);
+    if (parents.every((p) => p === null)) return new VjpTracer(this, y, null);
+    const rule = VJP_RULES[prim] as VjpRule<K>;
+    const needs = parents.map((p) => p !== null);
+    const node: Node = { parents, backward: (ct) => rule(ct, primals, y, params, needs) };
+    this.tape.push(node);
+    return new VjpTracer(this, y, node);
+  }
+}
+
+/** Cotangents of the inputs given the output cotangent `ct`; `needs[i]` false means input i's may be skipped (null). */
+type VjpRule<K extends PrimitiveName> = (ct: Tensor, primals: Tensor[], y: Tensor, params: PrimitiveParams[K], needs: boolean[]) => (Tensor | null)[];
+
+function keepDimsShape(shape: readonly number[], axes: readonly number[]): number[] {
+  return shape.map((d, i) => (axes.includes(i) ? 1 : d));
+}
+
+function inversePerm(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => { inv[p] = i; });
+  return inv;
+}
+
+function extremum<K extends 'max' | 'min'>(): VjpRule<K> {
+  return (ct, [x], y, params) => {
+    const ks = keepDimsShape(x.shape, params.axes);
+    const mask = equal(x, reshape(y, ks));
+    return [div(mul(reshape(ct, ks), mask), sum(mask, params.axes, true))];
+  };
+}
+
+export const VJP_RULES: { readonly [K in PrimitiveName]: VjpRule<K> } = {
+  unary: (ct, [x], y, params) => {
+    const d = UNARY_DERIVATIVES[params.op];
+    return [d === null ? null : scaleBy(ct, typeof d === 'number' ? d : d(x, y))];
+  },
+  binary: (ct, [a, b], y, params, needs) => {
+    const p = BINARY_PARTIALS[params.op];
+    if (p === null) return [null, null];
+    return [
+      needs[0] ? unbroadcast(scaleBy(ct, typeof p.da === 'number' ? p.da : p.da(a, b, y)), a.shape) : null,
+      needs[1] ? unbroadcast(scaleBy(ct, typeof p.db === 'number' ? p.db : p.db(a, b, y)), b.shape) : null,
+    ];
+  },
+  sum: (ct, [x], _y, params) => [broadcastTo(reshape(ct, keepDimsShape(x.shape, params.axes)), x.shape)],
+  max: extremum<'max'>(),
+  min: extremum<'min'>(),
+  logsumexp: (ct, [x], y, params) => {
+    const ks = keepDimsShape(x.shape, params.axes);
+    return [mul(reshape(ct, ks), exp(sub(x, reshape(y, ks))))];
+  },
+  softmax: (ct, _p, y, params) => [mul(y, sub(ct, sum(mul(ct, y), params.axis, true)))],
+  logSoftmax: (ct, _p, y, params) => [sub(ct, mul(exp(y), sum(ct, params.axis, true)))],
+  reshape: (ct, [x]) => [reshape(ct, x.shape)],
+  transpose: (ct, _p, _y, params) => [transpose(ct, inversePerm(params.perm))],
+  broadcastTo: (ct, [x]) => [unbroadcast(ct, x.shape)],
+  slice: (ct, [x], _y, params) => [bind('sliceAdjoint', [ct], { inShape: x.shape.slice(), start: params.start, step: params.step })],
+  sliceAdjoint: (ct, [yIn], _y, params) => [bind('slice', [ct], { start: params.start, step: params.step, shape: yIn.shape.slice() })],
+  concat: (ct, primals, _y, params, needs) => {
+    let off = 0;
+    return primals.map((x, i) => {
+      const start = ct.shape.map(() => 0);
+      const stop = ct.shape.slice();
+      start[params.axis] = off;
+      stop[params.axis] = off + x.shape[params.axis];
+      off += x.shape[params.axis];
+      return needs[i] ? slice(ct, start, stop) : null;
+    });
+  },
+  gather: (ct, [x], _y, params) => [
+    bind('gatherAdjoint', [ct], { indices: params.indices, indexRank: params.indexShape.length, axis: params.axis, n: x.shape[params.axis] }),
+  ],
+  gatherAdjoint: (ct, [yIn], _y, params) => [
+    bind('gather', [ct], { indices: params.indices, indexShape: yIn.shape.slice(params.axis, params.axis + params.indexRank), axis: params.axis }),
+  ],
+  takeAlongAxis: (ct, [x], _y, params) => [bind('takeAlongAxisAdjoint', [ct], { indices: params.indices, axis: params.axis, n: x.shape[params.axis] })],
+  takeAlongAxisAdjoint: (ct, _p, _y, params) => [bind('takeAlongAxis', [ct], { indices: params.indices, axis: params.axis })],
+  where: (ct, [c, a, b], _y, _params, needs) => [
+    null,
+    needs[1] ? unbroadcast(where(c, ct, 0), a.shape) : null,
+    needs[2] ? unbroadcast(where(c, 0, ct), b.shape) : null,
+  ],
+  cast: (ct, [x]) => [cast(ct, x.dtype)],
+  matmul: (ct, [a, b], _y, { transposeA: tA, transposeB: tB }, needs) => [
+    needs[0] ? unbroadcast(tA ? bind('matmul', [b, ct], { transposeA: tB, transposeB: true }) : bind('matmul', [ct, b], { transposeA: false, transposeB: !tB }), a.shape) : null,
+    needs[1] ? unbroadcast(tB ? bind('matmul', [ct, a], { transposeA: true, transposeB: tA }) : bind('matmul', [a, ct], { transposeA: !tA, transposeB: false }), b.shape) : null,
+  ],
+  conv2d: (ct, [x, w], _y, g, needs) => [
+    needs[0] ? bind('conv2dBackwardInput', [ct, w], { stride: g.stride, padding: g.padding, dilation: g.dilation, xShape: x.shape.slice() }) : null,
+    needs[1] ? bind('conv2dBackwardFilter', [x, ct], { stride: g.stride, padding: g.padding, dilation: g.dilation, wShape: w.shape.slice() }) : null,
+  ],
+  conv2dBackwardInput: (ct, [gy, w], _y, g, needs) => [
+    needs[0] ? bind('conv2d', [ct, w], { stride: g.stride, padding: g.padding, dilation: g.dilation }) : null,
+    needs[1] ? bind('conv2dBackwardFilter', [ct, gy], { stride: g.stride, padding: g.padding, dilation: g.dilation, wShape: w.shape.slice() }) : null,
+  ],
+  conv2dBackwardFilter: (ct, [x, gy], _y, g, needs) => [
+    needs[0] ? bind('conv2dBackwardInput', [gy, ct], { stride: g.stride, padding: g.padding, dilation: g.dilation, xShape: x.shape.slice() }) : null,
+    needs[1] ? bind('conv2d', [x, ct], { stride: g.stride, padding: g.padding, dilation: g.dilation }) : null,
+  ],
+  poolGather: (ct, [x], _y, params) => [bind('poolScatter', [ct], { indices: params.indices, inShape: x.shape.slice() })],
+  poolScatter: (ct, [gy], _y, params) => [bind('poolGather', [ct], { indices: params.indices, outShape: gy.shape.slice() })],
+  avgPool2d: (ct, [x], _y, params) => [bind('avgPool2dBackward', [ct], { ...params, inShape: x.shape.slice() })],
+  avgPool2dBackward: (ct, _p, _y, params) => [bind('avgPool2d', [ct], { kernel: params.kernel, stride: params.stride, padding: params.padding, countIncludePad: params.countIncludePad })],
+};
+
+/** Run the tape backwards from `outputs` seeded with `cts`; returns the leaves' cotangents. */
+function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Tensor[], leaves: readonly Node[]): (Tensor | null)[] {
+  const acc = new Map<Node, Tensor>();
+  const accumulate = (node: Node, g: Tensor): void => {
+    const prev = acc.get(node);
+    acc.set(node, prev === undefined ? g : add(prev, g));
+  };
+  outputs.forEach((y, i) => {
+    if (y instanceof VjpTracer && y.trace === trace && y.node !== null) accumulate(y.node, cts[i]);
+  });
+  for (let i = trace.tape.length - 1; i >= 0; i--) {
+    const node = trace.tape[i];
+    const ct = acc.get(node);
+    if (ct === undefined) continue;
+    const keep = trace.retained.get(node);
+    if (keep !== undefined) for (const r of keep) r.grad = ct;
+    if (node.backward === null) continue;
+    acc.delete(node); // free memory as we go
+    const gs = node.backward(ct);
+    node.parents.forEach((p, j) => {
+      const g = gs[j];
+      if (p !== null && g !== null && g !== undefined) accumulate(p, g);
+    });
+  }
+  return leaves.map((l) => acc.get(l) ?? null);
+}
+
+/**
+ * Ask the enclosing reverse-mode pass to report the cotangent of an intermediate value `x`
+ * (PyTorch's `retain_grad`): after `vjpFn` / `grad` runs, the handle's `grad` holds
+ * d(output)/d(x) — the layer taps of K-FAC read output gradients this way, from the ordinary
+ * backward pass. Outside any reverse-mode pass (or for a value that does not depend on the
+ * differentiated inputs) the handle's grad stays null.
+ */
+export function retainGrad(x: Tensor): RetainedGrad {
+  const handle: RetainedGrad = { grad: null, value: x };
+  // Under an enclosing forward-mode trace, the reverse-mode tracer sits below it.
+  let v: Tensor = x;
+  while (v instanceof Tracer && !(v instanceof VjpTracer)) v = v.primal;
+  if (v instanceof VjpTracer && v.node !== null) {
+    const list = v.trace.retained.get(v.node);
+    if (list === undefined) v.trace.retained.set(v.node, [handle]);
+    else list.push(handle);
+  }
+  return handle;
+}
+
+/**
+ * Reverse-mode derivative (jax.vjp): returns `[f(...primals), vjpFn]` where
+ * `vjpFn(cotangent)` gives, for each argument of `f`, the cotangent `J^T · cotangent` in that
+ * argument's structure. `cotangent` matches the structure and shapes of f's output.
+ */
+export function vjp<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) => Out, ...primals: Args): [Out, (cotangent: Out) => Args] {
+  const level = newLevel();
+  let trace: VjpTrace;
+  let out: Out;
+  let leafNodes: Node[];
+  const argLeaves = primals.map((p) => treeLeaves(p));
+  try {
+    trace = new VjpTrace(level);
+    const t = trace;
+    leafNodes = argLeaves.flat().map(() => ({ parents: [], backward: null }));
+    let k = 0;
+    const args = primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => new VjpTracer(t, x, leafNodes[k++])))) as Args;
+    out = f(...args);
+  } finally {
+    releaseLevel();
+  }
+  const outLeaves = treeLeaves(out);
+  const values = treeUnflatten(out, outLeaves.map((y) => (y instanceof VjpTracer && y.trace === trace ? y.primal : y)));
+  const vjpFn = (cotangent: Out): Args => {
+    const cts = treeLeaves(cotangent);
+    if (cts.length !== outLeaves.length) throw new RangeError(`vjp: cotangent has ${cts.length} tensors, the output has ${outLeaves.length}`);
+    cts.forEach((c, i) => {
+      if (!sameShape(c.shape, outLeaves[i].shape) || c.dtype !== outLeaves[i].dtype) {
+        throw new RangeError(`vjp: cotangent ${i} is ${c.toString()}, expected the output's ${outLeaves[i].dtype} ${fmtShape(outLeaves[i].shape)}`);
+      }
+    });
+    const gs = backward(trace, outLeaves, cts, leafNodes);
+    let k = 0;
+    return primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => gs[k++] ?? zeros(x.shape, { dtype: x.dtype })))) as Args;
+  };
+  return [values, vjpFn];
+}
+
+export interface GradOptions {
+  /** f returns `[value, aux]`; aux is returned alongside, not differentiated. */
+  hasAux?: boolean;
+}
+
+function scalarValue(op: string, v: unknown): Tensor {
+  if (!(v instanceof Tensor)) throw new TypeError(`${op}: f must return a scalar Tensor, got ${typeof v === 'object' && v !== null ? 'an object' : String(v)}`);
+  if (v.size !== 1) throw new RangeError(`${op}: f must return a scalar (one element), got a tensor of shape ${fmtShape(v.shape)}`);
+  return v;
+}
+
+/**
+ * `valueAndGrad(f)(params, ...rest)` returns `[value, grads]` with grads of the first argument in
+ * its own tree structure (jax.value_and_grad); with `{hasAux: true}`, f returns `[value, aux]` and
+ * the result is `[[value, aux], grads]`.
+ */
+export function valueAndGrad<P extends PyTree, Rest extends unknown[], Aux = never>(
+  f: (params: P, ...rest: Rest) => Tensor | [Tensor, Aux],
+  options: GradOptions = {},
+): (params: P, ...rest: Rest) => [Tensor, P] | [[Tensor, Aux], P] {
+  const op = options.hasAux ? 'valueAndGrad (hasAux)' : 'valueAndGrad';
+  return (params: P, ...rest: Rest) => {
+    let aux: Aux | undefined;
+    const [value, vjpFn] = vjp((p: P) => {
+      const r = f(p, ...rest);
+      if (options.hasAux) {
+        if (!Array.isArray(r) || r.length !== 2) throw new TypeError(`${op}: with hasAux, f must return [value, aux]`);
+        aux = r[1];
+        return scalarValue(op, r[0]);
+      }
+      return scalarValue(op, r);
+    }, params);
+    const one = zeros(value.shape, { dtype: value.dtype });
+    one.data[0] = 1;
+    const [g] = vjpFn(one);
+    return options.hasAux ? [[value, aux as Aux], g] : [value, g];
+  };
+}
+
+/** `grad(f)(params, ...rest)`: the gradient of scalar `f` w.r.t. its first argument (jax.grad). */
+export function grad<P extends PyTree, Rest extends unknown[]>(f: (params: P, ...rest: Rest) => Tensor): (params: P, ...rest: Rest) => P {
+  const vg = valueAndGrad(f);
+  return (params: P, ...rest: Rest) => vg(params, ...rest)[1];
+}

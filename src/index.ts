@@ -1,0 +1,39 @@
+/**
+ * hessian — second-order optimization of neural networks.
+ *
+ * The root exports the differentiable tensor API (NumPy/JAX names), the transformations
+ * (`grad`, `valueAndGrad`, `vjp`, `jvp`, `hvp`, `hessian`), curvature products (`ggnvp`,
+ * `fisherVp`, `perExampleGrads`), the `nn` module system and losses, dense `linalg`, and the
+ * kernel backends.
+ */
+export {
+  Tensor, tensor, zeros, ones, full, zerosLike, onesLike, fullLike, arange, linspace, eye, isTensor,
+  type DType, type Shape, type NestedArray, type TensorOptions,
+} from './tensor/tensor.js';
+export { Rng, manualSeed, randn, rand, bernoulli, rademacher, type RandomOptions } from './tensor/random.js';
+export {
+  neg, abs, sign, step, exp, expm1, log, log1p, sqrt, rsqrt, square, reciprocal, tanh, sigmoid, relu, softplus, sin, cos, erf,
+  add, sub, mul, div, pow, maximum, minimum, equal, notEqual, greater, greaterEqual, less, lessEqual, clip,
+  sum, mean, max, min, logsumexp, softmax, logSoftmax, vdot,
+  reshape, flatten, expandDims, squeeze, transpose, swapAxes, broadcastTo, slice, concat, stack, gather, takeAlongAxis, where, cast,
+  matmul, outer, conv2d, conv2dBackwardInput, conv2dBackwardFilter, maxPool2d, avgPool2d,
+  type TensorLike, type MatmulOptions,
+} from './autodiff/ops.js';
+export { argmax, argmin, axpby, norm, broadcastShapes } from './tensor/ops.js';
+export { oneHot } from './tensor/shape-ops.js';
+export type { Conv2dOptions, Pool2dOptions, Pair } from './tensor/conv.js';
+export * as linalg from './tensor/linalg.js';
+
+export { grad, valueAndGrad, vjp, retainGrad, type GradOptions, type RetainedGrad } from './autodiff/vjp.js';
+export { jvp } from './autodiff/jvp.js';
+export { hvp, hessian, jacfwd } from './autodiff/compose.js';
+export { stopGradient } from './autodiff/core.js';
+export { treeLeaves, treeUnflatten, treeMap, treeMap2, treePaths, type PyTree } from './autodiff/pytree.js';
+
+export * as nn from './nn/index.js';
+export { saveTree, loadTree, serializeTree, deserializeTree } from './nn/checkpoint.js';
+export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './curvature/products.js';
+
+export { kernels, setBackend, withBackend, availableBackends, backend } from './kernels/index.js';
+export type { BackendName, Kernels } from './kernels/types.js';
+export { VERSION, info, type Info } from './info.js';

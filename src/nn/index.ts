@@ -1,0 +1,9 @@
+/** The `nn` namespace: modules, layers, initializers, losses, taps and checkpoints. */
+export { Module, Sequential, Residual, Lambda, TapRecorder, childContext, type ApplyContext, type InitOptions, type Tap } from './module.js';
+export {
+  Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, LayerNorm, ReLU, Tanh, Sigmoid, Softplus, GELU, Softmax,
+  dropout, layerNorm, gelu, type LinearOptions, type LinearParams, type Conv2dLayerOptions,
+} from './layers.js';
+export { glorotUniform, glorotNormal, heNormal, heUniform, lecunNormal, zerosInit, sparseInit, fans, type Initializer, type InitializerName } from './init.js';
+export { mse, softmaxCrossEntropy, sigmoidBinaryCrossEntropy, type Loss, type Reduction } from './losses.js';
+export { serializeTree, deserializeTree, saveTree, loadTree, CheckpointError, type LoadedTree } from './checkpoint.js';

@@ -1,0 +1,153 @@
+/**
+ * Modules: a network is a pair of pure functions, as in Flax/Haiku — `init(rng)` makes its
+ * parameter tree, `apply(params, x, ctx)` runs it — so that every transformation (grad, hvp,
+ * ggnvp, per-example gradients) sees parameters as ordinary inputs. Parameter trees are plain
+ * nested objects and arrays of tensors with PyTorch-style names (`0.weight`, `0.bias`, ...).
+ *
+ * Free composition is plain code: any `(params, x) => Tensor` built from the differentiable ops
+ * and other modules' `apply` is as good as a Module (residual connections, shared weights, ...).
+ */
+import type { DType } from '../kernels/types.js';
+import { Tensor, describe, fmtShape } from '../tensor/tensor.js';
+import { Rng } from '../tensor/random.js';
+import { add } from '../autodiff/ops.js';
+import { retainGrad, type RetainedGrad } from '../autodiff/vjp.js';
+import { stopGradient } from '../autodiff/core.js';
+import type { PyTree } from '../autodiff/pytree.js';
+
+/** What a layer saw in one forward pass, for Kronecker-factored curvature (K-FAC, Shampoo). */
+export interface Tap {
+  /** Scope of the layer, the prefix of its parameters' paths (e.g. `2` for `2.weight`). */
+  readonly scope: string;
+  readonly kind: 'dense' | 'conv2d';
+  /** The layer's input (concrete, not differentiated). */
+  readonly a: Tensor;
+  /** The layer's pre-activation output and, after the backward pass, its gradient. */
+  readonly output: RetainedGrad;
+  /** Layer geometry (conv2d: stride, padding, dilation, kernel), and whether it has a bias. */
+  readonly info: Readonly<Record<string, unknown>>;
+}
+
+/** Collects taps during a forward pass run inside `grad` / `valueAndGrad`. */
+export class TapRecorder {
+  readonly taps: Tap[] = [];
+
+  record(scope: string, kind: Tap['kind'], a: Tensor, s: Tensor, info: Record<string, unknown> = {}): void {
+    this.taps.push({ scope, kind, a: stopGradient(a), output: retainGrad(s), info });
+  }
+
+  /** The tap of a layer by scope (the last one recorded, for layers applied more than once use `taps`). */
+  get(scope: string): Tap | undefined {
+    for (let i = this.taps.length - 1; i >= 0; i--) if (this.taps[i].scope === scope) return this.taps[i];
+    return undefined;
+  }
+
+  clear(): void {
+    this.taps.length = 0;
+  }
+}
+
+export interface ApplyContext {
+  /** Training mode: dropout active. Default false (evaluation). */
+  training?: boolean;
+  /** Randomness for dropout; the same seed gives the same masks (HF needs this for its curvature). */
+  rng?: Rng;
+  /** Record layer inputs and output gradients here. */
+  taps?: TapRecorder;
+  /** Path prefix of the current module's parameters; containers extend it for their children. */
+  scope?: string;
+}
+
+export function childContext(ctx: ApplyContext | undefined, name: string | number): ApplyContext | undefined {
+  if (ctx === undefined) return undefined;
+  const scope = ctx.scope === undefined || ctx.scope === '' ? `${name}` : `${ctx.scope}.${name}`;
+  return { ...ctx, scope };
+}
+
+export interface InitOptions {
+  dtype?: DType;
+}
+
+export abstract class Module<P extends PyTree = PyTree> {
+  /** A short description, e.g. `Linear(784 -> 1000)`. */
+  abstract toString(): string;
+  /** A fresh parameter tree, from `rng` (the same seed gives the same parameters). */
+  abstract init(rng: Rng, options?: InitOptions): P;
+  /** Run the module on `x` with parameters `params`. */
+  abstract apply(params: P, x: Tensor, ctx?: ApplyContext): Tensor;
+}
+
+/** Throw a clear error when a layer gets an input of the wrong shape. */
+export function expectInput(layer: string, x: unknown, check: (shape: readonly number[]) => boolean, expected: string): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${layer}: input must be a Tensor, got ${describe(x)}`);
+  if (!check(x.shape)) throw new RangeError(`${layer}: input has shape ${fmtShape(x.shape)}, expected ${expected}`);
+  return x;
+}
+
+/** Layers applied in order; parameters are an array, one entry per layer. */
+export class Sequential extends Module<PyTree[]> {
+  readonly layers: readonly Module[];
+
+  constructor(layers: readonly Module[]) {
+    super();
+    if (!Array.isArray(layers as unknown) || layers.some((l) => !(l instanceof Module))) {
+      throw new TypeError('Sequential: expects an array of modules');
+    }
+    this.layers = layers.slice();
+  }
+
+  toString(): string {
+    return `Sequential(\n${this.layers.map((l, i) => `  (${i}) ${l.toString()}`).join('\n')}\n)`;
+  }
+
+  init(rng: Rng, options: InitOptions = {}): PyTree[] {
+    return this.layers.map((l) => l.init(rng, options));
+  }
+
+  apply(params: PyTree[], x: Tensor, ctx?: ApplyContext): Tensor {
+    if (!Array.isArray(params) || params.length !== this.layers.length) {
+      throw new RangeError(`Sequential: expected parameters for ${this.layers.length} layers, got ${Array.isArray(params) ? params.length : describe(params)}`);
+    }
+    let h = x;
+    this.layers.forEach((l, i) => { h = l.apply(params[i], h, childContext(ctx, i)); });
+    return h;
+  }
+}
+
+/** `x + f(x)`: a residual block around any module with input shape = output shape. */
+export class Residual<P extends PyTree = PyTree> extends Module<{ body: P }> {
+  constructor(readonly body: Module<P>) {
+    super();
+  }
+
+  toString(): string {
+    return `Residual(${this.body.toString()})`;
+  }
+
+  init(rng: Rng, options: InitOptions = {}): { body: P } {
+    return { body: this.body.init(rng, options) };
+  }
+
+  apply(params: { body: P }, x: Tensor, ctx?: ApplyContext): Tensor {
+    return add(x, this.body.apply(params.body, x, childContext(ctx, 'body')));
+  }
+}
+
+/** A parameter-free module from a function (activations, reshapes, anything differentiable). */
+export class Lambda extends Module<Record<string, never>> {
+  constructor(readonly name: string, readonly fn: (x: Tensor, ctx?: ApplyContext) => Tensor) {
+    super();
+  }
+
+  toString(): string {
+    return this.name;
+  }
+
+  init(): Record<string, never> {
+    return {};
+  }
+
+  apply(_params: Record<string, never>, x: Tensor, ctx?: ApplyContext): Tensor {
+    return this.fn(x, ctx);
+  }
+}

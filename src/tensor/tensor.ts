@@ -1,0 +1,369 @@
+/**
+ * Tensor: an immutable n-dimensional array of float32 or float64 values, row-major and
+ * contiguous. Operations return new tensors; `reshape` of a tensor shares its buffer (a view),
+ * everything else that moves data copies (transpose is cheap enough at the sizes this library
+ * meets, and contiguity keeps every kernel a tight loop).
+ */
+import type { DType, FloatArray } from '../kernels/types.js';
+
+export type { DType, FloatArray } from '../kernels/types.js';
+export type Shape = readonly number[];
+/** Nested arrays of numbers, as `toArray()` returns and `tensor()` accepts. */
+export type NestedArray = number | NestedArray[];
+
+export const DTYPES: readonly DType[] = ['float32', 'float64'];
+
+export function checkDType(op: string, dtype: unknown): DType {
+  if (dtype !== 'float32' && dtype !== 'float64') {
+    throw new TypeError(`${op}: dtype must be 'float32' or 'float64', got ${describe(dtype)}`);
+  }
+  return dtype;
+}
+
+/** A short description of a value for error messages. */
+export function describe(v: unknown): string {
+  if (v instanceof Tensor) return `Tensor(${v.dtype}, [${v.shape.join(', ')}])`;
+  if (typeof v === 'string') return `'${v}'`;
+  if (Array.isArray(v)) return `array of length ${v.length}`;
+  if (ArrayBuffer.isView(v)) return `${v.constructor.name}`;
+  if (v === null) return 'null';
+  if (typeof v === 'object') return 'object';
+  return String(v);
+}
+
+export function allocate(dtype: DType, size: number): FloatArray {
+  return dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
+}
+
+export function shapeSize(shape: Shape): number {
+  let s = 1;
+  for (const d of shape) s *= d;
+  return s;
+}
+
+export function checkShape(op: string, shape: unknown): number[] {
+  if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array of non-negative integers, got ${describe(shape)}`);
+  for (const d of shape) {
+    if (typeof d !== 'number' || !Number.isInteger(d) || d < 0) {
+      throw new RangeError(`${op}: shape must hold non-negative integers, got [${shape.join(', ')}]`);
+    }
+  }
+  return shape.slice() as number[];
+}
+
+/** Row-major strides of a contiguous array of this shape. */
+export function contiguousStrides(shape: Shape): number[] {
+  const s = new Array<number>(shape.length);
+  let acc = 1;
+  for (let i = shape.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= shape[i];
+  }
+  return s;
+}
+
+export function sameShape(a: Shape, b: Shape): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export function fmtShape(shape: Shape): string {
+  return `[${shape.join(', ')}]`;
+}
+
+export class Tensor {
+  readonly shape: Shape;
+  readonly dtype: DType;
+  /** The values, row-major, exactly `size` long (a view when the tensor is a reshape). */
+  readonly data: FloatArray;
+
+  /** Wraps `data` without copying; prefer `tensor()` for user input. */
+  constructor(data: FloatArray, shape: Shape) {
+    const size = shapeSize(shape);
+    if (data.length !== size) {
+      throw new RangeError(`Tensor: data has ${data.length} elements but shape ${fmtShape(shape)} needs ${size}`);
+    }
+    this.data = data;
+    this.shape = Object.freeze(shape.slice());
+    this.dtype = data instanceof Float32Array ? 'float32' : 'float64';
+  }
+
+  get size(): number {
+    return this.data.length;
+  }
+
+  get ndim(): number {
+    return this.shape.length;
+  }
+
+  /** The single value of a tensor with one element. */
+  item(): number {
+    if (this.size !== 1) throw new RangeError(`item: tensor of shape ${fmtShape(this.shape)} has ${this.size} elements, expected 1`);
+    return this.data[0];
+  }
+
+  /** Nested arrays of numbers (a number for a 0-d tensor), like NumPy's `tolist()`. */
+  toArray(): NestedArray {
+    if (this.shape.length === 0) return this.data[0];
+    const build = (dim: number, offset: number): NestedArray[] => {
+      const n = this.shape[dim];
+      const out: NestedArray[] = new Array<NestedArray>(n);
+      if (dim === this.shape.length - 1) {
+        for (let i = 0; i < n; i++) out[i] = this.data[offset + i];
+      } else {
+        const step = shapeSize(this.shape.slice(dim + 1));
+        for (let i = 0; i < n; i++) out[i] = build(dim + 1, offset + i * step);
+      }
+      return out;
+    };
+    return build(0, 0);
+  }
+
+  /** The values as a flat array of numbers. */
+  toFlatArray(): number[] {
+    return Array.from(this.data);
+  }
+
+  /** A copy with the given dtype (the same tensor when it already has it). */
+  astype(dtype: DType): Tensor {
+    checkDType('astype', dtype);
+    if (dtype === this.dtype) return this;
+    const out = allocate(dtype, this.size);
+    out.set(this.data);
+    return new Tensor(out, this.shape);
+  }
+
+  /** A deep copy with its own buffer. */
+  clone(): Tensor {
+    return new Tensor(this.data.slice(), this.shape);
+  }
+
+  toString(): string {
+    return `Tensor(${this.dtype}, ${fmtShape(this.shape)})`;
+  }
+}
+
+export function isTensor(x: unknown): x is Tensor {
+  return x instanceof Tensor;
+}
+
+function inferShape(values: NestedArray, op: string): number[] {
+  const shape: number[] = [];
+  let v: NestedArray = values;
+  while (Array.isArray(v)) {
+    shape.push(v.length);
+    if (v.length === 0) break;
+    v = v[0];
+  }
+  void op;
+  return shape;
+}
+
+function flattenInto(values: NestedArray, shape: Shape, path: number[], out: FloatArray, pos: { i: number }, op: string): void {
+  const dim = path.length;
+  if (dim === shape.length) {
+    if (typeof values !== 'number') {
+      throw new TypeError(`${op}: element [${path.join(', ')}] is ${describe(values)}, expected a number (ragged or non-numeric nested array)`);
+    }
+    out[pos.i++] = values;
+    return;
+  }
+  if (!Array.isArray(values) || values.length !== shape[dim]) {
+    throw new RangeError(`${op}: ragged nested array: expected length ${shape[dim]} at [${path.join(', ')}], got ${describe(values)}`);
+  }
+  for (let i = 0; i < values.length; i++) {
+    path.push(i);
+    flattenInto(values[i], shape, path, out, pos, op);
+    path.pop();
+  }
+}
+
+export interface TensorOptions {
+  dtype?: DType;
+}
+
+/**
+ * A tensor from a number, nested arrays, a flat array or a typed array. With a flat input,
+ * `shape` says how to read it; with nested arrays the shape is inferred (and checked against
+ * `shape` when given). The default dtype is float32, or the typed array's own dtype.
+ */
+export function tensor(
+  values: NestedArray | readonly number[] | FloatArray | Tensor,
+  shape?: Shape,
+  options: TensorOptions = {},
+): Tensor {
+  const op = 'tensor';
+  if (options === null || typeof options !== 'object') throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
+  if (values instanceof Tensor) {
+    const t = options.dtype ? values.astype(options.dtype) : values.clone();
+    return shape ? reshapeTensor(t, shape, op) : t;
+  }
+  let dtype: DType;
+  if (options.dtype !== undefined) dtype = checkDType(op, options.dtype);
+  else if (values instanceof Float64Array) dtype = 'float64';
+  else dtype = 'float32';
+
+  if (values instanceof Float32Array || values instanceof Float64Array) {
+    const s = shape ? checkShape(op, shape) : [values.length];
+    if (shapeSize(s) !== values.length) {
+      throw new RangeError(`${op}: ${values.length} values do not fill shape ${fmtShape(s)} (${shapeSize(s)} elements)`);
+    }
+    const data = allocate(dtype, values.length);
+    data.set(values);
+    return new Tensor(data, s);
+  }
+  if (typeof values === 'number') {
+    const s = shape ? checkShape(op, shape) : [];
+    if (shapeSize(s) !== 1) throw new RangeError(`${op}: a single number cannot fill shape ${fmtShape(s)}`);
+    const data = allocate(dtype, 1);
+    data[0] = values;
+    return new Tensor(data, s);
+  }
+  if (!Array.isArray(values)) {
+    throw new TypeError(`${op}: expected a number, an array or a typed array, got ${describe(values)}`);
+  }
+  const inferred = inferShape(values as NestedArray, op);
+  const isFlat = inferred.length === 1;
+  if (shape !== undefined) {
+    const s = checkShape(op, shape);
+    if (isFlat) {
+      if (values.length !== shapeSize(s)) {
+        throw new RangeError(`${op}: ${values.length} values do not fill shape ${fmtShape(s)} (${shapeSize(s)} elements)`);
+      }
+      const data = allocate(dtype, values.length);
+      for (let i = 0; i < values.length; i++) {
+        const v = values[i];
+        if (typeof v !== 'number') throw new TypeError(`${op}: element ${i} is ${describe(v)}, expected a number`);
+        data[i] = v;
+      }
+      return new Tensor(data, s);
+    }
+    if (!sameShape(s, inferred) && shapeSize(s) !== shapeSize(inferred)) {
+      throw new RangeError(`${op}: nested array of shape ${fmtShape(inferred)} does not match shape ${fmtShape(s)}`);
+    }
+    const data = allocate(dtype, shapeSize(inferred));
+    flattenInto(values as NestedArray, inferred, [], data, { i: 0 }, op);
+    return new Tensor(data, s);
+  }
+  const data = allocate(dtype, shapeSize(inferred));
+  flattenInto(values as NestedArray, inferred, [], data, { i: 0 }, op);
+  return new Tensor(data, inferred);
+}
+
+/** Reshape sharing the buffer; one dimension may be -1. */
+export function reshapeTensor(x: Tensor, shape: Shape, op = 'reshape'): Tensor {
+  if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array, got ${describe(shape)}`);
+  const s = shape.slice() as number[];
+  let infer = -1;
+  let known = 1;
+  for (let i = 0; i < s.length; i++) {
+    const d = s[i];
+    if (d === -1) {
+      if (infer >= 0) throw new RangeError(`${op}: only one dimension may be -1 in ${fmtShape(s)}`);
+      infer = i;
+    } else if (!Number.isInteger(d) || d < 0) {
+      throw new RangeError(`${op}: invalid dimension ${d} in ${fmtShape(s)}`);
+    } else {
+      known *= d;
+    }
+  }
+  if (infer >= 0) {
+    if (known === 0 || x.size % known !== 0) {
+      throw new RangeError(`${op}: cannot reshape ${fmtShape(x.shape)} (${x.size} elements) into ${fmtShape(s)}`);
+    }
+    s[infer] = x.size / known;
+  } else if (known !== x.size) {
+    throw new RangeError(`${op}: cannot reshape ${fmtShape(x.shape)} (${x.size} elements) into ${fmtShape(s)} (${known} elements)`);
+  }
+  return new Tensor(x.data, s);
+}
+
+function creation(op: string, shape: Shape, options: TensorOptions): { shape: number[]; dtype: DType } {
+  if (options === null || typeof options !== 'object') throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
+  return { shape: checkShape(op, shape), dtype: checkDType(op, options.dtype ?? 'float32') };
+}
+
+export function zeros(shape: Shape, options: TensorOptions = {}): Tensor {
+  const c = creation('zeros', shape, options);
+  return new Tensor(allocate(c.dtype, shapeSize(c.shape)), c.shape);
+}
+
+export function ones(shape: Shape, options: TensorOptions = {}): Tensor {
+  return full(shape, 1, options);
+}
+
+export function full(shape: Shape, value: number, options: TensorOptions = {}): Tensor {
+  const c = creation('full', shape, options);
+  if (typeof value !== 'number') throw new TypeError(`full: value must be a number, got ${describe(value)}`);
+  const data = allocate(c.dtype, shapeSize(c.shape));
+  data.fill(value);
+  return new Tensor(data, c.shape);
+}
+
+export function zerosLike(x: Tensor): Tensor {
+  return zeros(x.shape, { dtype: x.dtype });
+}
+
+export function onesLike(x: Tensor): Tensor {
+  return ones(x.shape, { dtype: x.dtype });
+}
+
+export function fullLike(x: Tensor, value: number): Tensor {
+  return full(x.shape, value, { dtype: x.dtype });
+}
+
+/** `[start, stop)` by `step`, like NumPy's arange; `arange(n)` is 0..n-1. */
+export function arange(start: number, stop?: number, step = 1, options: TensorOptions = {}): Tensor {
+  if (stop === undefined) {
+    stop = start;
+    start = 0;
+  }
+  for (const [name, v] of [['start', start], ['stop', stop], ['step', step]] as const) {
+    if (typeof v !== 'number' || !Number.isFinite(v)) throw new RangeError(`arange: ${name} must be a finite number, got ${describe(v)}`);
+  }
+  if (step === 0) throw new RangeError('arange: step must not be 0');
+  const dtype = checkDType('arange', options.dtype ?? 'float32');
+  const n = Math.max(0, Math.ceil((stop - start) / step));
+  const data = allocate(dtype, n);
+  for (let i = 0; i < n; i++) data[i] = start + i * step;
+  return new Tensor(data, [n]);
+}
+
+/** `n` evenly spaced values from start to stop inclusive. */
+export function linspace(start: number, stop: number, n: number, options: TensorOptions = {}): Tensor {
+  if (!Number.isInteger(n) || n < 0) throw new RangeError(`linspace: n must be a non-negative integer, got ${n}`);
+  const dtype = checkDType('linspace', options.dtype ?? 'float32');
+  const data = allocate(dtype, n);
+  for (let i = 0; i < n; i++) data[i] = n === 1 ? start : start + ((stop - start) * i) / (n - 1);
+  return new Tensor(data, [n]);
+}
+
+/** The n×m identity (m defaults to n). */
+export function eye(n: number, m: number = n, options: TensorOptions = {}): Tensor {
+  const c = creation('eye', [n, m], options);
+  const data = allocate(c.dtype, n * m);
+  for (let i = 0; i < Math.min(n, m); i++) data[i * m + i] = 1;
+  return new Tensor(data, c.shape);
+}
+
+/** Throws when any value is NaN or infinite, naming the op and the first bad index. */
+export function assertFinite(op: string, x: Tensor, name = 'input'): void {
+  const d = x.data;
+  for (let i = 0; i < d.length; i++) {
+    if (!Number.isFinite(d[i])) {
+      throw new RangeError(`${op}: ${name} ${x.toString()} has a non-finite value (${d[i]}) at flat index ${i}`);
+    }
+  }
+}
+
+export function checkTensor(op: string, x: unknown, name = 'input'): Tensor {
+  if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${describe(x)}`);
+  return x;
+}
+
+export function checkSameDType(op: string, a: Tensor, b: Tensor): void {
+  if (a.dtype !== b.dtype) {
+    throw new TypeError(`${op}: dtype mismatch, ${a.toString()} and ${b.toString()}; convert one with .astype()`);
+  }
+}

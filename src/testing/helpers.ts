@@ -1,0 +1,40 @@
+/**
+ * Helpers shared by the test files: seeded random data and closeness assertions.
+ * Not exported from the package root.
+ */
+import assert from 'node:assert/strict';
+import { Rng } from '../tensor/random.js';
+import type { DType, FloatArray } from '../kernels/types.js';
+
+export function randomArray(rng: Rng, n: number, dtype: DType, scale = 1): FloatArray {
+  const a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
+  for (let i = 0; i < n; i++) a[i] = scale * (2 * rng.nextFloat() - 1);
+  return a;
+}
+
+/** Max |a - b| / (atol + rtol |b|) must stay <= 1 elementwise; NaN must match NaN. */
+export function assertClose(
+  actual: ArrayLike<number>, expected: ArrayLike<number>, opts: { rtol?: number; atol?: number; msg?: string } = {},
+): void {
+  const { rtol = 1e-5, atol = 1e-6, msg = '' } = opts;
+  assert.equal(actual.length, expected.length, `${msg} length ${actual.length} vs ${expected.length}`);
+  for (let i = 0; i < actual.length; i++) {
+    const a = actual[i];
+    const e = expected[i];
+    if (Number.isNaN(e) || Number.isNaN(a)) {
+      assert.ok(Number.isNaN(a) && Number.isNaN(e), `${msg} index ${i}: got ${a}, expected ${e}`);
+      continue;
+    }
+    if (!Number.isFinite(e)) {
+      assert.equal(a, e, `${msg} index ${i}`);
+      continue;
+    }
+    const err = Math.abs(a - e);
+    assert.ok(err <= atol + rtol * Math.abs(e), `${msg} index ${i}: got ${a}, expected ${e} (|diff| ${err})`);
+  }
+}
+
+/** Tolerances for comparing two implementations of one computation in a dtype. */
+export function tol(dtype: DType, scale = 1): { rtol: number; atol: number } {
+  return dtype === 'float32' ? { rtol: 2e-5 * scale, atol: 2e-6 * scale } : { rtol: 1e-12 * scale, atol: 1e-13 * scale };
+}
