@@ -1,0 +1,170 @@
+/**
+ * `npm run bench:kernels`: GEMM throughput (GFLOP/s) of the kernel backends, fp32 at
+ * n = 256, 512, 1024, 2048 on 1 and 2 threads (native), fp64 at n = 1024; the ts reference at
+ * n = 256 only (it is slow); the wasm backend where it loads; and, where Debian's python3-torch
+ * is installed, PyTorch's GEMM on the same shapes in a child process, with ratios ours/PyTorch.
+ * Benchmarks measure; they assert nothing.
+ *
+ * Options: --sizes=256,512 (fp32 sizes), --min-ms=300 (time budget per row).
+ */
+import { spawnSync } from 'node:child_process';
+import type { FloatArray, Kernels } from '../kernels/types.js';
+import { tsKernels } from '../kernels/ts-backend.js';
+import { loadNativeAddon, loadNativeKernels, nativeLoadError } from '../kernels/native-backend.js';
+import { table, torchUnavailable } from './util.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+const SIZES = (opt('sizes') ?? '256,512,1024,2048').split(',').map(Number);
+const MIN_MS = Number(opt('min-ms') ?? 300);
+const THREADS = [1, 2];
+
+type DT = 'f32' | 'f64';
+
+/** One measured row. `peerKey` names the matching PyTorch measurement, when there is one. */
+export interface Row {
+  kernel: string;
+  backend: string;
+  dtype: DT;
+  shape: string;
+  threads: number;
+  gflops: number;
+  peerKey?: string;
+}
+
+/**
+ * Median seconds per call: warm-up, then repeats until both 5 calls and `MIN_MS` have passed
+ * (at most 50 calls), timed with process.hrtime.bigint.
+ */
+function medianSeconds(fn: () => void): number {
+  fn();
+  fn();
+  const ts: number[] = [];
+  const start = process.hrtime.bigint();
+  while (ts.length < 5 || (ts.length < 50 && Number(process.hrtime.bigint() - start) / 1e6 < MIN_MS)) {
+    const t0 = process.hrtime.bigint();
+    fn();
+    ts.push(Number(process.hrtime.bigint() - t0) / 1e9);
+  }
+  ts.sort((a, b) => a - b);
+  return ts[Math.floor(ts.length / 2)];
+}
+
+function rand(dtype: DT, len: number, seed: number): FloatArray {
+  const a = dtype === 'f32' ? new Float32Array(len) : new Float64Array(len);
+  let s = seed >>> 0;
+  for (let i = 0; i < len; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    a[i] = s / 4294967296 - 0.5;
+  }
+  return a;
+}
+
+function gemmRow(k: Kernels, backend: string, dtype: DT, n: number, threads: number): Row {
+  const a = rand(dtype, n * n, 1);
+  const b = rand(dtype, n * n, 2);
+  const c = rand(dtype, n * n, 3);
+  k.setThreads(threads);
+  const s = medianSeconds(() => k.gemm(false, false, n, n, n, 1, a, n, 0, b, n, 0, 0, c, n, 0, 1));
+  return { kernel: 'gemm', backend, dtype, shape: `${n}x${n}x${n}`, threads, gflops: (2 * n ** 3) / s / 1e9, peerKey: `gemm-${dtype}-${n}-${threads}` };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Extension point: the lead adds conv2d (and other) rows here. Push Row objects; give them a
+// peerKey and a matching entry in torchScript() to get a PyTorch ratio.
+function addConvRows(rows: Row[]): void {
+  void rows; // conv2d rows: to be added
+}
+// ---------------------------------------------------------------------------------------------
+
+/** The PyTorch peer: the same GEMMs with torch.mm, keyed like Row.peerKey. */
+function torchScript(jobs: readonly { key: string; dtype: DT; n: number; threads: number }[], minMs: number): string {
+  return `
+import json, time, torch
+jobs = ${JSON.stringify(jobs)}
+out = {}
+for j in jobs:
+    torch.set_num_threads(j["threads"])
+    dt = torch.float32 if j["dtype"] == "f32" else torch.float64
+    n = j["n"]
+    a = torch.rand(n, n, dtype=dt) - 0.5
+    b = torch.rand(n, n, dtype=dt) - 0.5
+    c = torch.empty(n, n, dtype=dt)
+    torch.mm(a, b, out=c); torch.mm(a, b, out=c)
+    ts = []
+    start = time.perf_counter()
+    while len(ts) < 5 or (len(ts) < 50 and (time.perf_counter() - start) * 1e3 < ${minMs}):
+        t0 = time.perf_counter(); torch.mm(a, b, out=c); ts.append(time.perf_counter() - t0)
+    ts.sort()
+    out[j["key"]] = 2 * n ** 3 / ts[len(ts) // 2] / 1e9
+print(json.dumps({"torch": torch.__version__, "results": out}))
+`;
+}
+
+function runTorch(rows: readonly Row[]): { version: string; results: Record<string, number> } | string {
+  const why = torchUnavailable();
+  if (why !== undefined) return why;
+  const jobs = rows
+    .filter((r) => r.peerKey !== undefined && r.kernel === 'gemm' && r.backend === 'native')
+    .map((r) => ({ key: r.peerKey as string, dtype: r.dtype, n: Number(r.shape.split('x')[0]), threads: r.threads }));
+  const results: Record<string, number> = {};
+  let version = '?';
+  // One child per thread count: Debian's OpenBLAS may be the pthread or the OpenMP build, and
+  // only the environment sets the pthread build's thread count reliably.
+  for (const t of [...new Set(jobs.map((j) => j.threads))]) {
+    const env: NodeJS.ProcessEnv = { ...process.env, OPENBLAS_NUM_THREADS: String(t), OMP_NUM_THREADS: String(t) };
+    // this machine's OpenBLAS override halves its GEMM; the peer gets its best kernels
+    delete env.OPENBLAS_CORETYPE;
+    delete env.OPENBLAS_L2_SIZE;
+    const script = torchScript(jobs.filter((j) => j.threads === t), MIN_MS);
+    const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+    if (r.status !== 0) return `PyTorch run failed: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}`;
+    const lines = r.stdout.trim().split('\n');
+    const parsed = JSON.parse(lines[lines.length - 1]) as { torch: string; results: Record<string, number> };
+    version = parsed.torch;
+    Object.assign(results, parsed.results);
+  }
+  return { version, results };
+}
+
+async function main(): Promise<void> {
+  const rows: Row[] = [];
+  const native = loadNativeKernels();
+  if (native === null) {
+    console.log(`native backend unavailable: ${nativeLoadError() ?? 'unknown'}`);
+  } else {
+    const max = loadNativeAddon()?.maxThreads() ?? 1;
+    const threads = THREADS.filter((t) => t <= max);
+    console.log(`native: ${native.simd}, up to ${max} threads`);
+    const prev = native.threads;
+    for (const n of SIZES) for (const t of threads) rows.push(gemmRow(native, 'native', 'f32', n, t));
+    for (const t of threads) rows.push(gemmRow(native, 'native', 'f64', 1024, t));
+    native.setThreads(prev);
+  }
+  let wasm: Kernels | null = null;
+  try {
+    const mod = (await import('../kernels/wasm-backend.js')) as { loadWasmKernels?: () => Kernels | null };
+    wasm = mod.loadWasmKernels?.() ?? null;
+  } catch {
+    wasm = null;
+  }
+  if (wasm === null) console.log('wasm backend unavailable: skipped');
+  else for (const n of SIZES.filter((s) => s <= 1024)) rows.push({ ...gemmRow(wasm, 'wasm', 'f32', n, 1), peerKey: undefined });
+  rows.push({ ...gemmRow(tsKernels, 'ts', 'f32', 256, 1), peerKey: undefined });
+  addConvRows(rows);
+
+  const peer = runTorch(rows);
+  const header = ['kernel', 'backend', 'dtype', 'shape', 'threads', 'GFLOP/s'];
+  if (typeof peer === 'string') {
+    console.log(table(header, rows.map((r) => [r.kernel, r.backend, r.dtype, r.shape, r.threads, r.gflops])));
+    console.log(`PyTorch peer skipped: ${peer}`);
+    return;
+  }
+  console.log(table([...header, 'PyTorch', 'ours/PyTorch'], rows.map((r) => {
+    const p = r.peerKey === undefined ? undefined : peer.results[r.peerKey];
+    return [r.kernel, r.backend, r.dtype, r.shape, r.threads, r.gflops, p ?? '-', p === undefined ? '-' : (r.gflops / p).toFixed(2)];
+  })));
+  console.log(`PyTorch ${peer.version} (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for the peer)`);
+}
+
+await main();

@@ -1,0 +1,118 @@
+/**
+ * The `native` backend: C++ kernels over N-API, built at install by `scripts/build-native.mjs`
+ * into `build/native/hessian.node` (see `src/kernels/native/`).
+ *
+ * Natively: gemm (BLIS-style packed AVX-512 / AVX2 / scalar micro-kernels chosen at load time
+ * for the CPU, a persistent thread pool), unary, binary, axpby, dot, reduce, softmax,
+ * copyStrided, im2col, col2im — float32 and float64. Pooling and dense linear algebra delegate
+ * to `tsKernels`. The addon validates every call itself (argument count and types, one dtype
+ * per call, array lengths against the sizes, strides and leading dimensions it is told), and
+ * throws a TypeError/RangeError naming the kernel rather than touching memory out of bounds.
+ */
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import path from 'node:path';
+import fs from 'node:fs';
+import type { Kernels } from './types.js';
+import { tsKernels } from './ts-backend.js';
+
+/** The ABI version `src/kernels/native/addon.cc` reports; a mismatch means a stale build. */
+const ABI_VERSION = 1;
+
+/** The addon's exports (argument order as in `Kernels`, ops by name). */
+export interface NativeAddon {
+  readonly abiVersion: number;
+  gemm: Kernels['gemm'];
+  unary: Kernels['unary'];
+  binary: Kernels['binary'];
+  axpby: Kernels['axpby'];
+  dot: Kernels['dot'];
+  reduce: Kernels['reduce'];
+  softmax: Kernels['softmax'];
+  copyStrided: Kernels['copyStrided'];
+  im2col: Kernels['im2col'];
+  col2im: Kernels['col2im'];
+  setThreads(n: number): void;
+  getThreads(): number;
+  maxThreads(): number;
+  simd(): string;
+  /** Force the GEMM instruction set ('avx512' | 'avx2' | 'scalar' | 'auto'); false if unavailable. */
+  selectIsa(name: string): boolean;
+}
+
+const REQUIRED = [
+  'gemm', 'unary', 'binary', 'axpby', 'dot', 'reduce', 'softmax', 'copyStrided', 'im2col', 'col2im',
+  'setThreads', 'getThreads', 'maxThreads', 'simd', 'selectIsa',
+] as const;
+
+/** `<package root>/build/native/hessian.node`; this module is `<root>/dist/kernels/native-backend.js`. */
+export function nativeAddonPath(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return path.resolve(here, '..', '..', 'build', 'native', 'hessian.node');
+}
+
+let addon: NativeAddon | null | undefined;
+let kernels: Kernels | null = null;
+let loadError: string | undefined;
+
+/** The raw addon (for tests and benchmarks), or null when it is not built or fails to load. */
+export function loadNativeAddon(): NativeAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  const file = nativeAddonPath();
+  if (!fs.existsSync(file)) {
+    loadError = `${file} is not built (run \`npm run build:native\`)`;
+    return null;
+  }
+  try {
+    const mod = createRequire(import.meta.url)(file) as Partial<NativeAddon>;
+    const missing = REQUIRED.filter((name) => typeof mod[name] !== 'function');
+    if (missing.length > 0) throw new Error(`it lacks ${missing.join(', ')} (stale build?)`);
+    if (mod.abiVersion !== ABI_VERSION) {
+      throw new Error(`it has ABI version ${String(mod.abiVersion)}, expected ${ABI_VERSION} (stale build?)`);
+    }
+    addon = mod as NativeAddon;
+  } catch (e) {
+    loadError = `cannot load ${file}: ${e instanceof Error ? e.message : String(e)}`;
+  }
+  return addon;
+}
+
+/** Why the native backend is unavailable (undefined when it loaded, or was not tried yet). */
+export function nativeLoadError(): string | undefined {
+  return loadError;
+}
+
+/** The native backend, or null when the addon is missing or fails to load (see `nativeLoadError`). */
+export function loadNativeKernels(): Kernels | null {
+  if (kernels !== null) return kernels;
+  const a = loadNativeAddon();
+  if (a === null) return null;
+  kernels = {
+    name: 'native',
+    get threads(): number {
+      return a.getThreads();
+    },
+    get simd(): string {
+      return a.simd();
+    },
+    setThreads: (n) => a.setThreads(n),
+    gemm: a.gemm,
+    unary: a.unary,
+    binary: a.binary,
+    axpby: a.axpby,
+    dot: a.dot,
+    reduce: a.reduce,
+    softmax: a.softmax,
+    copyStrided: a.copyStrided,
+    im2col: a.im2col,
+    col2im: a.col2im,
+    maxPool2d: tsKernels.maxPool2d,
+    avgPool2d: tsKernels.avgPool2d,
+    avgPool2dBackward: tsKernels.avgPool2dBackward,
+    cholesky: tsKernels.cholesky,
+    solveTriangular: tsKernels.solveTriangular,
+    eigh: tsKernels.eigh,
+  };
+  return kernels;
+}

@@ -1,0 +1,524 @@
+// N-API bindings of the native kernels. Every entry point validates its argument count and
+// types, and checks that each typed array is long enough for every index the kernel will touch
+// (computed in 128-bit arithmetic), before any memory is read or written; violations throw a
+// JS TypeError/RangeError naming the kernel. Float32 vs float64 is decided by the arrays.
+#include <node_api.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "kernels.h"
+#include "pool.h"
+
+namespace hessian {
+namespace {
+
+using i128 = __int128;
+
+struct JsError {
+  bool range;  // RangeError, else TypeError
+  std::string message;
+};
+
+constexpr double kMaxInt = 9007199254740991.0;  // 2^53 - 1
+
+struct Call {
+  napi_env env;
+  const char* name;
+  size_t argc = 0;
+  napi_value argv[20];
+
+  [[noreturn]] void typeError(const std::string& msg) const {
+    throw JsError{false, std::string("hessian native ") + name + ": " + msg};
+  }
+  [[noreturn]] void rangeError(const std::string& msg) const {
+    throw JsError{true, std::string("hessian native ") + name + ": " + msg};
+  }
+
+  Call(napi_env e, napi_callback_info info, const char* kernel, size_t expected) : env(e), name(kernel) {
+    argc = 20;
+    if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok) typeError("cannot read arguments");
+    if (argc != expected) {
+      typeError("expected " + std::to_string(expected) + " arguments, got " + std::to_string(argc));
+    }
+  }
+
+  napi_valuetype typeOf(size_t i) const {
+    napi_valuetype t;
+    if (napi_typeof(env, argv[i], &t) != napi_ok) typeError("cannot inspect argument " + std::to_string(i));
+    return t;
+  }
+
+  double number(size_t i, const char* what) const {
+    if (typeOf(i) != napi_number) typeError(std::string(what) + " must be a number");
+    double v;
+    napi_get_value_double(env, argv[i], &v);
+    return v;
+  }
+
+  static std::string fmt(double v) {
+    if (std::isnan(v)) return "NaN";
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "%.17g", v);
+    return buf;
+  }
+
+  int64_t integerValue(double v, const char* what, double lo, double hi) const {
+    if (!std::isfinite(v) || std::floor(v) != v || v < lo || v > hi) {
+      std::string range = lo == 0 ? "a non-negative integer" : lo == 1 ? "a positive integer" : "an integer";
+      rangeError(std::string(what) + " must be " + range + (hi < kMaxInt ? " <= " + fmt(hi) : "") + ", got " + fmt(v));
+    }
+    return int64_t(v);
+  }
+
+  int64_t integer(size_t i, const char* what, double lo = 0, double hi = kMaxInt) const {
+    return integerValue(number(i, what), what, lo, hi);
+  }
+
+  bool boolean(size_t i, const char* what) const {
+    if (typeOf(i) != napi_boolean) typeError(std::string(what) + " must be a boolean");
+    bool b;
+    napi_get_value_bool(env, argv[i], &b);
+    return b;
+  }
+
+  std::string string(size_t i, const char* what) const {
+    if (typeOf(i) != napi_string) typeError(std::string(what) + " must be a string");
+    char buf[64];
+    size_t len = 0;
+    napi_get_value_string_utf8(env, argv[i], buf, sizeof buf, &len);
+    return std::string(buf, len);
+  }
+
+  struct Arr {
+    bool f64;
+    void* data;
+    size_t length;
+    const char* what;
+  };
+
+  Arr floatArray(size_t i, const char* what) const {
+    bool is = false;
+    napi_is_typedarray(env, argv[i], &is);
+    if (!is) typeError(std::string(what) + " must be a Float32Array or Float64Array");
+    napi_typedarray_type t;
+    size_t length = 0;
+    void* data = nullptr;
+    napi_value ab;
+    size_t off = 0;
+    if (napi_get_typedarray_info(env, argv[i], &t, &length, &data, &ab, &off) != napi_ok) {
+      typeError(std::string("cannot read ") + what);
+    }
+    if (t != napi_float32_array && t != napi_float64_array) {
+      typeError(std::string(what) + " must be a Float32Array or Float64Array");
+    }
+    if (data == nullptr) length = 0;  // detached
+    return Arr{t == napi_float64_array, data, length, what};
+  }
+
+  // All arrays of one call share a dtype.
+  void sameDtype(const Arr& a, const Arr& b) const {
+    if (a.f64 != b.f64) {
+      typeError(std::string("mixed dtypes: ") + a.what + " is " + (a.f64 ? "Float64Array" : "Float32Array") + " but " +
+                b.what + " is " + (b.f64 ? "Float64Array" : "Float32Array"));
+    }
+  }
+
+  // `elements` (>= 0) elements must be readable/writable from the start of `a`.
+  void needs(const Arr& a, i128 elements) const {
+    if (elements > i128(a.length)) {
+      rangeError(std::string(a.what) + " has " + std::to_string(a.length) + " elements but the sizes given need " +
+                 std::to_string(int64_t(elements > i128(INT64_MAX) ? INT64_MAX : int64_t(elements))));
+    }
+  }
+
+  std::vector<int64_t> intList(size_t i, const char* what, bool allowNegative) const {
+    bool is = false;
+    napi_is_array(env, argv[i], &is);
+    if (!is) typeError(std::string(what) + " must be an array of integers");
+    uint32_t len = 0;
+    napi_get_array_length(env, argv[i], &len);
+    if (len > uint32_t(kMaxDims)) rangeError(std::string(what) + " has more than " + std::to_string(kMaxDims) + " entries");
+    std::vector<int64_t> out(len);
+    for (uint32_t d = 0; d < len; d++) {
+      napi_value v;
+      napi_get_element(env, argv[i], d, &v);
+      napi_valuetype t;
+      napi_typeof(env, v, &t);
+      if (t != napi_number) typeError(std::string(what) + "[" + std::to_string(d) + "] must be a number");
+      double x;
+      napi_get_value_double(env, v, &x);
+      const std::string name = std::string(what) + "[" + std::to_string(d) + "]";
+      out[d] = integerValue(x, name.c_str(), allowNegative ? -kMaxInt : 0, kMaxInt);
+    }
+    return out;
+  }
+};
+
+napi_value undefinedValue(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+template <typename F>
+napi_value guarded(napi_env env, F&& f) {
+  try {
+    return f();
+  } catch (const JsError& e) {
+    if (e.range) napi_throw_range_error(env, nullptr, e.message.c_str());
+    else napi_throw_type_error(env, nullptr, e.message.c_str());
+  } catch (const std::bad_alloc&) {
+    napi_throw_error(env, nullptr, "hessian native: out of memory");
+  } catch (...) {
+    napi_throw_error(env, nullptr, "hessian native: internal error");
+  }
+  return nullptr;
+}
+
+// Largest index + 1 touched by `batch` matrices of rows x cols with leading dimension ld.
+i128 matrixExtent(int64_t batch, int64_t stride, int64_t rows, int64_t cols, int64_t ld) {
+  if (batch == 0 || rows == 0 || cols == 0) return 0;
+  return i128(batch - 1) * stride + i128(rows - 1) * ld + cols;
+}
+
+// ---------------------------------------------------------------------------------------------
+napi_value Gemm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "gemm", 17);
+    const bool tA = c.boolean(0, "transA"), tB = c.boolean(1, "transB");
+    const int64_t m = c.integer(2, "m"), n = c.integer(3, "n"), k = c.integer(4, "k");
+    const double alpha = c.number(5, "alpha");
+    const Call::Arr a = c.floatArray(6, "a");
+    const int64_t lda = c.integer(7, "lda"), strideA = c.integer(8, "strideA");
+    const Call::Arr b = c.floatArray(9, "b");
+    const int64_t ldb = c.integer(10, "ldb"), strideB = c.integer(11, "strideB");
+    const double beta = c.number(12, "beta");
+    const Call::Arr C = c.floatArray(13, "c");
+    const int64_t ldc = c.integer(14, "ldc"), strideC = c.integer(15, "strideC");
+    const int64_t batch = c.integer(16, "batch");
+    c.sameDtype(a, b);
+    c.sameDtype(a, C);
+    const int64_t rowsA = tA ? k : m, colsA = tA ? m : k;
+    const int64_t rowsB = tB ? n : k, colsB = tB ? k : n;
+    if (lda < colsA) c.rangeError("lda (" + std::to_string(lda) + ") is less than the columns of A as stored (" + std::to_string(colsA) + ")");
+    if (ldb < colsB) c.rangeError("ldb (" + std::to_string(ldb) + ") is less than the columns of B as stored (" + std::to_string(colsB) + ")");
+    if (ldc < n) c.rangeError("ldc (" + std::to_string(ldc) + ") is less than n (" + std::to_string(n) + ")");
+    if (m > 0 && n > 0) {
+      c.needs(a, matrixExtent(batch, strideA, rowsA, colsA, lda));
+      c.needs(b, matrixExtent(batch, strideB, rowsB, colsB, ldb));
+      c.needs(C, matrixExtent(batch, strideC, m, n, ldc));
+    }
+    if (m == 0 || n == 0 || batch == 0) return undefinedValue(env);
+    if (a.f64) {
+      gemmBatched<double>(tA, tB, m, n, k, alpha, static_cast<const double*>(a.data), lda, strideA,
+                          static_cast<const double*>(b.data), ldb, strideB, beta, static_cast<double*>(C.data), ldc,
+                          strideC, batch);
+    } else {
+      gemmBatched<float>(tA, tB, m, n, k, float(alpha), static_cast<const float*>(a.data), lda, strideA,
+                         static_cast<const float*>(b.data), ldb, strideB, float(beta), static_cast<float*>(C.data),
+                         ldc, strideC, batch);
+    }
+    return undefinedValue(env);
+  });
+}
+
+const char* const kUnaryNames[] = {"neg", "abs", "sign", "step", "exp", "expm1", "log", "log1p", "sqrt", "rsqrt",
+                                   "square", "reciprocal", "tanh", "sigmoid", "relu", "softplus", "sin", "cos", "erf"};
+const char* const kBinaryNames[] = {"add", "sub", "mul", "div", "pow", "maximum", "minimum",
+                                    "eq", "ne", "gt", "ge", "lt", "le"};
+const char* const kReduceNames[] = {"sum", "max", "min", "argmax", "argmin", "logsumexp"};
+
+template <size_t N>
+int lookup(const Call& c, size_t i, const char* const (&names)[N]) {
+  const std::string s = c.string(i, "op");
+  for (size_t j = 0; j < N; j++) {
+    if (s == names[j]) return int(j);
+  }
+  c.rangeError("unknown op '" + s + "'");
+}
+
+napi_value Unary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "unary", 3);
+    const UnaryOp op = UnaryOp(lookup(c, 0, kUnaryNames));
+    const Call::Arr x = c.floatArray(1, "x"), out = c.floatArray(2, "out");
+    c.sameDtype(x, out);
+    c.needs(x, out.length);
+    if (x.f64) unaryKernel<double>(op, static_cast<const double*>(x.data), static_cast<double*>(out.data), out.length);
+    else unaryKernel<float>(op, static_cast<const float*>(x.data), static_cast<float*>(out.data), out.length);
+    return undefinedValue(env);
+  });
+}
+
+// Product of a shape, with a RangeError on overflow beyond 2^53.
+int64_t shapeSize(const Call& c, const std::vector<int64_t>& shape) {
+  i128 total = 1;
+  for (int64_t s : shape) {
+    total *= s;
+    if (total > i128(kMaxInt)) c.rangeError("shape has more than 2^53 elements");
+  }
+  return int64_t(total);
+}
+
+// 1 + the largest index a strided view of `shape` reads; negative strides are rejected unless
+// the view still starts at or after element 0.
+i128 stridedExtent(const Call& c, const Call::Arr& arr, const std::vector<int64_t>& shape,
+                   const std::vector<int64_t>& strides) {
+  i128 lo = 0, hi = 0;
+  for (size_t d = 0; d < shape.size(); d++) {
+    if (shape[d] == 0) return 0;
+    const i128 span = i128(shape[d] - 1) * strides[d];
+    if (span > 0) hi += span;
+    else lo += span;
+  }
+  if (lo < 0) c.rangeError(std::string("strides of ") + arr.what + " reach before its first element");
+  return hi + 1;
+}
+
+napi_value Binary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "binary", 7);
+    const BinaryOp op = BinaryOp(lookup(c, 0, kBinaryNames));
+    const Call::Arr a = c.floatArray(1, "a");
+    const std::vector<int64_t> as = c.intList(2, "aStrides", true);
+    const Call::Arr b = c.floatArray(3, "b");
+    const std::vector<int64_t> bs = c.intList(4, "bStrides", true);
+    const Call::Arr out = c.floatArray(5, "out");
+    const std::vector<int64_t> shape = c.intList(6, "shape", false);
+    c.sameDtype(a, b);
+    c.sameDtype(a, out);
+    if (as.size() != shape.size() || bs.size() != shape.size()) {
+      c.rangeError("aStrides, bStrides and shape must have the same length (" + std::to_string(as.size()) + ", " +
+                   std::to_string(bs.size()) + ", " + std::to_string(shape.size()) + ")");
+    }
+    const int64_t total = shapeSize(c, shape);
+    if (int64_t(out.length) != total) {
+      c.rangeError("out has " + std::to_string(out.length) + " elements but shape needs " + std::to_string(total));
+    }
+    if (total == 0) return undefinedValue(env);
+    c.needs(a, stridedExtent(c, a, shape, as));
+    c.needs(b, stridedExtent(c, b, shape, bs));
+    const int nd = int(shape.size());
+    if (a.f64) {
+      binaryKernel<double>(op, static_cast<const double*>(a.data), as.data(), static_cast<const double*>(b.data),
+                           bs.data(), static_cast<double*>(out.data), shape.data(), nd);
+    } else {
+      binaryKernel<float>(op, static_cast<const float*>(a.data), as.data(), static_cast<const float*>(b.data),
+                          bs.data(), static_cast<float*>(out.data), shape.data(), nd);
+    }
+    return undefinedValue(env);
+  });
+}
+
+napi_value CopyStrided(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "copyStrided", 4);
+    const Call::Arr x = c.floatArray(0, "x");
+    const std::vector<int64_t> xs = c.intList(1, "strides", true);
+    const std::vector<int64_t> shape = c.intList(2, "shape", false);
+    const Call::Arr out = c.floatArray(3, "out");
+    c.sameDtype(x, out);
+    if (xs.size() != shape.size()) {
+      c.rangeError("strides and shape must have the same length (" + std::to_string(xs.size()) + ", " +
+                   std::to_string(shape.size()) + ")");
+    }
+    const int64_t total = shapeSize(c, shape);
+    if (int64_t(out.length) != total) {
+      c.rangeError("out has " + std::to_string(out.length) + " elements but shape needs " + std::to_string(total));
+    }
+    if (total == 0) return undefinedValue(env);
+    c.needs(x, stridedExtent(c, x, shape, xs));
+    const int nd = int(shape.size());
+    if (x.f64) {
+      copyStridedKernel<double>(static_cast<const double*>(x.data), xs.data(), static_cast<double*>(out.data),
+                                shape.data(), nd);
+    } else {
+      copyStridedKernel<float>(static_cast<const float*>(x.data), xs.data(), static_cast<float*>(out.data),
+                               shape.data(), nd);
+    }
+    return undefinedValue(env);
+  });
+}
+
+napi_value Axpby(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "axpby", 5);
+    const double alpha = c.number(0, "alpha");
+    const Call::Arr x = c.floatArray(1, "x");
+    const double beta = c.number(2, "beta");
+    const Call::Arr y = c.floatArray(3, "y"), out = c.floatArray(4, "out");
+    c.sameDtype(x, y);
+    c.sameDtype(x, out);
+    c.needs(x, out.length);
+    c.needs(y, out.length);
+    if (x.f64) {
+      axpbyKernel<double>(alpha, static_cast<const double*>(x.data), beta, static_cast<const double*>(y.data),
+                          static_cast<double*>(out.data), out.length);
+    } else {
+      axpbyKernel<float>(alpha, static_cast<const float*>(x.data), beta, static_cast<const float*>(y.data),
+                         static_cast<float*>(out.data), out.length);
+    }
+    return undefinedValue(env);
+  });
+}
+
+napi_value Dot(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "dot", 2);
+    const Call::Arr x = c.floatArray(0, "x"), y = c.floatArray(1, "y");
+    c.sameDtype(x, y);
+    c.needs(y, x.length);
+    const double r = x.f64 ? dotKernel<double>(static_cast<const double*>(x.data), static_cast<const double*>(y.data), x.length)
+                           : dotKernel<float>(static_cast<const float*>(x.data), static_cast<const float*>(y.data), x.length);
+    napi_value v;
+    napi_create_double(env, r, &v);
+    return v;
+  });
+}
+
+napi_value Reduce(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "reduce", 6);
+    const ReduceOp op = ReduceOp(lookup(c, 0, kReduceNames));
+    const Call::Arr x = c.floatArray(1, "x");
+    const int64_t outer = c.integer(2, "outer"), n = c.integer(3, "n"), inner = c.integer(4, "inner");
+    const Call::Arr out = c.floatArray(5, "out");
+    c.sameDtype(x, out);
+    const i128 outSize = i128(outer) * inner;
+    if (outSize == 0) return undefinedValue(env);
+    if (n == 0 && op != ReduceOp::sum) c.rangeError(std::string("n must be >= 1 for ") + kReduceNames[int(op)]);
+    c.needs(x, outSize * n);
+    c.needs(out, outSize);
+    if (x.f64) reduceKernel<double>(op, static_cast<const double*>(x.data), outer, n, inner, static_cast<double*>(out.data));
+    else reduceKernel<float>(op, static_cast<const float*>(x.data), outer, n, inner, static_cast<float*>(out.data));
+    return undefinedValue(env);
+  });
+}
+
+napi_value Softmax(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "softmax", 6);
+    const Call::Arr x = c.floatArray(0, "x");
+    const int64_t outer = c.integer(1, "outer"), n = c.integer(2, "n"), inner = c.integer(3, "inner");
+    const Call::Arr out = c.floatArray(4, "out");
+    const bool log = c.boolean(5, "log");
+    c.sameDtype(x, out);
+    const i128 size = i128(outer) * n * inner;
+    if (size == 0) return undefinedValue(env);
+    c.needs(x, size);
+    c.needs(out, size);
+    if (x.f64) softmaxKernel<double>(static_cast<const double*>(x.data), outer, n, inner, static_cast<double*>(out.data), log);
+    else softmaxKernel<float>(static_cast<const float*>(x.data), outer, n, inner, static_cast<float*>(out.data), log);
+    return undefinedValue(env);
+  });
+}
+
+// im2col (forward = true) and col2im share argument order: (src, C, H, W, kh, kw, strideH,
+// strideW, padH, padW, dilH, dilW, outH, outW, dst).
+napi_value Conv(napi_env env, napi_callback_info info, bool forward) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, forward ? "im2col" : "col2im", 15);
+    const Call::Arr src = c.floatArray(0, forward ? "x" : "cols");
+    const int64_t C = c.integer(1, "C"), H = c.integer(2, "H"), W = c.integer(3, "W");
+    const int64_t kh = c.integer(4, "kh"), kw = c.integer(5, "kw");
+    const int64_t sH = c.integer(6, "strideH", 1), sW = c.integer(7, "strideW", 1);
+    const int64_t pH = c.integer(8, "padH"), pW = c.integer(9, "padW");
+    const int64_t dH = c.integer(10, "dilH", 1), dW = c.integer(11, "dilW", 1);
+    const int64_t oH = c.integer(12, "outH"), oW = c.integer(13, "outW");
+    const Call::Arr dst = c.floatArray(14, forward ? "cols" : "x");
+    c.sameDtype(src, dst);
+    const i128 imageSize = i128(C) * H * W;
+    const i128 colsSize = i128(C) * kh * kw * oH * oW;
+    const i128 limit = i128(kMaxInt);
+    if (imageSize > limit || colsSize > limit || i128(oH) * sH > limit || i128(oW) * sW > limit ||
+        i128(kh) * dH > limit || i128(kw) * dW > limit || pH > limit / 4 || pW > limit / 4) {
+      c.rangeError("sizes too large");
+    }
+    const Call::Arr& image = forward ? src : dst;
+    const Call::Arr& cols = forward ? dst : src;
+    if (colsSize == 0) return undefinedValue(env);
+    c.needs(image, imageSize);
+    c.needs(cols, colsSize);
+    if (src.f64) {
+      if (forward) im2colKernel<double>(static_cast<const double*>(src.data), C, H, W, kh, kw, sH, sW, pH, pW, dH, dW, oH, oW, static_cast<double*>(dst.data));
+      else col2imKernel<double>(static_cast<const double*>(src.data), C, H, W, kh, kw, sH, sW, pH, pW, dH, dW, oH, oW, static_cast<double*>(dst.data));
+    } else {
+      if (forward) im2colKernel<float>(static_cast<const float*>(src.data), C, H, W, kh, kw, sH, sW, pH, pW, dH, dW, oH, oW, static_cast<float*>(dst.data));
+      else col2imKernel<float>(static_cast<const float*>(src.data), C, H, W, kh, kw, sH, sW, pH, pW, dH, dW, oH, oW, static_cast<float*>(dst.data));
+    }
+    return undefinedValue(env);
+  });
+}
+napi_value Im2col(napi_env env, napi_callback_info info) { return Conv(env, info, true); }
+napi_value Col2im(napi_env env, napi_callback_info info) { return Conv(env, info, false); }
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "setThreads", 1);
+    const double v = c.number(0, "n");
+    if (std::isnan(v)) c.rangeError("n must be a number, got NaN");
+    const double clamped = v < 1 ? 1 : v > poolMaxThreads() ? poolMaxThreads() : std::floor(v);
+    poolSetThreads(int(clamped));
+    return undefinedValue(env);
+  });
+}
+
+napi_value GetThreads(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_int32(env, poolThreads(), &v);
+  return v;
+}
+
+napi_value MaxThreads(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_int32(env, poolMaxThreads(), &v);
+  return v;
+}
+
+napi_value Simd(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_string_utf8(env, gemmIsaName(), NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+// selectIsa(name): 'avx512' | 'avx2' | 'scalar' | 'auto'; returns false if unavailable here.
+napi_value SelectIsa(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "selectIsa", 1);
+    const std::string name = c.string(0, "name");
+    napi_value v;
+    napi_get_boolean(env, gemmSelectIsa(name.c_str()), &v);
+    return v;
+  });
+}
+
+}  // namespace
+}  // namespace hessian
+
+NAPI_MODULE_INIT() {
+  using namespace hessian;
+  struct Fn {
+    const char* name;
+    napi_callback cb;
+  };
+  const Fn fns[] = {
+      {"gemm", Gemm},           {"unary", Unary},         {"binary", Binary},         {"axpby", Axpby},
+      {"dot", Dot},             {"reduce", Reduce},       {"softmax", Softmax},       {"copyStrided", CopyStrided},
+      {"im2col", Im2col},       {"col2im", Col2im},       {"setThreads", SetThreads}, {"getThreads", GetThreads},
+      {"maxThreads", MaxThreads}, {"simd", Simd},         {"selectIsa", SelectIsa},
+  };
+  for (const Fn& f : fns) {
+    napi_value fn;
+    if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return nullptr;
+    if (napi_set_named_property(env, exports, f.name, fn) != napi_ok) return nullptr;
+  }
+  napi_value abi;
+  napi_create_int32(env, 1, &abi);
+  napi_set_named_property(env, exports, "abiVersion", abi);
+  return exports;
+}

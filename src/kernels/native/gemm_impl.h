@@ -1,0 +1,538 @@
+// The GEMM implementation, compiled once per instruction set. Included by gemm_avx512.cc,
+// gemm_avx2.cc and gemm_scalar.cc, each built with its own -m flags and defining
+// HESSIAN_ISA_NS (the namespace) and HESSIAN_ISA_TABLE (the exported GemmIsa).
+//
+// BLIS/GotoBLAS structure, row-major C:
+//   for jc (NC columns of C)             B panel  KC x NC  packed into NR-column slivers (L3)
+//     for pc (KC of the inner dimension)
+//       for ic (MC rows of C)             A block  MC x KC  packed into MR-row slivers (L2)
+//         for jr (NR columns)             B sliver KC x NR  reused across the ir loop
+//           for ir (MR rows)              micro-kernel: MR x NR accumulators in registers
+// Transposes are absorbed by the packing routines; alpha/beta are applied when the
+// micro-kernel stores its tile (beta == 0 overwrites C without reading it).
+// Threads: packedShared puts the ic loop on the pool (row blocks claimed dynamically, each B
+// panel packed once, cooperatively); for short-and-wide problems gemm_dispatch.cc instead gives
+// each thread a window of columns (packedWindow). Tiny and matrix-vector shapes run unpacked.
+#if defined(__AVX2__) || defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+
+#include "gemm.h"
+#include "pool.h"
+
+#ifndef HESSIAN_ISA_NS
+#error "define HESSIAN_ISA_NS"
+#endif
+
+namespace hessian {
+namespace HESSIAN_ISA_NS {
+namespace {
+
+#if defined(__AVX512F__)
+#define HESSIAN_ISA_NAME "avx512"
+struct VF {
+  using T = float; using V = __m512; static constexpr int L = 16;
+  static inline V load(const T* p) { return _mm512_load_ps(p); }
+  static inline V loadu(const T* p) { return _mm512_loadu_ps(p); }
+  static inline void storeu(T* p, V v) { _mm512_storeu_ps(p, v); }
+  static inline V set1(T x) { return _mm512_set1_ps(x); }
+  static inline V zero() { return _mm512_setzero_ps(); }
+  static inline V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static inline V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+};
+struct VD {
+  using T = double; using V = __m512d; static constexpr int L = 8;
+  static inline V load(const T* p) { return _mm512_load_pd(p); }
+  static inline V loadu(const T* p) { return _mm512_loadu_pd(p); }
+  static inline void storeu(T* p, V v) { _mm512_storeu_pd(p, v); }
+  static inline V set1(T x) { return _mm512_set1_pd(x); }
+  static inline V zero() { return _mm512_setzero_pd(); }
+  static inline V fma(V a, V b, V c) { return _mm512_fmadd_pd(a, b, c); }
+  static inline V mul(V a, V b) { return _mm512_mul_pd(a, b); }
+};
+// f32: 6 x 64 (24 zmm accumulators + 4 B vectors + 1 broadcast: 10 loads per 24 FMAs);
+// f64: 6 x 32. Measured on Zen 5 (L1d 48K, L2 1M): 6x64 beat 14x32, 12x32 and 8x48 by 3-5%.
+#ifndef MR32_
+#define MR32_ 6
+#endif
+#ifndef NV32_
+#define NV32_ 4
+#endif
+#ifndef MR64_
+#define MR64_ 6
+#endif
+#ifndef NV64_
+#define NV64_ 4
+#endif
+constexpr int MR32 = MR32_, NV32 = NV32_, MR64 = MR64_, NV64 = NV64_;
+#ifndef KC32
+#define KC32 512
+#endif
+#ifndef MC32
+#define MC32 96
+#endif
+#ifndef NC32
+#define NC32 4096
+#endif
+#ifndef KC64
+#define KC64 256
+#endif
+#ifndef MC64
+#define MC64 96
+#endif
+#ifndef NC64
+#define NC64 2048
+#endif
+#elif defined(__AVX2__) && defined(__FMA__)
+#define HESSIAN_ISA_NAME "avx2"
+struct VF {
+  using T = float; using V = __m256; static constexpr int L = 8;
+  static inline V load(const T* p) { return _mm256_load_ps(p); }
+  static inline V loadu(const T* p) { return _mm256_loadu_ps(p); }
+  static inline void storeu(T* p, V v) { _mm256_storeu_ps(p, v); }
+  static inline V set1(T x) { return _mm256_set1_ps(x); }
+  static inline V zero() { return _mm256_setzero_ps(); }
+  static inline V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
+  static inline V mul(V a, V b) { return _mm256_mul_ps(a, b); }
+};
+struct VD {
+  using T = double; using V = __m256d; static constexpr int L = 4;
+  static inline V load(const T* p) { return _mm256_load_pd(p); }
+  static inline V loadu(const T* p) { return _mm256_loadu_pd(p); }
+  static inline void storeu(T* p, V v) { _mm256_storeu_pd(p, v); }
+  static inline V set1(T x) { return _mm256_set1_pd(x); }
+  static inline V zero() { return _mm256_setzero_pd(); }
+  static inline V fma(V a, V b, V c) { return _mm256_fmadd_pd(a, b, c); }
+  static inline V mul(V a, V b) { return _mm256_mul_pd(a, b); }
+};
+// 6 x 16 f32 / 6 x 8 f64: 12 ymm accumulators + 2 B vectors + 1 broadcast.
+constexpr int MR32 = 6, NV32 = 2, MR64 = 6, NV64 = 2;
+#define KC32 256
+#define MC32 (6 * 24)
+#define NC32 4096
+#define KC64 256
+#define MC64 (6 * 16)
+#define NC64 2048
+#else
+#define HESSIAN_ISA_NAME "scalar"
+template <typename TT>
+struct VS {
+  using T = TT; using V = TT; static constexpr int L = 1;
+  static inline V load(const T* p) { return *p; }
+  static inline V loadu(const T* p) { return *p; }
+  static inline void storeu(T* p, V v) { *p = v; }
+  static inline V set1(T x) { return x; }
+  static inline V zero() { return T(0); }
+  static inline V fma(V a, V b, V c) { return a * b + c; }
+  static inline V mul(V a, V b) { return a * b; }
+};
+using VF = VS<float>;
+using VD = VS<double>;
+constexpr int MR32 = 4, NV32 = 4, MR64 = 4, NV64 = 4;
+#define KC32 256
+#define MC32 64
+#define NC32 2048
+#define KC64 256
+#define MC64 64
+#define NC64 1024
+#endif
+
+// ---------------------------------------------------------------------------------------------
+// Thread-local, 64-byte aligned, reusable packing buffers (freed when the thread exits).
+struct Scratch {
+  void* p = nullptr;
+  size_t cap = 0;
+  ~Scratch() { std::free(p); }
+  void* get(size_t bytes) {
+    if (bytes > cap) {
+      std::free(p);
+      p = nullptr;
+      cap = 0;
+      size_t want = (bytes + 4095) & ~size_t(4095);
+      if (posix_memalign(&p, 64, want) != 0) { p = nullptr; return nullptr; }
+      cap = want;
+    }
+    return p;
+  }
+};
+thread_local Scratch scratchA, scratchB;
+
+// Tuning knobs (defaults measured on Zen 5; override with -D for experiments): k-loop unroll,
+// prefetch distance (in k steps) of the A micro-panel, optional prefetch of the B micro-panel.
+#ifndef KUNROLL
+#define KUNROLL 1
+#endif
+#ifndef PFA_DIST
+#define PFA_DIST 8
+#endif
+#define HESSIAN_STR(x) #x
+#define HESSIAN_UNROLL(n) _Pragma(HESSIAN_STR(GCC unroll n))
+
+// ---------------------------------------------------------------------------------------------
+// Micro-kernel: acc(MR x NR) = sum_p pa[p, 0:MR]^T pb[p, 0:NR];
+// then C = alpha*acc (overwrite) or C = alpha*acc + beta*C.
+template <class VT, int MR, int NV>
+static inline __attribute__((always_inline)) void ukernel(
+    int64_t kc, const typename VT::T* __restrict pa, const typename VT::T* __restrict pb,
+    typename VT::T* __restrict c, int64_t ldc, typename VT::T alpha, typename VT::T beta, bool overwrite) {
+  using V = typename VT::V;
+  constexpr int L = VT::L;
+  constexpr int NR = NV * L;
+  V acc[MR][NV];
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; j++) acc[i][j] = VT::zero();
+  }
+#pragma GCC unroll 32
+  for (int i = 0; i < MR; i++) {
+    __builtin_prefetch(c + i * ldc, 1, 3);
+    __builtin_prefetch(c + i * ldc + NR - 1, 1, 3);
+  }
+  HESSIAN_UNROLL(KUNROLL)
+  for (int64_t p = 0; p < kc; p++) {
+    V b[NV];
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; j++) b[j] = VT::load(pb + j * L);
+#ifndef NO_PFA
+    __builtin_prefetch(pa + PFA_DIST * MR, 0, 3);
+#endif
+#ifdef PFB_DIST
+    __builtin_prefetch(pb + PFB_DIST * NR, 0, 3);
+#endif
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++) {
+      V a = VT::set1(pa[i]);
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; j++) acc[i][j] = VT::fma(a, b[j], acc[i][j]);
+    }
+    pa += MR;
+    pb += NR;
+  }
+  const V va = VT::set1(alpha);
+  if (overwrite) {
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; j++) VT::storeu(c + i * ldc + j * L, VT::mul(va, acc[i][j]));
+    }
+  } else {
+    const V vb = VT::set1(beta);
+#pragma GCC unroll 32
+    for (int i = 0; i < MR; i++) {
+#pragma GCC unroll 8
+      for (int j = 0; j < NV; j++) {
+        V cv = VT::loadu(c + i * ldc + j * L);
+        VT::storeu(c + i * ldc + j * L, VT::fma(va, acc[i][j], VT::mul(vb, cv)));
+      }
+    }
+  }
+}
+
+// Pack rows [i0, i0+mc) x inner [p0, p0+kc) of op(A) into MR-row slivers: dst[s][p][r].
+template <typename T, int MR>
+static void packA(const GemmArgs<T>& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, T* __restrict dst) {
+  for (int64_t ir = 0; ir < mc; ir += MR) {
+    const int mr = int(std::min<int64_t>(MR, mc - ir));
+    if (!g.transA) {
+      const T* rows[MR];
+      for (int r = 0; r < MR; r++) rows[r] = g.a + (i0 + ir + std::min(r, mr - 1)) * g.lda + p0;
+      if (mr == MR) {
+        for (int64_t p = 0; p < kc; p++) {
+#pragma GCC unroll 32
+          for (int r = 0; r < MR; r++) dst[p * MR + r] = rows[r][p];
+        }
+      } else {
+        for (int64_t p = 0; p < kc; p++) {
+          for (int r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? rows[r][p] : T(0);
+        }
+      }
+    } else {
+      for (int64_t p = 0; p < kc; p++) {
+        const T* src = g.a + (p0 + p) * g.lda + i0 + ir;
+        if (mr == MR) {
+#pragma GCC unroll 32
+          for (int r = 0; r < MR; r++) dst[p * MR + r] = src[r];
+        } else {
+          for (int r = 0; r < MR; r++) dst[p * MR + r] = r < mr ? src[r] : T(0);
+        }
+      }
+    }
+    dst += MR * kc;
+  }
+}
+
+// Pack inner [p0, p0+kc) x columns [j0, j0+nc) of op(B) into NR-column slivers: dst[s][p][c].
+template <typename T, int NR>
+static void packB(const GemmArgs<T>& g, int64_t p0, int64_t kc, int64_t j0, int64_t nc, T* __restrict dst) {
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int nr = int(std::min<int64_t>(NR, nc - jr));
+    if (!g.transB) {
+      for (int64_t p = 0; p < kc; p++) {
+        const T* src = g.b + (p0 + p) * g.ldb + j0 + jr;
+        T* d = dst + p * NR;
+        if (nr == NR) {
+#pragma GCC unroll 4
+          for (int c = 0; c < NR; c++) d[c] = src[c];
+        } else {
+          for (int c = 0; c < NR; c++) d[c] = c < nr ? src[c] : T(0);
+        }
+      }
+    } else {
+      // column j of op(B) is row j of B: contiguous in p.
+      for (int c = 0; c < NR; c++) {
+        if (c < nr) {
+          const T* src = g.b + (j0 + jr + c) * g.ldb + p0;
+          for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = src[p];
+        } else {
+          for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = T(0);
+        }
+      }
+    }
+    dst += NR * kc;
+  }
+}
+
+template <typename T>
+static void scaleC(const GemmArgs<T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  for (int64_t i = m0; i < m1; i++) {
+    T* c = g.c + i * g.ldc;
+    if (g.beta == T(0)) {
+      for (int64_t j = n0; j < n1; j++) c[j] = g.alpha * T(0);
+    } else {
+      for (int64_t j = n0; j < n1; j++) c[j] = g.alpha * T(0) + g.beta * c[j];
+    }
+  }
+}
+
+// Dot product with independent partial sums (vectorizes without -ffast-math).
+template <typename T>
+static inline T dotPartial(const T* __restrict x, const T* __restrict y, int64_t k) {
+  constexpr int W = 64 / sizeof(T);
+  T part[W];
+  for (int l = 0; l < W; l++) part[l] = T(0);
+  int64_t p = 0;
+  for (; p + W <= k; p += W) {
+    for (int l = 0; l < W; l++) part[l] += x[p + l] * y[p + l];
+  }
+  T s = T(0);
+  for (int l = 0; l < W; l++) s += part[l];
+  for (; p < k; p++) s += x[p] * y[p];
+  return s;
+}
+
+// Direct (unpacked) loops, for tiny problems and matrix-vector shapes (m == 1 or n == 1),
+// where packing costs more than it saves.
+template <typename T>
+static void directWindow(const GemmArgs<T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  if (m1 <= m0 || n1 <= n0) return;
+  if (g.k == 0) { scaleC(g, m0, m1, n0, n1); return; }
+  const int64_t lda = g.lda, ldb = g.ldb, k = g.k;
+  auto store = [&](T* c, T s) { *c = g.beta == T(0) ? g.alpha * s : g.alpha * s + g.beta * *c; };
+  if (g.n == 1) {
+    // matrix-vector: gather x = op(B)[:, 0] once, then dots (A) or axpys (A^T)
+    T* x = static_cast<T*>(scratchB.get(sizeof(T) * size_t(k)));
+    if (x != nullptr) {
+      for (int64_t p = 0; p < k; p++) x[p] = g.transB ? g.b[p] : g.b[p * ldb];
+      if (!g.transA) {
+        for (int64_t i = m0; i < m1; i++) store(g.c + i * g.ldc, dotPartial(g.a + i * lda, x, k));
+      } else {
+        constexpr int64_t NB = 512;
+        alignas(64) T acc[NB];
+        for (int64_t i0 = m0; i0 < m1; i0 += NB) {
+          const int64_t nb = std::min(NB, m1 - i0);
+          for (int64_t i = 0; i < nb; i++) acc[i] = T(0);
+          for (int64_t p = 0; p < k; p++) {
+            const T* __restrict ar = g.a + p * lda + i0;
+            const T xp = x[p];
+            for (int64_t i = 0; i < nb; i++) acc[i] += ar[i] * xp;
+          }
+          for (int64_t i = 0; i < nb; i++) store(g.c + (i0 + i) * g.ldc, acc[i]);
+        }
+      }
+      return;
+    }
+  }
+  if (!g.transB) {
+    constexpr int64_t NB = 512;
+    alignas(64) T acc[NB];
+    for (int64_t j0 = n0; j0 < n1; j0 += NB) {
+      const int64_t nb = std::min(NB, n1 - j0);
+      for (int64_t i = m0; i < m1; i++) {
+        for (int64_t j = 0; j < nb; j++) acc[j] = T(0);
+        for (int64_t p = 0; p < k; p++) {
+          const T s = g.transA ? g.a[p * lda + i] : g.a[i * lda + p];
+          const T* __restrict br = g.b + p * ldb + j0;
+          for (int64_t j = 0; j < nb; j++) acc[j] += s * br[j];
+        }
+        T* c = g.c + i * g.ldc + j0;
+        for (int64_t j = 0; j < nb; j++) store(c + j, acc[j]);
+      }
+    }
+  } else {
+    for (int64_t i = m0; i < m1; i++) {
+      T* c = g.c + i * g.ldc;
+      for (int64_t j = n0; j < n1; j++) {
+        const T* __restrict br = g.b + j * ldb;
+        T s;
+        if (!g.transA) {
+          s = dotPartial(g.a + i * lda, br, k);
+        } else {
+          s = T(0);
+          for (int64_t p = 0; p < k; p++) s += g.a[p * lda + i] * br[p];
+        }
+        store(c + j, s);
+      }
+    }
+  }
+}
+
+// One MC x KC block of A against a packed KC x nc panel of B: pack A, then the jr/ir loops.
+template <class VT, int MR, int NV>
+static void macroBlock(const GemmArgs<typename VT::T>& g, const typename VT::T* Bp, int64_t jc, int64_t nc,
+                       int64_t pc, int64_t kc, int64_t ic, int64_t mc, typename VT::T* Ap) {
+  using T = typename VT::T;
+  constexpr int NR = NV * VT::L;
+  const bool first = pc == 0;
+  const bool overwrite = first && g.beta == T(0);
+  const T beta = first ? g.beta : T(1);
+  alignas(64) T tmp[MR * NR];
+  packA<T, MR>(g, ic, mc, pc, kc, Ap);
+  for (int64_t jr = 0; jr < nc; jr += NR) {
+    const int64_t nr = std::min<int64_t>(NR, nc - jr);
+    const T* pb = Bp + jr * kc;
+    for (int64_t ir = 0; ir < mc; ir += MR) {
+      const int64_t mr = std::min<int64_t>(MR, mc - ir);
+      const T* pa = Ap + ir * kc;
+      T* cc = g.c + (ic + ir) * g.ldc + jc + jr;
+      if (mr == MR && nr == NR) {
+        ukernel<VT, MR, NV>(kc, pa, pb, cc, g.ldc, g.alpha, beta, overwrite);
+      } else {
+        ukernel<VT, MR, NV>(kc, pa, pb, tmp, NR, T(1), T(0), true);
+        for (int64_t r = 0; r < mr; r++) {
+          T* cr = cc + r * g.ldc;
+          const T* tr = tmp + r * NR;
+          if (overwrite) {
+            for (int64_t j = 0; j < nr; j++) cr[j] = g.alpha * tr[j];
+          } else {
+            for (int64_t j = 0; j < nr; j++) cr[j] = g.alpha * tr[j] + beta * cr[j];
+          }
+        }
+      }
+    }
+  }
+}
+
+// A window of C on the calling thread, with its own packing buffers.
+template <class VT, int MR, int NV, int KC, int MC, int NC>
+static void packedWindow(const GemmArgs<typename VT::T>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  using T = typename VT::T;
+  constexpr int NR = NV * VT::L;
+  static_assert(MC % MR == 0 && NC % NR == 0, "blocking must be a multiple of the tile");
+  if (m1 <= m0 || n1 <= n0) return;
+  if (g.k == 0) { scaleC(g, m0, m1, n0, n1); return; }
+  const int64_t kcMax = std::min<int64_t>(KC, g.k);
+  const int64_t mcMax = std::min<int64_t>(MC, (m1 - m0 + MR - 1) / MR * MR);
+  const int64_t ncMax = std::min<int64_t>(NC, (n1 - n0 + NR - 1) / NR * NR);
+  T* Ap = static_cast<T*>(scratchA.get(sizeof(T) * (mcMax * kcMax + 64)));
+  T* Bp = static_cast<T*>(scratchB.get(sizeof(T) * (ncMax * kcMax + 64)));
+  if (Ap == nullptr || Bp == nullptr) { directWindow(g, m0, m1, n0, n1); return; }
+  for (int64_t jc = n0; jc < n1; jc += NC) {
+    const int64_t nc = std::min<int64_t>(NC, n1 - jc);
+    for (int64_t pc = 0; pc < g.k; pc += KC) {
+      const int64_t kc = std::min<int64_t>(KC, g.k - pc);
+      packB<T, NR>(g, pc, kc, jc, nc, Bp);
+      for (int64_t ic = m0; ic < m1; ic += MC) {
+        macroBlock<VT, MR, NV>(g, Bp, jc, nc, pc, kc, ic, std::min<int64_t>(MC, m1 - ic), Ap);
+      }
+    }
+  }
+}
+
+// The whole of C on `nt` threads: each KC x NC panel of B is packed once, cooperatively, into
+// the calling thread's buffer; then row blocks of C are claimed dynamically by the pool, each
+// thread packing its own A blocks. No operand is packed twice, and a thread the OS delays only
+// costs the blocks it has claimed.
+template <class VT, int MR, int NV, int KC, int MC, int NC>
+static void packedShared(const GemmArgs<typename VT::T>& g, int nt) {
+  using T = typename VT::T;
+  constexpr int NR = NV * VT::L;
+  const int64_t m = g.m, n = g.n;
+  if (m <= 0 || n <= 0) return;
+  if (g.k == 0) { scaleC(g, 0, m, 0, n); return; }
+  const int64_t kcMax = std::min<int64_t>(KC, g.k);
+  const int64_t ncMax = std::min<int64_t>(NC, (n + NR - 1) / NR * NR);
+  T* Bp = static_cast<T*>(scratchB.get(sizeof(T) * (ncMax * kcMax + 64)));
+  if (Bp == nullptr) { directWindow(g, 0, m, 0, n); return; }
+  // row parts: about MC rows each, a multiple of nt of them, sizes within MR of each other
+  int64_t parts = std::max<int64_t>(1, (m + MC / 2) / MC);
+  parts = (parts + nt - 1) / nt * nt;
+  parts = std::min<int64_t>(parts, (m + MR - 1) / MR);
+  for (int64_t jc = 0; jc < n; jc += NC) {
+    const int64_t nc = std::min<int64_t>(NC, n - jc);
+    const int64_t slivers = (nc + NR - 1) / NR;
+    for (int64_t pc = 0; pc < g.k; pc += KC) {
+      const int64_t kc = std::min<int64_t>(KC, g.k - pc);
+      const int packParts = int(std::min<int64_t>(slivers, int64_t(nt) * 2));
+      parallelFor(packParts, [&](int t) {
+        int64_t s0, s1;
+        chunkRange(slivers, packParts, t, 1, &s0, &s1);
+        if (s1 > s0) packB<T, NR>(g, pc, kc, jc + s0 * NR, std::min(nc - s0 * NR, (s1 - s0) * NR), Bp + s0 * NR * kc);
+      });
+      parallelFor(int(parts), [&](int t) {
+        int64_t lo, hi;
+        chunkRange(m, int(parts), t, MR, &lo, &hi);
+        if (hi <= lo) return;
+        const int64_t mcMax = std::min<int64_t>(MC, (hi - lo + MR - 1) / MR * MR);
+        T* Ap = static_cast<T*>(scratchA.get(sizeof(T) * (mcMax * kcMax + 64)));
+        if (Ap == nullptr) {  // out of memory: this part unpacked (same result up to rounding)
+          GemmArgs<T> g2 = g;
+          if (pc > 0) g2.beta = T(1);
+          GemmArgs<T> part = g2;
+          part.k = kc;
+          part.a = g.transA ? g.a + pc * g.lda : g.a + pc;
+          part.b = g.transB ? g.b + pc : g.b + pc * g.ldb;
+          directWindow(part, lo, hi, jc, jc + nc);
+          return;
+        }
+        for (int64_t ic = lo; ic < hi; ic += MC) {
+          macroBlock<VT, MR, NV>(g, Bp, jc, nc, pc, kc, ic, std::min<int64_t>(MC, hi - ic), Ap);
+        }
+      });
+    }
+  }
+}
+
+void packed32(const GemmArgs<float>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  packedWindow<VF, MR32, NV32, KC32, MC32, NC32>(g, m0, m1, n0, n1);
+}
+void packed64(const GemmArgs<double>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  packedWindow<VD, MR64, NV64, KC64, MC64, NC64>(g, m0, m1, n0, n1);
+}
+void shared32(const GemmArgs<float>& g, int nt) { packedShared<VF, MR32, NV32, KC32, MC32, NC32>(g, nt); }
+void shared64(const GemmArgs<double>& g, int nt) { packedShared<VD, MR64, NV64, KC64, MC64, NC64>(g, nt); }
+void direct32(const GemmArgs<float>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  directWindow<float>(g, m0, m1, n0, n1);
+}
+void direct64(const GemmArgs<double>& g, int64_t m0, int64_t m1, int64_t n0, int64_t n1) {
+  directWindow<double>(g, m0, m1, n0, n1);
+}
+
+}  // namespace
+}  // namespace HESSIAN_ISA_NS
+
+extern const GemmIsa HESSIAN_ISA_TABLE = {
+    HESSIAN_ISA_NAME,
+    HESSIAN_ISA_NS::MR32, HESSIAN_ISA_NS::NV32 * HESSIAN_ISA_NS::VF::L,
+    HESSIAN_ISA_NS::MR64, HESSIAN_ISA_NS::NV64 * HESSIAN_ISA_NS::VD::L,
+    HESSIAN_ISA_NS::packed32, HESSIAN_ISA_NS::packed64,
+    HESSIAN_ISA_NS::shared32, HESSIAN_ISA_NS::shared64,
+    HESSIAN_ISA_NS::direct32, HESSIAN_ISA_NS::direct64,
+};
+
+}  // namespace hessian

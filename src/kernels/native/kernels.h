@@ -1,0 +1,40 @@
+// Plain C++ kernels behind the N-API layer (addon.cc validates arguments before calling these).
+#pragma once
+#include <cstdint>
+
+namespace hessian {
+
+enum class UnaryOp { neg, abs, sign, step, exp, expm1, log, log1p, sqrt, rsqrt, square, reciprocal,
+                     tanh, sigmoid, relu, softplus, sin, cos, erf };
+enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, gt, ge, lt, le };
+enum class ReduceOp { sum, max, min, argmax, argmin, logsumexp };
+
+constexpr int kMaxDims = 64;
+
+template <typename T> void unaryKernel(UnaryOp op, const T* x, T* out, int64_t n);
+template <typename T> void binaryKernel(BinaryOp op, const T* a, const int64_t* as, const T* b,
+                                        const int64_t* bs, T* out, const int64_t* shape, int nd);
+template <typename T> void copyStridedKernel(const T* x, const int64_t* xs, T* out, const int64_t* shape, int nd);
+template <typename T> void axpbyKernel(double alpha, const T* x, double beta, const T* y, T* out, int64_t n);
+template <typename T> double dotKernel(const T* x, const T* y, int64_t n);
+template <typename T> void reduceKernel(ReduceOp op, const T* x, int64_t outer, int64_t n, int64_t inner, T* out);
+template <typename T> void softmaxKernel(const T* x, int64_t outer, int64_t n, int64_t inner, T* out, bool log);
+template <typename T> void im2colKernel(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                                        int64_t sH, int64_t sW, int64_t pH, int64_t pW, int64_t dH, int64_t dW,
+                                        int64_t oH, int64_t oW, T* cols);
+template <typename T> void col2imKernel(const T* cols, int64_t C, int64_t H, int64_t W, int64_t kh, int64_t kw,
+                                        int64_t sH, int64_t sW, int64_t pH, int64_t pW, int64_t dH, int64_t dW,
+                                        int64_t oH, int64_t oW, T* x);
+
+// GEMM over a batch, threaded; arguments already validated.
+template <typename T>
+void gemmBatched(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T alpha, const T* a, int64_t lda,
+                 int64_t strideA, const T* b, int64_t ldb, int64_t strideB, T beta, T* c, int64_t ldc,
+                 int64_t strideC, int64_t batch);
+
+// The instruction set chosen at load ("avx512", "avx2", "scalar").
+const char* gemmIsaName();
+// Force an instruction set (for tests/benchmarks); false if it is not available here.
+bool gemmSelectIsa(const char* name);
+
+}  // namespace hessian
