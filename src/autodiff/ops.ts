@@ -254,7 +254,7 @@ export function takeAlongAxis(x: Tensor, indices: readonly number[] | Tensor, ax
 /** `cond ? a : b` elementwise with broadcasting; `cond` is not differentiated. */
 export function where(cond: Tensor, a: TensorLike, b: TensorLike): Tensor {
   checkT('where', cond, 'condition');
-  const [A, B] = operands('where', a, b);
+  const [A, B] = typeof a === 'number' && typeof b === 'number' ? [constantLike(a, cond), constantLike(b, cond)] : operands('where', a, b);
   return bind('where', [stopGradient(cond), A, B], {});
 }
 

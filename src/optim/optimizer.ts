@@ -1,0 +1,74 @@
+/**
+ * The driver that turns a transform into an optimizer: one `step` evaluates loss and gradient,
+ * runs the transform, and applies the update. A non-finite loss or gradient rejects the step:
+ * parameters and state come back unchanged and the report says why, so NaN never reaches the
+ * parameters.
+ */
+import type { PyTree } from '../autodiff/pytree.js';
+import { treeAdd, treeIsFinite, treeNorm } from './tree-math.js';
+import type { Objective, Optimizer, OptimizerState, StepInfo, Transform, UpdateContext } from './types.js';
+
+function checkObjective<P extends PyTree>(name: string, objective: Objective<P>): void {
+  if (objective === null || typeof objective !== 'object' || typeof objective.valueAndGrad !== 'function') {
+    throw new TypeError(`${name}: step needs an objective with valueAndGrad(params) (see objective() / modelObjective())`);
+  }
+}
+
+export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
+  name: string, transform: Transform<S, P>, options: Readonly<Record<string, unknown>>,
+): Optimizer<S, P> {
+  // Evaluations a line search already made at the point it returned, keyed by that object.
+  const cache = new WeakMap<object, { loss: number; grad: P }>();
+  return {
+    name,
+    options,
+    init: (params) => ({ step: 0, inner: transform.init(params) }),
+    step: (params, state, objective) => {
+      checkObjective(name, objective);
+      if (state === null || typeof state !== 'object' || typeof state.step !== 'number') {
+        throw new TypeError(`${name}: state must come from ${name}.init(params) (or a loaded checkpoint of it)`);
+      }
+      const counters = { evals: 0, curvatureProducts: 0 };
+      const events: string[] = [];
+      const hit = typeof params === 'object' && params !== null ? cache.get(params) : undefined;
+      let loss: number;
+      let grad: P;
+      if (hit !== undefined) {
+        ({ loss, grad } = hit);
+      } else {
+        [loss, grad] = objective.valueAndGrad(params);
+        counters.evals++;
+      }
+      const reject = (why: string): { params: P; state: OptimizerState<S>; info: StepInfo } => ({
+        params,
+        state,
+        info: { loss, gradNorm: NaN, evals: counters.evals, curvatureProducts: counters.curvatureProducts, accepted: false, events: [...events, why] },
+      });
+      if (!Number.isFinite(loss)) return reject(`non-finite loss (${loss}): step rejected, parameters unchanged`);
+      if (!treeIsFinite(grad)) return reject('non-finite gradient: step rejected, parameters unchanged');
+      const ctx: UpdateContext<P> = { step: state.step, loss, objective, counters, events };
+      const [updates, inner] = transform.update(grad, state.inner as S, params, ctx);
+      if (ctx.rejected !== undefined) {
+        return {
+          params,
+          state: { step: state.step + 1, inner },
+          info: { loss, gradNorm: treeNorm(grad), evals: counters.evals, curvatureProducts: counters.curvatureProducts, accepted: false, events: [...events, ctx.rejected] },
+        };
+      }
+      const next = ctx.accepted?.params ?? treeAdd(params, updates);
+      if (!treeIsFinite(next)) return reject('the update is not finite: step rejected, parameters unchanged');
+      const acceptedGrad = ctx.accepted?.grad;
+      if (ctx.accepted !== undefined && acceptedGrad !== undefined && typeof next === 'object' && next !== null) cache.set(next, { loss: ctx.accepted.loss, grad: acceptedGrad });
+      const info: StepInfo = {
+        loss,
+        newLoss: ctx.accepted?.loss,
+        gradNorm: treeNorm(grad),
+        evals: counters.evals,
+        curvatureProducts: counters.curvatureProducts,
+        accepted: true,
+        events,
+      };
+      return { params: next, state: { step: state.step + 1, inner }, info };
+    },
+  };
+}

@@ -1,0 +1,106 @@
+/**
+ * Arithmetic on parameter trees (leafwise, concrete: optimizers do not differentiate through
+ * their own updates). Inner products accumulate in float64.
+ */
+import { Tensor, allocate, fmtShape, sameShape } from '../tensor/tensor.js';
+import { kernels } from '../kernels/index.js';
+import { stopGradient } from '../autodiff/core.js';
+import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
+
+function leavesOf<P extends PyTree>(t: P): Tensor[] {
+  return treeLeaves(t).map(stopGradient);
+}
+
+function checkSameStructure(op: string, a: Tensor[], b: Tensor[]): void {
+  if (a.length !== b.length) throw new RangeError(`${op}: trees have ${a.length} and ${b.length} tensors`);
+  for (let i = 0; i < a.length; i++) {
+    if (!sameShape(a[i].shape, b[i].shape) || a[i].dtype !== b[i].dtype) {
+      throw new RangeError(`${op}: tensor ${i} is ${a[i].dtype} ${fmtShape(a[i].shape)} in one tree and ${b[i].dtype} ${fmtShape(b[i].shape)} in the other`);
+    }
+  }
+}
+
+/** `alpha * x + beta * y`, leafwise. */
+export function treeAxpby<P extends PyTree>(alpha: number, x: P, beta: number, y: P): P {
+  const lx = leavesOf(x);
+  const ly = leavesOf(y);
+  checkSameStructure('treeAxpby', lx, ly);
+  const k = kernels();
+  return treeUnflatten(x, lx.map((a, i) => {
+    const out = allocate(a.dtype, a.size);
+    k.axpby(alpha, a.data, beta, ly[i].data, out);
+    return new Tensor(out, a.shape);
+  }));
+}
+
+export function treeAdd<P extends PyTree>(x: P, y: P): P {
+  return treeAxpby(1, x, 1, y);
+}
+
+export function treeSub<P extends PyTree>(x: P, y: P): P {
+  return treeAxpby(1, x, -1, y);
+}
+
+export function treeScale<P extends PyTree>(alpha: number, x: P): P {
+  return treeUnflatten(x, leavesOf(x).map((a) => {
+    const out = allocate(a.dtype, a.size);
+    for (let i = 0; i < out.length; i++) out[i] = alpha * a.data[i];
+    return new Tensor(out, a.shape);
+  }));
+}
+
+export function treeVdot<P extends PyTree>(x: P, y: P): number {
+  const lx = leavesOf(x);
+  const ly = leavesOf(y);
+  checkSameStructure('treeVdot', lx, ly);
+  const k = kernels();
+  let s = 0;
+  for (let i = 0; i < lx.length; i++) s += k.dot(lx[i].data, ly[i].data);
+  return s;
+}
+
+export function treeNorm<P extends PyTree>(x: P): number {
+  return Math.sqrt(treeVdot(x, x));
+}
+
+/** Sum of absolute entries. */
+export function treeL1Norm<P extends PyTree>(x: P): number {
+  let s = 0;
+  for (const l of leavesOf(x)) for (let i = 0; i < l.size; i++) s += Math.abs(l.data[i]);
+  return s;
+}
+
+/** Largest absolute entry (infinity norm). */
+export function treeMaxAbs<P extends PyTree>(x: P): number {
+  let m = 0;
+  for (const l of leavesOf(x)) for (let i = 0; i < l.size; i++) m = Math.max(m, Math.abs(l.data[i]));
+  return m;
+}
+
+export function treeZerosLike<P extends PyTree>(x: P): P {
+  return treeUnflatten(x, leavesOf(x).map((a) => new Tensor(allocate(a.dtype, a.size), a.shape)));
+}
+
+export function treeIsFinite<P extends PyTree>(x: P): boolean {
+  for (const l of leavesOf(x)) for (let i = 0; i < l.size; i++) if (!Number.isFinite(l.data[i])) return false;
+  return true;
+}
+
+/** Elementwise map over one or two trees with a scalar function (for optimizer state updates). */
+export function treeMapValues<P extends PyTree>(x: P, f: (v: number, i: number, leaf: number) => number): P {
+  return treeUnflatten(x, leavesOf(x).map((a, leaf) => {
+    const out = allocate(a.dtype, a.size);
+    for (let i = 0; i < out.length; i++) out[i] = f(a.data[i], i, leaf);
+    return new Tensor(out, a.shape);
+  }));
+}
+
+/** Leaf tensors' data arrays, in tree order (read-only use). */
+export function treeData<P extends PyTree>(x: P): (Float32Array | Float64Array)[] {
+  return leavesOf(x).map((l) => l.data);
+}
+
+/** Total number of scalars in a tree. */
+export function treeSize<P extends PyTree>(x: P): number {
+  return leavesOf(x).reduce((a, l) => a + l.size, 0);
+}

@@ -1,0 +1,108 @@
+/**
+ * The optimizer contract, shared by every method in this package.
+ *
+ * Two levels, after Optax:
+ * - a `Transform` is a pair of pure functions `init(params) -> state` and
+ *   `update(updates, state, params, ctx) -> [updates, state]`; transforms chain
+ *   (`chain(clipByGlobalNorm(1), scaleByAdam(), scaleByLearningRate(1e-3))`);
+ * - an `Optimizer` drives a transform against an `Objective`: `step(params, state, objective)`
+ *   evaluates loss and gradient, runs the transform, applies the update, and returns the new
+ *   parameters, state and a report. Second-order transforms call back into the objective
+ *   (through `ctx.objective`) for re-evaluations and curvature products.
+ *
+ * State is readonly plain data (tensors, numbers, arrays, objects): it saves with `saveTree`
+ * and a loaded state resumes bit for bit.
+ */
+import type { Tensor } from '../tensor/tensor.js';
+import type { PyTree } from '../autodiff/pytree.js';
+
+/** A value per step: a constant or a schedule `(step) => value` (step counts from 0). */
+export type Schedule = number | ((step: number) => number);
+
+/**
+ * What an optimizer may ask about the function it minimizes, at any parameters, on the
+ * current batch. `valueAndGrad` is required; curvature products are optional and a method that
+ * needs one fails at its first step with an error naming the missing product.
+ */
+export interface Objective<P extends PyTree = PyTree> {
+  valueAndGrad(params: P): [number, P];
+  value?(params: P): number;
+  /** Hessian-vector product. */
+  hvp?(params: P, v: P): P;
+  /** Gauss-Newton-vector product. */
+  ggnvp?(params: P, v: P): P;
+  /** Fisher-vector product. */
+  fisherVp?(params: P, v: P): P;
+  /** Diagonal of the empirical Fisher, w·Σ_i (∇L_i)² (Hessian-free's preconditioner). */
+  diagEmpiricalFisher?(params: P): P;
+  /**
+   * The same objective on a random `fraction` of the batch (at least one example), drawn from
+   * `seed`: curvature estimated on a sub-batch (Hessian-free, sub-sampled Newton).
+   */
+  subsample?(fraction: number, seed: number): Objective<P>;
+}
+
+/** Passed to every transform's update. */
+export interface UpdateContext<P extends PyTree = PyTree> {
+  /** Number of completed steps before this one. */
+  readonly step: number;
+  /** Loss at `params` (the point the gradient was taken at). */
+  readonly loss: number;
+  readonly objective: Objective<P>;
+  /**
+   * A transform that evaluated the objective at the exact point the step will land on (a line
+   * search) reports it here, so the driver returns those parameters and reuses the evaluation.
+   */
+  accepted?: { params: P; loss: number; grad?: P };
+  /**
+   * A transform that refuses its own step (e.g. Hessian-free after a non-finite trial loss) sets
+   * the reason here: the parameters stay, but its returned state (a raised damping) is kept.
+   */
+  rejected?: string;
+  /** Counters the transform adds to (function/gradient evaluations, curvature products). */
+  readonly counters: Counters;
+  /** Notes for the step report (e.g. 'line search failed; history reset'). */
+  readonly events: string[];
+}
+
+export interface Counters {
+  evals: number;
+  curvatureProducts: number;
+}
+
+export interface Transform<S extends PyTree = PyTree, P extends PyTree = PyTree> {
+  /** Name for reports, e.g. 'scaleByAdam'. */
+  readonly name: string;
+  init(params: P): S;
+  update(updates: P, state: S, params: P, ctx: UpdateContext<P>): [P, S];
+}
+
+export interface StepInfo {
+  /** Loss at the parameters the step started from. */
+  loss: number;
+  /** Loss at the returned parameters when the method evaluated it (line searches), else undefined. */
+  newLoss?: number;
+  gradNorm: number;
+  /** Objective evaluations (value/gradient) and curvature products used by this step. */
+  evals: number;
+  curvatureProducts: number;
+  /** False when the step was rejected (non-finite loss or gradient): parameters unchanged. */
+  accepted: boolean;
+  events: string[];
+}
+
+export interface OptimizerState<S extends PyTree = PyTree> {
+  readonly step: number;
+  readonly inner: S;
+  [key: string]: PyTree;
+}
+
+export interface Optimizer<S extends PyTree = PyTree, P extends PyTree = PyTree> {
+  readonly name: string;
+  /** The options after defaults were applied (for reports and checkpoints). */
+  readonly options: Readonly<Record<string, unknown>>;
+  init(params: P): OptimizerState<S>;
+  step(params: P, state: OptimizerState<S>, objective: Objective<P>): { params: P; state: OptimizerState<S>; info: StepInfo };
+}
+
+export type { Tensor };
