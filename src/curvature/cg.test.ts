@@ -1,0 +1,101 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Tensor } from '../tensor/tensor.js';
+import { Rng } from '../tensor/random.js';
+import { matmul } from '../tensor/matmul.js';
+import { cholesky, solveTriangular } from '../tensor/linalg.js';
+import { conjugateGradient } from './cg.js';
+
+const f64 = { dtype: 'float64' as const };
+
+function spd(n: number, seed: number, cond = 100): Tensor {
+  // Q diag(λ) Q^T with eigenvalues spread over [1, cond]
+  const rng = new Rng(seed);
+  const g = rng.normal([n, n], f64);
+  const q = new Float64Array(g.data);
+  // Gram–Schmidt for an orthogonal Q (columns)
+  for (let j = 0; j < n; j++) {
+    for (let k = 0; k < j; k++) {
+      let d = 0;
+      for (let i = 0; i < n; i++) d += q[i * n + j] * q[i * n + k];
+      for (let i = 0; i < n; i++) q[i * n + j] -= d * q[i * n + k];
+    }
+    let nn = 0;
+    for (let i = 0; i < n; i++) nn += q[i * n + j] ** 2;
+    for (let i = 0; i < n; i++) q[i * n + j] /= Math.sqrt(nn);
+  }
+  const a = new Float64Array(n * n);
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) {
+    let s = 0;
+    for (let k = 0; k < n; k++) s += q[i * n + k] * (1 + ((cond - 1) * k) / Math.max(1, n - 1)) * q[j * n + k];
+    a[i * n + j] = s;
+  }
+  return new Tensor(a, [n, n]);
+}
+
+function denseSolve(a: Tensor, b: Tensor): Tensor {
+  const l = cholesky(a);
+  return solveTriangular(l, solveTriangular(l, b), { transpose: true });
+}
+
+const err = (x: Tensor, y: Tensor) => {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < y.size; i++) { num += (x.data[i] - y.data[i]) ** 2; den += y.data[i] ** 2; }
+  return Math.sqrt(num / den);
+};
+
+describe('conjugate gradient', () => {
+  it('solves SPD systems to tolerance in at most n iterations and agrees with a dense solve', () => {
+    for (const n of [1, 5, 20, 40]) {
+      const A = spd(n, n, 50);
+      const b = new Rng(100 + n).normal([n], f64);
+      const r = conjugateGradient((v: Tensor) => matmul(A, v), b, { tol: 1e-10, martens: false, maxIter: 10 * n });
+      assert.ok(r.iterations <= n + 1, `n=${n}: ${r.iterations} iterations`);
+      assert.ok(err(r.x, denseSolve(A, b)) < 1e-8, `n=${n}: error ${err(r.x, denseSolve(A, b))}`);
+      assert.equal(r.reason, 'tolerance');
+    }
+  });
+
+  it('a Jacobi preconditioner on a badly scaled system converges in fewer iterations to the same answer', () => {
+    const n = 30;
+    const A0 = spd(n, 7, 10);
+    const s = Array.from({ length: n }, (_, i) => 10 ** ((3 * i) / n));
+    const A = new Tensor(A0.data.map((v, k) => v * s[Math.floor(k / n)] * s[k % n]), [n, n]);
+    const b = new Rng(8).normal([n], f64);
+    const diag = Array.from({ length: n }, (_, i) => A.data[i * n + i]);
+    const plain = conjugateGradient((v: Tensor) => matmul(A, v), b, { tol: 1e-10, martens: false, maxIter: 2000 });
+    const pre = conjugateGradient((v: Tensor) => matmul(A, v), b, {
+      tol: 1e-10, martens: false, maxIter: 2000, preconditioner: (r) => new Tensor(r.data.map((v, i) => v / diag[i]), r.shape),
+    });
+    assert.ok(err(pre.x, denseSolve(A, b)) < 1e-7);
+    assert.ok(pre.iterations < plain.iterations, `${pre.iterations} vs ${plain.iterations}`);
+  });
+
+  it("Martens' test stops once progress over the last 10% of iterations is small; iterates are stored geometrically", () => {
+    const n = 200;
+    const A = spd(n, 3, 1e4);
+    const b = new Rng(4).normal([n], f64);
+    const phis: number[] = [];
+    const r = conjugateGradient((v: Tensor) => matmul(A, v), b, { maxIter: 1000, onIteration: (_i, phi) => phis.push(phi) });
+    assert.equal(r.reason, 'martens');
+    const i = r.iterations;
+    const k = Math.max(10, Math.ceil(0.1 * i));
+    assert.ok((phis[i - 1] - phis[i - 1 - k]) / phis[i - 1] < k * 5e-4);
+    const kPrev = Math.max(10, Math.ceil(0.1 * (i - 1)));
+    assert.ok(!((phis[i - 2] - phis[i - 2 - kPrev]) / phis[i - 2] < kPrev * 5e-4), 'stopped at the first iteration meeting the test');
+    const its = r.iterates.map((t) => t.iteration);
+    for (let j = 1; j < its.length; j++) assert.ok(its[j] > its[j - 1]);
+    assert.ok(its.includes(1) && its.includes(2) && its.length < 40 && its[its.length - 1] === i);
+    // φ decreases monotonically along CG
+    for (let j = 1; j < phis.length; j++) assert.ok(phis[j] <= phis[j - 1] + 1e-9);
+  });
+
+  it('reports non-positive curvature instead of hiding it', () => {
+    const A = new Tensor(Float64Array.from([2, 0, 0, -1]), [2, 2]);
+    const r = conjugateGradient((v: Tensor) => matmul(A, v), new Tensor(Float64Array.from([1, 1]), [2]), { martens: false });
+    assert.equal(r.reason, 'negative-curvature');
+    assert.ok(r.negativeCurvature !== undefined && r.negativeCurvature.curvature <= 0);
+    assert.ok(r.x.toFlatArray().every(Number.isFinite));
+  });
+});

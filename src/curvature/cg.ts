@@ -1,0 +1,117 @@
+/**
+ * Preconditioned conjugate gradient on any linear operator over parameter trees, with what
+ * Hessian-free optimization needs (Martens 2010, section 4):
+ *
+ * - Martens' relative-progress termination: stop at iteration i when the quadratic
+ *   φ(x) = ½xᵀAx − bᵀx is negative and (φ(x_i) − φ(x_{i−k})) / φ(x_i) < k·ε with
+ *   k = max(minWindow, ⌈window·i⌉) (defaults 10, 10%, ε = 5e-4);
+ * - iterates stored at geometrically spaced iterations ⌈γ^j⌉ (γ = 1.3) for CG backtracking;
+ * - detection of non-positive curvature pᵀAp <= 0 (possible with the Hessian), reported and
+ *   ending the solve at the last iterate rather than hidden.
+ *
+ * Cost per iteration: one operator application, one preconditioner application, a few
+ * tree-vector operations. φ is tracked from the residual without extra products:
+ * φ(x) = ½ xᵀ(r − b) with r = Ax − b.
+ */
+import type { PyTree } from '../autodiff/pytree.js';
+import { treeAxpby, treeScale, treeSub, treeVdot, treeZerosLike } from '../optim/tree-math.js';
+
+export interface CgOptions<P extends PyTree> {
+  /** Starting point (warm start), default 0. */
+  x0?: P;
+  /** Applies M^{-1} to a residual; default identity. */
+  preconditioner?: (r: P) => P;
+  /** Default 250. */
+  maxIter?: number;
+  /** Also stop when ||r|| <= tol·||b|| (default 0: Martens' test alone). */
+  tol?: number;
+  /** Martens' progress test: window fraction, minimum window, ε. Set `martens: false` to disable. */
+  martens?: false | { fraction?: number; minWindow?: number; epsilon?: number };
+  /** Store iterates at ⌈γ^j⌉; default γ = 1.3 (0 = store none). The final iterate is always returned. */
+  storeGamma?: number;
+  /** Called with each iterate's index and φ, for diagnostics. */
+  onIteration?: (i: number, phi: number) => void;
+}
+
+export interface CgResult<P extends PyTree> {
+  x: P;
+  /** φ(x) = ½xᵀAx − bᵀx at the returned x. */
+  phi: number;
+  iterations: number;
+  /** Stored iterates (increasing iteration), the last one being the returned x. */
+  iterates: { iteration: number; x: P; phi: number }[];
+  reason: 'martens' | 'tolerance' | 'max-iterations' | 'negative-curvature' | 'zero-rhs' | 'breakdown';
+  /** Set when pᵀAp <= 0 was met: the iteration and the curvature value. */
+  negativeCurvature?: { iteration: number; curvature: number };
+}
+
+/** Solve A x = b by preconditioned CG (A symmetric positive definite on the explored subspace). */
+export function conjugateGradient<P extends PyTree>(apply: (v: P) => P, b: P, options: CgOptions<P> = {}): CgResult<P> {
+  const maxIter = options.maxIter ?? 250;
+  if (!Number.isInteger(maxIter) || maxIter < 0) throw new RangeError(`conjugateGradient: maxIter must be a non-negative integer, got ${maxIter}`);
+  const precond = options.preconditioner ?? ((r: P) => r);
+  const gamma = options.storeGamma ?? 1.3;
+  const m = options.martens === false ? undefined : { fraction: 0.1, minWindow: 10, epsilon: 5e-4, ...(options.martens ?? {}) };
+  const bb = treeVdot(b, b);
+  let x = options.x0 ?? treeZerosLike(b);
+  const iterates: CgResult<P>['iterates'] = [];
+  const phiOf = (xx: P, r: P) => 0.5 * treeVdot(xx, treeSub(r, b));
+  if (bb === 0) {
+    const zero = treeZerosLike(b);
+    return { x: zero, phi: 0, iterations: 0, iterates: [{ iteration: 0, x: zero, phi: 0 }], reason: 'zero-rhs' };
+  }
+  // r = A x − b
+  let r = options.x0 === undefined ? treeScale(-1, b) : treeSub(apply(x), b);
+  const y0 = precond(r);
+  let p = treeScale(-1, y0);
+  let ry = treeVdot(r, y0);
+  const phis: number[] = [phiOf(x, r)];
+  let nextStore = 1;
+  let storeIndex = 0;
+  let reason: CgResult<P>['reason'] = 'max-iterations';
+  let negativeCurvature: CgResult<P>['negativeCurvature'];
+  let i = 0;
+  while (i < maxIter) {
+    const ap = apply(p);
+    const pap = treeVdot(p, ap);
+    if (!(pap > 0) || !Number.isFinite(pap)) {
+      if (Number.isFinite(pap)) negativeCurvature = { iteration: i, curvature: pap };
+      reason = Number.isFinite(pap) ? 'negative-curvature' : 'breakdown';
+      break;
+    }
+    const alpha = ry / pap;
+    x = treeAxpby(1, x, alpha, p);
+    r = treeAxpby(1, r, alpha, ap);
+    i++;
+    const phi = phiOf(x, r);
+    phis.push(phi);
+    options.onIteration?.(i, phi);
+    if (gamma > 0 && i >= nextStore) {
+      iterates.push({ iteration: i, x, phi });
+      storeIndex++;
+      nextStore = Math.max(nextStore + 1, Math.ceil(Math.pow(gamma, storeIndex)));
+    }
+    if (m !== undefined) {
+      const k = Math.max(m.minWindow, Math.ceil(m.fraction * i));
+      if (i > k && phi < 0 && (phi - phis[i - k]) / phi < k * m.epsilon) {
+        reason = 'martens';
+        break;
+      }
+    }
+    if (options.tol !== undefined && options.tol > 0 && treeVdot(r, r) <= options.tol * options.tol * bb) {
+      reason = 'tolerance';
+      break;
+    }
+    const yNew = precond(r);
+    const ryNew = treeVdot(r, yNew);
+    if (!Number.isFinite(ryNew)) {
+      reason = 'breakdown';
+      break;
+    }
+    p = treeAxpby(-1, yNew, ryNew / ry, p);
+    ry = ryNew;
+  }
+  const phi = phis[phis.length - 1];
+  if (iterates.length === 0 || iterates[iterates.length - 1].iteration !== i) iterates.push({ iteration: i, x, phi });
+  return { x, phi, iterations: i, iterates, reason, negativeCurvature };
+}

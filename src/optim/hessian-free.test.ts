@@ -1,0 +1,174 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { Tensor, tensor } from '../tensor/tensor.js';
+import { Rng } from '../tensor/random.js';
+import * as O from '../autodiff/ops.js';
+import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
+import { Dropout, Linear, Sigmoid, Tanh } from '../nn/layers.js';
+import { Sequential } from '../nn/module.js';
+import { mse, sigmoidBinaryCrossEntropy } from '../nn/losses.js';
+import { objective, modelObjective, withL2 } from './objective.js';
+import { hessianFree, hessianFreeTransform } from './hessian-free.js';
+import { subsampledNewton } from './subsampled-newton.js';
+import { treeAxpby, treeNorm, treeScale, treeSub } from './tree-math.js';
+import { conjugateGradient } from '../curvature/cg.js';
+import type { Objective, UpdateContext } from './types.js';
+
+const f64 = { dtype: 'float64' as const };
+
+function quadratic(n: number): { obj: Objective<Tensor>; xStar: Tensor } {
+  const rng = new Rng(5);
+  const G = rng.normal([n, n], f64);
+  const A = O.add(O.matmul(G, G, { transposeB: true }), O.mul(tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64), 1));
+  const b = rng.normal([n], f64);
+  // f = ½ xᵀAx − bᵀx is a sum of squares plus a linear term: its Gauss-Newton matrix is A.
+  const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))), O.sum(O.mul(b, x))));
+  return { obj: { ...base, ggnvp: base.hvp }, xStar: solve(A, b) };
+}
+
+function solve(A: Tensor, b: Tensor): Tensor {
+  // Gaussian elimination with partial pivoting (oracle)
+  const n = b.size;
+  const m = Array.from({ length: n }, (_, i) => [...Array.from(A.data.slice(i * n, (i + 1) * n)), b.data[i]]);
+  for (let c = 0; c < n; c++) {
+    let p = c;
+    for (let r = c + 1; r < n; r++) if (Math.abs(m[r][c]) > Math.abs(m[p][c])) p = r;
+    [m[c], m[p]] = [m[p], m[c]];
+    for (let r = c + 1; r < n; r++) {
+      const f = m[r][c] / m[c][c];
+      for (let k = c; k <= n; k++) m[r][k] -= f * m[c][k];
+    }
+  }
+  const x = new Float64Array(n);
+  for (let r = n - 1; r >= 0; r--) {
+    let s = m[r][n];
+    for (let k = r + 1; k < n; k++) s -= m[r][k] * x[k];
+    x[r] = s / m[r][r];
+  }
+  return new Tensor(x, [n]);
+}
+
+describe('Hessian-free', () => {
+  it('on a convex quadratic a single step with λ → 0 lands on the minimizer', () => {
+    const { obj, xStar } = quadratic(12);
+    const opt = hessianFree<Tensor>({ damping: 1e-12, minDamping: 0, cgTolerance: 1e-12, cgMaxIter: 100, preconditioner: false });
+    const x0 = tensor(new Float64Array(12), [12]);
+    const r = opt.step(x0, opt.init(x0), obj);
+    assert.ok(r.info.accepted);
+    assert.ok(treeNorm(treeSub(r.params, xStar)) < 1e-8 * (1 + treeNorm(xStar)), `distance ${treeNorm(treeSub(r.params, xStar))}`);
+  });
+
+  it('the damping follows the reduction-ratio rule', () => {
+    const { obj } = quadratic(6);
+    const x0 = tensor(new Float64Array(6), [6]);
+    // On an exact quadratic with a damped model, ρ = (f(θ+p) − f0)/q(p) > 3/4 for small λ: λ shrinks by 2/3.
+    const t = hessianFreeTransform<Tensor>({ damping: 1e-3, preconditioner: false, lineSearch: false, backtracking: false });
+    const s0 = t.init(x0);
+    const [f0, g0] = obj.valueAndGrad(x0);
+    const ctx: UpdateContext<Tensor> = { step: 0, loss: f0, objective: obj, counters: { evals: 0, curvatureProducts: 0 }, events: [] };
+    const [, s1] = t.update(g0, s0, x0, ctx);
+    assert.ok(s1.rho > 0.75, `rho ${s1.rho}`);
+    assert.ok(Math.abs(s1.damping - 1e-3 * (2 / 3)) < 1e-15);
+    // A model that badly overestimates the decrease (ρ < 1/4): report a too-small curvature.
+    const liar: Objective<Tensor> = { ...obj, ggnvp: (p, v) => treeScale(1e-3, obj.ggnvp?.(p, v) as Tensor) };
+    const ctx2: UpdateContext<Tensor> = { step: 0, loss: f0, objective: liar, counters: { evals: 0, curvatureProducts: 0 }, events: [] };
+    const [, s2] = hessianFreeTransform<Tensor>({ damping: 1e-6, preconditioner: false, lineSearch: false, backtracking: false }).update(g0, { ...s0, damping: 1e-6 }, x0, ctx2);
+    assert.ok(s2.rho < 0.25, `rho ${s2.rho}`);
+    assert.ok(Math.abs(s2.damping - 1.5e-6) < 1e-18);
+  });
+
+  it('CG backtracking returns the best stored iterate', () => {
+    const { obj } = quadratic(30);
+    // Objective values seen by backtracking: a function that prefers earlier iterates (far steps are penalised).
+    const far = (x: Tensor) => (obj.value as (x: Tensor) => number)(x) + 50 * Math.max(0, treeNorm(x) - 0.5) ** 2;
+    const probe: Objective<Tensor> = { ...obj, value: far };
+    const t = hessianFreeTransform<Tensor>({ damping: 1e-6, preconditioner: false, lineSearch: false, cgTolerance: 1e-10 });
+    const x0 = tensor(new Float64Array(30), [30]);
+    const g0 = obj.valueAndGrad(x0)[1];
+    const ctx: UpdateContext<Tensor> = { step: 0, loss: far(x0), objective: probe, counters: { evals: 0, curvatureProducts: 0 }, events: [] };
+    const [p] = t.update(g0, t.init(x0), x0, ctx);
+    // Oracle: rerun the same CG and evaluate every stored iterate.
+    const cg = conjugateGradient((v: Tensor) => treeAxpby(1, obj.ggnvp?.(x0, v) as Tensor, 1e-6, v), treeScale(-1, g0), { tol: 1e-10, x0: tensor(new Float64Array(30), [30]) });
+    const values = cg.iterates.map((it) => far(it.x));
+    // Martens' rule walks back from the last iterate while the value decreases: the result is a local minimum of that walk.
+    let k = values.length - 1;
+    while (k > 0 && values[k - 1] < values[k]) k--;
+    assert.ok(Math.abs(far(p) - values[k]) < 1e-9, `chose ${far(p)}, expected ${values[k]}`);
+    assert.ok(k < values.length - 1, 'the test should make backtracking move');
+  });
+
+  it('a NaN loss at the proposed point leaves the parameters unchanged and raises λ', () => {
+    const { obj } = quadratic(5);
+    const poisoned: Objective<Tensor> = { ...obj, value: () => NaN };
+    const opt = hessianFree<Tensor>({ damping: 2, preconditioner: false });
+    const x0 = tensor([0.1, 0.2, 0.3, 0.4, 0.5], undefined, f64);
+    const s0 = opt.init(x0);
+    const r = opt.step(x0, s0, poisoned);
+    assert.equal(r.info.accepted, false);
+    assert.deepEqual(r.params.toFlatArray(), [0.1, 0.2, 0.3, 0.4, 0.5]);
+    assert.ok((r.state.inner as { damping: number }).damping > 2);
+    assert.ok(r.info.events.some((e) => e.includes('non-finite loss')));
+  });
+
+  it('trains a small sigmoid autoencoder with the preconditioner, sub-sampled curvature and L2 (which enters the curvature)', () => {
+    const rng = new Rng(2);
+    const x = rng.uniform([64, 8], f64);
+    const net = new Sequential([new Linear(8, 4), new Sigmoid(), new Linear(4, 8)]);
+    let params = net.init(new Rng(3), f64);
+    const loss = sigmoidBinaryCrossEntropy();
+    const obj = withL2(modelObjective(net, loss, { x, y: x }), 1e-4);
+    // L2 enters the curvature: ggnvp of the regularized objective = ggnvp + λ v
+    const v = treeScale(1, params);
+    const base = modelObjective(net, loss, { x, y: x });
+    const diff = treeSub(obj.ggnvp?.(params, v) as PyTree[], base.ggnvp?.(params, v) as PyTree[]);
+    assert.ok(treeNorm(treeSub(diff, treeScale(1e-4, v))) < 1e-12);
+    const opt = hessianFree<PyTree[]>({ damping: 1, curvatureFraction: 0.5 });
+    let state = opt.init(params);
+    const [f0] = obj.valueAndGrad(params);
+    for (let i = 0; i < 15; i++) {
+      const r = opt.step(params, state, obj);
+      params = r.params;
+      state = r.state;
+      for (const l of treeLeaves(params)) assert.ok(l.toFlatArray().every(Number.isFinite));
+    }
+    const [f1] = obj.valueAndGrad(params);
+    assert.ok(f1 < f0 - 0.05, `loss ${f0} -> ${f1}`);
+  });
+
+  it('dropout: with a dropout seed the gradient and the curvature use the same masks', () => {
+    const rng = new Rng(9);
+    const x = rng.normal([16, 6], f64);
+    const y = rng.normal([16, 3], f64);
+    const net = new Sequential([new Dropout(0.5), new Linear(6, 3)]);
+    const params = net.init(new Rng(1), f64);
+    const obj = modelObjective(net, mse(), { x, y }, { dropoutSeed: 42 });
+    // For a linear model with squared loss the GGN is the Hessian: it must match finite differences of
+    // the gradient, which is only true if both see the same mask.
+    const v = treeScale(1, params);
+    const h = 1e-5;
+    const gp = obj.valueAndGrad(treeAxpby(1, params, h, v))[1];
+    const gm = obj.valueAndGrad(treeAxpby(1, params, -h, v))[1];
+    const fd = treeScale(1 / (2 * h), treeSub(gp, gm));
+    assert.ok(treeNorm(treeSub(obj.ggnvp?.(params, v) as PyTree[], fd)) < 1e-7 * treeNorm(fd));
+    assert.equal(obj.valueAndGrad(params)[0], obj.valueAndGrad(params)[0]);
+    const other = modelObjective(net, mse(), { x, y }, { dropoutSeed: 43 });
+    assert.notEqual(other.valueAndGrad(params)[0], obj.valueAndGrad(params)[0]);
+  });
+});
+
+describe('sub-sampled Newton-CG', () => {
+  it('trains a tanh network on a regression task with Hessian products on 25% of the batch', () => {
+    const rng = new Rng(4);
+    const x = rng.normal([128, 3], f64);
+    const y = O.tanh(O.matmul(x, rng.normal([3, 2], f64)));
+    const net = new Sequential([new Linear(3, 8), new Tanh(), new Linear(8, 2)]);
+    let params = net.init(new Rng(5), f64);
+    const obj = modelObjective(net, mse(), { x, y });
+    const opt = subsampledNewton<PyTree[]>({ curvatureFraction: 0.25 });
+    let state = opt.init(params);
+    const [f0] = obj.valueAndGrad(params);
+    for (let i = 0; i < 20; i++) ({ params, state } = opt.step(params, state, obj));
+    const [f1] = obj.valueAndGrad(params);
+    assert.ok(f1 < 0.2 * f0, `loss ${f0} -> ${f1}`);
+  });
+});

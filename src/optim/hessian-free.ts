@@ -1,0 +1,209 @@
+/**
+ * Hessian-free optimization (Martens, ICML 2010, Algorithm 1; details from Martens &
+ * Sutskever 2012, "Training deep and recurrent networks with Hessian-free optimization").
+ *
+ * One step at parameters θ with loss f0 and gradient g:
+ * 1. curvature B = G + λI (G the Gauss-Newton matrix, or the Hessian with
+ *    `curvature: 'hessian'`), on a random `curvatureFraction` of the batch;
+ * 2. conjugate gradient on B p = −g, warm-started from `cgDecay` (0.95) times the previous
+ *    solution, preconditioned by (diag(empirical Fisher) + λ)^α (α = 0.75), stopped by Martens'
+ *    relative-progress test; iterates stored at ⌈1.3^j⌉;
+ * 3. CG backtracking: from the last stored iterate, step back while the objective decreases;
+ * 4. Levenberg–Marquardt: ρ = (f(θ+p) − f0) / q(p) with q(p) = ½pᵀBp + gᵀp the model CG
+ *    minimized; λ ← λ·3/2 when ρ < 1/4, λ ← λ·2/3 when ρ > 3/4 (λ lives in the state);
+ * 5. an Armijo backtracking line search on the step (c = 1e-2, factor 0.8).
+ * A non-finite loss at the proposed point rejects the step and multiplies λ by
+ * `dampingIncrease²`: parameters are never corrupted.
+ *
+ * Regularization: coupled L2 belongs in the objective (`withL2`), where it enters the gradient
+ * and every curvature product. Dropout: give the objective a model whose masks come from a
+ * seeded rng, so that gradient and curvature see the same masks.
+ * Structural damping (Martens & Sutskever 2011) for recurrent nets: `structuralDamping`
+ * adds μ·S(θ)v to the curvature product, S the Gauss-Newton matrix of a penalty on changes of
+ * the hidden states, supplied by the model.
+ * Cost per step: ~(CG iterations) curvature products + (backtracking + line search) evaluations.
+ */
+import type { PyTree } from '../autodiff/pytree.js';
+import { conjugateGradient } from '../curvature/cg.js';
+import { createOptimizer } from './optimizer.js';
+import { treeAxpby, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from './tree-math.js';
+import type { Objective, Optimizer, Transform, UpdateContext } from './types.js';
+import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from './validate.js';
+
+export interface HessianFreeOptions {
+  /** 'ggn' (default, Martens' choice) or 'hessian' (may meet negative curvature; reported). */
+  curvature?: 'ggn' | 'hessian';
+  /** Initial λ, default 1. */
+  damping?: number;
+  /** Multipliers for λ, defaults 3/2 and 2/3; thresholds on ρ, defaults 1/4 and 3/4. */
+  dampingIncrease?: number;
+  dampingDecrease?: number;
+  rhoLow?: number;
+  rhoHigh?: number;
+  /** λ stays within [minDamping, maxDamping], defaults 1e-8 and 1e8. */
+  minDamping?: number;
+  maxDamping?: number;
+  /** CG limits: iterations (default 250), warm-start decay (0.95), optional residual tolerance. */
+  cgMaxIter?: number;
+  cgDecay?: number;
+  cgTolerance?: number;
+  /** Diagonal preconditioner (diag(F_emp) + λ)^α; default on, α = 0.75. */
+  preconditioner?: boolean;
+  preconditionerExponent?: number;
+  /** Fraction of the batch for curvature products, default 1. */
+  curvatureFraction?: number;
+  /** CG backtracking, default on. */
+  backtracking?: boolean;
+  /** Armijo line search on the step, default on; constant c and shrink factor. */
+  lineSearch?: boolean;
+  armijoC?: number;
+  armijoShrink?: number;
+  maxLineSearchSteps?: number;
+  /** Structural damping: weight μ and the product S(θ)v supplied by the model. */
+  structuralDamping?: { weight: number; product: (params: PyTree, v: PyTree) => PyTree };
+}
+
+export interface HessianFreeState<P extends PyTree> {
+  readonly damping: number;
+  /** The previous CG solution (warm start). */
+  readonly previous: P;
+  readonly cgIterations: number;
+  readonly rho: number;
+  [key: string]: PyTree;
+}
+
+const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgDecay',
+  'cgTolerance', 'preconditioner', 'preconditionerExponent', 'curvatureFraction', 'backtracking', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
+
+function resolve(options: HessianFreeOptions) {
+  const o = 'hessianFree';
+  checkKnownOptions(o, options, KNOWN);
+  const r = {
+    curvature: checkChoice(o, 'curvature', options.curvature ?? 'ggn', ['ggn', 'hessian'] as const),
+    damping: checkNumber(o, 'damping', options.damping ?? 1, { min: 0 }),
+    dampingIncrease: checkNumber(o, 'dampingIncrease', options.dampingIncrease ?? 1.5, { min: 1, minExclusive: true }),
+    dampingDecrease: checkNumber(o, 'dampingDecrease', options.dampingDecrease ?? 2 / 3, { min: 0, max: 1, minExclusive: true, maxExclusive: true }),
+    rhoLow: checkNumber(o, 'rhoLow', options.rhoLow ?? 0.25, {}),
+    rhoHigh: checkNumber(o, 'rhoHigh', options.rhoHigh ?? 0.75, {}),
+    minDamping: checkNumber(o, 'minDamping', options.minDamping ?? 1e-8, { min: 0 }),
+    maxDamping: checkNumber(o, 'maxDamping', options.maxDamping ?? 1e8, { min: 0, minExclusive: true }),
+    cgMaxIter: checkNumber(o, 'cgMaxIter', options.cgMaxIter ?? 250, { min: 1, integer: true }),
+    cgDecay: checkNumber(o, 'cgDecay', options.cgDecay ?? 0.95, { min: 0, max: 1 }),
+    cgTolerance: checkNumber(o, 'cgTolerance', options.cgTolerance ?? 0, { min: 0 }),
+    preconditioner: checkBoolean(o, 'preconditioner', options.preconditioner ?? true),
+    preconditionerExponent: checkNumber(o, 'preconditionerExponent', options.preconditionerExponent ?? 0.75, { min: 0, max: 1 }),
+    curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
+    backtracking: checkBoolean(o, 'backtracking', options.backtracking ?? true),
+    lineSearch: checkBoolean(o, 'lineSearch', options.lineSearch ?? true),
+    armijoC: checkNumber(o, 'armijoC', options.armijoC ?? 1e-2, { min: 0, max: 1, maxExclusive: true }),
+    armijoShrink: checkNumber(o, 'armijoShrink', options.armijoShrink ?? 0.8, { min: 0, max: 1, minExclusive: true, maxExclusive: true }),
+    maxLineSearchSteps: checkNumber(o, 'maxLineSearchSteps', options.maxLineSearchSteps ?? 60, { min: 1, integer: true }),
+    structuralDamping: options.structuralDamping,
+  };
+  if (r.rhoLow >= r.rhoHigh) throw new RangeError(`${o}: option 'rhoLow' (${r.rhoLow}) must be below 'rhoHigh' (${r.rhoHigh})`);
+  if (r.minDamping > r.maxDamping) throw new RangeError(`${o}: option 'minDamping' exceeds 'maxDamping'`);
+  const sd = options.structuralDamping;
+  if (sd !== undefined && (typeof sd.product !== 'function' || !(sd.weight >= 0))) {
+    throw new RangeError(`${o}: option 'structuralDamping' must be {weight >= 0, product: (params, v) => tree}`);
+  }
+  return r;
+}
+
+function valueAt<P extends PyTree>(obj: Objective<P>, p: P, counters: { evals: number }): number {
+  counters.evals++;
+  return obj.value ? obj.value(p) : obj.valueAndGrad(p)[0];
+}
+
+export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptions = {}): Transform<HessianFreeState<P>, P> {
+  const o = resolve(options);
+  const clampDamping = (l: number) => Math.min(o.maxDamping, Math.max(o.minDamping, l));
+  return {
+    name: 'hessianFree',
+    init: (params) => ({ damping: o.damping, previous: treeZerosLike(params), cgIterations: 0, rho: NaN }),
+    update: (g, state, params, ctx: UpdateContext<P>) => {
+      const obj = ctx.objective;
+      if (treeVdot(g, g) === 0) {
+        ctx.events.push('hessianFree: zero gradient; no step');
+        return [treeZerosLike(g), state];
+      }
+      const curvObj = o.curvatureFraction < 1 && obj.subsample ? obj.subsample(o.curvatureFraction, 7919 * (ctx.step + 1)) : obj;
+      const product = o.curvature === 'ggn' ? curvObj.ggnvp : curvObj.hvp;
+      if (product === undefined) {
+        throw new Error(`hessianFree: curvature '${o.curvature}' needs the objective to provide ${o.curvature === 'ggn' ? 'ggnvp (use modelObjective)' : 'hvp'}`);
+      }
+      const lambda = state.damping;
+      const sd = o.structuralDamping;
+      const B = (v: P): P => {
+        ctx.counters.curvatureProducts++;
+        let bv = treeAxpby(1, product.call(curvObj, params, v), lambda, v);
+        if (sd !== undefined && sd.weight > 0) bv = treeAxpby(1, bv, sd.weight, sd.product(params, v) as P);
+        return bv;
+      };
+      let precond: ((r: P) => P) | undefined;
+      if (o.preconditioner && curvObj.diagEmpiricalFisher) {
+        const diag = curvObj.diagEmpiricalFisher(params);
+        const m = treeMapValues(diag, (d) => Math.pow(d + lambda, o.preconditionerExponent));
+        const md = treeData(m);
+        precond = (r) => treeMapValues(r, (v, i, leaf) => v / md[leaf][i]);
+      } else if (o.preconditioner && ctx.step === 0) {
+        ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
+      }
+      const x0 = o.cgDecay > 0 ? treeScale(o.cgDecay, state.previous) : undefined;
+      const cg = conjugateGradient(B, treeScale(-1, g), {
+        x0, preconditioner: precond, maxIter: o.cgMaxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
+      });
+      if (cg.negativeCurvature) ctx.events.push(`CG met non-positive curvature ${cg.negativeCurvature.curvature.toExponential(3)} at iteration ${cg.negativeCurvature.iteration}`);
+      // CG backtracking (Martens 2010, sec. 4.6): from the last iterate, step back while f decreases.
+      const cands = o.backtracking ? cg.iterates : [cg.iterates[cg.iterates.length - 1]];
+      let k = cands.length - 1;
+      let p = cands[k].x;
+      let phi = cands[k].phi;
+      let f = valueAt(obj, treeAxpby(1, params, 1, p), ctx.counters);
+      while (k > 0 && Number.isFinite(f)) {
+        const prev = cands[k - 1];
+        const fPrev = valueAt(obj, treeAxpby(1, params, 1, prev.x), ctx.counters);
+        if (!(fPrev < f)) break;
+        k--;
+        p = prev.x;
+        phi = prev.phi;
+        f = fPrev;
+      }
+      const reject = (why: string): [P, HessianFreeState<P>] => {
+        ctx.rejected = why;
+        return [treeZerosLike(g), { damping: clampDamping(lambda * o.dampingIncrease * o.dampingIncrease), previous: treeZerosLike(g), cgIterations: cg.iterations, rho: NaN }];
+      };
+      if (!Number.isFinite(f)) return reject(`hessianFree: non-finite loss (${f}) at the proposed point; step rejected, damping raised to ${clampDamping(lambda * o.dampingIncrease ** 2).toPrecision(3)}`);
+      // Levenberg–Marquardt adjustment from the reduction ratio against the model CG minimized.
+      const rho = phi < 0 ? (f - ctx.loss) / phi : -Infinity;
+      let damping = lambda;
+      if (rho < o.rhoLow) damping = lambda * o.dampingIncrease;
+      else if (rho > o.rhoHigh) damping = lambda * o.dampingDecrease;
+      damping = clampDamping(damping);
+      // Armijo backtracking on the chosen step.
+      const slope = treeVdot(g, p);
+      let alpha = 1;
+      let fNew = f;
+      if (o.lineSearch) {
+        let steps = 0;
+        while (!(fNew <= ctx.loss + o.armijoC * alpha * slope) && steps < o.maxLineSearchSteps) {
+          alpha *= o.armijoShrink;
+          fNew = valueAt(obj, treeAxpby(1, params, alpha, p), ctx.counters);
+          steps++;
+        }
+        if (!(fNew <= ctx.loss + o.armijoC * alpha * slope)) {
+          ctx.events.push('hessianFree: no sufficient decrease along the CG step; no step taken');
+          return [treeZerosLike(g), { damping: clampDamping(lambda * o.dampingIncrease), previous: cg.x, cgIterations: cg.iterations, rho }];
+        }
+      }
+      const next = treeAxpby(1, params, alpha, p);
+      ctx.accepted = { params: next, loss: fNew };
+      return [treeScale(alpha, p), { damping, previous: cg.x, cgIterations: cg.iterations, rho }];
+    },
+  };
+}
+
+/** Hessian-free (Martens 2010) as an optimizer: one outer iteration per step. */
+export function hessianFree<P extends PyTree = PyTree>(options: HessianFreeOptions = {}): Optimizer<HessianFreeState<P>, P> {
+  const { structuralDamping, ...plain } = resolve(options);
+  return createOptimizer('hessian-free', hessianFreeTransform<P>(options), { ...plain, structuralDamping: structuralDamping ? { weight: structuralDamping.weight } : undefined });
+}
