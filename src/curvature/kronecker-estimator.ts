@@ -1,0 +1,238 @@
+/**
+ * The curvature estimator of K-FAC / EKFAC (kfac-jax's `curvature_estimator`): collects layer
+ * statistics from one forward pass with taps and one or more backward passes, lays out one
+ * curvature block per layer (a diagonal block for every parameter no tap covers), folds
+ * statistics into the blocks, and preconditions a whole parameter tree.
+ *
+ * Estimation modes (what the backward passes propagate from the network output z; w is the
+ * loss's batch weight, the objective being w·Σ_i L_i):
+ * - 'true' (default): the gradient of the loss at targets sampled from the model's predictive
+ *   distribution, scaled by 1/√w — the true Fisher, whose expectation is the GGN. Cost: one
+ *   forward and one backward pass besides the optimizer's own gradient.
+ * - 'empirical': the same at the batch targets (the empirical Fisher; biased, same cost).
+ * - 'ggn': the exact GGN factors — one backward pass per output dimension D, propagating the
+ *   columns of C_i with C_i C_iᵀ = ∂²loss/∂z_i² (per-example output Hessian from `outputHvp`,
+ *   factored by `eigh`). Cheap only for small D; refused above `maxGgnOutputs`.
+ * Diagonal blocks take Σ_k (∂/∂θ of pass k)²: with sampled targets an unbiased estimate of the
+ * Fisher's diagonal (cross-example terms vanish in expectation); kfac-jax's "naive diagonal".
+ */
+import { Tensor, allocate, sameShape } from '../tensor/tensor.js';
+import { Rng } from '../tensor/random.js';
+import { eigh } from '../tensor/linalg.js';
+import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
+import { grad, vjp } from '../autodiff/vjp.js';
+import { Module, TapRecorder, type ApplyContext } from '../nn/module.js';
+import type { Loss } from '../nn/losses.js';
+import type { Batch } from './products.js';
+import {
+  DenseEkfac, DenseKronecker, Conv2dEkfac, Conv2dKronecker, DiagonalBlock, blockOf, convGeometry,
+  type Approximation, type BlockState, type DiagonalState, type InverseMethod, type KroneckerState, type LayerSample,
+} from './kronecker.js';
+
+export type EstimationMode = 'true' | 'empirical' | 'ggn';
+
+/** A model that records taps: a Module, or `(params, x, ctx) => outputs` passing ctx to its layers. */
+export type TappedModel<P extends PyTree> = Module<P> | ((params: P, x: Tensor, ctx: ApplyContext) => Tensor);
+
+/** What K-FAC's curvature estimate needs from one batch. */
+export interface KfacStatistics<P extends PyTree = PyTree> {
+  /** One sample per tapped layer application, in forward order. */
+  readonly layers: readonly LayerSample[];
+  /** Estimate of the curvature's diagonal for every parameter, Σ_k (pass-k gradient)². */
+  readonly diagonal: P;
+}
+
+export interface KfacStatisticsOptions {
+  mode: EstimationMode;
+  /** Randomness for sampled targets ('true'). */
+  rng: Rng;
+  /** Dropout masks from this seed (training mode), as the objective's own evaluations. */
+  dropoutSeed?: number;
+  /** Largest output dimension per example for 'ggn' (default 64). */
+  maxGgnOutputs?: number;
+}
+
+function scaledBy(t: Tensor, s: number): Tensor {
+  return new Tensor(t.data.map((v) => v * s), t.shape);
+}
+
+/** Cotangents u_k, k < D, with Σ_k u_k[i] u_k[i]ᵀ = ∂²loss/∂z_i² for every example i. */
+function ggnCotangents(loss: Loss, z: Tensor, y: Tensor, maxOutputs: number): Tensor[] {
+  const n = z.shape[0];
+  const D = n === 0 ? 0 : z.size / n;
+  if (D > maxOutputs) {
+    throw new RangeError(`kfac: estimation mode 'ggn' needs one backward pass per output dimension (${D} > maxGgnOutputs ${maxOutputs}); use 'true' (sampled Fisher) instead`);
+  }
+  // H[i] column j = outputHvp with the j-th unit vector in every example (H is block diagonal).
+  const H = new Float64Array(n * D * D);
+  for (let j = 0; j < D; j++) {
+    const e = new Tensor(allocate(z.dtype, z.size), z.shape);
+    for (let i = 0; i < n; i++) e.data[i * D + j] = 1;
+    const col = loss.outputHvp(z, y, e);
+    for (let i = 0; i < n; i++) for (let r = 0; r < D; r++) H[(i * D + r) * D + j] = col.data[i * D + r];
+  }
+  const { eigenvalues, eigenvectors } = eigh(new Tensor(H, [n, D, D]));
+  const us: Tensor[] = [];
+  for (let k = 0; k < D; k++) {
+    const u = new Tensor(allocate(z.dtype, z.size), z.shape);
+    const root = new Float64Array(n);
+    for (let i = 0; i < n; i++) root[i] = Math.sqrt(Math.max(0, eigenvalues.data[i * D + k]));
+    for (let i = 0; i < n; i++) for (let r = 0; r < D; r++) u.data[i * D + r] = eigenvectors.data[(i * D + r) * D + k] * root[i];
+    us.push(u);
+  }
+  return us;
+}
+
+/**
+ * One forward pass with taps, then one backward pass per cotangent of the chosen estimation
+ * mode (see the module comment); returns the layer samples and the diagonal estimate.
+ */
+export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacStatistics<P> {
+  const taps = new TapRecorder();
+  const ctx: ApplyContext = options.dropoutSeed === undefined ? { taps } : { taps, training: true, rng: new Rng(options.dropoutSeed) };
+  const apply = model instanceof Module ? (p: P) => model.apply(p, batch.x, ctx) : (p: P) => model(p, batch.x, ctx);
+  const [z, back] = vjp(apply, params);
+  const n = batch.x.shape[0];
+  let cotangents: Tensor[];
+  if (options.mode === 'ggn') {
+    cotangents = ggnCotangents(loss, z, batch.y, options.maxGgnOutputs ?? 64);
+  } else {
+    const targets = options.mode === 'empirical' ? batch.y : loss.sampleTargets(z, options.rng);
+    const u = grad((zz: Tensor) => loss.value(zz, targets))(z);
+    cotangents = [scaledBy(u, 1 / Math.sqrt(loss.batchWeight(n)))];
+  }
+  const g: Tensor[][] = taps.taps.map(() => []);
+  const leaves = treeLeaves(params);
+  const diag = leaves.map((l) => new Float64Array(l.size));
+  for (const u of cotangents) {
+    const [gp] = back(u);
+    taps.taps.forEach((t, j) => g[j].push(t.output.grad ?? new Tensor(allocate(t.output.value.dtype, t.output.value.size), t.output.value.shape)));
+    treeLeaves(gp).forEach((l, j) => {
+      for (let i = 0; i < l.size; i++) diag[j][i] += l.data[i] * l.data[i];
+    });
+  }
+  const layers = taps.taps.map((t, j): LayerSample => ({ scope: t.scope, kind: t.kind, a: t.a, g: g[j], info: t.info }));
+  const diagonal = treeUnflatten(params, leaves.map((l, j) => new Tensor(l.dtype === 'float64' ? diag[j] : Float32Array.from(diag[j]), l.shape)));
+  return { layers, diagonal };
+}
+
+/** All blocks' states, in the order they were laid out. */
+export interface EstimatorState {
+  readonly blocks: readonly BlockState[];
+  [key: string]: PyTree;
+}
+
+function prefix(scope: string): string {
+  return scope === '' ? '' : `${scope}.`;
+}
+
+/**
+ * One block per tapped layer (Kronecker, or EKFAC with `approximation: 'ekfac'`) and a
+ * `DiagonalBlock` for every other parameter leaf. A layer applied more than once (shared
+ * weights), or whose tap does not match its parameters, falls back to diagonal blocks; `events`
+ * says so.
+ */
+export function layoutBlocks<P extends PyTree>(params: P, layers: readonly LayerSample[], approximation: Approximation): { state: EstimatorState; events: string[] } {
+  const leaves = treeLeaves(params);
+  const paths = treePaths(params);
+  const index = new Map(paths.map((p, i) => [p, i]));
+  const uses = new Map<string, number>();
+  for (const l of layers) uses.set(l.scope, (uses.get(l.scope) ?? 0) + 1);
+  const events: string[] = [];
+  const covered = new Set<string>();
+  const blocks: BlockState[] = [];
+  const done = new Set<string>();
+  for (const l of layers) {
+    if (done.has(l.scope)) continue;
+    done.add(l.scope);
+    const w = `${prefix(l.scope)}weight`;
+    const b = `${prefix(l.scope)}bias`;
+    const wi = index.get(w);
+    const bi = index.get(b);
+    const hasBias = l.info.bias === true;
+    if ((uses.get(l.scope) ?? 0) > 1) {
+      events.push(`kfac: layer '${l.scope}' is applied ${uses.get(l.scope)} times; its parameters get diagonal blocks`);
+      continue;
+    }
+    if (wi === undefined || (hasBias && bi === undefined)) {
+      events.push(`kfac: tap '${l.scope}' has no matching parameters '${w}'${hasBias ? ` and '${b}'` : ''}; diagonal blocks used`);
+      continue;
+    }
+    const wShape = leaves[wi].shape;
+    const okShape = l.kind === 'dense' ? wShape.length === 2 : wShape.length === 4;
+    if (!okShape || (hasBias && !sameShape(leaves[bi as number].shape, [wShape[0]]))) {
+      events.push(`kfac: parameters of '${l.scope}' do not have ${l.kind} shapes; diagonal blocks used`);
+      continue;
+    }
+    const ps = hasBias ? [w, b] : [w];
+    const block = l.kind === 'dense'
+      ? new (approximation === 'ekfac' ? DenseEkfac : DenseKronecker)(l.scope, ps, wShape)
+      : new (approximation === 'ekfac' ? Conv2dEkfac : Conv2dKronecker)(l.scope, ps, wShape, convGeometry(l.info));
+    blocks.push(block.init(leaves[wi].dtype));
+    ps.forEach((p) => covered.add(p));
+  }
+  paths.forEach((p, i) => {
+    if (!covered.has(p)) blocks.push(new DiagonalBlock(p, leaves[i].shape).init(leaves[i].dtype));
+  });
+  return { state: { blocks }, events };
+}
+
+export interface EstimatorUpdateOptions {
+  decay: number;
+  recomputeInverses: boolean;
+  inverseMethod: InverseMethod;
+  damping: number;
+}
+
+/**
+ * Fold this step's statistics into every block (a layer sample for Kronecker blocks, the
+ * diagonal estimate for diagonal blocks; `undefined` statistics only refresh inverses).
+ */
+export function updateEstimator<P extends PyTree>(
+  state: EstimatorState, params: P, stats: { layers: readonly LayerSample[]; diagonal: P | undefined } | undefined, o: EstimatorUpdateOptions,
+): { state: EstimatorState; events: string[] } {
+  const events: string[] = [];
+  const byScope = new Map<string, LayerSample>();
+  for (const l of stats?.layers ?? []) byScope.set(l.scope, l);
+  const paths = treePaths(params);
+  const diag = stats?.diagonal === undefined ? undefined : treeLeaves(stats.diagonal);
+  const index = new Map(paths.map((p, i) => [p, i]));
+  const blocks = state.blocks.map((s): BlockState => {
+    const block = blockOf(s);
+    if (block instanceof DiagonalBlock) {
+      const i = index.get(block.path);
+      const r = block.update(s as DiagonalState, diag === undefined || i === undefined ? undefined : diag[i], o.decay);
+      if (r.skipped) events.push(`kfac: non-finite diagonal statistics for '${block.path}' skipped`);
+      return r.state;
+    }
+    const sample = stats === undefined ? undefined : byScope.get(block.scope);
+    const r = block.update(s as KroneckerState, sample, { decay: o.decay, recomputeInverse: o.recomputeInverses, inverseMethod: o.inverseMethod, damping: o.damping });
+    if (r.skipped) events.push(`kfac: non-finite statistics for layer '${block.scope}' skipped`);
+    if (r.retried) events.push(`kfac: eigendecomposition of layer '${block.scope}' retried in float64`);
+    return r.state;
+  });
+  return { state: { blocks }, events };
+}
+
+/** The preconditioned gradient tree, P⁻¹g, block by block with damping λ. */
+export function preconditionTree<P extends PyTree>(state: EstimatorState, grads: P, damping: number): P {
+  const leaves = treeLeaves(grads);
+  const index = new Map(treePaths(grads).map((p, i) => [p, i]));
+  const out: (Tensor | null)[] = leaves.map(() => null);
+  for (const s of state.blocks) {
+    const block = blockOf(s);
+    const idx = block.paths.map((p) => {
+      const i = index.get(p);
+      if (i === undefined) throw new RangeError(`kfac: the gradient has no parameter '${p}' (the curvature state was laid out for other parameters)`);
+      return i;
+    });
+    const res = block instanceof DiagonalBlock
+      ? block.precondition(s as DiagonalState, idx.map((i) => leaves[i]), damping)
+      : block.precondition(s as KroneckerState, idx.map((i) => leaves[i]), damping);
+    idx.forEach((i, j) => { out[i] = res[j]; });
+  }
+  return treeUnflatten(grads, out.map((t, i) => {
+    if (t === null) throw new RangeError(`kfac: no curvature block for parameter ${i} (the curvature state was laid out for other parameters)`);
+    return t;
+  }));
+}

@@ -1,0 +1,618 @@
+/**
+ * Per-layer curvature blocks for K-FAC (Martens & Grosse, ICML 2015), KFC for convolutions
+ * (Grosse & Martens, ICML 2016) and EKFAC (George et al., NeurIPS 2018), named on kfac-jax's
+ * grid `<Layer><Approximation>`: `DenseKronecker`, `Conv2dKronecker`, `DenseEkfac`,
+ * `Conv2dEkfac`, and `DiagonalBlock` for any other parameter. A block holds structure only; its
+ * state (factors, eigendecompositions) is plain data passed in and returned.
+ *
+ * Conventions. A layer computes s = W̄ ā with W̄ = [W | b] (`[out, in+1]`, the bias as the last
+ * column; conv weights `[O, C, kh, kw]` read as `[O, C·kh·kw]`, im2col's row order) and ā = [a; 1]
+ * (the homogeneous coordinate). The objective is w·Σ_i L_i; a `LayerSample` carries output
+ * gradients ĝ already scaled so that the curvature estimated is F = Σ_k Σ_i ∇_i^(k) ∇_i^(k)ᵀ
+ * over backward passes k (one for the Fisher, one per output dimension for the exact GGN), with
+ * ∇_i = vec(Σ_t ĝ_{i,t} ā_{i,t}ᵀ) (t ranges over spatial locations, or sequence positions; one
+ * location for a plain dense layer). Then, with N examples and |T| locations,
+ *
+ *   A = (1/N) Σ_i Σ_t ā_{i,t} ā_{i,t}ᵀ          (KFC's Ω: summed over locations)
+ *   G = (1/|T|) Σ_k Σ_i Σ_t ĝ_{i,t} ĝ_{i,t}ᵀ    (KFC's Γ: averaged over locations)
+ *   F ≈ G ⊗ A   (row-major vec: (G ⊗ A) vec(M) = vec(G M A))
+ *
+ * which is exact for one example and one location, and for a linear layer with squared loss
+ * under the GGN. Damped inverse (factored Tikhonov, Martens & Grosse sec. 6.3):
+ * (G + γ_G I)⁻¹ M (A + γ_A I)⁻¹ with γ_A = π√λ, γ_G = √λ/π and
+ * π = sqrt((tr A / dim A) / (tr G / dim G)); γ_A·γ_G = λ, so every eigenvalue of the damped
+ * Kronecker product is at least λ > 0: the inverse is finite whatever the factors' rank.
+ * EKFAC keeps the eigenbases U_G, U_A and re-estimates the diagonal in them,
+ * s = Σ_k Σ_i (U_Gᵀ ∇_i^(k) U_A)², preconditioning by U_G [(U_Gᵀ M U_A) / (s + λ)] U_Aᵀ.
+ *
+ * Memory per layer: A (in+1)² and G out² (and as much again for the eigenvectors), EKFAC one
+ * more weight-sized tensor; conv statistics unfold patches, N·|T|·(C·kh·kw + 1) values.
+ */
+import { kernels } from '../kernels/index.js';
+import type { PyTree } from '../autodiff/pytree.js';
+import { Tensor, allocate, fmtShape, shapeSize, type DType } from '../tensor/tensor.js';
+import { matmul } from '../tensor/matmul.js';
+import { cholesky, eigh, solveTriangular } from '../tensor/linalg.js';
+
+export type LayerKind = 'dense' | 'conv2d';
+export type Approximation = 'kronecker' | 'ekfac';
+export type InverseMethod = 'eigen' | 'cholesky';
+
+/** One layer's inputs in a forward pass and its scaled output gradients from the backward passes. */
+export interface LayerSample {
+  /** Prefix of the layer's parameter paths (`0` for `0.weight`, `0.bias`). */
+  readonly scope: string;
+  readonly kind: LayerKind;
+  /** Dense `[N, ..., in]`, conv2d `[N, C, H, W]`. */
+  readonly a: Tensor;
+  /** One per backward pass, shaped as the layer output, scaled as in the module comment. */
+  readonly g: readonly Tensor[];
+  /** Conv geometry (stride, padding, dilation, kernel) and `bias`, as the tap recorded them. */
+  readonly info: Readonly<Record<string, unknown>>;
+}
+
+export interface EigenInverse {
+  readonly method: 'eigen';
+  /** Eigenvectors (columns, the factors' dtype) and eigenvalues (float64, clamped at 0). */
+  readonly UA: Tensor;
+  readonly dA: Tensor;
+  readonly UG: Tensor;
+  readonly dG: Tensor;
+  [key: string]: PyTree;
+}
+
+export interface CholeskyInverse {
+  readonly method: 'cholesky';
+  /** (A + γ_A I)⁻¹ and (G + γ_G I)⁻¹ for the damping given at the last inverse update. */
+  readonly Ainv: Tensor;
+  readonly Ginv: Tensor;
+  [key: string]: PyTree;
+}
+
+export interface KroneckerState {
+  readonly kind: LayerKind;
+  readonly approximation: Approximation;
+  readonly scope: string;
+  /** Parameter paths: `[weight]` or `[weight, bias]`. */
+  readonly paths: readonly string[];
+  readonly weightShape: readonly number[];
+  /** Conv: [kh, kw, strideH, strideW, padH, padW, dilH, dilW]; dense: []. */
+  readonly geometry: readonly number[];
+  /** Statistics updates folded into A and G so far. */
+  readonly count: number;
+  readonly A: Tensor;
+  readonly G: Tensor;
+  readonly inverse: EigenInverse | CholeskyInverse | null;
+  /** EKFAC: second moments in the eigenbasis, `[out, in+1]`, and their update count. */
+  readonly scaling: Tensor | null;
+  readonly scalingCount: number;
+  [key: string]: PyTree;
+}
+
+export interface DiagonalState {
+  readonly kind: 'diagonal';
+  readonly paths: readonly string[];
+  readonly count: number;
+  /** Running estimate of the curvature's diagonal, shaped as the parameter. */
+  readonly d: Tensor;
+  [key: string]: PyTree;
+}
+
+export type BlockState = KroneckerState | DiagonalState;
+
+export interface BlockUpdateOptions {
+  /** EMA decay ε_max: ε_k = min(1 − 1/k, decay) at the k-th update (Martens & Grosse sec. 5). */
+  decay: number;
+  /** Recompute the inverse (or eigenbasis) from the current factors. */
+  recomputeInverse: boolean;
+  inverseMethod: InverseMethod;
+  /** λ for a Cholesky inverse (eigen inverses take the damping when applied). */
+  damping: number;
+}
+
+/** EMA weight of the old value at the k-th update (k from 1): the first estimate replaces it. */
+export function emaDecay(k: number, decay: number): number {
+  return Math.min(1 - 1 / k, decay);
+}
+
+function ema(old: Tensor, estimate: Tensor, rho: number): Tensor {
+  const out = allocate(old.dtype, old.size);
+  kernels().axpby(rho, old.data, 1 - rho, estimate.astype(old.dtype).data, out);
+  return new Tensor(out, old.shape);
+}
+
+function isFiniteTensor(t: Tensor): boolean {
+  for (let i = 0; i < t.size; i++) if (!Number.isFinite(t.data[i])) return false;
+  return true;
+}
+
+function scaled(t: Tensor, s: number): Tensor {
+  const out = allocate(t.dtype, t.size);
+  for (let i = 0; i < out.length; i++) out[i] = s * t.data[i];
+  return new Tensor(out, t.shape);
+}
+
+function trace(m: Tensor): number {
+  const n = m.shape[0];
+  let s = 0;
+  for (let i = 0; i < n; i++) s += m.data[i * n + i];
+  return s;
+}
+
+/**
+ * π of the factored Tikhonov damping: sqrt of the ratio of the factors' average eigenvalues
+ * (tr/dim). Falls back to 1 when a trace is not positive, and is clamped to [1e-4, 1e4] so
+ * that each factor's damping stays representable in float32.
+ */
+export function piCorrection(traceA: number, dimA: number, traceG: number, dimG: number): number {
+  const ra = traceA / dimA;
+  const rg = traceG / dimG;
+  if (!(ra > 0) || !(rg > 0) || !Number.isFinite(ra) || !Number.isFinite(rg)) return 1;
+  return Math.min(1e4, Math.max(1e-4, Math.sqrt(ra / rg)));
+}
+
+/** (γ_A, γ_G) = (π√λ, √λ/π). */
+export function factoredDamping(damping: number, pi: number): [number, number] {
+  const r = Math.sqrt(damping);
+  return [pi * r, r / pi];
+}
+
+/**
+ * Symmetric eigendecomposition that never returns NaN: `eigh` in the factor's dtype, retried
+ * on a float64 copy when the result is not finite (float32 eigenvalues can overflow), and as a
+ * last resort the identity basis with zero eigenvalues (the damping alone then preconditions).
+ * Eigenvalues come back in float64, clamped at 0 (factors are positive semi-definite; rounding
+ * can make the smallest slightly negative); eigenvectors in the factor's dtype.
+ */
+export function safeEigh(m: Tensor): { values: Tensor; vectors: Tensor; retried: boolean } {
+  const n = m.shape[0];
+  const attempt = (x: Tensor): { values: Tensor; vectors: Tensor } | null => {
+    try {
+      const r = eigh(x);
+      if (!isFiniteTensor(r.eigenvalues) || !isFiniteTensor(r.eigenvectors)) return null;
+      const values = new Float64Array(n);
+      for (let i = 0; i < n; i++) values[i] = Math.max(0, r.eigenvalues.data[i]);
+      return { values: new Tensor(values, [n]), vectors: r.eigenvectors.astype(m.dtype) };
+    } catch {
+      return null;
+    }
+  };
+  const first = attempt(m);
+  if (first !== null) return { ...first, retried: false };
+  const second = m.dtype === 'float64' ? null : attempt(m.astype('float64'));
+  if (second !== null) return { ...second, retried: true };
+  const eye = allocate(m.dtype, n * n);
+  for (let i = 0; i < n; i++) eye[i * n + i] = 1;
+  return { values: new Tensor(new Float64Array(n), [n]), vectors: new Tensor(eye, [n, n]), retried: true };
+}
+
+/**
+ * (M + γI)⁻¹ for a symmetric positive semi-definite M and γ > 0, by Cholesky in M's dtype,
+ * retried in float64, and finally through `safeEigh` with the eigenvalue floor γ.
+ */
+export function dampedInverse(m: Tensor, gamma: number): Tensor {
+  const n = m.shape[0];
+  const attempt = (x: Tensor): Tensor | null => {
+    try {
+      const d = x.clone();
+      for (let i = 0; i < n; i++) d.data[i * n + i] += gamma;
+      const L = cholesky(d);
+      const eye = allocate(x.dtype, n * n);
+      for (let i = 0; i < n; i++) eye[i * n + i] = 1;
+      const linv = solveTriangular(L, new Tensor(eye, [n, n]), { lower: true });
+      const inv = matmul(linv, linv, { transposeA: true }); // L⁻ᵀ L⁻¹
+      return isFiniteTensor(inv) ? inv.astype(m.dtype) : null;
+    } catch {
+      return null;
+    }
+  };
+  const r = attempt(m) ?? (m.dtype === 'float64' ? null : attempt(m.astype('float64')));
+  if (r !== null) return r;
+  const { values, vectors } = safeEigh(m);
+  const scaledV = vectors.astype('float64').clone();
+  for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) scaledV.data[i * n + j] /= values.data[j] + gamma;
+  return matmul(scaledV, vectors.astype('float64'), { transposeB: true }).astype(m.dtype);
+}
+
+/** The rows the factors are Gram matrices of: ā per location `[N·T, in+1]`, ĝ per location `[N·T, out]` per pass. */
+export interface FactorRows {
+  readonly a: Tensor;
+  readonly g: readonly Tensor[];
+  /** Examples N and locations per example T. */
+  readonly n: number;
+  readonly t: number;
+}
+
+/**
+ * Shared structure of the Kronecker-factored blocks; subclasses say how a layer's sample
+ * unfolds into rows of ā and ĝ.
+ */
+export abstract class KroneckerBlock {
+  abstract readonly name: string;
+  abstract readonly kind: LayerKind;
+  readonly approximation: Approximation = 'kronecker';
+
+  constructor(readonly scope: string, readonly paths: readonly string[], readonly weightShape: readonly number[], readonly geometry: readonly number[] = []) {
+    if (paths.length !== 1 && paths.length !== 2) throw new RangeError(`${this.constructor.name}: expects [weight] or [weight, bias] paths, got ${paths.length}`);
+  }
+
+  get hasBias(): boolean {
+    return this.paths.length === 2;
+  }
+
+  get outDim(): number {
+    return this.weightShape[0];
+  }
+
+  /** Dimension of A: fan-in plus the homogeneous coordinate when there is a bias. */
+  get inDim(): number {
+    return shapeSize(this.weightShape) / this.outDim + (this.hasBias ? 1 : 0);
+  }
+
+  abstract rows(sample: LayerSample): FactorRows;
+
+  init(dtype: DType): KroneckerState {
+    return {
+      kind: this.kind, approximation: this.approximation, scope: this.scope, paths: this.paths.slice(), weightShape: this.weightShape.slice(), geometry: this.geometry.slice(),
+      count: 0, A: new Tensor(allocate(dtype, this.inDim ** 2), [this.inDim, this.inDim]), G: new Tensor(allocate(dtype, this.outDim ** 2), [this.outDim, this.outDim]),
+      inverse: null, scaling: null, scalingCount: 0,
+    };
+  }
+
+  /** This batch's A and G (before averaging over time). */
+  factorEstimates(sample: LayerSample): { A: Tensor; G: Tensor } {
+    return this.estimatesFromRows(this.rows(sample));
+  }
+
+  protected estimatesFromRows(r: FactorRows): { A: Tensor; G: Tensor } {
+    const A = scaled(matmul(r.a, r.a, { transposeA: true }), 1 / r.n);
+    let G: Tensor | undefined;
+    for (const g of r.g) {
+      const gg = matmul(g, g, { transposeA: true });
+      G = G === undefined ? gg : new Tensor(G.data.map((v, i) => v + gg.data[i]), G.shape);
+    }
+    return { A, G: G === undefined ? new Tensor(allocate(r.a.dtype, this.outDim ** 2), [this.outDim, this.outDim]) : scaled(G, 1 / r.t) };
+  }
+
+  /**
+   * Fold a sample into the factors (EMA) and, when asked, recompute the inverse. A non-finite
+   * estimate is skipped (reported through `skipped`), never folded in.
+   */
+  update(state: KroneckerState, sample: LayerSample | undefined, o: BlockUpdateOptions): { state: KroneckerState; skipped: boolean; retried: boolean } {
+    let s = state;
+    let skipped = false;
+    let retried = false;
+    if (sample !== undefined) {
+      const est = this.factorEstimates(sample);
+      if (isFiniteTensor(est.A) && isFiniteTensor(est.G)) {
+        const k = s.count + 1;
+        const rho = emaDecay(k, o.decay);
+        s = { ...s, count: k, A: ema(s.A, est.A, rho), G: ema(s.G, est.G, rho) };
+      } else {
+        skipped = true;
+      }
+    }
+    if (o.recomputeInverse || s.inverse === null) {
+      const r = this.computeInverse(s, o.inverseMethod, o.damping);
+      s = { ...s, inverse: r.inverse };
+      retried = r.retried;
+    }
+    return { state: s, skipped, retried };
+  }
+
+  protected computeInverse(s: KroneckerState, method: InverseMethod, damping: number): { inverse: EigenInverse | CholeskyInverse; retried: boolean } {
+    if (method === 'cholesky') {
+      const [gA, gG] = factoredDamping(damping, piCorrection(trace(s.A), this.inDim, trace(s.G), this.outDim));
+      return { inverse: { method: 'cholesky', Ainv: dampedInverse(s.A, gA), Ginv: dampedInverse(s.G, gG) }, retried: false };
+    }
+    const ea = safeEigh(s.A);
+    const eg = safeEigh(s.G);
+    return { inverse: { method: 'eigen', UA: ea.vectors, dA: ea.values, UG: eg.vectors, dG: eg.values }, retried: ea.retried || eg.retried };
+  }
+
+  /** The gradients of the block's parameters as one matrix M = [W | b], `[out, in+1]`. */
+  combine(grads: readonly Tensor[]): Tensor {
+    const [w, b] = grads;
+    const out = this.outDim;
+    const fan = w.size / out;
+    if (w.size !== shapeSize(this.weightShape) || (this.hasBias && (b === undefined || b.size !== out))) {
+      throw new RangeError(`${this.name} '${this.scope}': gradients ${grads.map((g) => fmtShape(g.shape)).join(', ')} do not match weight ${fmtShape(this.weightShape)}`);
+    }
+    if (!this.hasBias) return new Tensor(w.data, [out, fan]);
+    const m = allocate(w.dtype, out * (fan + 1));
+    for (let o = 0; o < out; o++) {
+      m.set(w.data.subarray(o * fan, (o + 1) * fan), o * (fan + 1));
+      m[o * (fan + 1) + fan] = b.data[o];
+    }
+    return new Tensor(m, [out, fan + 1]);
+  }
+
+  /** Inverse of `combine`: [weight, bias?] in the parameters' shapes. */
+  split(m: Tensor): Tensor[] {
+    const out = this.outDim;
+    const fan = shapeSize(this.weightShape) / out;
+    if (!this.hasBias) return [new Tensor(m.data, this.weightShape)];
+    const w = allocate(m.dtype, out * fan);
+    const b = allocate(m.dtype, out);
+    for (let o = 0; o < out; o++) {
+      w.set(m.data.subarray(o * (fan + 1), o * (fan + 1) + fan), o * fan);
+      b[o] = m.data[o * (fan + 1) + fan];
+    }
+    return [new Tensor(w, this.weightShape), new Tensor(b, [out])];
+  }
+
+  /**
+   * (G ⊗ A + damping)⁻¹ applied to the gradients, with factored Tikhonov damping and π
+   * (eigen inverse: the current λ; Cholesky inverse: the λ of its last recomputation).
+   */
+  precondition(state: KroneckerState, grads: readonly Tensor[], damping: number): Tensor[] {
+    const inv = this.requireInverse(state);
+    const m = this.combine(grads);
+    if (inv.method === 'cholesky') return this.split(matmul(matmul(inv.Ginv, m), inv.Ainv));
+    const dA = inv.dA.data;
+    const dG = inv.dG.data;
+    let ta = 0;
+    let tg = 0;
+    for (const v of dA) ta += v;
+    for (const v of dG) tg += v;
+    const [gA, gG] = factoredDamping(damping, piCorrection(ta, dA.length, tg, dG.length));
+    return this.split(inEigenbasis(inv, m, (o, c) => 1 / ((dG[o] + gG) * (dA[c] + gA))));
+  }
+
+  protected requireInverse(state: KroneckerState): EigenInverse | CholeskyInverse {
+    if (state.inverse === null) throw new Error(`${this.name} '${this.scope}': no inverse yet; call update() first`);
+    return state.inverse;
+  }
+
+  /** (G ⊗ A) applied to the gradients (no damping). */
+  multiply(state: KroneckerState, grads: readonly Tensor[]): Tensor[] {
+    return this.split(matmul(matmul(state.G, this.combine(grads)), state.A));
+  }
+
+  /** Dense G ⊗ A in the order of vec_row([W | b]), for tests on tiny layers. */
+  materialize(state: KroneckerState): Tensor {
+    return kron(state.G, state.A);
+  }
+}
+
+/** U_G [(U_Gᵀ M U_A) ⊙ scale] U_Aᵀ. */
+function inEigenbasis(inv: EigenInverse, m: Tensor, scale: (o: number, c: number) => number): Tensor {
+  const x = matmul(matmul(inv.UG, m, { transposeA: true }), inv.UA);
+  const [out, inn] = x.shape;
+  for (let o = 0; o < out; o++) for (let c = 0; c < inn; c++) x.data[o * inn + c] *= scale(o, c);
+  return matmul(matmul(inv.UG, x), inv.UA, { transposeB: true });
+}
+
+/** Dense Kronecker product, row-major: (G ⊗ A)[(o,c),(p,d)] = G[o,p]·A[c,d]. */
+export function kron(g: Tensor, a: Tensor): Tensor {
+  const [m] = g.shape;
+  const [n] = a.shape;
+  const out = allocate(g.dtype === 'float64' || a.dtype === 'float64' ? 'float64' : 'float32', m * n * m * n);
+  for (let o = 0; o < m; o++) for (let c = 0; c < n; c++) for (let p = 0; p < m; p++) for (let d = 0; d < n; d++) {
+    out[(o * n + c) * m * n + p * n + d] = g.data[o * m + p] * a.data[c * n + d];
+  }
+  return new Tensor(out, [m * n, m * n]);
+}
+
+function withOnes(data: ArrayLike<number>, rows: number, cols: number, bias: boolean, dtype: DType): Tensor {
+  const d = cols + (bias ? 1 : 0);
+  const out = allocate(dtype, rows * d);
+  for (let r = 0; r < rows; r++) {
+    for (let c = 0; c < cols; c++) out[r * d + c] = data[r * cols + c];
+    if (bias) out[r * d + cols] = 1;
+  }
+  return new Tensor(out, [rows, d]);
+}
+
+/** A fully connected layer, s = W a + b; inputs `[N, ..., in]` (extra axes count as locations). */
+export class DenseKronecker extends KroneckerBlock {
+  readonly name: string = 'DenseKronecker';
+  readonly kind = 'dense' as const;
+
+  rows(sample: LayerSample): FactorRows {
+    const inF = shapeSize(this.weightShape) / this.outDim;
+    const a = sample.a;
+    if (a.ndim < 2 || a.shape[a.ndim - 1] !== inF) throw new RangeError(`${this.name} '${this.scope}': input ${fmtShape(a.shape)} does not match weight ${fmtShape(this.weightShape)}`);
+    const n = a.shape[0];
+    const rows = a.size / inF;
+    const g = sample.g.map((x) => {
+      if (x.size !== rows * this.outDim) throw new RangeError(`${this.name} '${this.scope}': output gradient ${fmtShape(x.shape)} does not match ${rows} rows of ${this.outDim}`);
+      return new Tensor(x.astype(a.dtype).data, [rows, this.outDim]);
+    });
+    return { a: withOnes(a.data, rows, inF, this.hasBias, a.dtype), g, n, t: n === 0 ? 1 : rows / n };
+  }
+}
+
+/** Conv geometry [kh, kw, sh, sw, ph, pw, dh, dw] from a tap's info. */
+export function convGeometry(info: Readonly<Record<string, unknown>>): number[] {
+  const pair = (v: unknown, d: number): [number, number] => (v === undefined ? [d, d] : typeof v === 'number' ? [v, v] : [(v as number[])[0], (v as number[])[1]]);
+  const [kh, kw] = pair(info.kernel, 1);
+  return [kh, kw, ...pair(info.stride, 1), ...pair(info.padding, 0), ...pair(info.dilation, 1)];
+}
+
+/**
+ * A 2-D convolution (KFC, Grosse & Martens 2016): ā are the unfolded patches (im2col, with
+ * stride, padding and dilation), one per output location; A sums over locations, G averages.
+ */
+export class Conv2dKronecker extends KroneckerBlock {
+  readonly name: string = 'Conv2dKronecker';
+  readonly kind = 'conv2d' as const;
+
+  rows(sample: LayerSample): FactorRows {
+    const [kh, kw, sh, sw, ph, pw, dh, dw] = this.geometry;
+    const a = sample.a;
+    const [O, C] = this.weightShape;
+    if (a.ndim !== 4 || a.shape[1] !== C) throw new RangeError(`${this.name} '${this.scope}': input ${fmtShape(a.shape)} does not match weight ${fmtShape(this.weightShape)}`);
+    const [n, , H, W] = a.shape;
+    const oh = Math.floor((H + 2 * ph - dh * (kh - 1) - 1) / sh) + 1;
+    const ow = Math.floor((W + 2 * pw - dw * (kw - 1) - 1) / sw) + 1;
+    const L = oh * ow;
+    const K = C * kh * kw;
+    const d = K + (this.hasBias ? 1 : 0);
+    const rowsA = allocate(a.dtype, n * L * d);
+    const cols = allocate(a.dtype, K * L);
+    const img = C * H * W;
+    const k = kernels();
+    for (let i = 0; i < n; i++) {
+      k.im2col(a.data.subarray(i * img, (i + 1) * img), C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols);
+      for (let l = 0; l < L; l++) {
+        const r = (i * L + l) * d;
+        for (let c = 0; c < K; c++) rowsA[r + c] = cols[c * L + l];
+        if (this.hasBias) rowsA[r + K] = 1;
+      }
+    }
+    const g = sample.g.map((x) => {
+      if (x.size !== n * O * L) throw new RangeError(`${this.name} '${this.scope}': output gradient ${fmtShape(x.shape)} does not match [${n}, ${O}, ${oh}, ${ow}]`);
+      const rows = allocate(a.dtype, n * L * O);
+      for (let i = 0; i < n; i++) for (let o = 0; o < O; o++) for (let l = 0; l < L; l++) rows[(i * L + l) * O + o] = x.data[(i * O + o) * L + l];
+      return new Tensor(rows, [n * L, O]);
+    });
+    return { a: new Tensor(rowsA, [n * L, d]), g, n, t: L };
+  }
+}
+
+/**
+ * EKFAC's re-estimated diagonal in the Kronecker eigenbasis from a sample:
+ * s = Σ_k Σ_i (U_Gᵀ (Σ_t ĝ_{i,t} ā_{i,t}ᵀ) U_A)², `[out, in+1]` (per-example gradients, so one GEMM
+ * of squares for one location, one small GEMM per example otherwise).
+ */
+export function ekfacScalingEstimate(r: FactorRows, inv: EigenInverse): Tensor {
+  const aT = matmul(r.a, inv.UA);
+  const out = inv.UG.shape[0];
+  const inn = inv.UA.shape[0];
+  const s = new Float64Array(out * inn);
+  const sq = (t: Tensor) => new Tensor(t.data.map((v) => v * v), t.shape);
+  const aSq = r.t === 1 ? sq(aT) : aT;
+  for (const g of r.g) {
+    const gT = matmul(g, inv.UG);
+    if (r.t === 1) {
+      const m = matmul(sq(gT), aSq, { transposeA: true });
+      for (let i = 0; i < s.length; i++) s[i] += m.data[i];
+    } else {
+      const per = matmul(new Tensor(gT.data, [r.n, r.t, out]), new Tensor(aT.data, [r.n, r.t, inn]), { transposeA: true });
+      for (let i = 0; i < per.size; i++) s[i % s.length] += per.data[i] * per.data[i];
+    }
+  }
+  return new Tensor(r.a.dtype === 'float64' ? s : Float32Array.from(s), [out, inn]);
+}
+
+/** EKFAC behaviour shared by the dense and conv blocks (they differ only in `rows`). */
+const ekfac = {
+  update(block: KroneckerBlock, base: KroneckerBlock['update'], state: KroneckerState, sample: LayerSample | undefined, o: BlockUpdateOptions) {
+    const recompute = o.recomputeInverse || state.inverse === null;
+    const r = base.call(block, state, sample, { ...o, inverseMethod: 'eigen' });
+    let s = r.state;
+    const inv = s.inverse as EigenInverse;
+    if (recompute) {
+      // A new basis: restart the moments from K-FAC's diagonal in it, dG ⊗ dA.
+      const dA = inv.dA.data;
+      const dG = inv.dG.data;
+      const init = allocate(s.A.dtype, dG.length * dA.length);
+      for (let g = 0; g < dG.length; g++) for (let a = 0; a < dA.length; a++) init[g * dA.length + a] = dG[g] * dA[a];
+      s = { ...s, scaling: new Tensor(init, [dG.length, dA.length]), scalingCount: 0 };
+    }
+    if (sample !== undefined && !r.skipped) {
+      const est = ekfacScalingEstimate(block.rows(sample), inv);
+      if (isFiniteTensor(est)) {
+        const k = s.scalingCount + 1;
+        s = { ...s, scaling: ema(s.scaling as Tensor, est, emaDecay(k, o.decay)), scalingCount: k };
+      }
+    }
+    return { ...r, state: s };
+  },
+  precondition(block: KroneckerBlock, state: KroneckerState, grads: readonly Tensor[], damping: number): Tensor[] {
+    const inv = state.inverse;
+    if (inv === null || inv.method !== 'eigen' || state.scaling === null) throw new Error(`${block.name} '${block.scope}': no eigenbasis yet; call update() first`);
+    const s = state.scaling.data;
+    const inn = inv.UA.shape[0];
+    return block.split(inEigenbasis(inv, block.combine(grads), (o, c) => 1 / (Math.max(0, s[o * inn + c]) + damping)));
+  },
+  materialize(state: KroneckerState): Tensor {
+    const inv = state.inverse as EigenInverse;
+    const u = kron(inv.UG.astype('float64'), inv.UA.astype('float64'));
+    const n = u.shape[0];
+    const scaledU = u.clone();
+    const s = (state.scaling as Tensor).data;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) scaledU.data[i * n + j] *= s[j];
+    return matmul(scaledU, u, { transposeB: true });
+  },
+};
+
+/** EKFAC (George et al. 2018) for a dense layer: K-FAC's eigenbasis, re-estimated diagonal. */
+export class DenseEkfac extends DenseKronecker {
+  override readonly name = 'DenseEkfac';
+  override readonly approximation: Approximation = 'ekfac';
+  override update(state: KroneckerState, sample: LayerSample | undefined, o: BlockUpdateOptions) {
+    return ekfac.update(this, super.update, state, sample, o);
+  }
+  override precondition(state: KroneckerState, grads: readonly Tensor[], damping: number): Tensor[] {
+    return ekfac.precondition(this, state, grads, damping);
+  }
+  override materialize(state: KroneckerState): Tensor {
+    return ekfac.materialize(state);
+  }
+}
+
+/** EKFAC for a 2-D convolution (per-example gradients summed over locations). */
+export class Conv2dEkfac extends Conv2dKronecker {
+  override readonly name = 'Conv2dEkfac';
+  override readonly approximation: Approximation = 'ekfac';
+  override update(state: KroneckerState, sample: LayerSample | undefined, o: BlockUpdateOptions) {
+    return ekfac.update(this, super.update, state, sample, o);
+  }
+  override precondition(state: KroneckerState, grads: readonly Tensor[], damping: number): Tensor[] {
+    return ekfac.precondition(this, state, grads, damping);
+  }
+  override materialize(state: KroneckerState): Tensor {
+    return ekfac.materialize(state);
+  }
+}
+
+/**
+ * Fallback for a parameter no tap covers: a running estimate d of the curvature's diagonal,
+ * preconditioning by 1/(d + λ). Memory: one parameter-sized tensor.
+ */
+export class DiagonalBlock {
+  readonly name = 'DiagonalBlock';
+  readonly kind = 'diagonal' as const;
+  readonly paths: readonly string[];
+
+  constructor(readonly path: string, readonly shape: readonly number[]) {
+    this.paths = [path];
+  }
+
+  init(dtype: DType): DiagonalState {
+    return { kind: 'diagonal', paths: [this.path], count: 0, d: new Tensor(allocate(dtype, shapeSize(this.shape)), this.shape) };
+  }
+
+  /** Fold an estimate of the diagonal in (EMA); a non-finite one is skipped. */
+  update(state: DiagonalState, estimate: Tensor | undefined, decay: number): { state: DiagonalState; skipped: boolean } {
+    if (estimate === undefined) return { state, skipped: false };
+    if (!isFiniteTensor(estimate)) return { state, skipped: true };
+    const k = state.count + 1;
+    return { state: { ...state, count: k, d: ema(state.d, estimate, emaDecay(k, decay)) }, skipped: false };
+  }
+
+  precondition(state: DiagonalState, grads: readonly Tensor[], damping: number): Tensor[] {
+    const g = grads[0];
+    const out = allocate(g.dtype, g.size);
+    for (let i = 0; i < out.length; i++) out[i] = g.data[i] / (Math.max(0, state.d.data[i]) + damping);
+    return [new Tensor(out, g.shape)];
+  }
+
+  multiply(state: DiagonalState, grads: readonly Tensor[]): Tensor[] {
+    const g = grads[0];
+    return [new Tensor(g.data.map((v, i) => v * state.d.data[i]), g.shape)];
+  }
+}
+
+export type CurvatureBlock = KroneckerBlock | DiagonalBlock;
+
+/** The block that owns a state (blocks are rebuilt from their state, which is plain data). */
+export function blockOf(state: BlockState): CurvatureBlock {
+  if (state.kind === 'diagonal') return new DiagonalBlock(state.paths[0], state.d.shape);
+  const ctor = state.kind === 'dense'
+    ? (state.approximation === 'ekfac' ? DenseEkfac : DenseKronecker)
+    : (state.approximation === 'ekfac' ? Conv2dEkfac : Conv2dKronecker);
+  return new ctor(state.scope, state.paths, state.weightShape, state.geometry);
+}

@@ -1,0 +1,369 @@
+/**
+ * K-FAC: Kronecker-factored approximate curvature (Martens & Grosse, ICML 2015), with KFC for
+ * convolutions (Grosse & Martens, ICML 2016). Blocks live in `curvature/kronecker.ts`, the
+ * estimator in `curvature/kronecker-estimator.ts`; this file is the optimizer.
+ *
+ * One step at θ with gradient ∇h (objective h, on the current batch):
+ * 1. statistics every `curvatureUpdatePeriod` steps — one forward + backward pass of the
+ *    objective's `kfacStatistics` (see `kfacObjective`), folded into each layer's factors
+ *    A = E[ā āᵀ], G = E[ĝ ĝᵀ] by an EMA with ε_k = min(1 − 1/k, `curvatureDecay`); parameters
+ *    without a tap get a `DiagonalBlock` (an objective without `kfacStatistics` gets only diagonal
+ *    blocks, estimated by Hutchinson's v ⊙ (C v) with the objective's ggnvp, fisherVp or hvp);
+ * 2. eigendecompositions (or Cholesky inverses) every `inverseUpdatePeriod` steps;
+ * 3. Δ = −(F̆ + (λ+η)I)⁻¹∇h with F̆ the block-diagonal K-FAC matrix under factored Tikhonov
+ *    damping with the π correction (sec. 6.3), η the objective's coupled L2 (`kfacObjective`);
+ * 4. `stepRule: 'quadraticModel'` (default, sec. 7): δ = αΔ + μδ₀ (δ₀ the previous update) with
+ *    α, μ minimizing the exact quadratic model M(δ) = ½δᵀ(F + λI)δ + ∇hᵀδ over that 2-D subspace.
+ *    F is the objective's GGN (its 2×2 Gram matrix by forward mode, `ggnGram`, with
+ *    kfacObjective; else two ggnvp / fisherVp products), including ηI when the objective carries
+ *    coupled L2. An objective with neither (a test function) lends its Hessian (hvp); a direction
+ *    of non-positive model curvature then gives no step and a larger λ.
+ *    Levenberg–Marquardt (sec. 6.5): ρ = (h(θ+δ) − h(θ)) / M₀(δ), M₀(δ) = M(δ) − ½λ||δ||² the
+ *    undamped model of h (ρ = 1 on a quadratic); every `dampingAdaptationPeriod` (T₁) steps
+ *    λ ← ω₁λ if ρ > 3/4, λ ← λ/ω₁ if ρ < 1/4 (or not finite), ω₁ = (19/20)^T₁, λ ∈ [min, max].
+ *    `stepRule: 'fixed'` (ACKTR, Wu et al. 2017): u = (F̆ + λI)⁻¹∇h, scaled by
+ *    c = min(1, sqrt(klClip / (lr²·∇hᵀu))), heavy-ball momentum m ← μm + c·u, δ = −lr·m.
+ * 5. Decoupled weight decay (`weightDecay`): δ −= wd·θ (fixed rule: lr·wd·θ), outside the model.
+ * Every step evaluates h at the new point (one forward pass): a non-finite value rejects the
+ * step, parameters unchanged, λ multiplied by `rejectDampingFactor`, momentum reset.
+ *
+ * Memory: per dense/conv layer the factors and their eigendecompositions (2·(in+1)² + 2·out²),
+ * plus two parameter-sized trees (δ₀, the step). Cost per step: the gradient, the statistics
+ * pass, 4 small GEMMs per layer, 2 curvature products and one evaluation ('quadraticModel').
+ */
+import type { PyTree } from '../autodiff/pytree.js';
+import { Rng } from '../tensor/random.js';
+import { treeLeaves, treeUnflatten } from '../autodiff/pytree.js';
+import type { Approximation, InverseMethod, LayerSample } from '../curvature/kronecker.js';
+import {
+  layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState,
+} from '../curvature/kronecker-estimator.js';
+import { createOptimizer } from './optimizer.js';
+import { hasKfacStatistics, type KfacObjective } from './kfac-objective.js';
+import { treeAxpby, treeMapValues, treeScale, treeVdot, treeZerosLike, treeData } from './tree-math.js';
+import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from './types.js';
+import { checkBoolean, checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
+
+export interface KfacCurvatureOptions {
+  /** 'true' (Fisher with sampled targets, default), 'empirical', or 'ggn' (exact, one pass per output). */
+  estimationMode?: EstimationMode;
+  /** EMA decay of the factors, default 0.95. */
+  curvatureDecay?: number;
+  /** Statistics every this many steps (default 1); inverses every `inverseUpdatePeriod` (default 5). */
+  curvatureUpdatePeriod?: number;
+  inverseUpdatePeriod?: number;
+  /** 'eigen' (default; damping applied when used) or 'cholesky' (explicit damped inverses). */
+  inverseMethod?: InverseMethod;
+  /** Seed of the sampled targets and Hutchinson probes (default 0); step k uses its own stream. */
+  seed?: number;
+}
+
+export interface KfacOptions extends KfacCurvatureOptions {
+  /** 'quadraticModel' (default, Martens & Grosse sec. 7) or 'fixed' (lr + momentum + KL clipping). */
+  stepRule?: 'quadraticModel' | 'fixed';
+  /** Initial λ: default 1e-3 ('quadraticModel'), 1e-2 ('fixed', where it stays). */
+  damping?: number;
+  /** λ stays within [minDamping, maxDamping]; defaults 1e-8 (must be > 0) and 1e8. */
+  minDamping?: number;
+  maxDamping?: number;
+  /** Levenberg–Marquardt adaptation (quadraticModel): on/off (default on), period T₁ (default 5). */
+  adaptDamping?: boolean;
+  dampingAdaptationPeriod?: number;
+  /** λ multiplier after a step with a non-finite loss (default 10). */
+  rejectDampingFactor?: number;
+  /** Curvature for the quadratic model: 'ggn' (default) or 'fisher'. */
+  modelCurvature?: 'ggn' | 'fisher';
+  /** Include the previous update in the 2-D model (default true); false: α only. */
+  useMomentum?: boolean;
+  /** 'fixed' rule: learning rate (default 0.25), momentum (0.9), KL clip (1e-3; 0 disables). */
+  lr?: Schedule;
+  momentum?: number;
+  klClip?: number;
+  /** Decoupled weight decay (default 0). */
+  weightDecay?: Schedule;
+}
+
+export interface KfacState<P extends PyTree = PyTree> {
+  readonly damping: number;
+  readonly curvature: EstimatorState;
+  /** Previous update δ₀ (quadraticModel) or the momentum buffer (fixed). */
+  readonly previous: P;
+  /** Coefficients of the last step (NaN before the first) and its reduction ratio. */
+  readonly alpha: number;
+  readonly mu: number;
+  readonly rho: number;
+  [key: string]: PyTree;
+}
+
+const CURVATURE_OPTIONS = ['estimationMode', 'curvatureDecay', 'curvatureUpdatePeriod', 'inverseUpdatePeriod', 'inverseMethod', 'seed'];
+const KNOWN = [...CURVATURE_OPTIONS, 'stepRule', 'damping', 'minDamping', 'maxDamping', 'adaptDamping', 'dampingAdaptationPeriod', 'rejectDampingFactor',
+  'modelCurvature', 'useMomentum', 'lr', 'momentum', 'klClip', 'weightDecay'];
+
+function resolveCurvature(o: string, options: KfacCurvatureOptions) {
+  return {
+    estimationMode: checkChoice(o, 'estimationMode', options.estimationMode ?? 'true', ['true', 'empirical', 'ggn'] as const),
+    curvatureDecay: checkNumber(o, 'curvatureDecay', options.curvatureDecay ?? 0.95, { min: 0, max: 1, maxExclusive: true }),
+    curvatureUpdatePeriod: checkNumber(o, 'curvatureUpdatePeriod', options.curvatureUpdatePeriod ?? 1, { min: 1, integer: true }),
+    inverseUpdatePeriod: checkNumber(o, 'inverseUpdatePeriod', options.inverseUpdatePeriod ?? 5, { min: 1, integer: true }),
+    inverseMethod: checkChoice(o, 'inverseMethod', options.inverseMethod ?? 'eigen', ['eigen', 'cholesky'] as const),
+    seed: checkNumber(o, 'seed', options.seed ?? 0, { integer: true }),
+  };
+}
+
+/** Options after defaults and validation (exported for reports). */
+export function resolveKfacOptions(owner: string, options: KfacOptions) {
+  checkKnownOptions(owner, options, KNOWN);
+  const stepRule = checkChoice(owner, 'stepRule', options.stepRule ?? 'quadraticModel', ['quadraticModel', 'fixed'] as const);
+  const fixed = stepRule === 'fixed';
+  for (const k of ['lr', 'momentum', 'klClip'] as const) {
+    if (!fixed && options[k] !== undefined) throw new RangeError(`${owner}: option '${k}' applies to stepRule 'fixed' only (the quadratic model chooses the step size and momentum)`);
+  }
+  for (const k of ['adaptDamping', 'dampingAdaptationPeriod', 'modelCurvature', 'useMomentum'] as const) {
+    if (fixed && options[k] !== undefined) throw new RangeError(`${owner}: option '${k}' applies to stepRule 'quadraticModel' only`);
+  }
+  const r = {
+    ...resolveCurvature(owner, options),
+    stepRule,
+    damping: checkNumber(owner, 'damping', options.damping ?? (fixed ? 1e-2 : 1e-3), { min: 0, minExclusive: true }),
+    minDamping: checkNumber(owner, 'minDamping', options.minDamping ?? 1e-8, { min: 0, minExclusive: true }),
+    maxDamping: checkNumber(owner, 'maxDamping', options.maxDamping ?? 1e8, { min: 0, minExclusive: true }),
+    adaptDamping: checkBoolean(owner, 'adaptDamping', options.adaptDamping ?? !fixed),
+    dampingAdaptationPeriod: checkNumber(owner, 'dampingAdaptationPeriod', options.dampingAdaptationPeriod ?? 5, { min: 1, integer: true }),
+    rejectDampingFactor: checkNumber(owner, 'rejectDampingFactor', options.rejectDampingFactor ?? 10, { min: 1, minExclusive: true }),
+    modelCurvature: checkChoice(owner, 'modelCurvature', options.modelCurvature ?? 'ggn', ['ggn', 'fisher'] as const),
+    useMomentum: checkBoolean(owner, 'useMomentum', options.useMomentum ?? true),
+    lr: checkSchedule(owner, 'lr', options.lr ?? 0.25, { min: 0 }),
+    momentum: checkNumber(owner, 'momentum', options.momentum ?? 0.9, { min: 0, max: 1, maxExclusive: true }),
+    klClip: checkNumber(owner, 'klClip', options.klClip ?? 1e-3, { min: 0 }),
+    weightDecay: checkSchedule(owner, 'weightDecay', options.weightDecay ?? 0, { min: 0 }),
+  };
+  if (r.minDamping > r.maxDamping) throw new RangeError(`${owner}: option 'minDamping' (${r.minDamping}) exceeds 'maxDamping' (${r.maxDamping})`);
+  if (r.damping < r.minDamping || r.damping > r.maxDamping) throw new RangeError(`${owner}: option 'damping' (${r.damping}) must lie within [minDamping, maxDamping] = [${r.minDamping}, ${r.maxDamping}]`);
+  return r;
+}
+
+type CurvatureConfig = ReturnType<typeof resolveCurvature>;
+
+/** Hutchinson's estimate v ⊙ (C v) of the diagonal of C, v Rademacher (unbiased). */
+function hutchinsonDiagonal<P extends PyTree>(params: P, product: (v: P) => P, rng: Rng): P {
+  const v = treeUnflatten(params, treeLeaves(params).map((l) => rng.rademacher(l.shape, { dtype: l.dtype })));
+  const cv = treeData(product(v));
+  return treeMapValues(v, (x, i, leaf) => x * cv[leaf][i]);
+}
+
+/**
+ * Step 1–2 of the update: statistics and inverses when due. Returns the new estimator state;
+ * lays the blocks out on the first call.
+ */
+export function refreshCurvature<P extends PyTree>(
+  owner: string, approximation: Approximation, c: CurvatureConfig, state: EstimatorState, params: P, grad: P, ctx: UpdateContext<P>, damping: number,
+): EstimatorState {
+  const obj = ctx.objective;
+  const first = state.blocks.length === 0;
+  let stats: { layers: readonly LayerSample[]; diagonal: P | undefined } | undefined;
+  if (first || ctx.step % c.curvatureUpdatePeriod === 0) {
+    const rng = new Rng(c.seed * 65537 + ctx.step + 1);
+    if (hasKfacStatistics(obj)) {
+      stats = obj.kfacStatistics(params, { mode: c.estimationMode, rng });
+      ctx.counters.evals++;
+    } else {
+      const product = obj.ggnvp ?? obj.fisherVp ?? obj.hvp;
+      if (first) ctx.events.push(`${owner}: the objective has no kfacStatistics (use kfacObjective); diagonal blocks ${product ? 'from Hutchinson estimates of its curvature' : 'from squared gradients'} only`);
+      if (product !== undefined) ctx.counters.curvatureProducts++;
+      const diagonal = product !== undefined ? hutchinsonDiagonal(params, (v) => product.call(obj, params, v), rng) : treeMapValues(grad, (x) => x * x);
+      stats = { layers: [], diagonal };
+    }
+  }
+  let s = state;
+  if (first) {
+    const laid = layoutBlocks(params, stats?.layers ?? [], approximation);
+    s = laid.state;
+    ctx.events.push(...laid.events);
+  }
+  const r = updateEstimator(s, params, stats, {
+    decay: c.curvatureDecay, recomputeInverses: first || ctx.step % c.inverseUpdatePeriod === 0, inverseMethod: c.inverseMethod, damping,
+  });
+  ctx.events.push(...r.events);
+  return r.state;
+}
+
+export interface QuadraticModelStep<P extends PyTree> {
+  /** δ = αΔ + μδ₀. */
+  step: P;
+  alpha: number;
+  mu: number;
+  /** M(δ) = ½δᵀCδ + gᵀδ (negative when the model predicts a decrease). */
+  modelValue: number;
+  /** Vectors the curvature was applied to (1 or 2). */
+  products: number;
+}
+
+/** The Gram matrix [vᵢᵀ C vⱼ] of a curvature C on a few vectors. */
+export type Gram<P extends PyTree> = (vectors: readonly P[]) => number[][];
+
+/** A Gram function from a curvature-vector product (one product per vector; symmetrized). */
+export function gramFromProduct<P extends PyTree>(product: (v: P) => P): Gram<P> {
+  return (vs) => {
+    const cv = vs.map(product);
+    return vs.map((vi, i) => vs.map((vj, j) => (i === j ? treeVdot(vi, cv[i]) : 0.5 * (treeVdot(vi, cv[j]) + treeVdot(vj, cv[i])))));
+  };
+}
+
+/**
+ * Martens & Grosse sec. 7: minimize M(δ) = ½δᵀCδ + gᵀδ over δ = αΔ + μδ₀ exactly, C given by
+ * its Gram matrix on {Δ, δ₀} (C = F + λI). Solves [ΔᵀCΔ ΔᵀCδ₀; δ₀ᵀCΔ δ₀ᵀCδ₀][α; μ] = −[gᵀΔ; gᵀδ₀];
+ * without δ₀ (zero or null), or when the system is singular (Δ ∥ δ₀), the 1-D α = −gᵀΔ / ΔᵀCΔ.
+ * Returns null when ΔᵀCΔ is not positive and finite (no model to trust).
+ */
+export function quadraticModelStep<P extends PyTree>(grad: P, delta: P, previous: P | null, gram: Gram<P>): QuadraticModelStep<P> | null {
+  const two = previous !== null && treeVdot(previous, previous) > 0;
+  const m = gram(two ? [delta, previous as P] : [delta]);
+  const a11 = m[0][0];
+  const b1 = treeVdot(grad, delta);
+  if (!(a11 > 0) || !Number.isFinite(a11) || !Number.isFinite(b1)) return null;
+  const products = two ? 2 : 1;
+  const oneD = (): QuadraticModelStep<P> => {
+    const alpha = -b1 / a11;
+    return { step: treeScale(alpha, delta), alpha, mu: 0, modelValue: 0.5 * alpha * alpha * a11 + alpha * b1, products };
+  };
+  if (!two) return oneD();
+  const prev = previous as P;
+  const a22 = m[1][1];
+  const a12 = 0.5 * (m[0][1] + m[1][0]);
+  const b2 = treeVdot(grad, prev);
+  const det = a11 * a22 - a12 * a12;
+  if (!(a22 > 0) || !Number.isFinite(a22) || !Number.isFinite(a12) || !Number.isFinite(b2) || !(det > 1e-12 * a11 * a22)) return oneD();
+  const alpha = (-b1 * a22 + b2 * a12) / det;
+  const mu = (-b2 * a11 + b1 * a12) / det;
+  const modelValue = 0.5 * (alpha * alpha * a11 + 2 * alpha * mu * a12 + mu * mu * a22) + alpha * b1 + mu * b2;
+  return { step: treeAxpby(alpha, delta, mu, prev), alpha, mu, modelValue, products };
+}
+
+/** Levenberg–Marquardt rule of Martens & Grosse sec. 6.5 (ω < 1): λω if ρ > 3/4, λ/ω if ρ < 1/4. */
+export function levenbergMarquardt(damping: number, rho: number, omega: number, min: number, max: number): number {
+  let l = damping;
+  if (rho > 0.75) l = damping * omega;
+  else if (!(rho >= 0.25)) l = damping / omega; // NaN ρ counts as a bad model
+  return Math.min(max, Math.max(min, l));
+}
+
+function valueAt<P extends PyTree>(obj: Objective<P>, p: P, ctx: UpdateContext<P>): number {
+  ctx.counters.evals++;
+  return obj.value ? obj.value(p) : obj.valueAndGrad(p)[0];
+}
+
+/** The K-FAC (or EKFAC, by `approximation`) update as a transform; see the module comment. */
+export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, approximation: Approximation = 'kronecker', owner = 'kfac'): Transform<KfacState<P>, P> {
+  const o = resolveKfacOptions(owner, options);
+  if (approximation === 'ekfac' && o.inverseMethod !== 'eigen') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' (EKFAC preconditions in the eigenbasis)`);
+  const clamp = (l: number) => (Number.isFinite(l) ? Math.min(o.maxDamping, Math.max(o.minDamping, l)) : o.damping);
+  const omega = Math.pow(19 / 20, o.dampingAdaptationPeriod);
+  return {
+    name: owner,
+    init: (params) => ({ damping: o.damping, curvature: { blocks: [] }, previous: treeZerosLike(params), alpha: NaN, mu: NaN, rho: NaN }),
+    update: (g, state, params, ctx) => {
+      if (treeVdot(g, g) === 0) {
+        ctx.events.push(`${owner}: zero gradient; no step`);
+        return [treeZerosLike(g), state];
+      }
+      const obj = ctx.objective;
+      const lambda = clamp(state.damping);
+      const eta = hasKfacStatistics(obj) ? obj.l2 : 0;
+      const curvature = refreshCurvature(owner, approximation, o, state.curvature, params, g, ctx, lambda + eta);
+      const u = preconditionTree(curvature, g, lambda + eta);
+      const wd = evalSchedule('weightDecay', o.weightDecay, ctx.step);
+      const fixed = o.stepRule === 'fixed';
+      let step: P;
+      let next: Partial<KfacState<P>>;
+      let model = NaN;
+      if (fixed) {
+        const lr = evalSchedule('lr', o.lr, ctx.step);
+        const vFv = lr * lr * treeVdot(g, u);
+        const clip = o.klClip > 0 && vFv > o.klClip ? Math.sqrt(o.klClip / vFv) : 1;
+        if (clip < 1) ctx.events.push(`${owner}: KL clipping scaled the step by ${clip.toPrecision(3)}`);
+        const m = treeAxpby(o.momentum, state.previous, clip, u);
+        step = treeScale(-lr, m);
+        next = { previous: m, alpha: lr * clip, mu: o.momentum };
+        if (wd > 0) step = treeAxpby(1, step, -lr * wd, params);
+      } else {
+        const curvatureProduct = o.modelCurvature === 'ggn' ? (obj.ggnvp ?? obj.fisherVp) : (obj.fisherVp ?? obj.ggnvp);
+        const product = curvatureProduct ?? obj.hvp;
+        if (product === undefined) {
+          throw new Error(`${owner}: stepRule 'quadraticModel' needs the objective to provide ggnvp, fisherVp or hvp (use kfacObjective / modelObjective), or use stepRule 'fixed'`);
+        }
+        if (curvatureProduct === undefined && ctx.step === 0) ctx.events.push(`${owner}: the objective has no ggnvp or fisherVp; the quadratic model uses its Hessian (hvp), which may be indefinite`);
+        // Forward-mode Gram matrix when the objective offers it (kfacObjective), else products.
+        const undamped: Gram<P> = o.modelCurvature === 'ggn' && typeof (obj as Partial<KfacObjective<P>>).ggnGram === 'function'
+          ? (vs) => (obj as KfacObjective<P>).ggnGram(params, vs)
+          : gramFromProduct((v) => product.call(obj, params, v));
+        const gram: Gram<P> = (vs) => undamped(vs).map((row, i) => row.map((x, j) => x + lambda * treeVdot(vs[i], vs[j])));
+        const q = quadraticModelStep(g, treeScale(-1, u), o.useMomentum ? state.previous : null, gram);
+        ctx.counters.curvatureProducts += q?.products ?? 1;
+        if (q === null || !(q.modelValue < 0)) {
+          ctx.events.push(`${owner}: the quadratic model predicts no decrease; no step, damping raised`);
+          return [treeZerosLike(g), { ...state, curvature, damping: clamp(lambda / omega), previous: treeZerosLike(g) }];
+        }
+        step = q.step;
+        // ρ compares with the model of h itself, M(δ) − ½λ||δ||² (λ is a trust-region device, not
+        // curvature of h): ρ = 1 exactly when h is quadratic with curvature F.
+        model = q.modelValue - 0.5 * lambda * treeVdot(q.step, q.step);
+        next = { previous: q.step, alpha: q.alpha, mu: q.mu };
+        if (wd > 0) step = treeAxpby(1, step, -wd, params);
+      }
+      const point = treeAxpby(1, params, 1, step);
+      const f = valueAt(obj, point, ctx);
+      if (!Number.isFinite(f)) {
+        const raised = clamp(lambda * o.rejectDampingFactor);
+        ctx.rejected = `${owner}: non-finite loss (${f}) at the new point; step rejected, damping raised to ${raised.toPrecision(3)}`;
+        return [treeZerosLike(g), { ...state, curvature, damping: raised, previous: treeZerosLike(g), rho: NaN }];
+      }
+      const rho = fixed ? NaN : (f - ctx.loss) / model;
+      let damping = lambda;
+      if (!fixed && o.adaptDamping && (ctx.step + 1) % o.dampingAdaptationPeriod === 0) damping = levenbergMarquardt(lambda, rho, omega, o.minDamping, o.maxDamping);
+      ctx.accepted = { params: point, loss: f };
+      return [step, { ...state, ...next, curvature, damping, rho }];
+    },
+  };
+}
+
+/**
+ * K-FAC as an optimizer. Train a model with
+ * `const opt = kfac(); let s = opt.init(params); ({params, state: s} = opt.step(params, s, kfacObjective(model, loss, batch)))`.
+ */
+export function kfac<P extends PyTree = PyTree>(options: KfacOptions = {}): Optimizer<KfacState<P>, P> {
+  return createOptimizer('kfac', kfacTransform<P>(options, 'kronecker', 'kfac'), resolveKfacOptions('kfac', options));
+}
+
+export interface KfacPreconditionerOptions extends KfacCurvatureOptions {
+  /** λ of the damped inverse (a number or a schedule), default 1e-3. */
+  damping?: Schedule;
+  /** 'kronecker' (K-FAC, default) or 'ekfac'. */
+  approximation?: Approximation;
+}
+
+/**
+ * The K-FAC preconditioner alone, g ↦ (F̆ + λI)⁻¹g, for composition with other transforms, e.g.
+ * `chain(kfacPreconditioner({damping: 1e-2}), traceMomentum(0.9), scaleByLearningRate(0.1))`.
+ * State: the estimator's blocks. No step rejection or damping adaptation (the driver still
+ * rejects non-finite losses, gradients and updates).
+ */
+export function kfacPreconditioner<P extends PyTree>(options: KfacPreconditionerOptions = {}): Transform<EstimatorState, P> {
+  const owner = 'kfacPreconditioner';
+  checkKnownOptions(owner, options, [...CURVATURE_OPTIONS, 'damping', 'approximation']);
+  const c = resolveCurvature(owner, options);
+  const damping = checkSchedule(owner, 'damping', options.damping ?? 1e-3, { min: 0, minExclusive: true });
+  const approximation = checkChoice(owner, 'approximation', options.approximation ?? 'kronecker', ['kronecker', 'ekfac'] as const);
+  if (approximation === 'ekfac' && c.inverseMethod !== 'eigen') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' for EKFAC`);
+  return {
+    name: owner,
+    init: () => ({ blocks: [] }),
+    update: (g, state, params, ctx) => {
+      if (treeVdot(g, g) === 0) return [treeZerosLike(g), state];
+      const l = evalSchedule('damping', damping, ctx.step);
+      if (!(l > 0)) throw new RangeError(`${owner}: damping schedule returned ${l} at step ${ctx.step}; it must be > 0`);
+      const eta = hasKfacStatistics(ctx.objective) ? ctx.objective.l2 : 0;
+      const s = refreshCurvature(owner, approximation, c, state, params, g, ctx, l + eta);
+      return [preconditionTree(s, g, l + eta), s];
+    },
+  };
+}
