@@ -34,6 +34,14 @@ export * as nn from './nn/index.js';
 export { saveTree, loadTree, serializeTree, deserializeTree } from './nn/checkpoint.js';
 export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './curvature/products.js';
 
+export * as optim from './optim/index.js';
+export { sgd, momentum, adam, adamw, rmsprop, adagrad } from './optim/baselines.js';
+export { lbfgs } from './optim/lbfgs.js';
+export { olbfgs } from './optim/olbfgs.js';
+export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/minimize.js';
+export { objective, modelObjective, withL2 } from './optim/objective.js';
+export type { Objective, Optimizer, Transform, Schedule } from './optim/types.js';
+
 export { kernels, setBackend, withBackend, availableBackends, backend } from './kernels/index.js';
 export type { BackendName, Kernels } from './kernels/types.js';
 export { VERSION, info, type Info } from './info.js';

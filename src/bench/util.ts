@@ -55,7 +55,7 @@ export function table(header: readonly string[], rows: readonly (readonly (strin
 }
 
 export function fmt(x: number): string {
-  if (!Number.isFinite(x)) return String(x);
+  if (!Number.isFinite(x) || Number.isInteger(x)) return String(x);
   if (Math.abs(x) >= 100) return x.toFixed(0);
   if (Math.abs(x) >= 10) return x.toFixed(1);
   return x.toFixed(2);

@@ -1,25 +1,37 @@
 #!/usr/bin/env node
 /**
- * The `hessian` command. Commands grow with the library: `--version`, `info` now;
- * `train`, `bench` and `list` arrive with the benchmark suite.
+ * The `hessian` command: `bench`, `train`, `list`, `info`, `--version`.
+ * Bad arguments get a one-line error and a non-zero exit (a stack trace only with --verbose).
  */
+import { parseArgs } from 'node:util';
 import { info, VERSION } from '../info.js';
+import { runBench } from './bench.js';
+import { runTrain } from './train.js';
+import { listText } from './list.js';
+import { UsageError } from './errors.js';
 
 const USAGE = `usage: hessian <command> [options]
 
 commands:
-  info        version, active kernel backend, threads and SIMD level
-  --version   print the version
+  bench   run optimizers on problems, write DIR/results.json and DIR/report.html
+          [--problems a,b] [--optimizers x,y] [--budget 60s|500steps] [--seeds 3]
+          [--out DIR] [--size tiny|small|paper] [--tune] [--no-peers] [--json]
+  train   train one problem with one optimizer
+          --problem P --optimizer O [--steps N | --budget S] [--seed K]
+          [--save FILE] [--resume FILE] [--size tiny|small|paper] [--json]
+  list    problems, optimizers and datasets
+  info    version, kernel backend, threads, SIMD level   [--json]
+  --version
 
-environment:
-  HESSIAN_BACKEND=native|wasm|ts   force a kernel backend`;
+options for every command: --verbose (stack traces on errors)
+environment: HESSIAN_BACKEND=native|wasm|ts forces a kernel backend`;
 
-function main(argv: string[]): number {
+async function main(argv: string[]): Promise<number> {
   const verbose = argv.includes('--verbose');
   const args = argv.filter((a) => a !== '--verbose');
   const cmd = args[0];
   try {
-    if (cmd === '--version' || cmd === '-v') {
+    if (cmd === '--version' || cmd === '-v' || cmd === 'version') {
       console.log(VERSION);
       return 0;
     }
@@ -27,11 +39,12 @@ function main(argv: string[]): number {
       console.log(USAGE);
       return cmd === undefined ? 1 : 0;
     }
+    const rest = args.slice(1);
     if (cmd === 'info') {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
       const i = info();
-      if (args.includes('--json')) {
-        console.log(JSON.stringify(i));
-      } else {
+      if (values.json) console.log(JSON.stringify(i));
+      else {
         console.log(`hessian ${i.version}`);
         console.log(`backend   ${i.backend} (available: ${i.available.join(', ')})`);
         console.log(`threads   ${i.threads}`);
@@ -40,13 +53,42 @@ function main(argv: string[]): number {
       }
       return 0;
     }
-    console.error(`hessian: unknown command '${cmd}'\n${USAGE}`);
-    return 2;
+    if (cmd === 'list') {
+      const { values } = parse(rest, { json: { type: 'boolean' } });
+      console.log(listText(values.json === true));
+      return 0;
+    }
+    if (cmd === 'train') {
+      const { values } = parse(rest, {
+        problem: { type: 'string' }, optimizer: { type: 'string' }, steps: { type: 'string' }, budget: { type: 'string' },
+        seed: { type: 'string' }, save: { type: 'string' }, resume: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' },
+      });
+      return await runTrain(values);
+    }
+    if (cmd === 'bench') {
+      const { values } = parse(rest, {
+        problems: { type: 'string' }, optimizers: { type: 'string' }, budget: { type: 'string' }, seeds: { type: 'string' },
+        out: { type: 'string' }, size: { type: 'string' }, tune: { type: 'boolean' }, 'no-peers': { type: 'boolean' }, json: { type: 'boolean' },
+      });
+      return await runBench(values);
+    }
+    throw new UsageError(`unknown command '${cmd}' (commands: bench, train, list, info; see 'hessian --help')`);
   } catch (e) {
-    console.error(`hessian: ${e instanceof Error ? e.message : String(e)}`);
+    const msg = e instanceof Error ? e.message : String(e);
+    console.error(`hessian: ${msg.split('\n')[0]}`);
     if (verbose && e instanceof Error) console.error(e.stack);
-    return 1;
+    return e instanceof UsageError ? 2 : 1;
   }
 }
 
-process.exitCode = main(process.argv.slice(2));
+type Spec = Record<string, { type: 'string' | 'boolean' }>;
+
+function parse<S extends Spec>(args: string[], spec: S): { values: { [K in keyof S]?: S[K]['type'] extends 'boolean' ? boolean : string } } {
+  try {
+    return parseArgs({ args, options: spec, strict: true, allowPositionals: false }) as never;
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message.replace(/\. To specify.*$/, '') : String(e));
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

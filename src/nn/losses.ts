@@ -16,7 +16,12 @@ import type { Rng } from '../tensor/random.js';
 import { add, div, logSoftmax, mean, mul, neg, sigmoid, softmax, softplus, square, sub, sum, takeAlongAxis } from '../autodiff/ops.js';
 import { stopGradient } from '../autodiff/core.js';
 
-export type Reduction = 'mean' | 'sum';
+/**
+ * 'mean': over all elements (PyTorch's default for mse and BCE; over examples for softmax CE);
+ * 'batchmean': summed over each example's outputs, averaged over examples (Martens' per-case
+ * errors, PyTorch's KLDiv 'batchmean'); 'sum': over everything.
+ */
+export type Reduction = 'mean' | 'batchmean' | 'sum';
 
 export interface Loss {
   readonly name: string;
@@ -34,7 +39,7 @@ export interface Loss {
 }
 
 function checkReduction(loss: string, r: unknown): Reduction {
-  if (r !== 'mean' && r !== 'sum') throw new RangeError(`${loss}: reduction must be 'mean' or 'sum', got ${describe(r)}`);
+  if (r !== 'mean' && r !== 'batchmean' && r !== 'sum') throw new RangeError(`${loss}: reduction must be 'mean', 'batchmean' or 'sum', got ${describe(r)}`);
   return r;
 }
 
@@ -53,6 +58,12 @@ function perExampleSize(x: Tensor): number {
   return x.size / Math.max(1, x.shape[0]);
 }
 
+function reduce(x: Tensor, reduction: Reduction): Tensor {
+  if (reduction === 'mean') return mean(x);
+  const s = sum(x);
+  return reduction === 'sum' ? s : div(s, x.shape[0]);
+}
+
 function sumNonBatch(x: Tensor): Tensor {
   return x.ndim === 1 ? x : sum(x, x.shape.map((_, i) => i).slice(1));
 }
@@ -61,21 +72,20 @@ function sumNonBatch(x: Tensor): Tensor {
 export function mse(options: { reduction?: Reduction } = {}): Loss {
   const reduction = checkReduction('mse', options.reduction ?? 'mean');
   const name = 'mse';
-  // Per example, L_i = c·||z_i - t_i||² with c = 1/D (mean) or 1 (sum).
+  // Per example, L_i = c·||z_i - t_i||² with c = 1/D (mean) or 1 (batchmean, sum).
   const c = (z: Tensor) => (reduction === 'mean' ? 1 / perExampleSize(z) : 1);
   return {
     name,
     reduction,
     value: (z, t) => {
       checkPair(name, z, t);
-      const d2 = square(sub(z, t));
-      return reduction === 'mean' ? mean(d2) : sum(d2);
+      return reduce(square(sub(z, t)), reduction);
     },
     perExample: (z, t) => mul(sumNonBatch(square(sub(...checkPair(name, z, t)))), c(z)),
-    batchWeight: (n) => (reduction === 'mean' ? 1 / n : 1),
+    batchWeight: (n) => (reduction === 'sum' ? 1 : 1 / n),
     outputHvp: (z, t, v) => {
       checkPair(name, z, t);
-      return mul(v, (2 * c(z)) * (reduction === 'mean' ? 1 / z.shape[0] : 1));
+      return mul(v, (2 * c(z)) * (reduction === 'sum' ? 1 : 1 / z.shape[0]));
     },
     sampleTargets: (z, rng) => {
       // -log N(y; z, σ²I) = ||y - z||²/(2σ²) + const matches c·||z - y||² when σ² = 1/(2c).
@@ -117,16 +127,16 @@ export function softmaxCrossEntropy(options: { reduction?: Reduction } = {}): Lo
     reduction,
     value: (z, t) => {
       const l = perExample(z, t);
-      return reduction === 'mean' ? mean(l) : sum(l);
+      return reduction === 'sum' ? sum(l) : mean(l);
     },
     perExample,
-    batchWeight: (n) => (reduction === 'mean' ? 1 / n : 1),
+    batchWeight: (n) => (reduction === 'sum' ? 1 : 1 / n),
     outputHvp: (z, t, v) => {
       check(z, t);
       // Per example: (diag(p) - p p^T) v.
       const p = softmax(z, 1);
       const hv = mul(p, sub(v, sum(mul(p, v), 1, true)));
-      return reduction === 'mean' ? div(hv, z.shape[0]) : hv;
+      return reduction === 'sum' ? hv : div(hv, z.shape[0]);
     },
     sampleTargets: (z, rng) => {
       const p = softmax(stopGradient(z), 1);
@@ -161,15 +171,14 @@ export function sigmoidBinaryCrossEntropy(options: { reduction?: Reduction } = {
     reduction,
     value: (z, t) => {
       checkPair(name, z, t);
-      const l = elementwise(z, t);
-      return reduction === 'mean' ? mean(l) : sum(l);
+      return reduce(elementwise(z, t), reduction);
     },
     perExample: (z, t) => mul(sumNonBatch(elementwise(...checkPair(name, z, t))), c(z)),
-    batchWeight: (n) => (reduction === 'mean' ? 1 / n : 1),
+    batchWeight: (n) => (reduction === 'sum' ? 1 : 1 / n),
     outputHvp: (z, t, v) => {
       checkPair(name, z, t);
       const s = sigmoid(z);
-      return mul(mul(v, mul(s, sub(1, s))), c(z) * (reduction === 'mean' ? 1 / z.shape[0] : 1));
+      return mul(mul(v, mul(s, sub(1, s))), c(z) * (reduction === 'sum' ? 1 : 1 / z.shape[0]));
     },
     sampleTargets: (z, rng) => {
       const s = sigmoid(stopGradient(z));

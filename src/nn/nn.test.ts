@@ -120,7 +120,7 @@ describe('losses', () => {
     assert.ok(Math.abs(sigmoidBinaryCrossEntropy().value(z, b).item() - bceRef) < 1e-14);
     assert.throws(() => softmaxCrossEntropy().value(z, new Tensor(Float64Array.from([0, 3, 1, 1]), [4])), /target 3 at position 1 is not a class index in \[0, 3\)/);
     assert.throws(() => mse().value(z, t.astype('float32')), /outputs are float64 but targets are float32/);
-    assert.throws(() => mse({ reduction: 'avg' as never }), /reduction must be 'mean' or 'sum'/);
+    assert.throws(() => mse({ reduction: 'avg' as never }), /reduction must be 'mean', 'batchmean' or 'sum'/);
   });
 
   it('output-space Hessian products equal the autodiff Hessian of the loss', () => {
@@ -128,6 +128,8 @@ describe('losses', () => {
     const cases = [
       [mse(), new Rng(11).normal([4, 3], f64)],
       [mse({ reduction: 'sum' }), new Rng(11).normal([4, 3], f64)],
+      [mse({ reduction: 'batchmean' }), new Rng(11).normal([4, 3], f64)],
+      [sigmoidBinaryCrossEntropy({ reduction: 'batchmean' }), new Rng(12).uniform([4, 3], f64)],
       [softmaxCrossEntropy(), new Tensor(Float64Array.from([0, 2, 1, 2]), [4])],
       [sigmoidBinaryCrossEntropy(), new Rng(12).uniform([4, 3], f64)],
     ] as const;

@@ -1,0 +1,80 @@
+/**
+ * Hyper-parameters per (problem, optimizer): the documented table the benchmark suite uses, and
+ * the small grids `--tune` searches. A row says the optimizer's options and its batch size
+ * ('full' = the whole training set every step, as deterministic methods expect).
+ *
+ * How the table was set: learning rates of the first-order baselines were picked on the grids
+ * below by `hessian bench --tune` on the `small` data sizes (seed 0); second-order methods use
+ * their papers' defaults. Test functions (mgh/*) run every method full-batch.
+ */
+import type { ProblemKind } from './problems.js';
+
+export interface Hyper {
+  options: Record<string, unknown>;
+  batchSize: number | 'full';
+}
+
+const BASE: Record<string, Hyper> = {
+  sgd: { options: { lr: 0.05 }, batchSize: 128 },
+  momentum: { options: { lr: 0.01, momentum: 0.9 }, batchSize: 128 },
+  adam: { options: { lr: 1e-3 }, batchSize: 128 },
+  adamw: { options: { lr: 1e-3, weightDecay: 1e-4 }, batchSize: 128 },
+  rmsprop: { options: { lr: 1e-3 }, batchSize: 128 },
+  adagrad: { options: { lr: 0.05 }, batchSize: 128 },
+  lbfgs: { options: {}, batchSize: 'full' },
+  olbfgs: { options: { lr: 0.1 }, batchSize: 256 },
+  'hessian-free': { options: { damping: 1, curvatureFraction: 0.25, cgMaxIter: 100 }, batchSize: 'full' },
+  'newton-cg': { options: { curvatureFraction: 0.1 }, batchSize: 'full' },
+  kfac: { options: {}, batchSize: 256 },
+  ekfac: { options: {}, batchSize: 256 },
+};
+
+/** Overrides by problem kind, then by problem id (later wins). */
+const BY_KIND: Partial<Record<ProblemKind, Record<string, Partial<Hyper>>>> = {
+  function: {
+    sgd: { options: { lr: 1e-4 }, batchSize: 'full' },
+    momentum: { options: { lr: 1e-4, momentum: 0.9 }, batchSize: 'full' },
+    adam: { options: { lr: 0.01 }, batchSize: 'full' },
+    adamw: { options: { lr: 0.01, weightDecay: 0 }, batchSize: 'full' },
+    rmsprop: { options: { lr: 1e-3 }, batchSize: 'full' },
+    adagrad: { options: { lr: 0.1 }, batchSize: 'full' },
+    olbfgs: { options: { lr: 0.5 }, batchSize: 'full' },
+    'hessian-free': { options: { curvature: 'hessian', damping: 1 }, batchSize: 'full' },
+    'newton-cg': { options: { curvatureFraction: 1 }, batchSize: 'full' },
+  },
+  autoencoder: {
+    sgd: { options: { lr: 0.01 } },
+    momentum: { options: { lr: 2e-3, momentum: 0.9 } },
+  },
+};
+
+const BY_PROBLEM: Record<string, Record<string, Partial<Hyper>>> = {
+  'mlp-iris': {
+    sgd: { options: { lr: 0.5 }, batchSize: 'full' },
+    momentum: { options: { lr: 0.1, momentum: 0.9 }, batchSize: 'full' },
+    adam: { options: { lr: 0.01 }, batchSize: 'full' },
+  },
+};
+
+/** The grid `--tune` tries for an optimizer's learning rate (optimizers without `lr` are not tuned). */
+export const TUNE_GRID: Record<string, number[]> = {
+  sgd: [0.3, 0.1, 0.03, 0.01, 3e-3],
+  momentum: [0.03, 0.01, 3e-3, 1e-3],
+  adam: [3e-3, 1e-3, 3e-4],
+  adamw: [3e-3, 1e-3, 3e-4],
+  rmsprop: [3e-3, 1e-3, 3e-4],
+  adagrad: [0.1, 0.03, 0.01],
+  olbfgs: [0.3, 0.1, 0.03],
+};
+
+export function hyperFor(problemId: string, kind: ProblemKind, optimizerId: string): Hyper {
+  const base = BASE[optimizerId] ?? { options: {}, batchSize: 'full' };
+  const layers = [BY_KIND[kind]?.[optimizerId], BY_PROBLEM[problemId]?.[optimizerId]];
+  let h: Hyper = { options: { ...base.options }, batchSize: base.batchSize };
+  for (const l of layers) {
+    if (l === undefined) continue;
+    h = { options: { ...h.options, ...(l.options ?? {}) }, batchSize: l.batchSize ?? h.batchSize };
+  }
+  if (kind === 'function') h.batchSize = 'full';
+  return h;
+}

@@ -1,0 +1,221 @@
+/**
+ * The registry of named benchmark problems: each is a model + loss + data + evaluation (or a
+ * plain test function), built from a seed. Ids are kebab-case and used everywhere (CLI, results,
+ * report): `mgh/<name>`, `logreg-mnist`, `mlp-mnist`, `autoencoder-mnist`,
+ * `autoencoder-curves`, `cnn-mnist`, `mlp-iris`, `mlp-spirals`.
+ */
+import { Tensor } from '../tensor/tensor.js';
+import { Rng } from '../tensor/random.js';
+import { gather } from '../tensor/shape-ops.js';
+import { argmax } from '../tensor/ops.js';
+import type { PyTree } from '../autodiff/pytree.js';
+import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sigmoid, Tanh } from '../nn/layers.js';
+import { Sequential, type Module } from '../nn/module.js';
+import { sparseInit } from '../nn/init.js';
+import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy, type Loss } from '../nn/losses.js';
+import { modelObjective, objective } from '../optim/objective.js';
+import type { Objective } from '../optim/types.js';
+import { MGH_PROBLEMS, mghProblem } from '../data/mgh.js';
+import { loadMnist } from '../data/mnist.js';
+import { loadCurves } from '../data/curves.js';
+import { loadIris } from '../data/iris.js';
+import { twoSpirals } from '../data/synthetic.js';
+
+export type ProblemKind = 'function' | 'classifier' | 'autoencoder';
+/** Data sizes: 'tiny' for tests, 'small' (default) for the suite, 'paper' for the published sizes. */
+export type DataSize = 'tiny' | 'small' | 'paper';
+
+export interface Evaluation {
+  trainLoss: number;
+  testLoss?: number;
+  testAccuracy?: number;
+}
+
+export interface ProblemInstance {
+  readonly params: PyTree;
+  /** Objective on the whole training set. */
+  readonly full: Objective;
+  /** Objective on mini-batch `k` of size `batchSize` (a fixed, seeded order of epochs). */
+  batch(k: number, batchSize: number): Objective;
+  readonly trainSize: number;
+  /** Full training loss, and test metrics where the problem has a test set. */
+  evaluate(params: PyTree): Evaluation;
+  /** The model and loss, for optimizers that read layer taps (K-FAC). */
+  readonly model?: Module;
+  readonly loss?: Loss;
+  readonly data?: { train: { x: Tensor; y: Tensor } };
+}
+
+export interface Problem {
+  readonly id: string;
+  readonly title: string;
+  readonly kind: ProblemKind;
+  readonly description: string;
+  /** Known minimum (test functions). */
+  readonly fStar?: number;
+  build(seed: number, options?: { size?: DataSize }): ProblemInstance;
+}
+
+interface Split { x: Tensor; y: Tensor }
+
+/** A model problem over a training and an optional test split. */
+function modelProblem(model: Module, loss: Loss, train: Split, test: Split | undefined, seed: number, classifier: boolean, dtype: 'float32' | 'float64' = 'float32'): ProblemInstance {
+  const params = model.init(new Rng(seed), { dtype });
+  const n = train.x.shape[0];
+  const order = new Rng(seed + 1);
+  const epochs: number[][] = [];
+  const indexOf = (k: number, b: number): number[] => {
+    // Epoch e covers batches [e·⌊n/b⌋, (e+1)·⌊n/b⌋); each epoch is a fresh seeded permutation.
+    const per = Math.max(1, Math.floor(n / b));
+    const e = Math.floor(k / per);
+    while (epochs.length <= e) epochs.push(order.permutation(n));
+    const j = k % per;
+    return epochs[e].slice(j * b, Math.min(n, (j + 1) * b));
+  };
+  return {
+    params,
+    full: modelObjective(model, loss, train),
+    batch: (k, b) => {
+      const idx = indexOf(k, Math.min(b, n));
+      return modelObjective(model, loss, { x: gather(train.x, idx, 0), y: gather(train.y, idx, 0) });
+    },
+    trainSize: n,
+    evaluate: (p) => {
+      const out: Evaluation = { trainLoss: loss.value(model.apply(p, train.x), train.y).item() };
+      if (test !== undefined) {
+        const z = model.apply(p, test.x);
+        out.testLoss = loss.value(z, test.y).item();
+        if (classifier) {
+          const pred = argmax(z, 1).data;
+          let right = 0;
+          for (let i = 0; i < pred.length; i++) if (pred[i] === test.y.data[i]) right++;
+          out.testAccuracy = right / pred.length;
+        }
+      }
+      return out;
+    },
+    model,
+    loss,
+    data: { train },
+  };
+}
+
+function mlp(sizes: number[], hidden: () => Module, init?: ReturnType<typeof sparseInit>): Sequential {
+  const layers: Module[] = [];
+  for (let i = 0; i < sizes.length - 1; i++) {
+    layers.push(new Linear(sizes[i], sizes[i + 1], init ? { init } : {}));
+    if (i < sizes.length - 2) layers.push(hidden());
+  }
+  return new Sequential(layers);
+}
+
+/** Deep autoencoder: sigmoid units, a linear code layer, mirrored (Hinton & Salakhutdinov 2006). */
+export function deepAutoencoder(encoder: number[], init?: ReturnType<typeof sparseInit>): Sequential {
+  const sizes = [...encoder, ...encoder.slice(0, -1).reverse()];
+  const layers: Module[] = [];
+  const code = encoder.length - 2;
+  for (let i = 0; i < sizes.length - 1; i++) {
+    layers.push(new Linear(sizes[i], sizes[i + 1], init ? { init } : {}));
+    if (i !== code && i !== sizes.length - 2) layers.push(new Sigmoid());
+  }
+  return new Sequential(layers);
+}
+
+const SIZES = {
+  tiny: { mnistTrain: 128, mnistTest: 64, curvesTrain: 128, curvesTest: 64 },
+  small: { mnistTrain: 2000, mnistTest: 1000, curvesTrain: 2000, curvesTest: 1000 },
+  paper: { mnistTrain: 8000, mnistTest: 2000, curvesTrain: 20000, curvesTest: 10000 },
+};
+
+const problems: Problem[] = [
+  ...MGH_PROBLEMS.map((p): Problem => ({
+    id: `mgh/${p.id}`,
+    title: p.title,
+    kind: 'function',
+    description: `Moré–Garbow–Hillstrom test function, n = ${p.n}, from the standard starting point`,
+    fStar: p.fStar,
+    build: () => {
+      const x0 = new Tensor(Float64Array.from(p.x0), [p.n]);
+      const full = objective(p.f);
+      return { params: x0, full: full as Objective, batch: () => full as Objective, trainSize: 1, evaluate: (x) => ({ trainLoss: full.valueAndGrad(x as Tensor)[0] }) };
+    },
+  })),
+  {
+    id: 'logreg-mnist', title: 'Logistic regression, MNIST', kind: 'classifier',
+    description: 'softmax regression 784 → 10 on MNIST digits (convex)',
+    build: (seed, o) => {
+      const s = SIZES[o?.size ?? 'small'];
+      const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed });
+      return modelProblem(new Sequential([new Linear(784, 10, { init: 'zeros' })]), softmaxCrossEntropy(), train, test, seed, true);
+    },
+  },
+  {
+    id: 'mlp-mnist', title: 'MLP classifier, MNIST', kind: 'classifier',
+    description: '784-256-10 with tanh units, softmax cross-entropy',
+    build: (seed, o) => {
+      const s = SIZES[o?.size ?? 'small'];
+      const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed });
+      return modelProblem(mlp([784, 256, 10], () => new Tanh()), softmaxCrossEntropy(), train, test, seed, true);
+    },
+  },
+  {
+    id: 'autoencoder-mnist', title: 'Deep autoencoder, MNIST', kind: 'autoencoder',
+    description: '784-1000-500-250-30 mirrored, sigmoid units, linear code, sigmoid cross-entropy (Hinton & Salakhutdinov 2006; Martens 2010)',
+    build: (seed, o) => {
+      const s = SIZES[o?.size ?? 'small'];
+      const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed });
+      const ae = (d: Split) => ({ x: d.x, y: d.x });
+      return modelProblem(deepAutoencoder([784, 1000, 500, 250, 30], sparseInit()), sigmoidBinaryCrossEntropy({ reduction: 'batchmean' }), ae(train), ae(test), seed, false);
+    },
+  },
+  {
+    id: 'autoencoder-curves', title: 'Deep autoencoder, CURVES-syn', kind: 'autoencoder',
+    description: '784-400-200-100-50-25-6 mirrored, sigmoid units, linear code, sigmoid cross-entropy (Martens 2010), on generated CURVES-syn',
+    build: (seed, o) => {
+      const s = SIZES[o?.size ?? 'small'];
+      const { train, test } = loadCurves({ trainSize: s.curvesTrain, testSize: s.curvesTest, seed });
+      return modelProblem(deepAutoencoder([784, 400, 200, 100, 50, 25, 6], sparseInit()), sigmoidBinaryCrossEntropy({ reduction: 'batchmean' }), train, test, seed, false);
+    },
+  },
+  {
+    id: 'cnn-mnist', title: 'Small CNN, MNIST', kind: 'classifier',
+    description: 'conv5x5(8)-relu-maxpool2-conv5x5(16)-relu-maxpool2-linear(10)',
+    build: (seed, o) => {
+      const s = SIZES[o?.size ?? 'small'];
+      const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed, images: 'nchw' });
+      const net = new Sequential([
+        new Conv2d(1, 8, 5, { padding: 2 }), new ReLU(), new MaxPool2d(2),
+        new Conv2d(8, 16, 5, { padding: 2 }), new ReLU(), new MaxPool2d(2),
+        new Flatten(), new Linear(16 * 7 * 7, 10),
+      ]);
+      return modelProblem(net, softmaxCrossEntropy(), train, test, seed, true);
+    },
+  },
+  {
+    id: 'mlp-iris', title: 'MLP classifier, iris', kind: 'classifier',
+    description: '4-16-3 with tanh units on the 150 iris flowers (full batch; train = test)',
+    build: (seed) => {
+      const { x, y } = loadIris({ dtype: 'float64' });
+      return modelProblem(mlp([4, 16, 3], () => new Tanh()), softmaxCrossEntropy(), { x, y }, { x, y }, seed, true, 'float64');
+    },
+  },
+  {
+    id: 'mlp-spirals', title: 'MLP classifier, two spirals', kind: 'classifier',
+    description: '2-32-32-2 with tanh units on 512 noisy two-spiral points',
+    build: (seed) => {
+      const train = twoSpirals({ n: 512, noise: 0.05, seed });
+      const test = twoSpirals({ n: 512, noise: 0.05, seed: seed + 1000 });
+      return modelProblem(mlp([2, 32, 32, 2], () => new Tanh()), softmaxCrossEntropy(), train, test, seed, true);
+    },
+  },
+];
+
+export const PROBLEMS: ReadonlyMap<string, Problem> = new Map(problems.map((p) => [p.id, p]));
+
+export function problemById(id: string): Problem {
+  const p = PROBLEMS.get(id);
+  if (p !== undefined) return p;
+  if (id.startsWith('mgh/')) mghProblem(id.slice(4)); // throws, listing the valid MGH ids
+  const ids = [...PROBLEMS.keys()].filter((k) => !k.startsWith('mgh/'));
+  throw new RangeError(`unknown problem '${id}'; valid: ${ids.join(', ')}, mgh/<name> (${MGH_PROBLEMS.length} functions, see 'hessian list')`);
+}

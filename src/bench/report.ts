@@ -1,0 +1,197 @@
+/**
+ * The benchmark report: a summary of time and steps to a target loss (the loss Adam reaches in
+ * its budget) with ratios to Adam, and a single self-contained HTML file with the plots (uPlot,
+ * inlined), which opens offline. Curves of several seeds are resampled onto a common grid and
+ * drawn as the median with a band from the minimum to the maximum.
+ */
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { RunRecord } from './runner.js';
+import type { Results } from '../cli/bench.js';
+
+export interface SummaryRow {
+  optimizer: string;
+  finalLoss: number;
+  stepsToTarget?: number;
+  secondsToTarget?: number;
+  timeRatio?: number;
+  stepRatio?: number;
+}
+
+export interface ProblemSummary {
+  problem: string;
+  target: number;
+  rows: SummaryRow[];
+}
+
+function median(xs: number[]): number {
+  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
+  if (s.length === 0) return NaN;
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
+  const m = new Map<string, T[]>();
+  for (const x of xs) {
+    const k = key(x);
+    const l = m.get(k);
+    if (l) l.push(x);
+    else m.set(k, [x]);
+  }
+  return m;
+}
+
+function firstReach(run: RunRecord, target: number): { step: number; seconds: number } | undefined {
+  const p = run.curve.find((c) => c.trainLoss <= target);
+  return p === undefined ? undefined : { step: p.step, seconds: p.seconds };
+}
+
+/** Per problem: the target loss and each optimizer's median time and steps to reach it. */
+export function summarize(results: Results): ProblemSummary[] {
+  const out: ProblemSummary[] = [];
+  for (const [problem, runs] of groupBy(results.runs, (r) => r.problem)) {
+    const byOpt = groupBy(runs, (r) => r.optimizer);
+    const finals = new Map([...byOpt].map(([o, rs]) => [o, median(rs.map((r) => r.final.trainLoss))]));
+    const adam = finals.get('adam');
+    const target = adam !== undefined && Number.isFinite(adam) ? adam : Math.max(...[...finals.values()].filter(Number.isFinite));
+    const rows: SummaryRow[] = [...byOpt].map(([optimizer, rs]) => {
+      const reach = rs.map((r) => firstReach(r, target));
+      const ok = reach.filter((x): x is { step: number; seconds: number } => x !== undefined);
+      const row: SummaryRow = { optimizer, finalLoss: finals.get(optimizer) ?? NaN };
+      if (ok.length * 2 > rs.length) {
+        row.stepsToTarget = median(ok.map((x) => x.step));
+        row.secondsToTarget = median(ok.map((x) => x.seconds));
+      }
+      return row;
+    });
+    const ref = rows.find((r) => r.optimizer === 'adam');
+    for (const r of rows) {
+      if (ref?.secondsToTarget !== undefined && r.secondsToTarget !== undefined && ref.secondsToTarget > 0) r.timeRatio = r.secondsToTarget / ref.secondsToTarget;
+      if (ref?.stepsToTarget !== undefined && r.stepsToTarget !== undefined && ref.stepsToTarget > 0) r.stepRatio = r.stepsToTarget / ref.stepsToTarget;
+    }
+    out.push({ problem, target, rows });
+  }
+  return out;
+}
+
+/** Resample each run's train loss onto `grid` (last value at or before each point). */
+function resample(run: RunRecord, key: 'seconds' | 'step', grid: number[]): (number | null)[] {
+  let j = 0;
+  return grid.map((x) => {
+    while (j + 1 < run.curve.length && run.curve[j + 1][key] <= x) j++;
+    const p = run.curve[j];
+    if (p[key] > x) return null;
+    if (x > run.curve[run.curve.length - 1][key] * 1.0001 && key === 'seconds') return null;
+    return Number.isFinite(p.trainLoss) ? p.trainLoss : null;
+  });
+}
+
+interface Series { label: string; median: (number | null)[]; lo: (number | null)[]; hi: (number | null)[] }
+interface Chart { title: string; xLabel: string; x: number[]; series: Series[]; log: boolean }
+
+function chartsFor(problem: string, runs: RunRecord[]): Chart[] {
+  const byOpt = groupBy(runs, (r) => r.optimizer);
+  const charts: Chart[] = [];
+  for (const key of ['seconds', 'step'] as const) {
+    const maxX = Math.max(...runs.map((r) => r.curve[r.curve.length - 1][key]));
+    const n = 120;
+    const grid = Array.from({ length: n + 1 }, (_, i) => (maxX * i) / n);
+    const series: Series[] = [];
+    for (const [opt, rs] of byOpt) {
+      const cols = rs.map((r) => resample(r, key, grid));
+      const at = (i: number, f: (v: number[]) => number) => {
+        const vs = cols.map((c) => c[i]).filter((v): v is number => v !== null);
+        return vs.length === 0 ? null : f(vs);
+      };
+      series.push({
+        label: opt,
+        median: grid.map((_, i) => at(i, median)),
+        lo: grid.map((_, i) => at(i, (v) => Math.min(...v))),
+        hi: grid.map((_, i) => at(i, (v) => Math.max(...v))),
+      });
+    }
+    const all = runs.flatMap((r) => r.curve.map((c) => c.trainLoss)).filter((v) => Number.isFinite(v));
+    const pos = all.filter((v) => v > 0);
+    const log = pos.length === all.length && pos.length > 0 && Math.max(...pos) / Math.min(...pos) > 20;
+    charts.push({ title: `${problem}: training loss vs ${key === 'seconds' ? 'wall-clock seconds' : 'steps'}`, xLabel: key === 'seconds' ? 'seconds' : 'steps', x: grid, series, log });
+  }
+  return charts;
+}
+
+function escapeHtml(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function asset(file: string): string {
+  const require = createRequire(import.meta.url);
+  return readFileSync(require.resolve(`uplot/dist/${file}`), 'utf8');
+}
+
+const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#393b79', '#637939'];
+
+/** The whole report as one HTML document (scripts and data inlined; no network). */
+export function renderReport(results: Results): string {
+  const summaries = summarize(results);
+  const problems = [...groupBy(results.runs, (r) => r.problem)];
+  const charts = problems.flatMap(([p, rs]) => chartsFor(p, rs));
+  const optimizers = [...new Set(results.runs.map((r) => r.optimizer))];
+  const color = Object.fromEntries(optimizers.map((o, i) => [o, COLORS[i % COLORS.length]]));
+  const tables = summaries.map((s) => `
+    <h3>${escapeHtml(s.problem)}</h3>
+    <p class="note">Target: training loss ${s.target.toPrecision(4)} (${s.rows.some((r) => r.optimizer === 'adam') ? 'the median final loss Adam reached in its budget' : 'the loss every method reached'}). Medians over ${results.settings.seeds} seed(s).</p>
+    <table><thead><tr><th>optimizer</th><th>final loss</th><th>steps to target</th><th>seconds to target</th><th>time vs Adam</th><th>steps vs Adam</th></tr></thead><tbody>
+    ${s.rows.map((r) => `<tr><td><span class="sw" style="background:${color[r.optimizer]}"></span>${escapeHtml(r.optimizer)}</td><td>${r.finalLoss.toPrecision(4)}</td><td>${r.stepsToTarget ?? '–'}</td><td>${r.secondsToTarget?.toFixed(2) ?? '–'}</td><td>${r.timeRatio?.toFixed(2) ?? '–'}</td><td>${r.stepRatio?.toFixed(2) ?? '–'}</td></tr>`).join('\n')}
+    </tbody></table>`).join('\n');
+  const m = results.machine;
+  const peer = results.peers.torch;
+  const data = JSON.stringify({ charts, color }).replace(/</g, '\\u003c');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>hessian benchmark report</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>${asset('uPlot.min.css')}
+body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
+table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{padding:.25rem .7rem;border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}
+.note{color:#666;margin:.2rem 0}.sw{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.4rem;vertical-align:-1px}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1rem}.chart h4{margin:.3rem 0;font-weight:600;font-size:.95rem}
+</style></head><body>
+<h1>hessian benchmark report</h1>
+<p class="note">${escapeHtml(results.created)} · hessian ${escapeHtml(results.version)} · ${results.runs.length} runs · budget ${escapeHtml(JSON.stringify(results.settings.budget))} per run · data size ${results.settings.size}${results.settings.tuned ? ' · learning rates tuned on a grid' : ''}</p>
+<h2>Time and steps to the target loss</h2>
+${tables}
+<h2>Training loss</h2>
+<p class="note">Median over seeds (line) and the range between the best and the worst seed (band). Seconds count optimizer work only.</p>
+<div class="charts" id="charts"></div>
+<h2>Machine and versions</h2>
+<table><tbody>
+<tr><td>CPU</td><td>${escapeHtml(m.cpu)} × ${m.cores}</td></tr>
+<tr><td>kernel backend</td><td>${escapeHtml(m.backend)} (${escapeHtml(m.simd)}, ${m.threads} threads)</td></tr>
+<tr><td>Node.js</td><td>${escapeHtml(m.node)}</td></tr>
+<tr><td>PyTorch peer</td><td>${peer.available ? `PyTorch ${escapeHtml(peer.version ?? '')} (runs labelled torch-*)` : `not run: ${escapeHtml(peer.reason ?? 'unavailable')}`}</td></tr>
+</tbody></table>
+<script>${asset('uPlot.iife.min.js')}</script>
+<script>
+const DATA = ${data};
+const host = document.getElementById('charts');
+for (const c of DATA.charts) {
+  const div = document.createElement('div'); div.className = 'chart';
+  const h = document.createElement('h4'); h.textContent = c.title; div.appendChild(h); host.appendChild(div);
+  const data = [c.x]; const series = [{ label: c.xLabel }]; const bands = [];
+  for (const s of c.series) {
+    const col = DATA.color[s.label] || '#444';
+    const base = data.length;
+    data.push(s.median, s.hi, s.lo);
+    series.push({ label: s.label, stroke: col, width: 2, spanGaps: true },
+                { label: s.label + ' (max)', stroke: col + '33', width: 1, spanGaps: true, show: true },
+                { label: s.label + ' (min)', stroke: col + '33', width: 1, spanGaps: true, show: true });
+    bands.push({ series: [base + 1, base + 2], fill: col + '22' });
+  }
+  const width = Math.max(320, div.clientWidth || 520);
+  new uPlot({ width, height: 300, series, bands, scales: { x: { time: false }, y: c.log ? { distr: 3 } : {} },
+    axes: [{ label: c.xLabel }, { label: 'training loss' }], legend: { live: false } }, data, div);
+}
+</script>
+</body></html>
+`;
+}

@@ -1,0 +1,145 @@
+/**
+ * The runner: one optimizer on one problem with one seed, under a budget of seconds and/or
+ * steps, recording a curve of (step, seconds, evaluations, curvature products, training loss,
+ * test loss / accuracy). Seconds count optimizer work only: the evaluations that draw the curve
+ * are excluded, so methods are compared on what they would cost in training.
+ */
+import type { PyTree } from '../autodiff/pytree.js';
+import { optimizerEntry } from '../optim/registry.js';
+import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
+import { hyperFor, type Hyper } from './hyper.js';
+import { problemById, type DataSize, type Evaluation, type ProblemInstance } from './problems.js';
+
+export interface CurvePoint {
+  step: number;
+  seconds: number;
+  evals: number;
+  curvatureProducts: number;
+  trainLoss: number;
+  testLoss?: number;
+  testAccuracy?: number;
+}
+
+export interface RunRecord {
+  problem: string;
+  optimizer: string;
+  seed: number;
+  hyper: Hyper;
+  curve: CurvePoint[];
+  final: CurvePoint & { stopped: string; rejectedSteps: number };
+}
+
+export interface Budget {
+  seconds?: number;
+  steps?: number;
+}
+
+export interface RunOptions {
+  size?: DataSize;
+  /** Replace the table's hyper-parameters. */
+  hyper?: Hyper;
+  /** Called after each curve point (progress bars). */
+  onPoint?: (p: CurvePoint, budget: Budget) => void;
+  /** Resume from a saved run: parameters, optimizer state and counters. */
+  resume?: Checkpoint;
+}
+
+export interface Checkpoint {
+  problem: string;
+  optimizer: string;
+  seed: number;
+  step: number;
+  seconds: number;
+  evals: number;
+  curvatureProducts: number;
+  params: PyTree;
+  state: OptimizerState;
+  hyper: Hyper;
+}
+
+/** Parse `60s`, `2m`, `500steps`, `500` (steps) into a budget. */
+export function parseBudget(text: string): Budget {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(s|sec|seconds|m|min|steps?)?\s*$/i.exec(text);
+  if (m === null) throw new RangeError(`cannot parse budget '${text}': use e.g. 60s, 2m or 500steps`);
+  const v = Number(m[1]);
+  const unit = (m[2] ?? 'steps').toLowerCase();
+  if (!(v > 0)) throw new RangeError(`budget '${text}' must be positive`);
+  if (unit.startsWith('m')) return { seconds: v * 60 };
+  if (unit.startsWith('s') && !unit.startsWith('step')) return { seconds: v };
+  if (!Number.isInteger(v)) throw new RangeError(`budget '${text}': a step count must be an integer`);
+  return { steps: v };
+}
+
+function stepObjective(inst: ProblemInstance, hyper: Hyper, step: number): Objective {
+  return hyper.batchSize === 'full' ? inst.full : inst.batch(step, hyper.batchSize);
+}
+
+export function runOne(problemId: string, optimizerId: string, seed: number, budget: Budget, options: RunOptions = {}): { record: RunRecord; checkpoint: Checkpoint } {
+  const problem = problemById(problemId);
+  const entry = optimizerEntry(optimizerId);
+  if (budget.seconds === undefined && budget.steps === undefined) throw new RangeError('runOne: the budget needs seconds or steps');
+  const hyper = options.hyper ?? hyperFor(problemId, problem.kind, optimizerId);
+  const inst = problem.build(seed, { size: options.size ?? 'small' });
+  const opt: Optimizer = entry.create(hyper.options);
+  const r = options.resume;
+  if (r !== undefined && (r.problem !== problemId || r.optimizer !== optimizerId || r.seed !== seed)) {
+    throw new RangeError(`cannot resume: the checkpoint is for problem '${r.problem}', optimizer '${r.optimizer}', seed ${r.seed}`);
+  }
+  let params: PyTree = r?.params ?? inst.params;
+  let state: OptimizerState = r?.state ?? opt.init(params);
+  let step = r?.step ?? 0;
+  let seconds = r?.seconds ?? 0;
+  let evals = r?.evals ?? 0;
+  let curvatureProducts = r?.curvatureProducts ?? 0;
+  let rejected = 0;
+  const curve: CurvePoint[] = [];
+  const evalPoint = (): CurvePoint => {
+    const e: Evaluation = inst.evaluate(params);
+    const p: CurvePoint = { step, seconds, evals, curvatureProducts, trainLoss: e.trainLoss };
+    if (e.testLoss !== undefined) p.testLoss = e.testLoss;
+    if (e.testAccuracy !== undefined) p.testAccuracy = e.testAccuracy;
+    curve.push(p);
+    options.onPoint?.(p, budget);
+    return p;
+  };
+  evalPoint();
+  let nextEvalStep = step + 1;
+  let lastEvalSeconds = seconds;
+  const evalInterval = budget.seconds !== undefined ? budget.seconds / 50 : Infinity;
+  let stopped = 'budget';
+  while (true) {
+    if (budget.steps !== undefined && step >= budget.steps) break;
+    if (budget.seconds !== undefined && seconds >= budget.seconds) break;
+    const obj = stepObjective(inst, hyper, step);
+    const t0 = process.hrtime.bigint();
+    const res = opt.step(params, state, obj);
+    seconds += Number(process.hrtime.bigint() - t0) / 1e9;
+    params = res.params;
+    state = res.state;
+    step++;
+    evals += res.info.evals;
+    curvatureProducts += res.info.curvatureProducts;
+    if (!res.info.accepted) rejected++;
+    const due = step >= nextEvalStep || seconds - lastEvalSeconds >= evalInterval;
+    const last = (budget.steps !== undefined && step >= budget.steps) || (budget.seconds !== undefined && seconds >= budget.seconds);
+    if (due || last) {
+      const p = evalPoint();
+      lastEvalSeconds = seconds;
+      nextEvalStep = Math.max(step + 1, Math.ceil(step * 1.15));
+      if (!Number.isFinite(p.trainLoss)) {
+        stopped = 'diverged';
+        break;
+      }
+    }
+    if (rejected > 20 && rejected > step / 2) {
+      stopped = 'most steps rejected';
+      break;
+    }
+  }
+  if (curve[curve.length - 1].step !== step) evalPoint();
+  const final = { ...curve[curve.length - 1], stopped, rejectedSteps: rejected };
+  return {
+    record: { problem: problemId, optimizer: optimizerId, seed, hyper, curve, final },
+    checkpoint: { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper },
+  };
+}

@@ -1,0 +1,74 @@
+/**
+ * The documented schema of results.json (also in the README), as a checker: returns the list
+ * of violations (empty when the document conforms). Other fields may be added freely.
+ *
+ * {
+ *   version: string, created: string (ISO date),
+ *   machine: { cpu: string, cores: number, backend: string, simd: string, threads: number, node: string },
+ *   settings: { budget: {seconds?: number, steps?: number}, seeds: number, size: string, tuned: boolean },
+ *   runs: [ { problem: string, optimizer: string, seed: number, hyper: { options: object, batchSize: number | "full" },
+ *             curve: [ { step, seconds, evals, curvatureProducts, trainLoss, testLoss?, testAccuracy? } ],
+ *             final: { ...a curve point, stopped: string, rejectedSteps: number } } ],
+ *   peers: { torch: { available: boolean, reason?: string, version?: string } }
+ * }
+ * Losses may be null in JSON when a run diverged (JSON has no NaN).
+ */
+type Json = unknown;
+
+function isObj(x: Json): x is Record<string, Json> {
+  return typeof x === 'object' && x !== null && !Array.isArray(x);
+}
+
+export function validateResults(doc: Json): string[] {
+  const errs: string[] = [];
+  const need = (cond: boolean, what: string) => { if (!cond) errs.push(what); };
+  const num = (x: Json) => typeof x === 'number' && Number.isFinite(x);
+  const numOrNull = (x: Json) => x === null || typeof x === 'number';
+  if (!isObj(doc)) return ['the document is not an object'];
+  need(typeof doc.version === 'string', 'version must be a string');
+  need(typeof doc.created === 'string' && !Number.isNaN(Date.parse(doc.created)), 'created must be an ISO date string');
+  const m = doc.machine;
+  if (!isObj(m)) errs.push('machine must be an object');
+  else {
+    for (const k of ['cpu', 'backend', 'simd', 'node']) need(typeof m[k] === 'string', `machine.${k} must be a string`);
+    for (const k of ['cores', 'threads']) need(num(m[k]), `machine.${k} must be a number`);
+  }
+  const s = doc.settings;
+  if (!isObj(s)) errs.push('settings must be an object');
+  else {
+    need(isObj(s.budget) && (num(s.budget.seconds) || num(s.budget.steps)), 'settings.budget needs seconds or steps');
+    need(num(s.seeds), 'settings.seeds must be a number');
+    need(typeof s.size === 'string', 'settings.size must be a string');
+    need(typeof s.tuned === 'boolean', 'settings.tuned must be a boolean');
+  }
+  if (!Array.isArray(doc.runs)) errs.push('runs must be an array');
+  else {
+    doc.runs.forEach((r: Json, i: number) => {
+      const at = `runs[${i}]`;
+      if (!isObj(r)) { errs.push(`${at} must be an object`); return; }
+      need(typeof r.problem === 'string' && typeof r.optimizer === 'string', `${at}.problem and .optimizer must be strings`);
+      need(num(r.seed), `${at}.seed must be a number`);
+      need(isObj(r.hyper) && isObj(r.hyper.options) && (r.hyper.batchSize === 'full' || num(r.hyper.batchSize)), `${at}.hyper must be {options, batchSize}`);
+      const point = (p: Json, where: string) => {
+        if (!isObj(p)) { errs.push(`${where} must be an object`); return; }
+        for (const k of ['step', 'seconds', 'evals', 'curvatureProducts']) need(num(p[k]), `${where}.${k} must be a number`);
+        need(numOrNull(p.trainLoss), `${where}.trainLoss must be a number (or null if it diverged)`);
+        if (p.testLoss !== undefined) need(numOrNull(p.testLoss), `${where}.testLoss must be a number`);
+        if (p.testAccuracy !== undefined) need(num(p.testAccuracy) && (p.testAccuracy as number) >= 0 && (p.testAccuracy as number) <= 1, `${where}.testAccuracy must be in [0, 1]`);
+      };
+      if (!Array.isArray(r.curve) || r.curve.length === 0) errs.push(`${at}.curve must be a non-empty array`);
+      else {
+        r.curve.forEach((p: Json, j: number) => point(p, `${at}.curve[${j}]`));
+        for (let j = 1; j < r.curve.length; j++) {
+          const a = r.curve[j - 1] as Record<string, number>;
+          const b = r.curve[j] as Record<string, number>;
+          need(b.step >= a.step && b.seconds >= a.seconds, `${at}.curve must be ordered by step and seconds (at ${j})`);
+        }
+      }
+      point(r.final, `${at}.final`);
+      if (isObj(r.final)) need(typeof r.final.stopped === 'string' && num(r.final.rejectedSteps), `${at}.final needs stopped and rejectedSteps`);
+    });
+  }
+  need(isObj(doc.peers) && isObj(doc.peers.torch) && typeof doc.peers.torch.available === 'boolean', 'peers.torch.available must be a boolean');
+  return errs;
+}
