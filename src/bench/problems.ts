@@ -13,7 +13,8 @@ import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sigmoid, Tanh } from '../nn/l
 import { Sequential, type Module } from '../nn/module.js';
 import { sparseInit } from '../nn/init.js';
 import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy, type Loss } from '../nn/losses.js';
-import { modelObjective, objective } from '../optim/objective.js';
+import { objective } from '../optim/objective.js';
+import { kfacObjective } from '../optim/kfac-objective.js';
 import type { Objective } from '../optim/types.js';
 import { MGH_PROBLEMS, mghProblem } from '../data/mgh.js';
 import { loadMnist } from '../data/mnist.js';
@@ -74,10 +75,11 @@ function modelProblem(model: Module, loss: Loss, train: Split, test: Split | und
   };
   return {
     params,
-    full: modelObjective(model, loss, train),
+    // kfacObjective is modelObjective plus the layer statistics K-FAC reads (no cost unless asked for).
+    full: kfacObjective(model, loss, train),
     batch: (k, b) => {
       const idx = indexOf(k, Math.min(b, n));
-      return modelObjective(model, loss, { x: gather(train.x, idx, 0), y: gather(train.y, idx, 0) });
+      return kfacObjective(model, loss, { x: gather(train.x, idx, 0), y: gather(train.y, idx, 0) });
     },
     trainSize: n,
     evaluate: (p) => {
