@@ -30,6 +30,19 @@ export interface Evaluation {
   trainLoss: number;
   testLoss?: number;
   testAccuracy?: number;
+  /** Autoencoders: per-case sum of squared errors of the sigmoid reconstructions, mean over cases (Martens 2010's training error). */
+  trainReconstructionError?: number;
+}
+
+/** Martens 2010's error: mean over cases of Σ_j (σ(z_ij) − x_ij)². */
+function reconstructionError(logits: Tensor, x: Tensor): number {
+  let s = 0;
+  for (let i = 0; i < x.size; i++) {
+    const z = logits.data[i];
+    const p = z >= 0 ? 1 / (1 + Math.exp(-z)) : Math.exp(z) / (1 + Math.exp(z));
+    s += (p - x.data[i]) ** 2;
+  }
+  return s / x.shape[0];
 }
 
 export interface ProblemInstance {
@@ -60,7 +73,8 @@ export interface Problem {
 interface Split { x: Tensor; y: Tensor }
 
 /** A model problem over a training and an optional test split. */
-function modelProblem(model: Module, loss: Loss, train: Split, test: Split | undefined, seed: number, classifier: boolean, dtype: 'float32' | 'float64' = 'float32'): ProblemInstance {
+function modelProblem(model: Module, loss: Loss, train: Split, test: Split | undefined, seed: number, kind: 'classifier' | 'autoencoder', dtype: 'float32' | 'float64' = 'float32', l2 = 0): ProblemInstance {
+  const classifier = kind === 'classifier';
   const params = model.init(new Rng(seed), { dtype });
   const n = train.x.shape[0];
   const order = new Rng(seed + 1);
@@ -76,14 +90,16 @@ function modelProblem(model: Module, loss: Loss, train: Split, test: Split | und
   return {
     params,
     // kfacObjective is modelObjective plus the layer statistics K-FAC reads (no cost unless asked for).
-    full: kfacObjective(model, loss, train),
+    full: kfacObjective(model, loss, train, { l2 }),
     batch: (k, b) => {
       const idx = indexOf(k, Math.min(b, n));
-      return kfacObjective(model, loss, { x: gather(train.x, idx, 0), y: gather(train.y, idx, 0) });
+      return kfacObjective(model, loss, { x: gather(train.x, idx, 0), y: gather(train.y, idx, 0) }, { l2 });
     },
     trainSize: n,
     evaluate: (p) => {
-      const out: Evaluation = { trainLoss: loss.value(model.apply(p, train.x), train.y).item() };
+      const zTrain = model.apply(p, train.x);
+      const out: Evaluation = { trainLoss: loss.value(zTrain, train.y).item() };
+      if (kind === 'autoencoder') out.trainReconstructionError = reconstructionError(zTrain, train.y);
       if (test !== undefined) {
         const z = model.apply(p, test.x);
         out.testLoss = loss.value(z, test.y).item();
@@ -148,7 +164,7 @@ const problems: Problem[] = [
     build: (seed, o) => {
       const s = SIZES[o?.size ?? 'small'];
       const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed });
-      return modelProblem(new Sequential([new Linear(784, 10, { init: 'zeros' })]), softmaxCrossEntropy(), train, test, seed, true);
+      return modelProblem(new Sequential([new Linear(784, 10, { init: 'zeros' })]), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
   {
@@ -157,26 +173,26 @@ const problems: Problem[] = [
     build: (seed, o) => {
       const s = SIZES[o?.size ?? 'small'];
       const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed });
-      return modelProblem(mlp([784, 256, 10], () => new Tanh()), softmaxCrossEntropy(), train, test, seed, true);
+      return modelProblem(mlp([784, 256, 10], () => new Tanh()), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
   {
     id: 'autoencoder-mnist', title: 'Deep autoencoder, MNIST', kind: 'autoencoder',
-    description: '784-1000-500-250-30 mirrored, sigmoid units, linear code, sigmoid cross-entropy (Hinton & Salakhutdinov 2006; Martens 2010)',
+    description: '784-1000-500-250-30 mirrored, sigmoid units, linear code, sigmoid cross-entropy, sparse init, L2 1e-5 (Hinton & Salakhutdinov 2006; Martens 2010)',
     build: (seed, o) => {
       const s = SIZES[o?.size ?? 'small'];
       const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed });
       const ae = (d: Split) => ({ x: d.x, y: d.x });
-      return modelProblem(deepAutoencoder([784, 1000, 500, 250, 30], sparseInit()), sigmoidBinaryCrossEntropy({ reduction: 'batchmean' }), ae(train), ae(test), seed, false);
+      return modelProblem(deepAutoencoder([784, 1000, 500, 250, 30], sparseInit()), sigmoidBinaryCrossEntropy({ reduction: 'batchmean' }), ae(train), ae(test), seed, 'autoencoder', 'float32', 1e-5);
     },
   },
   {
     id: 'autoencoder-curves', title: 'Deep autoencoder, CURVES-syn', kind: 'autoencoder',
-    description: '784-400-200-100-50-25-6 mirrored, sigmoid units, linear code, sigmoid cross-entropy (Martens 2010), on generated CURVES-syn',
+    description: '784-400-200-100-50-25-6 mirrored, sigmoid units, linear code, sigmoid cross-entropy, sparse init, L2 1e-5 (Martens 2010), on generated CURVES-syn',
     build: (seed, o) => {
       const s = SIZES[o?.size ?? 'small'];
       const { train, test } = loadCurves({ trainSize: s.curvesTrain, testSize: s.curvesTest, seed });
-      return modelProblem(deepAutoencoder([784, 400, 200, 100, 50, 25, 6], sparseInit()), sigmoidBinaryCrossEntropy({ reduction: 'batchmean' }), train, test, seed, false);
+      return modelProblem(deepAutoencoder([784, 400, 200, 100, 50, 25, 6], sparseInit()), sigmoidBinaryCrossEntropy({ reduction: 'batchmean' }), train, test, seed, 'autoencoder', 'float32', 1e-5);
     },
   },
   {
@@ -190,7 +206,7 @@ const problems: Problem[] = [
         new Conv2d(8, 16, 5, { padding: 2 }), new ReLU(), new MaxPool2d(2),
         new Flatten(), new Linear(16 * 7 * 7, 10),
       ]);
-      return modelProblem(net, softmaxCrossEntropy(), train, test, seed, true);
+      return modelProblem(net, softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
   {
@@ -198,7 +214,7 @@ const problems: Problem[] = [
     description: '4-16-3 with tanh units on the 150 iris flowers (full batch; train = test)',
     build: (seed) => {
       const { x, y } = loadIris({ dtype: 'float64' });
-      return modelProblem(mlp([4, 16, 3], () => new Tanh()), softmaxCrossEntropy(), { x, y }, { x, y }, seed, true, 'float64');
+      return modelProblem(mlp([4, 16, 3], () => new Tanh()), softmaxCrossEntropy(), { x, y }, { x, y }, seed, 'classifier', 'float64');
     },
   },
   {
@@ -207,7 +223,7 @@ const problems: Problem[] = [
     build: (seed) => {
       const train = twoSpirals({ n: 512, noise: 0.05, seed });
       const test = twoSpirals({ n: 512, noise: 0.05, seed: seed + 1000 });
-      return modelProblem(mlp([2, 32, 32, 2], () => new Tanh()), softmaxCrossEntropy(), train, test, seed, true);
+      return modelProblem(mlp([2, 32, 32, 2], () => new Tanh()), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
 ];

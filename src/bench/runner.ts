@@ -18,6 +18,7 @@ export interface CurvePoint {
   trainLoss: number;
   testLoss?: number;
   testAccuracy?: number;
+  trainReconstructionError?: number;
 }
 
 export interface RunRecord {
@@ -98,6 +99,7 @@ export function runOne(problemId: string, optimizerId: string, seed: number, bud
     const p: CurvePoint = { step, seconds, evals, curvatureProducts, trainLoss: e.trainLoss };
     if (e.testLoss !== undefined) p.testLoss = e.testLoss;
     if (e.testAccuracy !== undefined) p.testAccuracy = e.testAccuracy;
+    if (e.trainReconstructionError !== undefined) p.trainReconstructionError = e.trainReconstructionError;
     curve.push(p);
     options.onPoint?.(p, budget);
     return p;

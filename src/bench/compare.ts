@@ -1,0 +1,58 @@
+/**
+ * Shared driver of the method benchmarks (`bench:hf`, `bench:kfac`): several optimizers on
+ * several problems, same seed and data, each under the same budget; a table per problem with
+ * final losses, time and steps to the loss Adam reaches, and method-specific columns.
+ */
+import { runOne, parseBudget, type RunRecord } from './runner.js';
+import type { DataSize } from './problems.js';
+import { table } from './util.js';
+import { summarize } from './report.js';
+import type { Results } from '../cli/bench.js';
+import { info } from '../info.js';
+
+export interface CompareArgs {
+  problems: string[];
+  optimizers: string[];
+  budget: string;
+  size: DataSize;
+  seed: number;
+}
+
+export function argsFrom(argv: string[], defaults: CompareArgs): CompareArgs {
+  const get = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
+  return {
+    problems: get('problems')?.split(',') ?? defaults.problems,
+    optimizers: get('optimizers')?.split(',') ?? defaults.optimizers,
+    budget: get('budget') ?? defaults.budget,
+    size: (get('size') as DataSize | undefined) ?? defaults.size,
+    seed: Number(get('seed') ?? defaults.seed),
+  };
+}
+
+export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, string | number>): RunRecord[] {
+  const budget = parseBudget(a.budget);
+  const i = info();
+  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); budget ${a.budget} per run; data size ${a.size}; seed ${a.seed}`);
+  const runs: RunRecord[] = [];
+  for (const p of a.problems) {
+    for (const o of a.optimizers) {
+      const t0 = Date.now();
+      const { record } = runOne(p, o, a.seed, budget, { size: a.size });
+      runs.push(record);
+      console.log(`  ${o} on ${p}: ${record.final.step} steps, ${record.final.seconds.toFixed(1)}s optimizer time (${((Date.now() - t0) / 1000).toFixed(1)}s with evaluations), train loss ${record.final.trainLoss.toPrecision(5)}`);
+    }
+  }
+  const results = { runs, settings: { seeds: 1 } } as unknown as Results;
+  for (const s of summarize(results)) {
+    const rs = runs.filter((r) => r.problem === s.problem);
+    console.log(`\n${s.problem}: target loss ${s.target.toPrecision(5)} (what Adam reached)`);
+    const cols = Object.keys(extra(rs[0]));
+    console.log(table(['optimizer', 'final loss', ...cols, 'steps', 'seconds to target', 'steps to target', 'time vs adam', 'steps vs adam'], s.rows.map((row) => {
+      const r = rs.find((x) => x.optimizer === row.optimizer) as RunRecord;
+      const e = extra(r);
+      return [row.optimizer, row.finalLoss.toPrecision(5), ...cols.map((c) => e[c]), r.final.step,
+        row.secondsToTarget?.toFixed(2) ?? '-', row.stepsToTarget ?? '-', row.timeRatio?.toFixed(2) ?? '-', row.stepRatio?.toFixed(2) ?? '-'];
+    })));
+  }
+  return runs;
+}
