@@ -176,3 +176,12 @@ describe('shape ops', () => {
     assert.deepEqual(where(tensor([1, 0]), tensor([5, 5]), tensor([7, 7])).toFlatArray(), [5, 7]);
   });
 });
+
+describe('number-only operands', () => {
+  it('two numbers give a float32 0-d tensor on every backend', () => {
+    const t = add(2, 3);
+    assert.deepEqual(t.shape, []);
+    assert.equal(t.dtype, 'float32');
+    assert.equal(t.item(), 5);
+  });
+});

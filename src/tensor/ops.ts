@@ -53,7 +53,7 @@ export function binaryOp(op: BinaryOp, a: TensorLike, b: TensorLike, name: strin
   const tb = asTensor(name, b, 'second operand');
   if (typeof ta === 'number' && typeof tb === 'number') {
     const out = allocate('float32', 1);
-    kernels().binary(op, Float64Array.of(ta), [], Float64Array.of(tb), [], out, []);
+    kernels().binary(op, Float32Array.of(ta), [], Float32Array.of(tb), [], out, []);
     return new Tensor(out, []);
   }
   const ref = (ta instanceof Tensor ? ta : tb) as Tensor;
