@@ -2,7 +2,9 @@
  * `npm run bench:kernels`: GEMM throughput (GFLOP/s) of the kernel backends, fp32 at
  * n = 256, 512, 1024, 2048 on 1 and 2 threads (native), fp64 at n = 1024; the ts reference at
  * n = 256 only (it is slow); the wasm backend where it loads; and, where Debian's python3-torch
- * is installed, PyTorch's GEMM on the same shapes in a child process, with ratios ours/PyTorch.
+ * is installed, PyTorch's GEMM on the same shapes in a child process, with ratios ours/PyTorch;
+ * then conv2d forward, backward-input and backward-filter throughput (im2col + GEMM) on a
+ * ResNet-like 3×3 layer against torch's conv2d and its two gradients.
  * Benchmarks measure; they assert nothing.
  *
  * Options: --sizes=256,512 (fp32 sizes), --min-ms=300 (time budget per row).
@@ -11,6 +13,9 @@ import { spawnSync } from 'node:child_process';
 import type { FloatArray, Kernels } from '../kernels/types.js';
 import { tsKernels } from '../kernels/ts-backend.js';
 import { loadNativeAddon, loadNativeKernels, nativeLoadError } from '../kernels/native-backend.js';
+import { withBackend } from '../kernels/index.js';
+import { Tensor } from '../tensor/tensor.js';
+import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from '../tensor/conv.js';
 import { table, torchUnavailable } from './util.js';
 
 const args = process.argv.slice(2);
@@ -72,8 +77,56 @@ function gemmRow(k: Kernels, backend: string, dtype: DT, n: number, threads: num
 // ---------------------------------------------------------------------------------------------
 // Extension point: the lead adds conv2d (and other) rows here. Push Row objects; give them a
 // peerKey and a matching entry in torchScript() to get a PyTorch ratio.
+/** conv2d forward and both backward kernels (im2col + GEMM) on a ResNet-like layer, per thread count. */
+const CONV = { N: 32, C: 64, H: 32, W: 32, O: 64, k: 3, pad: 1 };
+
 function addConvRows(rows: Row[]): void {
-  void rows; // conv2d rows: to be added
+  const native = loadNativeKernels();
+  if (native === null) return;
+  const { N, C, H, W, O, k, pad } = CONV;
+  const flops = 2 * N * O * C * k * k * H * W;
+  const x = new Tensor(rand('f32', N * C * H * W, 4) as Float32Array, [N, C, H, W]);
+  const w = new Tensor(rand('f32', O * C * k * k, 5) as Float32Array, [O, C, k, k]);
+  const gy = new Tensor(rand('f32', N * O * H * W, 6) as Float32Array, [N, O, H, W]);
+  const shape = `N${N} C${C} ${H}x${W} O${O} k${k}`;
+  withBackend('native', () => {
+    const prev = native.threads;
+    for (const t of THREADS.filter((tt) => tt <= (loadNativeAddon()?.maxThreads() ?? 1))) {
+      native.setThreads(t);
+      const fwd = medianSeconds(() => conv2d(x, w, { padding: pad }));
+      const bin = medianSeconds(() => conv2dBackwardInput(gy, w, x.shape, { padding: pad }));
+      const bfl = medianSeconds(() => conv2dBackwardFilter(x, gy, w.shape, { padding: pad }));
+      rows.push({ kernel: 'conv2d forward', backend: 'native', dtype: 'f32', shape, threads: t, gflops: flops / fwd / 1e9, peerKey: `conv-fwd-${t}` });
+      rows.push({ kernel: 'conv2d backward input', backend: 'native', dtype: 'f32', shape, threads: t, gflops: flops / bin / 1e9, peerKey: `conv-bin-${t}` });
+      rows.push({ kernel: 'conv2d backward filter', backend: 'native', dtype: 'f32', shape, threads: t, gflops: flops / bfl / 1e9, peerKey: `conv-bfl-${t}` });
+    }
+    native.setThreads(prev);
+  });
+}
+
+function torchConvScript(threads: number, minMs: number): string {
+  const { N, C, H, W, O, k, pad } = CONV;
+  return `
+import json, time, torch
+import torch.nn.functional as F
+torch.set_num_threads(${threads})
+x = torch.rand(${N}, ${C}, ${H}, ${W}) - 0.5
+w = torch.rand(${O}, ${C}, ${k}, ${k}) - 0.5
+gy = torch.rand(${N}, ${O}, ${H}, ${W}) - 0.5
+flops = 2 * ${N * O * C * k * k * H * W}
+def med(fn):
+    fn(); fn()
+    ts = []; start = time.perf_counter()
+    while len(ts) < 5 or (len(ts) < 50 and (time.perf_counter() - start) * 1e3 < ${minMs}):
+        t0 = time.perf_counter(); fn(); ts.append(time.perf_counter() - t0)
+    ts.sort(); return ts[len(ts) // 2]
+out = {
+  "conv-fwd-${threads}": flops / med(lambda: F.conv2d(x, w, padding=${pad})) / 1e9,
+  "conv-bin-${threads}": flops / med(lambda: torch.nn.grad.conv2d_input(x.shape, w, gy, padding=${pad})) / 1e9,
+  "conv-bfl-${threads}": flops / med(lambda: torch.nn.grad.conv2d_weight(x, w.shape, gy, padding=${pad})) / 1e9,
+}
+print(json.dumps({"torch": torch.__version__, "results": out}))
+`;
 }
 // ---------------------------------------------------------------------------------------------
 
@@ -116,13 +169,16 @@ function runTorch(rows: readonly Row[]): { version: string; results: Record<stri
     // this machine's OpenBLAS override halves its GEMM; the peer gets its best kernels
     delete env.OPENBLAS_CORETYPE;
     delete env.OPENBLAS_L2_SIZE;
-    const script = torchScript(jobs.filter((j) => j.threads === t), MIN_MS);
-    const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
-    if (r.status !== 0) return `PyTorch run failed: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}`;
-    const lines = r.stdout.trim().split('\n');
-    const parsed = JSON.parse(lines[lines.length - 1]) as { torch: string; results: Record<string, number> };
-    version = parsed.torch;
-    Object.assign(results, parsed.results);
+    const scripts = [torchScript(jobs.filter((j) => j.threads === t), MIN_MS)];
+    if (rows.some((r) => r.peerKey === `conv-fwd-${t}`)) scripts.push(torchConvScript(t, MIN_MS));
+    for (const script of scripts) {
+      const r = spawnSync('/usr/bin/python3', ['-c', script], { encoding: 'utf8', env, maxBuffer: 1 << 24 });
+      if (r.status !== 0) return `PyTorch run failed: ${(r.stderr ?? '').trim().split('\n').slice(-1)[0]}`;
+      const lines = r.stdout.trim().split('\n');
+      const parsed = JSON.parse(lines[lines.length - 1]) as { torch: string; results: Record<string, number> };
+      version = parsed.torch;
+      Object.assign(results, parsed.results);
+    }
   }
   return { version, results };
 }

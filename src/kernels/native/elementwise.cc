@@ -525,14 +525,16 @@ void im2colKernel(const T* x, int64_t C, int64_t H, int64_t W, int64_t kh, int64
         }
         const T* src = plane + y * W;
         const int64_t x0 = j * dW - pW;
-        if (sW == 1 && x0 >= 0 && x0 + oW <= W) {
-          for (int64_t ox = 0; ox < oW; ox++) d[ox] = src[x0 + ox];
+        // Output columns whose input column ox·sW + x0 lies inside the row: [lo, hi).
+        const int64_t lo = std::min<int64_t>(oW, x0 >= 0 ? 0 : (-x0 + sW - 1) / sW);
+        const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(oW, W - x0 <= 0 ? 0 : (W - x0 + sW - 1) / sW));
+        for (int64_t ox = 0; ox < lo; ox++) d[ox] = T(0);
+        if (sW == 1) {
+          if (hi > lo) std::memcpy(d + lo, src + x0 + lo, size_t(hi - lo) * sizeof(T));
         } else {
-          for (int64_t ox = 0; ox < oW; ox++) {
-            const int64_t xx = ox * sW + x0;
-            d[ox] = xx >= 0 && xx < W ? src[xx] : T(0);
-          }
+          for (int64_t ox = lo; ox < hi; ox++) d[ox] = src[ox * sW + x0];
         }
+        for (int64_t ox = hi; ox < oW; ox++) d[ox] = T(0);
       }
     }
   });
@@ -556,9 +558,14 @@ void col2imKernel(const T* cols, int64_t C, int64_t H, int64_t W, int64_t kh, in
                      T* drow = plane + y * W;
                      const T* s = src + oy * oW;
                      const int64_t x0 = j * dW - pW;
-                     for (int64_t ox = 0; ox < oW; ox++) {
-                       const int64_t xx = ox * sW + x0;
-                       if (xx >= 0 && xx < W) drow[xx] += s[ox];
+                     // the output columns that land inside the row, as in im2col: [lo, hi)
+                     const int64_t lo = std::min<int64_t>(oW, x0 >= 0 ? 0 : (-x0 + sW - 1) / sW);
+                     const int64_t hi = std::max<int64_t>(lo, std::min<int64_t>(oW, W - x0 <= 0 ? 0 : (W - x0 + sW - 1) / sW));
+                     if (sW == 1) {
+                       T* d = drow + x0;
+                       for (int64_t ox = lo; ox < hi; ox++) d[ox] += s[ox];
+                     } else {
+                       for (int64_t ox = lo; ox < hi; ox++) drow[ox * sW + x0] += s[ox];
                      }
                    }
                  }
