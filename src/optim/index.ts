@@ -11,7 +11,7 @@ export { lbfgs, lbfgsTransform, twoLoop, type LbfgsOptions, type LbfgsState } fr
 export { olbfgs, type OlbfgsOptions } from './olbfgs.js';
 export { strongWolfe, armijo, type LinePoint, type LineSearchResult } from './line-search.js';
 export { minimize, MINIMIZE_METHODS, type MinimizeOptions, type MinimizeResult, type MinimizeMethod } from './minimize.js';
-export { lbfgsb, type LbfgsbOptions, type LbfgsbResult } from './lbfgsb.js';
+export { lbfgsb, lbfgsbTransform, lbfgsbOptimizer, type LbfgsbOptions, type LbfgsbResult, type LbfgsbState, type LbfgsbTransformOptions } from './lbfgsb.js';
 export { OPTIMIZERS, optimizerEntry, registerOptimizer, type OptimizerEntry } from './registry.js';
 export { treeAxpby, treeVdot, treeNorm, treeScale, treeZerosLike } from './tree-math.js';
 export { hessianFree, hessianFreeTransform, type HessianFreeOptions, type HessianFreeState } from './hessian-free.js';

@@ -6,7 +6,9 @@
  */
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { lbfgsb, type LbfgsbObjective } from './lbfgsb.js';
+import { lbfgsb, lbfgsbOptimizer, type LbfgsbObjective } from './lbfgsb.js';
+import { Tensor } from '../tensor/tensor.js';
+import type { Objective } from './types.js';
 
 type Fg = LbfgsbObjective;
 
@@ -341,5 +343,69 @@ describe('lbfgsb: inputs and robustness', () => {
     assert.equal(r.status, 'converged-pgtol');
     assert.equal(r.nit, 0);
     assert.equal(r.nfev, 1);
+  });
+});
+
+/** The Float64Array objective as an Objective on a float64 Tensor of shape [n]. */
+function tensorObjective(fg: Fg): Objective<Tensor> {
+  return {
+    valueAndGrad: (p) => {
+      const [f, g] = fg(Float64Array.from(p.data));
+      return [f, new Tensor(Float64Array.from(g), [g.length])];
+    },
+  };
+}
+
+describe('lbfgsb: the stepwise optimizer (one iteration per step)', () => {
+  test('makes the same iterates as the loop on extended Rosenbrock and reaches the minimum', () => {
+    const n = 6;
+    const x0 = new Float64Array(n).map((_, i) => (i % 2 === 0 ? -1.2 : 1));
+    const iterates: Float64Array[] = [];
+    const loop = lbfgsb(rosenbrock, x0, filled(n, -Infinity), filled(n, Infinity), {
+      callback: (x) => { iterates.push(x); },
+    });
+    assert.ok(loop.success);
+    const opt = lbfgsbOptimizer<Tensor>();
+    const obj = tensorObjective(rosenbrock);
+    let p = new Tensor(Float64Array.from(x0), [n]);
+    let s = opt.init(p);
+    for (let k = 0; k < loop.nit; k++) {
+      const r = opt.step(p, s, obj);
+      assert.ok(r.info.accepted);
+      p = r.params; s = r.state;
+      if (k < 20) assert.deepEqual(Array.from(p.data), Array.from(iterates[k]), `iterate ${k + 1}`);
+    }
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(p.data[i] - 1) < 1e-4, `x[${i}] = ${p.data[i]}`);
+    assert.equal(s.inner.iterations, loop.nit);
+  });
+
+  test('minimizes an unbounded quadratic', () => {
+    const diag = [1, 10, 100, 3];
+    const quad: Fg = (x) => {
+      let f = 0;
+      const g = new Float64Array(x.length);
+      for (let i = 0; i < x.length; i++) { f += 0.5 * diag[i] * (x[i] - i) ** 2; g[i] = diag[i] * (x[i] - i); }
+      return [f, g];
+    };
+    const opt = lbfgsbOptimizer<Tensor>({ historySize: 5 });
+    const obj = tensorObjective(quad);
+    let p = new Tensor(new Float64Array(4).fill(5), [4]);
+    let s = opt.init(p);
+    for (let k = 0; k < 30; k++) ({ params: p, state: s } = opt.step(p, s, obj));
+    for (let i = 0; i < 4; i++) assert.ok(Math.abs(p.data[i] - i) < 1e-6, `x[${i}] = ${p.data[i]}`);
+  });
+
+  test('with bounds every iterate stays feasible and the end point is the bounded minimizer', () => {
+    const n = 4;
+    const opt = lbfgsbOptimizer<Tensor>({ lower: -0.5, upper: 0.8 });
+    const obj = tensorObjective(rosenbrock);
+    let p = new Tensor(new Float64Array([-2, 2, 0.3, -1]), [n]);
+    let s = opt.init(p);
+    for (let k = 0; k < 60; k++) {
+      ({ params: p, state: s } = opt.step(p, s, obj));
+      for (let i = 0; i < n; i++) assert.ok(p.data[i] >= -0.5 && p.data[i] <= 0.8, `step ${k}: x[${i}] = ${p.data[i]}`);
+    }
+    const ref = lbfgsb(rosenbrock, new Float64Array([-2, 2, 0.3, -1]), filled(n, -0.5), filled(n, 0.8));
+    for (let i = 0; i < n; i++) assert.ok(Math.abs(p.data[i] - ref.x[i]) < 1e-4, `x[${i}] = ${p.data[i]} vs ${ref.x[i]}`);
   });
 });

@@ -25,6 +25,13 @@
  * (t free variables), O(n log n) to sort breakpoints; memory O(n·m).
  */
 import { moreThuente, type LinePoint, type Phi } from './line-search.js';
+import { Tensor, allocate } from '../tensor/tensor.js';
+import { stopGradient } from '../autodiff/core.js';
+import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
+import { createOptimizer } from './optimizer.js';
+import { treeScale, treeSub } from './tree-math.js';
+import type { Optimizer, Transform, UpdateContext } from './types.js';
+import { checkKnownOptions, checkNumber } from './validate.js';
 
 export interface LbfgsbOptions {
   /** History size (pairs kept), default 10. */
@@ -495,6 +502,65 @@ function validateInputs(x0: Float64Array, lower: Float64Array, upper: Float64Arr
   }
 }
 
+/** What one attempt at an L-BFGS-B iteration produced. */
+export type LbfgsbIteration =
+  /** A step was taken: the new point, and what happened to the memory. */
+  | { kind: 'step'; x: Float64Array; f: number; g: Float64Array; nfev: number; memory: 'skipped' | 'stored' | 'reset'; outOfEvals: boolean }
+  /** The memory was cleared without a step (singular subspace system, no descent, failed search); retry. */
+  | { kind: 'restart'; reason: 'singular' | 'descent' | 'line-search'; message: string; nfev: number }
+  /** No step is possible from here. */
+  | { kind: 'stop'; status: 'abnormal' | 'line-search-failed' | 'max-evals'; message: string; nfev: number };
+
+/**
+ * One L-BFGS-B iteration from explicit state: the generalized Cauchy point, the subspace
+ * minimization, the line search, and the memory update (which mutates `mem`; a restart clears
+ * it). `justRestarted` only words the failure message; `iter` numbers the messages.
+ */
+function lbfgsbIterate(
+  fg: LbfgsbObjective, x: Float64Array, f: number, g: Float64Array, lower: Float64Array, upper: Float64Array,
+  mem: Memory, maxLineSearch: number, evalsLeft: number, justRestarted: boolean, iter: number,
+): LbfgsbIteration {
+  const n = x.length;
+  const cp = cauchyPoint(x, g, lower, upper, mem);
+  const xbar = subspaceStep(x, g, lower, upper, mem, cp);
+  if (xbar === null) {
+    clearMemory(mem);
+    return { kind: 'restart', reason: 'singular', message: `iteration ${iter}: singular subspace system; memory cleared`, nfev: 0 };
+  }
+  const d = new Float64Array(n);
+  for (let i = 0; i < n; i++) d[i] = xbar[i] - x[i];
+  const dg = dot(d, g);
+  if (!(dg < 0)) {
+    if (mem.s.length > 0) {
+      clearMemory(mem);
+      return { kind: 'restart', reason: 'descent', message: `iteration ${iter}: not a descent direction (gᵀd = ${dg}); memory cleared`, nfev: 0 };
+    }
+    return { kind: 'stop', status: 'abnormal', message: `the projected steepest-descent direction is not a descent direction (gᵀd = ${dg})`, nfev: 0 };
+  }
+  const [stpMax, hitIndex] = maxFeasibleStep(x, d, lower, upper);
+  const dNorm = Math.sqrt(dot(d, d));
+  const stpInit = mem.s.length === 0 ? Math.min(1 / dNorm, stpMax) : 1;
+  const ls = lineSearch(fg, x, f, g, d, xbar, lower, upper, stpMax, hitIndex, stpInit, maxLineSearch, evalsLeft);
+  if (ls.outcome !== 'ok' && ls.stp === 0) {
+    if (ls.outcome === 'evals') return { kind: 'stop', status: 'max-evals', message: 'out of evaluations inside a line search', nfev: ls.nfev };
+    // With an empty memory a restart would repeat the same search, so that failure is final.
+    if (mem.s.length === 0) {
+      return {
+        kind: 'stop', status: 'line-search-failed', nfev: ls.nfev, message: justRestarted
+          ? `the line search failed twice in a row (the second time after clearing the memory) at iteration ${iter}`
+          : `the line search failed along the projected gradient at iteration ${iter}`,
+      };
+    }
+    clearMemory(mem);
+    return { kind: 'restart', reason: 'line-search', message: `iteration ${iter}: line search failed; memory cleared`, nfev: ls.nfev };
+  }
+  const s = new Float64Array(n);
+  const y = new Float64Array(n);
+  for (let i = 0; i < n; i++) { s[i] = ls.x[i] - x[i]; y[i] = ls.g[i] - g[i]; }
+  const memory = updateMemory(mem, s, y);
+  return { kind: 'step', x: ls.x, f: ls.f, g: ls.g, nfev: ls.nfev, memory, outOfEvals: ls.outcome === 'evals' };
+}
+
 /**
  * Minimizes f subject to lower <= x <= upper with L-BFGS-B (see the file comment for the method).
  * `fg(x)` returns [f(x), ∇f(x)]; it receives a fresh copy of the point and may keep it.
@@ -546,52 +612,24 @@ export function lbfgsb(
     if (nit >= maxIter) return done('max-iter', `stopped after maxIter = ${maxIter} iterations`);
     if (nfev >= maxEvals) return done('max-evals', `stopped after maxEvals = ${maxEvals} evaluations`);
 
-    const cp = cauchyPoint(x, g, lower, upper, mem);
-    const xbar = subspaceStep(x, g, lower, upper, mem, cp);
-    if (xbar === null) {
-      warnings.push(`iteration ${nit}: singular subspace system; memory cleared`);
-      clearMemory(mem);
+    const it = lbfgsbIterate(fg, x, f, g, lower, upper, mem, maxLineSearch, maxEvals - nfev, justRestarted, nit);
+    nfev += it.nfev;
+    if (it.kind === 'restart') {
+      warnings.push(it.message);
+      if (it.reason === 'line-search') justRestarted = true;
       continue;
     }
-    const d = new Float64Array(n);
-    for (let i = 0; i < n; i++) d[i] = xbar[i] - x[i];
-    const dg = dot(d, g);
-    if (!(dg < 0)) {
-      if (mem.s.length > 0) {
-        warnings.push(`iteration ${nit}: not a descent direction (gᵀd = ${dg}); memory cleared`);
-        clearMemory(mem);
-        continue;
-      }
-      return done('abnormal', `the projected steepest-descent direction is not a descent direction (gᵀd = ${dg})`);
-    }
-    const [stpMax, hitIndex] = maxFeasibleStep(x, d, lower, upper);
-    const dNorm = Math.sqrt(dot(d, d));
-    const stpInit = mem.s.length === 0 ? Math.min(1 / dNorm, stpMax) : 1;
-    const ls = lineSearch(fg, x, f, g, d, xbar, lower, upper, stpMax, hitIndex, stpInit, maxLineSearch, maxEvals - nfev);
-    nfev += ls.nfev;
-    if (ls.outcome !== 'ok' && ls.stp === 0) {
-      if (ls.outcome === 'evals') return done('max-evals', `stopped after maxEvals = ${maxEvals} evaluations (inside a line search)`);
-      // With an empty memory a restart would repeat the same search, so that failure is final.
-      if (mem.s.length === 0) {
-        return done('line-search-failed', justRestarted
-          ? `the line search failed twice in a row (the second time after clearing the memory) at iteration ${nit}`
-          : `the line search failed along the projected gradient at iteration ${nit}`);
-      }
-      warnings.push(`iteration ${nit}: line search failed; memory cleared`);
-      clearMemory(mem);
-      justRestarted = true;
-      continue;
+    if (it.kind === 'stop') {
+      if (it.status === 'max-evals') return done('max-evals', `stopped after maxEvals = ${maxEvals} evaluations (inside a line search)`);
+      return done(it.status, it.message);
     }
     justRestarted = false;
-    const s = new Float64Array(n);
-    const y = new Float64Array(n);
-    for (let i = 0; i < n; i++) { s[i] = ls.x[i] - x[i]; y[i] = ls.g[i] - g[i]; }
     const fOld = f;
-    x = ls.x; f = ls.f; g = ls.g;
+    x = it.x; f = it.f; g = it.g;
     nit++;
-    if (updateMemory(mem, s, y) === 'reset') warnings.push(`iteration ${nit}: memory matrix not positive definite; memory cleared`);
+    if (it.memory === 'reset') warnings.push(`iteration ${nit}: memory matrix not positive definite; memory cleared`);
 
-    if (ls.outcome === 'evals') return done('max-evals', `stopped after maxEvals = ${maxEvals} evaluations`);
+    if (it.outOfEvals) return done('max-evals', `stopped after maxEvals = ${maxEvals} evaluations`);
     if (options.callback && options.callback(Float64Array.from(x), f, nit) === true) {
       return done('callback', `stopped by the callback at iteration ${nit}`);
     }
@@ -602,4 +640,184 @@ export function lbfgsb(
       return done('converged-ftol', 'converged: the relative reduction of f is <= ftol');
     }
   }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// L-BFGS-B as an optimizer: one iteration per step on the flattened parameter tree.
+// ---------------------------------------------------------------------------------------------
+
+export interface LbfgsbTransformOptions {
+  /** Pairs kept, default 10. */
+  historySize?: number;
+  /** Scalar bounds applied to every parameter, default −Infinity and +Infinity. */
+  lower?: number;
+  upper?: number;
+  /** Evaluations allowed per line search, default 20. */
+  maxLineSearch?: number;
+}
+
+export interface LbfgsbState {
+  /** Stored pairs, oldest first, each a float64 Tensor of shape [n]. */
+  readonly s: readonly Tensor[];
+  readonly y: readonly Tensor[];
+  /** θ of the compact model (1 with an empty memory). */
+  readonly theta: number;
+  /** Iterations taken (steps that moved). */
+  readonly iterations: number;
+  /** Consecutive steps that could not move (line search failed along the projected gradient). */
+  readonly failures: number;
+  /** 1 when the last attempt cleared the memory after a failed line search. */
+  readonly justRestarted: number;
+  [key: string]: PyTree;
+}
+
+function resolveTransformOptions(options: LbfgsbTransformOptions): Required<LbfgsbTransformOptions> {
+  const owner = 'lbfgsb';
+  checkKnownOptions(owner, options, ['historySize', 'lower', 'upper', 'maxLineSearch']);
+  const lower = options.lower ?? -Infinity;
+  const upper = options.upper ?? Infinity;
+  if (typeof lower !== 'number' || Number.isNaN(lower) || lower === Infinity) throw new RangeError(`lbfgsb: option 'lower' must be a number < Infinity, got ${String(lower)}`);
+  if (typeof upper !== 'number' || Number.isNaN(upper) || upper === -Infinity) throw new RangeError(`lbfgsb: option 'upper' must be a number > -Infinity, got ${String(upper)}`);
+  if (lower > upper) throw new RangeError(`lbfgsb: option 'lower' (${lower}) exceeds 'upper' (${upper})`);
+  return {
+    historySize: checkNumber(owner, 'historySize', options.historySize ?? 10, { min: 1, integer: true }),
+    lower,
+    upper,
+    maxLineSearch: checkNumber(owner, 'maxLineSearch', options.maxLineSearch ?? 20, { min: 1, integer: true }),
+  };
+}
+
+function flattenTree(tree: PyTree): Float64Array {
+  const leaves = treeLeaves(tree).map(stopGradient);
+  const out = new Float64Array(leaves.reduce((a, l) => a + l.size, 0));
+  let off = 0;
+  for (const l of leaves) { out.set(l.data, off); off += l.size; }
+  return out;
+}
+
+/** The tree `like` with its leaves replaced by the values of x, in the leaves' own dtypes and shapes. */
+function unflattenLike<P extends PyTree>(like: P, x: Float64Array): P {
+  let off = 0;
+  return treeUnflatten(like, treeLeaves(like).map((l) => {
+    const data = allocate(l.dtype, l.size);
+    data.set(x.subarray(off, off + l.size));
+    off += l.size;
+    return new Tensor(data, l.shape);
+  }));
+}
+
+/** Rebuilds the working memory from the state (SᵀY, SᵀS and the factor are recomputed exactly). */
+function memoryFromState(state: LbfgsbState, capacity: number): Memory {
+  const mem = newMemory(capacity);
+  const s = state.s.map((t) => Float64Array.from(t.data));
+  const y = state.y.map((t) => Float64Array.from(t.data));
+  const k = s.length;
+  mem.s = s; mem.y = y; mem.theta = k > 0 ? state.theta : 1;
+  for (let i = 0; i < k; i++) {
+    mem.sy.push(new Array<number>(k));
+    mem.ss.push(new Array<number>(k));
+  }
+  // Same operand order as updateMemory: sy[i][j] = dot(s_i, y_j); ss[i][j] = dot(s_max, s_min).
+  for (let i = 0; i < k; i++) {
+    for (let j = 0; j < k; j++) {
+      mem.sy[i][j] = dot(s[i], y[j]);
+      mem.ss[i][j] = i >= j ? dot(s[i], s[j]) : dot(s[j], s[i]);
+    }
+  }
+  if (k > 0 && !factorMemory(mem)) clearMemory(mem);
+  return mem;
+}
+
+function stateFromMemory(mem: Memory, iterations: number, failures: number, justRestarted: boolean): LbfgsbState {
+  return {
+    s: mem.s.map((v) => new Tensor(Float64Array.from(v), [v.length])),
+    y: mem.y.map((v) => new Tensor(Float64Array.from(v), [v.length])),
+    theta: mem.theta,
+    iterations,
+    failures,
+    justRestarted: justRestarted ? 1 : 0,
+  };
+}
+
+/**
+ * One L-BFGS-B iteration per update, on all parameters flattened into one vector, with the scalar
+ * bounds [lower, upper] applied to every parameter. Parameters outside the box are first
+ * projected onto it (one extra evaluation). The iteration evaluates the objective along its line
+ * search and hands the accepted point to the driver. A restart (memory cleared) retries within
+ * the same step; a step that cannot move returns a zero update and counts a failure.
+ */
+export function lbfgsbTransform<P extends PyTree>(options: LbfgsbTransformOptions = {}): Transform<LbfgsbState, P> {
+  const o = resolveTransformOptions(options);
+  return {
+    name: 'lbfgsb',
+    init: () => ({ s: [], y: [], theta: 1, iterations: 0, failures: 0, justRestarted: 0 }),
+    update: (grad, state, params, ctx: UpdateContext<P>) => {
+      const x = flattenTree(params);
+      let g = flattenTree(grad);
+      let f = ctx.loss;
+      const n = x.length;
+      const lower = new Float64Array(n).fill(o.lower);
+      const upper = new Float64Array(n).fill(o.upper);
+      const fg: LbfgsbObjective = (xt) => {
+        ctx.counters.evals++;
+        const [value, gt] = ctx.objective.valueAndGrad(unflattenLike(params, xt));
+        return [value, flattenTree(gt)];
+      };
+      let moved = false;
+      for (let i = 0; i < n; i++) {
+        const c = Math.min(o.upper, Math.max(o.lower, x[i]));
+        if (c !== x[i]) { x[i] = c; moved = true; }
+      }
+      if (moved) {
+        ctx.events.push('parameters projected onto the bounds');
+        [f, g] = fg(x);
+        let finite = Number.isFinite(f);
+        for (let i = 0; i < n && finite; i++) finite = Number.isFinite(g[i]);
+        const projected = unflattenLike(params, x);
+        if (!finite) {
+          ctx.rejected = 'non-finite loss or gradient at the projected parameters: step rejected';
+          return [treeScale(0, grad), state];
+        }
+        if (projectedGradientNorm(x, g, lower, upper) === 0) {
+          ctx.accepted = { params: projected, loss: f, grad: unflattenLike(grad, g) };
+          return [treeSub(projected, params), state];
+        }
+      }
+      if (projectedGradientNorm(x, g, lower, upper) === 0) {
+        ctx.events.push('the projected gradient is zero; no step');
+        return [treeScale(0, grad), state];
+      }
+      const mem = memoryFromState(state, o.historySize);
+      let justRestarted = state.justRestarted === 1;
+      for (;;) {
+        const it = lbfgsbIterate(fg, x, f, g, lower, upper, mem, o.maxLineSearch, Infinity, justRestarted, state.iterations);
+        if (it.kind === 'restart') {
+          ctx.events.push(it.message);
+          if (it.reason === 'line-search') justRestarted = true;
+          continue;
+        }
+        if (it.kind === 'stop') {
+          ctx.events.push(it.message);
+          if (moved) {
+            const projected = unflattenLike(params, x);
+            ctx.accepted = { params: projected, loss: f, grad: unflattenLike(grad, g) };
+            return [treeSub(projected, params), stateFromMemory(mem, state.iterations, state.failures + 1, justRestarted)];
+          }
+          return [treeScale(0, grad), stateFromMemory(mem, state.iterations, state.failures + 1, justRestarted)];
+        }
+        if (it.memory === 'skipped') ctx.events.push('curvature pair skipped (sᵀy too small)');
+        if (it.memory === 'reset') ctx.events.push('memory matrix not positive definite; memory cleared');
+        const next = unflattenLike(params, it.x);
+        ctx.accepted = { params: next, loss: it.f, grad: unflattenLike(grad, it.g) };
+        return [treeSub(next, params), stateFromMemory(mem, state.iterations + 1, 0, false)];
+      }
+    },
+  };
+}
+
+/** L-BFGS-B as an optimizer for training loops (deterministic; one iteration per step). */
+export function lbfgsbOptimizer<P extends PyTree = PyTree>(options: LbfgsbTransformOptions = {}): Optimizer<LbfgsbState, P> {
+  const o = resolveTransformOptions(options);
+  return createOptimizer('lbfgsb', lbfgsbTransform<P>(options), o);
 }

@@ -5,6 +5,7 @@
 import type { PyTree } from '../autodiff/pytree.js';
 import { adagrad, adam, adamw, momentum, rmsprop, sgd } from './baselines.js';
 import { lbfgs } from './lbfgs.js';
+import { lbfgsbOptimizer } from './lbfgsb.js';
 import { olbfgs } from './olbfgs.js';
 import { hessianFree } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
@@ -31,6 +32,7 @@ const entries: OptimizerEntry[] = [
   { id: 'rmsprop', title: 'RMSprop', reference: 'Tieleman & Hinton 2012', needs: [], stochastic: true, create: (o) => rmsprop(o) },
   { id: 'adagrad', title: 'Adagrad', reference: 'Duchi, Hazan & Singer 2011', needs: [], stochastic: true, create: (o) => adagrad(o) },
   { id: 'lbfgs', title: 'L-BFGS', reference: 'Nocedal & Wright 2006, Alg. 7.4/7.5', needs: [], stochastic: false, create: (o) => lbfgs(o) as unknown as Optimizer<PyTree, PyTree> },
+  { id: 'lbfgsb', title: 'L-BFGS-B', reference: 'Byrd, Lu, Nocedal & Zhu 1995', needs: [], stochastic: false, create: (o) => lbfgsbOptimizer(o) as unknown as Optimizer<PyTree, PyTree> },
   { id: 'hessian-free', title: 'Hessian-free', reference: 'Martens 2010', needs: ['ggnvp', 'diagEmpiricalFisher'], stochastic: false, create: (o) => hessianFree(o) as unknown as Optimizer<PyTree, PyTree> },
   { id: 'newton-cg', title: 'sub-sampled Newton-CG', reference: 'Byrd, Chin, Neveitt & Nocedal 2011', needs: ['hvp'], stochastic: true, create: (o) => subsampledNewton(o) as unknown as Optimizer<PyTree, PyTree> },
   { id: 'olbfgs', title: 'online L-BFGS', reference: 'Schraudolph, Yu & Günter 2007', needs: [], stochastic: true, create: (o) => olbfgs(o) as unknown as Optimizer<PyTree, PyTree> },
