@@ -2,7 +2,7 @@
  * `minimize(f, x0, options)`: SciPy's `scipy.optimize.minimize` for functions of one tensor,
  * float64 by default, gradients by autodiff unless `jac` is given.
  *
- * Methods: 'lbfgs' (unbounded L-BFGS with strong-Wolfe line search), 'lbfgsb' (box
+ * Methods: 'lbfgs' (unbounded L-BFGS with a Moré–Thuente line search), 'lbfgsb' (box
  * constraints, Byrd–Lu–Nocedal–Zhu), 'cg' (nonlinear conjugate gradient, Polak–Ribière+),
  * 'bfgs' (dense inverse-Hessian BFGS), 'newton-cg' (truncated Newton with exact
  * Hessian-vector products). The result mirrors SciPy's OptimizeResult.
