@@ -65,6 +65,7 @@ const units = [
   { src: 'addon.cc', flags: [] },
   { src: 'elementwise.cc', flags: [] },
   { src: 'pool.cc', flags: [] },
+  { src: 'linalg.cc', flags: ['-ffp-contract=off'] }, // same IEEE operations as ts/linalg.ts
   { src: 'gemm_dispatch.cc', flags: have },
   { src: 'gemm_scalar.cc', flags: gemmFlags },
   ...isas.map((i) => ({ src: `gemm_${i}.cc`, flags: [...gemmFlags, ...isaFlags[i]] })),

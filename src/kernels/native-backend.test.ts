@@ -413,7 +413,7 @@ describe('native backend', { skip }, () => {
     assert.equal(addon.selectIsa('sse9'), false);
   });
 
-  test('delegated kernels (pooling, linear algebra) still work', () => {
+  test('delegated kernels (pooling) still work; cholesky is native', () => {
     const x = Float64Array.from([1, 5, 2, 4]);
     const out = new Float64Array(1);
     const arg = new Int32Array(1);
@@ -423,6 +423,221 @@ describe('native backend', { skip }, () => {
     const l = new Float64Array(4);
     assert.equal(nat.cholesky(2, Float64Array.from([4, 2, 2, 3]), l), true);
     assert.equal(l[0], 2);
+  });
+
+  // -------------------------------------------------------------------------------------------
+  // Dense linear algebra (native linalg.cc, a port of ts/linalg.ts)
+
+  /** Frobenius norm, scaled by the max-abs entry so that 1e±300 entries neither over- nor underflow. */
+  function fro(x: ArrayLike<number>): number {
+    let m = 0;
+    for (let i = 0; i < x.length; i++) m = Math.max(m, Math.abs(x[i]));
+    if (m === 0) return 0;
+    let s = 0;
+    for (let i = 0; i < x.length; i++) s += (x[i] / m) ** 2;
+    return m * Math.sqrt(s);
+  }
+
+  /** ||A V - V diag(w)||_F / ||A||_F and ||V^T V - I||_F for eigenvectors as the columns of v. */
+  function eigResiduals(n: number, a: FloatArray, w: FloatArray, v: FloatArray): [number, number] {
+    const r = new Float64Array(n * n);
+    const o = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += a[i * n + k] * v[k * n + j];
+        r[i * n + j] = s - v[i * n + j] * w[j];
+        let t = 0;
+        for (let k = 0; k < n; k++) t += v[k * n + i] * v[k * n + j];
+        o[i * n + j] = t - (i === j ? 1 : 0);
+      }
+    }
+    const na = fro(a);
+    return [na === 0 ? fro(r) : fro(r) / na, fro(o)];
+  }
+
+  function symmetric(C: Ctor, n: number, rnd: () => number, scale = 1): FloatArray {
+    const a = new C(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j <= i; j++) {
+        const x = (rnd() * 2 - 1) * scale;
+        a[i * n + j] = x;
+        a[j * n + i] = x;
+      }
+    }
+    return a;
+  }
+
+  function spdMatrix(C: Ctor, n: number, rnd: () => number): FloatArray {
+    const g = randArray(Float64Array, n * n, rnd);
+    const a = new C(n * n);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = i === j ? n : 0;
+        for (let k = 0; k < n; k++) s += g[i * n + k] * g[j * n + k];
+        a[i * n + j] = s;
+      }
+    }
+    return a;
+  }
+
+  test('eigh: residuals, orthonormality and eigenvalues vs ts (random, rank-1, identity, 1e-300, 1e300)', () => {
+    const rnd = mulberry32(2024);
+    const addon = loadNativeAddon();
+    assert.ok(addon !== null);
+    for (const n of [0, 1, 2, 7, 64, 200]) {
+      const u = randArray(Float64Array, n, rnd);
+      const rank1 = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) rank1[i * n + j] = u[i] * u[j];
+      const identity = new Float64Array(n * n);
+      for (let i = 0; i < n; i++) identity[i * n + i] = 1;
+      const base = symmetric(Float64Array, n, rnd);
+      const cases: [string, FloatArray][] = [
+        ['random', base],
+        ['rank-1', rank1],
+        ['identity', identity],
+        ['x1e-300', base.map((x) => x * 1e-300)],
+        ['x1e300', base.map((x) => x * 1e300)],
+      ];
+      for (const [what, a] of cases) {
+        const w = new Float64Array(n);
+        const v = new Float64Array(n * n);
+        nat.eigh(n, a, w, v);
+        const [res, orth] = eigResiduals(n, a, w, v);
+        assert.ok(res < 1e-12, `eigh ${what} n=${n}: residual ${res}`);
+        assert.ok(orth < 1e-12, `eigh ${what} n=${n}: orthonormality ${orth}`);
+        for (let i = 1; i < n; i++) assert.ok(w[i - 1] <= w[i], `eigh ${what} n=${n}: not ascending at ${i}`);
+        const w0 = new Float64Array(n);
+        tsKernels.eigh(n, a, w0, new Float64Array(n * n));
+        const top = Math.max(0, ...Array.from(w0, Math.abs));
+        assertClose(w, w0, () => 1e-12 * top, `eigh ${what} n=${n} eigenvalues`);
+        if (n > 0 && n <= 64) {
+          // The Jacobi fallback on its own meets the same bounds.
+          const wj = new Float64Array(n);
+          const vj = new Float64Array(n * n);
+          addon.eighJacobi(n, a, wj, vj);
+          const [rj, oj] = eigResiduals(n, a, wj, vj);
+          assert.ok(rj < 1e-12 && oj < 1e-12, `eighJacobi ${what} n=${n}: ${rj}, ${oj}`);
+          assertClose(wj, w0, () => 1e-12 * top, `eighJacobi ${what} n=${n} eigenvalues`);
+        }
+      }
+    }
+    // float32 in and out, float64 inside.
+    const a32 = symmetric(Float32Array, 64, rnd);
+    const w32 = new Float32Array(64);
+    const v32 = new Float32Array(64 * 64);
+    nat.eigh(64, a32, w32, v32);
+    const [r32, o32] = eigResiduals(64, a32, w32, v32);
+    assert.ok(r32 < 1e-5 && o32 < 1e-5, `float32: ${r32}, ${o32}`);
+    // Non-finite input: all NaN. v may alias a.
+    const bad = symmetric(Float64Array, 5, rnd);
+    bad[7] = Infinity;
+    const wb = new Float64Array(5);
+    const vb = new Float64Array(25);
+    nat.eigh(5, bad, wb, vb);
+    assert.ok([...wb, ...vb].every(Number.isNaN));
+    const al = symmetric(Float64Array, 9, rnd);
+    const copy = al.slice();
+    const wa = new Float64Array(9);
+    nat.eigh(9, al, wa, al);
+    const [ra, oa] = eigResiduals(9, copy, wa, al);
+    assert.ok(ra < 1e-12 && oa < 1e-12, `aliased: ${ra}, ${oa}`);
+    // Zero matrix: zero eigenvalues, identity eigenvectors.
+    const wz = new Float64Array(3);
+    const vz = new Float64Array(9);
+    nat.eigh(3, new Float64Array(9), wz, vz);
+    assert.deepEqual([...wz, ...vz], [0, 0, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1]);
+  });
+
+  test('eigh results do not depend on the thread count', () => {
+    const a = symmetric(Float64Array, 300, mulberry32(5));
+    const run = (t: number): FloatArray[] => withThreads(t, () => {
+      const w = new Float64Array(300);
+      const v = new Float64Array(300 * 300);
+      nat.eigh(300, a, w, v);
+      return [w, v];
+    });
+    const [w1, v1] = run(1);
+    const [w2, v2] = run(nat.threads > 1 ? nat.threads : 2);
+    assert.deepEqual(w2, w1);
+    assert.deepEqual(v2, v1);
+  });
+
+  test('cholesky and solveTriangular agree exactly with ts (all flags, aliasing)', () => {
+    const rnd = mulberry32(77);
+    for (const [dt, C] of DTYPES) {
+      for (const n of [0, 1, 2, 3, 8, 17, 40]) {
+        const a = spdMatrix(C, n, rnd);
+        const l0 = new C(n * n);
+        const l1 = new C(n * n);
+        assert.equal(nat.cholesky(n, a, l1), tsKernels.cholesky(n, a, l0));
+        assert.deepEqual(l1, l0, `cholesky ${dt} n=${n}`);
+        const al = a.slice();
+        assert.equal(nat.cholesky(n, al, al), true); // l aliases a
+        assert.deepEqual(al, l0, `cholesky aliased ${dt} n=${n}`);
+        for (const m of [0, 1, 5]) {
+          const t = randArray(C, n * n, rnd);
+          for (let i = 0; i < n; i++) t[i * n + i] = 2 + rnd();
+          const b = randArray(C, n * m, rnd);
+          for (let f = 0; f < 8; f++) {
+            const [lower, transpose, unit] = [(f & 1) !== 0, (f & 2) !== 0, (f & 4) !== 0];
+            const x0 = new C(n * m);
+            const x1 = new C(n * m);
+            tsKernels.solveTriangular(n, m, t, b, x0, lower, transpose, unit);
+            nat.solveTriangular(n, m, t, b, x1, lower, transpose, unit);
+            assert.deepEqual(x1, x0, `solveTriangular ${dt} n=${n} m=${m} flags=${f}`);
+            const xb = b.slice();
+            nat.solveTriangular(n, m, t, xb, xb, lower, transpose, unit); // x aliases b
+            assert.deepEqual(xb, x0, `solveTriangular aliased ${dt} n=${n} m=${m} flags=${f}`);
+          }
+        }
+      }
+      // Not positive definite, or non-finite: false, like ts.
+      const l = new C(4);
+      assert.equal(nat.cholesky(2, C.from([1, 2, 2, 1]), l), false);
+      assert.equal(nat.cholesky(2, C.from([0, 0, 0, 1]), l), false);
+      assert.equal(nat.cholesky(2, C.from([NaN, 0, 0, 1]), l), false);
+      assert.equal(nat.cholesky(2, C.from([4, 0, Infinity, 1]), l), false);
+      assert.equal(nat.cholesky(1, C.from([Infinity]), new C(1)), false);
+      assert.equal(nat.cholesky(2, C.from([4, NaN, 2, 3]), l), true); // upper triangle not read
+    }
+  });
+
+  test('linear algebra argument validation', () => {
+    const f = new Float32Array(16);
+    const d = new Float64Array(16);
+    const ch = (...args: unknown[]): unknown => (nat.cholesky as (...a: unknown[]) => unknown)(...args);
+    const st = (...args: unknown[]): void => (nat.solveTriangular as (...a: unknown[]) => void)(...args);
+    const eg = (...args: unknown[]): void => (nat.eigh as (...a: unknown[]) => void)(...args);
+    assert.throws(() => ch(4, d), { name: 'TypeError', message: /cholesky: expected 3 arguments/ });
+    assert.throws(() => ch(4, d, f), { name: 'TypeError', message: /cholesky: mixed dtypes/ });
+    assert.throws(() => ch(5, d, new Float64Array(25)), { name: 'RangeError', message: /cholesky: a has 16 elements/ });
+    assert.throws(() => ch(4, d, new Float64Array(15)), { name: 'RangeError', message: /cholesky: l has 15 elements/ });
+    assert.throws(() => ch(-1, d, d), { name: 'RangeError', message: /cholesky: n must be/ });
+    assert.throws(() => ch(1.5, d, d), RangeError);
+    assert.throws(() => ch('4', d, d), TypeError);
+    assert.throws(() => ch(4, new Int32Array(16), new Int32Array(16)), TypeError);
+    assert.throws(() => ch(2 ** 40, d, d), { name: 'RangeError', message: /a has 16 elements/ });
+    assert.equal(ch(0, new Float64Array(0), new Float64Array(0)), true);
+
+    assert.throws(() => st(4, 4, d, d, d, true, false), { name: 'TypeError', message: /solveTriangular: expected 8 arguments/ });
+    assert.throws(() => st(4, 4, d, d, f, true, false, false), { name: 'TypeError', message: /solveTriangular: mixed dtypes/ });
+    assert.throws(() => st(4, 4, new Float64Array(15), d, d, true, false, false), { name: 'RangeError', message: /t has 15 elements/ });
+    assert.throws(() => st(4, 5, d, d, new Float64Array(20), true, false, false), { name: 'RangeError', message: /b has 16 elements/ });
+    assert.throws(() => st(4, 5, d, new Float64Array(20), d, true, false, false), { name: 'RangeError', message: /x has 16 elements/ });
+    assert.throws(() => st(4, 4, d, d, d, 1, false, false), { name: 'TypeError', message: /lower must be a boolean/ });
+    assert.throws(() => st(4, 4, d, d, d, true, false, 'no'), { name: 'TypeError', message: /unitDiagonal must be a boolean/ });
+    assert.throws(() => st(4, -4, d, d, d, true, false, false), { name: 'RangeError', message: /m must be/ });
+    st(4, 0, new Float64Array(0), new Float64Array(0), new Float64Array(0), true, false, false); // touches nothing
+
+    assert.throws(() => eg(4, d, new Float64Array(4)), { name: 'TypeError', message: /eigh: expected 4 arguments/ });
+    assert.throws(() => eg(4, d, new Float32Array(4), d), { name: 'TypeError', message: /eigh: mixed dtypes/ });
+    assert.throws(() => eg(4, d, new Float64Array(3), d), { name: 'RangeError', message: /eigh: w has 3 elements/ });
+    assert.throws(() => eg(4, d, new Float64Array(4), new Float64Array(15)), { name: 'RangeError', message: /eigh: v has 15 elements/ });
+    assert.throws(() => eg(5, d, new Float64Array(5), new Float64Array(25)), { name: 'RangeError', message: /eigh: a has 16 elements/ });
+    assert.throws(() => eg(NaN, d, d, d), RangeError);
+    assert.throws(() => eg(4, [1, 2], d, d), TypeError);
+    eg(0, new Float64Array(0), new Float64Array(0), new Float64Array(0));
   });
 
   test('argument validation: clear TypeError/RangeError, never out of bounds', () => {

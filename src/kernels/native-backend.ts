@@ -4,10 +4,12 @@
  *
  * Natively: gemm (BLIS-style packed AVX-512 / AVX2 / scalar micro-kernels chosen at load time
  * for the CPU, a persistent thread pool), unary, binary, axpby, dot, reduce, softmax,
- * copyStrided, im2col, col2im — float32 and float64. Pooling and dense linear algebra delegate
- * to `tsKernels`. The addon validates every call itself (argument count and types, one dtype
- * per call, array lengths against the sizes, strides and leading dimensions it is told), and
- * throws a TypeError/RangeError naming the kernel rather than touching memory out of bounds.
+ * copyStrided, im2col, col2im, and dense linear algebra (cholesky, solveTriangular, eigh: a
+ * C++ port of `ts/linalg.ts`, float64 internally, same semantics) — float32 and float64.
+ * Pooling delegates to `tsKernels`. The addon validates every call itself (argument count and
+ * types, one dtype per call, array lengths against the sizes, strides and leading dimensions
+ * it is told), and throws a TypeError/RangeError naming the kernel rather than touching memory
+ * out of bounds.
  */
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
@@ -32,6 +34,11 @@ export interface NativeAddon {
   copyStrided: Kernels['copyStrided'];
   im2col: Kernels['im2col'];
   col2im: Kernels['col2im'];
+  cholesky: Kernels['cholesky'];
+  solveTriangular: Kernels['solveTriangular'];
+  eigh: Kernels['eigh'];
+  /** `eigh` by cyclic Jacobi only (the QL fallback), for tests. */
+  eighJacobi: Kernels['eigh'];
   setThreads(n: number): void;
   getThreads(): number;
   maxThreads(): number;
@@ -42,7 +49,7 @@ export interface NativeAddon {
 
 const REQUIRED = [
   'gemm', 'unary', 'binary', 'axpby', 'dot', 'reduce', 'softmax', 'copyStrided', 'im2col', 'col2im',
-  'setThreads', 'getThreads', 'maxThreads', 'simd', 'selectIsa',
+  'cholesky', 'solveTriangular', 'eigh', 'eighJacobi', 'setThreads', 'getThreads', 'maxThreads', 'simd', 'selectIsa',
 ] as const;
 
 /** `<package root>/build/native/hessian.node`; this module is `<root>/dist/kernels/native-backend.js`. */
@@ -110,9 +117,9 @@ export function loadNativeKernels(): Kernels | null {
     maxPool2d: tsKernels.maxPool2d,
     avgPool2d: tsKernels.avgPool2d,
     avgPool2dBackward: tsKernels.avgPool2dBackward,
-    cholesky: tsKernels.cholesky,
-    solveTriangular: tsKernels.solveTriangular,
-    eigh: tsKernels.eigh,
+    cholesky: a.cholesky,
+    solveTriangular: a.solveTriangular,
+    eigh: a.eigh,
   };
   return kernels;
 }

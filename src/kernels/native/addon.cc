@@ -457,6 +457,77 @@ napi_value Conv(napi_env env, napi_callback_info info, bool forward) {
 napi_value Im2col(napi_env env, napi_callback_info info) { return Conv(env, info, true); }
 napi_value Col2im(napi_env env, napi_callback_info info) { return Conv(env, info, false); }
 
+// ---------------------------------------------------------------------------------------------
+// Dense linear algebra: n x n row-major matrices; every array must hold at least the elements
+// the sizes imply (n*n, n*m, n), one dtype per call.
+
+napi_value Cholesky(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "cholesky", 3);
+    const int64_t n = c.integer(0, "n");
+    const Call::Arr a = c.floatArray(1, "a"), l = c.floatArray(2, "l");
+    c.sameDtype(a, l);
+    const i128 nn = i128(n) * n;
+    c.needs(a, nn);
+    c.needs(l, nn);
+    const bool ok = a.f64 ? choleskyKernel<double>(n, static_cast<const double*>(a.data), static_cast<double*>(l.data))
+                          : choleskyKernel<float>(n, static_cast<const float*>(a.data), static_cast<float*>(l.data));
+    napi_value v;
+    napi_get_boolean(env, ok, &v);
+    return v;
+  });
+}
+
+napi_value SolveTriangular(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "solveTriangular", 8);
+    const int64_t n = c.integer(0, "n"), m = c.integer(1, "m");
+    const Call::Arr t = c.floatArray(2, "t"), b = c.floatArray(3, "b"), x = c.floatArray(4, "x");
+    const bool lower = c.boolean(5, "lower"), transpose = c.boolean(6, "transpose");
+    const bool unit = c.boolean(7, "unitDiagonal");
+    c.sameDtype(t, b);
+    c.sameDtype(t, x);
+    const i128 nm = i128(n) * m;
+    if (nm == 0) return undefinedValue(env);
+    c.needs(t, i128(n) * n);
+    c.needs(b, nm);
+    c.needs(x, nm);
+    if (t.f64) {
+      solveTriangularKernel<double>(n, m, static_cast<const double*>(t.data), static_cast<const double*>(b.data),
+                                    static_cast<double*>(x.data), lower, transpose, unit);
+    } else {
+      solveTriangularKernel<float>(n, m, static_cast<const float*>(t.data), static_cast<const float*>(b.data),
+                                   static_cast<float*>(x.data), lower, transpose, unit);
+    }
+    return undefinedValue(env);
+  });
+}
+
+napi_value EighImpl(napi_env env, napi_callback_info info, bool jacobiOnly) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, jacobiOnly ? "eighJacobi" : "eigh", 4);
+    const int64_t n = c.integer(0, "n");
+    const Call::Arr a = c.floatArray(1, "a"), w = c.floatArray(2, "w"), v = c.floatArray(3, "v");
+    c.sameDtype(a, w);
+    c.sameDtype(a, v);
+    const i128 nn = i128(n) * n;
+    c.needs(a, nn);
+    c.needs(w, n);
+    c.needs(v, nn);
+    if (n == 0) return undefinedValue(env);
+    if (a.f64) {
+      eighKernel<double>(n, static_cast<const double*>(a.data), static_cast<double*>(w.data),
+                         static_cast<double*>(v.data), jacobiOnly);
+    } else {
+      eighKernel<float>(n, static_cast<const float*>(a.data), static_cast<float*>(w.data), static_cast<float*>(v.data),
+                        jacobiOnly);
+    }
+    return undefinedValue(env);
+  });
+}
+napi_value Eigh(napi_env env, napi_callback_info info) { return EighImpl(env, info, false); }
+napi_value EighJacobi(napi_env env, napi_callback_info info) { return EighImpl(env, info, true); }
+
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Call c(env, info, "setThreads", 1);
@@ -511,6 +582,7 @@ NAPI_MODULE_INIT() {
       {"dot", Dot},             {"reduce", Reduce},       {"softmax", Softmax},       {"copyStrided", CopyStrided},
       {"im2col", Im2col},       {"col2im", Col2im},       {"setThreads", SetThreads}, {"getThreads", GetThreads},
       {"maxThreads", MaxThreads}, {"simd", Simd},         {"selectIsa", SelectIsa},
+      {"cholesky", Cholesky},   {"solveTriangular", SolveTriangular}, {"eigh", Eigh}, {"eighJacobi", EighJacobi},
   };
   for (const Fn& f : fns) {
     napi_value fn;

@@ -32,6 +32,14 @@ void gemmBatched(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T al
                  int64_t strideA, const T* b, int64_t ldb, int64_t strideB, T beta, T* c, int64_t ldc,
                  int64_t strideC, int64_t batch);
 
+// Dense linear algebra (linalg.cc), float64 internally; semantics of src/kernels/ts/linalg.ts.
+// Outputs may alias inputs (inputs are copied first).
+template <typename T> bool choleskyKernel(int64_t n, const T* a, T* l);
+template <typename T> void solveTriangularKernel(int64_t n, int64_t m, const T* t, const T* b, T* x, bool lower,
+                                                 bool transpose, bool unitDiagonal);
+// Householder + implicit QL (Jacobi fallback); `jacobiOnly` forces cyclic Jacobi.
+template <typename T> void eighKernel(int64_t n, const T* a, T* w, T* v, bool jacobiOnly);
+
 // The instruction set chosen at load ("avx512", "avx2", "scalar").
 const char* gemmIsaName();
 // Force an instruction set (for tests/benchmarks); false if it is not available here.
