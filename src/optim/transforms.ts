@@ -4,7 +4,7 @@
  * transform scales by `-lr`.
  */
 import type { PyTree } from '../autodiff/pytree.js';
-import { treeAxpby, treeMapValues, treeNorm, treeScale, treeZerosLike, treeData } from './tree-math.js';
+import { treeAxpby, treeFused, treeMapValues, treeNorm, treeScale, treeZerosLike, treeData } from './tree-math.js';
 import type { Schedule, Transform, UpdateContext } from './types.js';
 import { checkNumber, evalSchedule } from './validate.js';
 
@@ -97,13 +97,19 @@ export function scaleByAdam<P extends PyTree>(options: { b1?: number; b2?: numbe
     init: (params) => ({ count: 0, mu: treeZerosLike(params), nu: treeZerosLike(params) }),
     update: (g, s) => {
       const count = s.count + 1;
-      const gd = treeData(g);
-      const mu = treeAxpby(b1, s.mu, 1 - b1, g);
-      const nu = treeMapValues(s.nu, (v, i, leaf) => b2 * v + (1 - b2) * gd[leaf][i] * gd[leaf][i]);
       const c1 = 1 - Math.pow(b1, count);
       const c2 = 1 - Math.pow(b2, count);
-      const nd = treeData(nu);
-      const u = treeMapValues(mu, (m, i, leaf) => (m / c1) / (Math.sqrt(nd[leaf][i] / c2) + eps));
+      // One fused pass per leaf: new moments and the update.
+      const [mu, nu, u] = treeFused([g, s.mu, s.nu], 3, ([gd, md, vd], [mo, vo, uo], n) => {
+        for (let i = 0; i < n; i++) {
+          const gi = gd[i];
+          const m = b1 * md[i] + (1 - b1) * gi;
+          const v = b2 * vd[i] + (1 - b2) * gi * gi;
+          mo[i] = m;
+          vo[i] = v;
+          uo[i] = (m / c1) / (Math.sqrt(v / c2) + eps);
+        }
+      });
       return [u, { count, mu, nu }];
     },
   };

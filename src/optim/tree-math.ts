@@ -2,7 +2,7 @@
  * Arithmetic on parameter trees (leafwise, concrete: optimizers do not differentiate through
  * their own updates). Inner products accumulate in float64.
  */
-import { Tensor, allocate, fmtShape, sameShape } from '../tensor/tensor.js';
+import { Tensor, allocate, fmtShape, sameShape, type FloatArray } from '../tensor/tensor.js';
 import { kernels } from '../kernels/index.js';
 import { stopGradient } from '../autodiff/core.js';
 import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
@@ -103,4 +103,21 @@ export function treeData<P extends PyTree>(x: P): (Float32Array | Float64Array)[
 /** Total number of scalars in a tree. */
 export function treeSize<P extends PyTree>(x: P): number {
   return leavesOf(x).reduce((a, l) => a + l.size, 0);
+}
+
+/**
+ * A fused leafwise pass: `body(ins, outs, n)` sees, per leaf, the data of each input tree and of
+ * `nOut` fresh output arrays (the first input's dtype and shapes); returns the output trees.
+ * For optimizer updates that would otherwise make several passes or call a closure per element.
+ */
+export function treeFused<P extends PyTree>(inputs: readonly P[], nOut: number, body: (ins: FloatArray[], outs: FloatArray[], n: number) => void): P[] {
+  const leaves = inputs.map(leavesOf);
+  for (let t = 1; t < leaves.length; t++) checkSameStructure('treeFused', leaves[0], leaves[t]);
+  const outLeaves: Tensor[][] = Array.from({ length: nOut }, () => []);
+  leaves[0].forEach((first, j) => {
+    const outs = Array.from({ length: nOut }, () => allocate(first.dtype, first.size));
+    body(leaves.map((l) => l[j].data), outs, first.size);
+    outs.forEach((o, k) => outLeaves[k].push(new Tensor(o, first.shape)));
+  });
+  return outLeaves.map((ls) => treeUnflatten(inputs[0], ls));
 }
