@@ -111,9 +111,14 @@ function chartsFor(problem: string, runs: RunRecord[]): Chart[] {
         hi: grid.map((_, i) => at(i, (v) => Math.max(...v))),
       });
     }
-    const all = runs.flatMap((r) => r.curve.map((c) => c.trainLoss)).filter((v) => Number.isFinite(v));
-    const pos = all.filter((v) => v > 0);
-    const log = pos.length === all.length && pos.length > 0 && Math.max(...pos) / Math.min(...pos) > 20;
+    // Log scale when the positive losses span more than 20x (losses of exactly 0 are then left out).
+    const pos = runs.flatMap((r) => r.curve.map((c) => c.trainLoss)).filter((v) => Number.isFinite(v) && v > 0);
+    const log = pos.length > 0 && Math.max(...pos) / Math.min(...pos) > 20;
+    if (log) {
+      // Show at most 16 decades below the largest loss: smaller values (and exact zeros) sit on that floor.
+      const floor = Math.max(...pos) * 1e-16;
+      for (const s of series) for (const arr of [s.median, s.lo, s.hi]) arr.forEach((v, i) => { if (v !== null && v < floor) arr[i] = floor; });
+    }
     charts.push({ title: `${problem}: training loss vs ${key === 'seconds' ? 'wall-clock seconds' : 'steps'}`, xLabel: key === 'seconds' ? 'seconds' : 'steps', x: grid, series, log });
   }
   return charts;
@@ -154,7 +159,8 @@ body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2r
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
 table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{padding:.25rem .7rem;border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}
 .note{color:#666;margin:.2rem 0}.sw{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.4rem;vertical-align:-1px}
-.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(480px,1fr));gap:1rem}.chart h4{margin:.3rem 0;font-weight:600;font-size:.95rem}
+.charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:1.5rem}.chart{min-width:0;overflow:hidden}.chart h4{margin:.3rem 0;font-weight:600;font-size:.95rem}
+.legend{margin:.5rem 0 1rem}.legend>span{margin-right:1rem;white-space:nowrap}
 </style></head><body>
 <h1>hessian benchmark report</h1>
 <p class="note">${escapeHtml(results.created)} · hessian ${escapeHtml(results.version)} · ${results.runs.length} runs · budget ${escapeHtml(JSON.stringify(results.settings.budget))} per run · data size ${results.settings.size}${results.settings.tuned ? ' · learning rates tuned on a grid' : ''}</p>
@@ -162,6 +168,7 @@ table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{padding:.25rem .7rem;bo
 ${tables}
 <h2>Training loss</h2>
 <p class="note">Median over seeds (line) and the range between the best and the worst seed (band). Seconds count optimizer work only.</p>
+<div class="legend">${optimizers.map((o) => `<span><span class="sw" style="background:${color[o]}"></span>${escapeHtml(o)}</span>`).join(' ')}</div>
 <div class="charts" id="charts"></div>
 <h2>Machine and versions</h2>
 <table><tbody>
@@ -187,9 +194,11 @@ for (const c of DATA.charts) {
                 { label: s.label + ' (min)', stroke: col + '33', width: 1, spanGaps: true, show: true });
     bands.push({ series: [base + 1, base + 2], fill: col + '22' });
   }
-  const width = Math.max(320, div.clientWidth || 520);
+  const width = Math.max(300, (div.clientWidth || 480) - 8);
   new uPlot({ width, height: 300, series, bands, scales: { x: { time: false }, y: c.log ? { distr: 3 } : {} },
-    axes: [{ label: c.xLabel }, { label: 'training loss' }], legend: { live: false } }, data, div);
+    axes: [{ label: c.xLabel }, { label: 'training loss' + (c.log ? ' (log scale)' : ''), size: 60,
+      values: (u, vals) => vals.map((v) => v == null ? '' : (v !== 0 && (Math.abs(v) < 1e-2 || Math.abs(v) >= 1e5)) ? v.toExponential(0) : String(+v.toPrecision(3))) }],
+    legend: { show: false } }, data, div);
 }
 </script>
 </body></html>
