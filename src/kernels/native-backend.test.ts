@@ -7,6 +7,7 @@ import type { BinaryOp, FloatArray, Kernels, ReduceOp, UnaryOp } from './types.j
 import { BINARY_OPS, REDUCE_OPS, UNARY_OPS } from './types.js';
 import { tsKernels } from './ts-backend.js';
 import { loadNativeAddon, loadNativeKernels, nativeLoadError } from './native-backend.js';
+import { uniformSource as mulberry32 } from '../testing/helpers.js';
 
 const loaded = loadNativeKernels();
 const skip = loaded === null ? `native backend unavailable: ${nativeLoadError() ?? 'unknown'}` : false;
@@ -18,17 +19,6 @@ const DTYPES: readonly [string, Ctor, number][] = [
   ['float64', Float64Array, 2 ** -52],
 ];
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const randInt = (rnd: () => number, lo: number, hi: number): number => lo + Math.floor(rnd() * (hi - lo + 1));
 const pick = <T>(rnd: () => number, xs: readonly T[]): T => xs[Math.floor(rnd() * xs.length)];
@@ -699,7 +689,8 @@ describe('native backend', { skip }, () => {
       bad = true;
       return pick(rnd, [NaN, 0.5, Infinity, '3', undefined, null, -1e300, 2 ** 60]);
     };
-    const arr = (C: Ctor, need: number): FloatArray => {
+    const arr = (C: Ctor, needed: number): FloatArray => {
+      const need = Math.max(0, needed); // a corrupted (negative) leading dimension gives a meaningless length
       const r = rnd();
       if (r < 0.05 && need > 0) { bad = true; return new C(need - 1); }
       return randArray(C, need + (r < 0.3 ? randInt(rnd, 1, 3) : 0), rnd);

@@ -5,6 +5,7 @@ import assert from 'node:assert/strict';
 import type { FloatArray, Kernels } from './types.js';
 import { tsKernels } from './ts-backend.js';
 import { createWasmKernels, loadWasmKernels, wasmLoadError, wasmMemoryBytes } from './wasm-backend.js';
+import { uniformSource as mulberry32 } from '../testing/helpers.js';
 
 const loaded = loadWasmKernels();
 const skip = loaded === null ? `wasm backend unavailable: ${wasmLoadError() ?? 'unknown'}` : false;
@@ -16,17 +17,6 @@ const DTYPES: readonly [string, Ctor, number][] = [
   ['float64', Float64Array, 2 ** -52],
 ];
 
-/** mulberry32: a tiny seeded PRNG, uniform in [0, 1). */
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function randArray(C: Ctor, n: number, rnd: () => number): FloatArray {
   const a = new C(n);

@@ -38,3 +38,9 @@ export function assertClose(
 export function tol(dtype: DType, scale = 1): { rtol: number; atol: number } {
   return dtype === 'float32' ? { rtol: 2e-5 * scale, atol: 2e-6 * scale } : { rtol: 1e-12 * scale, atol: 1e-13 * scale };
 }
+
+/** A seeded source of uniform numbers in [0, 1) (the tests' shared PRNG: our Rng). */
+export function uniformSource(seed: number): () => number {
+  const rng = new Rng(seed);
+  return () => rng.nextFloat();
+}

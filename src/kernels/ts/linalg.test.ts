@@ -4,21 +4,12 @@ import {
   cholesky, eigh, eighJacobi, inversePthRoot, INVERSE_ROOT_TINY, matrixFunctionSym, solveTriangular,
 } from './linalg.js';
 import type { FloatArray } from '../types.js';
+import { uniformSource as mulberry32 } from '../../testing/helpers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Seeded random data: mulberry32 + Box–Muller.
 // ---------------------------------------------------------------------------------------------
 
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   private readonly u: () => number;
