@@ -306,17 +306,10 @@ export function outer(x: Tensor, y: Tensor): Tensor {
   return matmul(reshape(x, [x.size, 1]), reshape(y, [1, y.size]));
 }
 
-function pairOf(op: string, name: string, v: C.Pair | undefined, dflt: number, min: number): [number, number] {
-  const p: readonly number[] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
-  if (!Array.isArray(p) || p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {
-    throw new RangeError(`${op}: ${name} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(v)}`);
-  }
-  return [p[0], p[1]];
-}
 
 function convGeometry(op: string, o: C.Conv2dOptions): ConvGeometry {
   if (o === null || typeof o !== 'object') throw new TypeError(`${op}: options must be an object, got ${describe(o)}`);
-  return { stride: pairOf(op, 'stride', o.stride, 1, 1), padding: pairOf(op, 'padding', o.padding, 0, 0), dilation: pairOf(op, 'dilation', o.dilation, 1, 1) };
+  return { stride: C.pair(op, 'stride', o.stride, 1, 1), padding: C.pair(op, 'padding', o.padding, 0, 0), dilation: C.pair(op, 'dilation', o.dilation, 1, 1) };
 }
 
 /** 2-D convolution, NCHW (cross-correlation as in PyTorch), optional bias `[O]`. */
@@ -347,8 +340,8 @@ export function conv2dBackwardFilter(x: Tensor, gy: Tensor, wShape: readonly num
 
 function poolGeometry(op: string, kernelSize: C.Pair, o: C.Pool2dOptions): PoolGeometry {
   if (o === null || typeof o !== 'object') throw new TypeError(`${op}: options must be an object, got ${describe(o)}`);
-  const kernel = pairOf(op, 'kernelSize', kernelSize, 1, 1);
-  return { kernel, stride: o.stride === undefined ? kernel : pairOf(op, 'stride', o.stride, 1, 1), padding: pairOf(op, 'padding', o.padding, 0, 0) };
+  const kernel = C.pair(op, 'kernelSize', kernelSize, 1, 1);
+  return { kernel, stride: o.stride === undefined ? kernel : C.pair(op, 'stride', o.stride, 1, 1), padding: C.pair(op, 'padding', o.padding, 0, 0) };
 }
 
 /** Max pooling (NCHW); its derivative routes to the window maxima. */

@@ -22,7 +22,7 @@
 import type { PyTree } from '../autodiff/pytree.js';
 import { armijo, moreThuente, strongWolfe, type LinePoint } from './line-search.js';
 import { createOptimizer } from './optimizer.js';
-import { treeAxpby, treeMaxAbs, treeScale, treeSub, treeVdot } from './tree-math.js';
+import { treeAxpby, treeScale, treeSub, treeVdot } from './tree-math.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from './types.js';
 import { checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
 import type { Schedule } from './types.js';
@@ -192,9 +192,4 @@ export function lbfgsTransform<P extends PyTree>(options: LbfgsOptions = {}): Tr
 export function lbfgs<P extends PyTree = PyTree>(options: LbfgsOptions = {}): Optimizer<LbfgsState<P>, P> {
   const o = resolveLbfgsOptions('lbfgs', options);
   return createOptimizer('lbfgs', lbfgsTransform<P>(options), o);
-}
-
-/** The infinity norm of a gradient tree (SciPy's pgtol measure for unbounded problems). */
-export function gradInfNorm<P extends PyTree>(g: P): number {
-  return treeMaxAbs(g);
 }

@@ -63,13 +63,6 @@ export function treeNorm<P extends PyTree>(x: P): number {
   return Math.sqrt(treeVdot(x, x));
 }
 
-/** Sum of absolute entries. */
-export function treeL1Norm<P extends PyTree>(x: P): number {
-  let s = 0;
-  for (const l of leavesOf(x)) for (let i = 0; i < l.size; i++) s += Math.abs(l.data[i]);
-  return s;
-}
-
 /** Largest absolute entry (infinity norm). */
 export function treeMaxAbs<P extends PyTree>(x: P): number {
   let m = 0;

@@ -25,7 +25,8 @@ interface Geometry {
   oh: number; ow: number;
 }
 
-function pair(op: string, name: string, v: Pair | undefined, dflt: number, min: number): [number, number] {
+/** A number or a pair of integers >= min, as a pair; an error names the op and the option. */
+export function pair(op: string, name: string, v: Pair | undefined, dflt: number, min: number): [number, number] {
   const p: readonly number[] = v === undefined ? [dflt, dflt] : typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(p)) throw new TypeError(`${op}: ${name} must be a number or a pair, got ${describe(v)}`);
   if (p.length !== 2 || !p.every((x) => Number.isInteger(x) && x >= min)) {

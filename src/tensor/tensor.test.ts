@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, arange, eye, full, linspace, ones, tensor, zeros } from './tensor.js';
 import { Rng, bernoulli, manualSeed, rademacher, rand, randn } from './random.js';
-import { backend, availableBackends, withBackend } from '../kernels/index.js';
+import { availableBackends, withBackend } from '../kernels/index.js';
 
 describe('tensor creation', () => {
   it('infers shapes from nested arrays and reads flat arrays with a shape', () => {
@@ -66,8 +66,8 @@ describe('random numbers', () => {
 
   it('same numbers on every backend', () => {
     const draws = availableBackends().map((b) => withBackend(b, () => randn([8], { seed: 1, dtype: 'float64' }).toFlatArray()));
+    assert.ok(draws.length >= 2, 'at least two backends load here');
     for (const d of draws) assert.deepEqual(d, draws[0]);
-    assert.ok(backend('ts'));
   });
 
   it('moments of normal, uniform, bernoulli and rademacher draws match their distributions', () => {
