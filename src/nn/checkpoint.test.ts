@@ -3,9 +3,10 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { crc32 as zlibCrc32 } from 'node:zlib';
 import { Tensor, tensor } from '../tensor/tensor.js';
 import { treeLeaves, treePaths, type PyTree } from '../autodiff/pytree.js';
-import { CheckpointError, MAX_HEADER_BYTES, deserializeTree, loadTree, saveTree, serializeTree } from './checkpoint.js';
+import { CHECKSUM_METADATA_KEY, CheckpointError, MAX_HEADER_BYTES, deserializeTree, loadTree, saveTree, serializeTree } from './checkpoint.js';
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -495,5 +496,40 @@ test('file errors name the file', async () => {
     assert.ok(!existsSync(join(dir, 'bad.safetensors')) && !existsSync(join(dir, 'bad.safetensors.tmp')));
   } finally {
     rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// The data checksum
+
+test('the header records the CRC-32 of the data section, and it is not returned as metadata', () => {
+  const bytes = serializeTree(mixedTree(), { step: '3' });
+  const { length, json } = headerOf(bytes);
+  const meta = json.__metadata__ as Record<string, string>;
+  assert.equal(meta[CHECKSUM_METADATA_KEY], zlibCrc32(bytes.subarray(8 + length)).toString(16).padStart(8, '0'));
+  assert.deepEqual(deserializeTree(bytes).metadata, { step: '3' });
+  assert.throws(() => serializeTree({ w: tensor([1]) }, { [CHECKSUM_METADATA_KEY]: '00000000' }), /reserved for the data checksum/);
+});
+
+test('every single flipped bit in the data section is detected by the checksum', () => {
+  const bytes = serializeTree({ w: tensor([[1, 2], [3, 4]]), b: tensor([0.5, -1.5], undefined, { dtype: 'float64' }) });
+  const start = 8 + headerOf(bytes).length;
+  for (let bit = 0; bit < (bytes.length - start) * 8; bit++) {
+    const copy = bytes.slice();
+    copy[start + (bit >> 3)] ^= 1 << (bit & 7);
+    throwsCheckpoint(() => deserializeTree(copy), /data section is corrupt: its CRC-32 is [0-9a-f]{8}, the header records [0-9a-f]{8}/);
+  }
+});
+
+test('a file without a checksum (older versions, other tools) still loads; a malformed checksum is rejected', () => {
+  const data = f32Bytes([1, 2]);
+  const header = (meta: Record<string, string>) => ({ __metadata__: meta, w: { dtype: 'F32', shape: [2], data_offsets: [0, 8] } });
+  const old = deserializeTree(buildFile(header({ step: '1' }), data));
+  assert.deepEqual(Array.from((old.tree as { w: Tensor }).w.data), [1, 2]);
+  const good = zlibCrc32(data).toString(16).padStart(8, '0');
+  assert.deepEqual(deserializeTree(buildFile(header({ [CHECKSUM_METADATA_KEY]: good }), data)).metadata, {});
+  for (const bad of ['', 'xyz', good.toUpperCase(), `${good}0`, '-1']) {
+    if (bad === good) continue;
+    throwsCheckpoint(() => deserializeTree(buildFile(header({ [CHECKSUM_METADATA_KEY]: bad }), data)), /hessian\.data-crc32'\] must be 8 lowercase hex digits/);
   }
 });

@@ -40,15 +40,22 @@
  *   - `{ "kind": "undefined" }`.
  *   Files without this key (written by other tools) load, without a template, as a flat object
  *   `{ name: Tensor }`. The metadata returned by a load omits `hessian.tree`.
+ * - `__metadata__["hessian.data-crc32"]` is the CRC-32 (IEEE, as zlib) of the whole data section
+ *   as 8 lowercase hex digits. A load verifies it and rejects a file whose data do not match
+ *   (flipped or damaged bytes). Files without it (written by other tools, or by versions of
+ *   this library before 0.2) still load, unverified. The metadata returned omits it too.
  *
  * Loading copies the data out of the file's bytes (tensors never alias the input) and reads
  * through offsets of any alignment.
  */
 import { Tensor, allocate, describe, fmtShape, sameShape, type DType, type FloatArray } from '../tensor/tensor.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
+import { crc32 } from './crc32.js';
 
 /** The `__metadata__` key that holds the tree's structure. */
 export const TREE_METADATA_KEY = 'hessian.tree';
+/** The `__metadata__` key that holds the CRC-32 of the data section (8 lowercase hex digits). */
+export const CHECKSUM_METADATA_KEY = 'hessian.data-crc32';
 /** The largest header this reader accepts, in bytes (as the reference implementation). */
 export const MAX_HEADER_BYTES = 100_000_000;
 const FORMAT_VERSION = 1;
@@ -155,6 +162,7 @@ export function serializeTree(tree: PyTree, metadata: Record<string, string> = {
   if (!isPlainObject(metadata)) throw new TypeError(`serializeTree: metadata must be a plain object of strings, got ${describe(metadata)}`);
   for (const [k, v] of Object.entries(metadata)) {
     if (k === TREE_METADATA_KEY) throw new TypeError(`serializeTree: metadata key '${TREE_METADATA_KEY}' is reserved for the tree's structure`);
+    if (k === CHECKSUM_METADATA_KEY) throw new TypeError(`serializeTree: metadata key '${CHECKSUM_METADATA_KEY}' is reserved for the data checksum`);
     if (typeof v !== 'string') throw new TypeError(`serializeTree: metadata['${k}'] must be a string, got ${describe(v)}`);
   }
   const structure = describeStructure(tree);
@@ -167,33 +175,41 @@ export function serializeTree(tree: PyTree, metadata: Record<string, string> = {
     seen.add(p);
   }
 
-  const fullMetadata: Record<string, string> = {};
-  setOwn(fullMetadata, TREE_METADATA_KEY, JSON.stringify({ version: FORMAT_VERSION, root: structure }));
-  for (const [k, v] of Object.entries(metadata)) setOwn(fullMetadata, k, v);
-
-  // Built as text entry by entry so that the key order is the tree order (a JS object would
-  // move integer-like keys such as '0' to the front).
-  const parts = [`${JSON.stringify('__metadata__')}:${JSON.stringify(fullMetadata)}`];
-  let offset = 0;
-  for (let i = 0; i < leaves.length; i++) {
-    const t = leaves[i];
-    const end = offset + t.data.byteLength;
-    parts.push(`${JSON.stringify(paths[i])}:${JSON.stringify({ dtype: FILE_DTYPE[t.dtype], shape: t.shape, data_offsets: [offset, end] })}`);
-    offset = end;
-  }
-  const json = new TextEncoder().encode(`{${parts.join(',')}}`);
-  const headerLength = json.length + ((8 - (json.length % 8)) % 8);
+  // The checksum has a fixed width, so the header's length is known before the data are
+  // written; the header is encoded again with the real checksum once the data are in place.
+  const headerJson = (checksum: string): Uint8Array => {
+    const fullMetadata: Record<string, string> = {};
+    setOwn(fullMetadata, TREE_METADATA_KEY, JSON.stringify({ version: FORMAT_VERSION, root: structure }));
+    setOwn(fullMetadata, CHECKSUM_METADATA_KEY, checksum);
+    for (const [k, v] of Object.entries(metadata)) setOwn(fullMetadata, k, v);
+    // Built as text entry by entry so that the key order is the tree order (a JS object would
+    // move integer-like keys such as '0' to the front).
+    const parts = [`${JSON.stringify('__metadata__')}:${JSON.stringify(fullMetadata)}`];
+    let offset = 0;
+    for (let i = 0; i < leaves.length; i++) {
+      const t = leaves[i];
+      const end = offset + t.data.byteLength;
+      parts.push(`${JSON.stringify(paths[i])}:${JSON.stringify({ dtype: FILE_DTYPE[t.dtype], shape: t.shape, data_offsets: [offset, end] })}`);
+      offset = end;
+    }
+    return new TextEncoder().encode(`{${parts.join(',')}}`);
+  };
+  let dataLength = 0;
+  for (const t of leaves) dataLength += t.data.byteLength;
+  const placeholder = headerJson('00000000');
+  const headerLength = placeholder.length + ((8 - (placeholder.length % 8)) % 8);
   if (headerLength > MAX_HEADER_BYTES) throw new RangeError(`serializeTree: the header would be ${headerLength} bytes, over the limit of ${MAX_HEADER_BYTES}`);
 
-  const out = new Uint8Array(8 + headerLength + offset);
+  const out = new Uint8Array(8 + headerLength + dataLength);
   new DataView(out.buffer).setBigUint64(0, BigInt(headerLength), true);
-  out.set(json, 8);
-  out.fill(0x20, 8 + json.length, 8 + headerLength);
   let pos = 8 + headerLength;
   for (const t of leaves) {
     writeLittleEndian(out, pos, t);
     pos += t.data.byteLength;
   }
+  const json = headerJson(crc32(out.subarray(8 + headerLength)).toString(16).padStart(8, '0'));
+  out.set(json, 8);
+  out.fill(0x20, 8 + json.length, 8 + headerLength);
   return out;
 }
 
@@ -213,6 +229,8 @@ interface ParsedFile {
   readonly metadata: Record<string, string>;
   /** The raw `hessian.tree` text, if present. */
   readonly structure: string | undefined;
+  /** The recorded CRC-32 of the data section, if present. */
+  readonly checksum: number | undefined;
   /** Where the data section starts in the input. */
   readonly dataStart: number;
 }
@@ -280,6 +298,7 @@ function parseFile(bytes: Uint8Array): ParsedFile {
   const dataLength = bytes.length - dataStart;
   const metadata: Record<string, string> = {};
   let structure: string | undefined;
+  let checksum: number | undefined;
   const entries = new Map<string, Entry>();
   for (const name of Object.keys(header)) {
     const raw = header[name];
@@ -289,7 +308,10 @@ function parseFile(bytes: Uint8Array): ParsedFile {
         const v = raw[k];
         if (typeof v !== 'string') fail(`__metadata__['${k}'] must be a string, got ${describe(v)}`);
         if (k === TREE_METADATA_KEY) structure = v;
-        else setOwn(metadata, k, v);
+        else if (k === CHECKSUM_METADATA_KEY) {
+          if (!/^[0-9a-f]{8}$/.test(v)) fail(`__metadata__['${CHECKSUM_METADATA_KEY}'] must be 8 lowercase hex digits, got ${JSON.stringify(v.slice(0, 40))}`);
+          checksum = parseInt(v, 16);
+        } else setOwn(metadata, k, v);
       }
       continue;
     }
@@ -312,7 +334,14 @@ function parseFile(bytes: Uint8Array): ParsedFile {
     }
   }
   if (covered !== dataLength) fail(`the tensors cover ${covered} bytes but the data section is ${dataLength} bytes (trailing bytes)`);
-  return { entries, metadata, structure, dataStart };
+  if (checksum !== undefined) {
+    const actual = crc32(bytes.subarray(dataStart));
+    if (actual !== checksum) {
+      const hex = (c: number) => c.toString(16).padStart(8, '0');
+      fail(`the data section is corrupt: its CRC-32 is ${hex(actual)}, the header records ${hex(checksum)} (damaged or flipped bytes)`);
+    }
+  }
+  return { entries, metadata, structure, checksum, dataStart };
 }
 
 /** A tensor holding a copy of the entry's bytes (never a view of `bytes`, at any alignment). */
