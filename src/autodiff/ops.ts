@@ -4,7 +4,7 @@
  * their compositions see through them. These are what the package root exports.
  */
 import type { BinaryOp, DType, UnaryOp } from '../kernels/types.js';
-import { Tensor, allocate, checkDType, describe, fmtShape, reshapeTensor, sameShape } from '../tensor/tensor.js';
+import { Tensor, allocate, checkDType, checkSameDType, describe, fmtShape, reshapeTensor, sameShape } from '../tensor/tensor.js';
 import { broadcastShapes, normalizeAxes } from '../tensor/ops.js';
 import { sliceBounds } from '../tensor/shape-ops.js';
 import * as C from '../tensor/conv.js';
@@ -318,7 +318,7 @@ export function conv2d(x: Tensor, w: Tensor, options: C.Conv2dOptions & { bias?:
   checkT('conv2d', w, 'weight');
   const g = convGeometry('conv2d', options);
   // Validate shapes on the concrete values before tracing (clear errors even inside grad).
-  C.conv2d(new Tensor(allocate(x.dtype, 0), [0, ...x.shape.slice(1)]), new Tensor(allocate(w.dtype, 0), [0, ...w.shape.slice(1)]), g);
+  C.checkConv2dShapes('conv2d', x.shape, w.shape, g, () => checkSameDType('conv2d', x, w));
   let y = bind('conv2d', [x, w], g);
   if (options.bias !== undefined) {
     const b = checkT('conv2d', options.bias, 'bias');

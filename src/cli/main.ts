@@ -18,7 +18,11 @@ commands:
           [--out DIR] [--size tiny|small|paper] [--tune] [--no-peers] [--json]
   train   train one problem with one optimizer
           --problem P --optimizer O [--steps N | --budget S] [--seed K]
-          [--save FILE] [--resume FILE] [--size tiny|small|paper] [--json]
+          [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
+          [--size tiny|small|paper] [--json]
+          --steps N is the total count (at most 1000000000), also when resuming;
+          with --save the checkpoint is written at the end, every N steps or S seconds
+          if asked, and on SIGINT/SIGTERM before exiting (code 130/143)
   list    problems, optimizers and datasets
   info    version, kernel backend, threads, SIMD level   [--json]
   --version
@@ -61,7 +65,8 @@ async function main(argv: string[]): Promise<number> {
     if (cmd === 'train') {
       const { values } = parse(rest, {
         problem: { type: 'string' }, optimizer: { type: 'string' }, steps: { type: 'string' }, budget: { type: 'string' },
-        seed: { type: 'string' }, save: { type: 'string' }, resume: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' },
+        seed: { type: 'string' }, save: { type: 'string' }, 'save-every': { type: 'string' }, 'save-every-seconds': { type: 'string' },
+        resume: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' },
       });
       return await runTrain(values);
     }
@@ -83,9 +88,26 @@ async function main(argv: string[]): Promise<number> {
 
 type Spec = Record<string, { type: 'string' | 'boolean' }>;
 
+/**
+ * `--steps -1` as `--steps=-1`: parseArgs takes a value that starts with '-' for an option and
+ * calls it ambiguous; joining it lets the option's own check say what is wrong with the number.
+ */
+export function joinNegativeValues(args: readonly string[], spec: Spec): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const name = args[i].startsWith('--') ? args[i].slice(2) : undefined;
+    const next = args[i + 1];
+    if (name !== undefined && spec[name]?.type === 'string' && next !== undefined && /^-[\d.]/.test(next)) {
+      out.push(`${args[i]}=${next}`);
+      i++;
+    } else out.push(args[i]);
+  }
+  return out;
+}
+
 function parse<S extends Spec>(args: string[], spec: S): { values: { [K in keyof S]?: S[K]['type'] extends 'boolean' ? boolean : string } } {
   try {
-    return parseArgs({ args, options: spec, strict: true, allowPositionals: false }) as never;
+    return parseArgs({ args: joinNegativeValues(args, spec), options: spec, strict: true, allowPositionals: false }) as never;
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message.replace(/\. To specify.*$/, '') : String(e));
   }

@@ -2,15 +2,18 @@
  * `hessian train`: one problem, one optimizer, one seed; progress on the terminal (a bar on a
  * TTY, plain lines otherwise) or JSON lines with `--json`; `--save` / `--resume` checkpoints
  * (safetensors layout) that continue bit for bit: `--steps N` is the TOTAL step count.
+ * With `--save`, the checkpoint is also written every `--save-every N` steps and/or
+ * `--save-every-seconds S`, and on SIGINT / SIGTERM before exiting (130 / 143); the save path is
+ * checked before training starts.
  */
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
-import type { PyTree } from '../autodiff/pytree.js';
-import { loadTree, saveTree } from '../nn/checkpoint.js';
+import { CheckpointError } from '../nn/checkpoint.js';
 import { problemById, type DataSize } from '../bench/problems.js';
 import { optimizerEntry } from '../optim/registry.js';
-import { parseBudget, runOne, type Budget, type Checkpoint, type CurvePoint } from '../bench/runner.js';
-import type { OptimizerState } from '../optim/types.js';
+import { MAX_STEPS, parseBudget, runSteps, type Budget, type Checkpoint, type CurvePoint, type RunRecord } from '../bench/runner.js';
 import { UsageError } from './errors.js';
+import { checkSavePath, loadRunCheckpoint, saveRunCheckpoint } from './run-checkpoint.js';
 
 export interface TrainArgs {
   problem?: string;
@@ -19,17 +22,30 @@ export interface TrainArgs {
   budget?: string;
   seed?: string;
   save?: string;
+  'save-every'?: string;
+  'save-every-seconds'?: string;
   resume?: string;
   size?: string;
   json?: boolean;
 }
 
-const META_KEY = 'hessian.run';
+/** The exit code of a run stopped by a signal after saving: 128 + the signal's number, as a shell reports it. */
+const SIGNAL_EXIT: Record<'SIGINT' | 'SIGTERM', number> = { SIGINT: 130, SIGTERM: 143 };
+/** How often the training loop lets signal handlers run (milliseconds of work between turns). */
+const YIELD_MS = 20;
 
-function intArg(name: string, v: string | undefined, dflt: number, min: number): number {
+function intArg(name: string, v: string | undefined, dflt: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (v === undefined) return dflt;
   const n = Number(v);
-  if (!Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  if (v.trim() === '' || !Number.isInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, got '${v}'`);
+  if (n > max) throw new UsageError(`--${name} must be at most ${max}, got '${v}'`);
+  return n;
+}
+
+function secondsArg(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number of seconds, got '${v}'`);
   return n;
 }
 
@@ -37,29 +53,6 @@ export function sizeArg(v: string | undefined): DataSize {
   if (v === undefined) return 'small';
   if (v !== 'tiny' && v !== 'small' && v !== 'paper') throw new UsageError(`--size must be 'tiny', 'small' or 'paper', got '${v}'`);
   return v;
-}
-
-async function loadCheckpoint(file: string): Promise<Checkpoint> {
-  let loaded;
-  try {
-    loaded = await loadTree(file);
-  } catch (e) {
-    throw new UsageError(`cannot resume from '${file}': ${e instanceof Error ? e.message : String(e)}`);
-  }
-  const meta = loaded.metadata[META_KEY];
-  if (meta === undefined) throw new UsageError(`cannot resume from '${file}': not a 'hessian train' checkpoint (no ${META_KEY} metadata)`);
-  const m = JSON.parse(meta) as Omit<Checkpoint, 'params' | 'state'>;
-  const tree = loaded.tree as { params: PyTree; state: OptimizerState };
-  return { ...m, params: tree.params, state: tree.state };
-}
-
-async function saveCheckpoint(file: string, c: Checkpoint): Promise<void> {
-  const { params, state, ...meta } = c;
-  try {
-    await saveTree(file, { params, state } as PyTree, { [META_KEY]: JSON.stringify(meta) });
-  } catch (e) {
-    throw new UsageError(`cannot write checkpoint '${file}': ${e instanceof Error ? e.message : String(e)}`);
-  }
 }
 
 export async function runTrain(a: TrainArgs): Promise<number> {
@@ -74,13 +67,19 @@ export async function runTrain(a: TrainArgs): Promise<number> {
   if (a.steps !== undefined && a.budget !== undefined) throw new UsageError('give either --steps or --budget, not both');
   let budget: Budget;
   try {
-    budget = a.steps !== undefined ? { steps: intArg('steps', a.steps, 0, 1) } : parseBudget(a.budget ?? '100steps');
+    budget = a.steps !== undefined ? { steps: intArg('steps', a.steps, 0, 1, MAX_STEPS) } : parseBudget(a.budget ?? '100steps');
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
   const seed = intArg('seed', a.seed, 0, 0);
   const size = sizeArg(a.size);
-  const resume = a.resume !== undefined ? await loadCheckpoint(a.resume) : undefined;
+  const saveEvery = a['save-every'] === undefined ? undefined : intArg('save-every', a['save-every'], 0, 1, MAX_STEPS);
+  const saveEverySeconds = secondsArg('save-every-seconds', a['save-every-seconds']);
+  if (a.save === undefined && (saveEvery !== undefined || saveEverySeconds !== undefined)) {
+    throw new UsageError(`--${saveEvery !== undefined ? 'save-every' : 'save-every-seconds'} needs --save FILE`);
+  }
+  if (a.save !== undefined) await checkSavePath(a.save);
+  const resume = a.resume !== undefined ? await loadRunCheckpoint(a.resume) : undefined;
   if (resume !== undefined && (resume.problem !== a.problem || resume.optimizer !== a.optimizer || resume.seed !== seed)) {
     throw new UsageError(`cannot resume: '${a.resume}' is a checkpoint of problem '${resume.problem}', optimizer '${resume.optimizer}', seed ${resume.seed}, not '${a.problem}', '${a.optimizer}', ${seed}`);
   }
@@ -96,9 +95,65 @@ export async function runTrain(a: TrainArgs): Promise<number> {
     else if (bar) bar.update(Math.round(frac * 100), { step: p.step, loss: p.trainLoss.toPrecision(5) });
     else console.log(`step ${p.step}  ${p.seconds.toFixed(2)}s  train loss ${p.trainLoss.toPrecision(6)}${p.testLoss !== undefined ? `  test loss ${p.testLoss.toPrecision(6)}` : ''}${p.testAccuracy !== undefined ? `  test accuracy ${(100 * p.testAccuracy).toFixed(2)}%` : ''}`);
   };
-  const { record, checkpoint } = runOne(a.problem, a.optimizer, seed, budget, { size, onPoint, resume });
+  const save = a.save;
+  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, onPoint, resume });
+  let result: { record: RunRecord; checkpoint: Checkpoint } | undefined;
+  let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
+  const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
+    // A second signal while the last checkpoint is written stops at once; the rename keeps the
+    // previous file whole.
+    if (stopSignal !== undefined) process.exit(SIGNAL_EXIT[sig]);
+    stopSignal = sig;
+  };
+  // Without --save there is nothing to keep: the signals keep their default (immediate exit).
+  if (save !== undefined) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  try {
+    let lastTurn = performance.now();
+    let lastSave = performance.now();
+    let last: Checkpoint | undefined;
+    for (;;) {
+      let r;
+      try {
+        r = run.next();
+      } catch (e) {
+        // The runner checks a resumed checkpoint's trees before the first step.
+        if (e instanceof CheckpointError && a.resume !== undefined) throw new UsageError(`cannot resume from '${a.resume}': ${e.message}`);
+        throw e;
+      }
+      if (r.done === true) {
+        result = r.value;
+        break;
+      }
+      if (save !== undefined) {
+        const now = performance.now();
+        const due = (saveEvery !== undefined && r.value.step % saveEvery === 0) || (saveEverySeconds !== undefined && now - lastSave >= 1000 * saveEverySeconds);
+        last = r.value.checkpoint();
+        if (due) {
+          await saveRunCheckpoint(save, last);
+          lastSave = performance.now();
+        }
+        if (now - lastTurn >= YIELD_MS) {
+          await nextTurn(); // lets the signal handlers run
+          lastTurn = performance.now();
+        }
+        if (stopSignal !== undefined) {
+          bar?.stop();
+          await saveRunCheckpoint(save, last);
+          console.error(`hessian: stopped by ${stopSignal} after step ${last.step}; saved to ${save} (continue with --resume ${save})`);
+          return SIGNAL_EXIT[stopSignal];
+        }
+      }
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  const { record, checkpoint } = result;
   bar?.stop();
-  if (a.save !== undefined) await saveCheckpoint(a.save, checkpoint);
+  if (save !== undefined) await saveRunCheckpoint(save, checkpoint);
   const f = record.final;
   const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped };
   if (a.json) console.log(JSON.stringify(summary));

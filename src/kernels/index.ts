@@ -33,10 +33,10 @@ function loadError(name: BackendName): string {
 /** The backend by name, or an Error saying why it is unavailable. */
 export function backend(name: BackendName): Kernels {
   if (!BACKENDS.includes(name)) {
-    throw new Error(`hessian: unknown backend '${String(name)}'; expected one of ${BACKENDS.join(', ')}`);
+    throw new Error(`unknown kernel backend '${String(name)}'; expected one of ${BACKENDS.join(', ')}`);
   }
   const k = tryLoad(name);
-  if (k === null) throw new Error(`hessian: backend '${name}' is unavailable: ${loadError(name)}`);
+  if (k === null) throw new Error(`kernel backend '${name}' is unavailable: ${loadError(name)}`);
   return k;
 }
 
@@ -50,7 +50,12 @@ export function kernels(): Kernels {
   if (current === undefined) {
     const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.HESSIAN_BACKEND;
     if (env !== undefined && env !== '') {
-      current = backend(env as BackendName);
+      try {
+        current = backend(env as BackendName);
+      } catch (e) {
+        // Name the variable: the user never called a function with this value.
+        throw new Error(`HESSIAN_BACKEND=${env}: ${e instanceof Error ? e.message : String(e)}`, { cause: e });
+      }
     } else {
       current = tryLoad('native') ?? tryLoad('wasm') ?? tsKernels;
     }

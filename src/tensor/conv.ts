@@ -55,11 +55,19 @@ function checkInput(op: string, x: unknown, name: string): Tensor {
 }
 
 function convGeometry(op: string, x: Tensor, w: Tensor, options: Conv2dOptions): Geometry {
-  if (w.ndim !== 4) throw new RangeError(`${op}: weight must be 4-D [outChannels, inChannels, kh, kw], got ${fmtShape(w.shape)}`);
-  checkSameDType(op, x, w);
-  const g = geometry(op, x.shape, w.shape[2], w.shape[3], options);
-  if (w.shape[1] !== g.C) {
-    throw new RangeError(`${op}: weight ${fmtShape(w.shape)} expects ${w.shape[1]} input channels, input ${fmtShape(x.shape)} has ${g.C}`);
+  return checkConv2dShapes(op, x.shape, w.shape, options, () => checkSameDType(op, x, w));
+}
+
+/**
+ * Checks conv2d's shapes (and, through `checkDTypes`, dtypes) without data, so that callers that
+ * validate before tracing name the real shapes in their errors.
+ */
+export function checkConv2dShapes(op: string, xShape: Shape, wShape: Shape, options: Conv2dOptions, checkDTypes: () => void = () => undefined): Geometry {
+  if (wShape.length !== 4) throw new RangeError(`${op}: weight must be 4-D [outChannels, inChannels, kh, kw], got ${fmtShape(wShape)}`);
+  checkDTypes();
+  const g = geometry(op, xShape, wShape[2], wShape[3], options);
+  if (wShape[1] !== g.C) {
+    throw new RangeError(`${op}: weight ${fmtShape(wShape)} expects ${wShape[1]} input channels, input ${fmtShape(xShape)} has ${g.C}`);
   }
   return g;
 }

@@ -284,9 +284,20 @@ function creation(op: string, shape: Shape, options: TensorOptions): { shape: nu
   return { shape: checkShape(op, shape), dtype: checkDType(op, options.dtype ?? 'float32') };
 }
 
+/** `allocate` for a creation op: a size the engine cannot hold is an error naming the op and the size. */
+function allocateFor(op: string, dtype: DType, shape: number[]): FloatArray {
+  const n = shapeSize(shape);
+  try {
+    return allocate(dtype, n);
+  } catch (e) {
+    const bytes = n * (dtype === 'float32' ? 4 : 8);
+    throw new RangeError(`${op}: cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)}: ${n} elements (${bytes.toPrecision(3)} bytes) is over what this runtime can hold`, { cause: e });
+  }
+}
+
 export function zeros(shape: Shape, options: TensorOptions = {}): Tensor {
   const c = creation('zeros', shape, options);
-  return new Tensor(allocate(c.dtype, shapeSize(c.shape)), c.shape);
+  return new Tensor(allocateFor('zeros', c.dtype, c.shape), c.shape);
 }
 
 export function ones(shape: Shape, options: TensorOptions = {}): Tensor {
@@ -296,7 +307,7 @@ export function ones(shape: Shape, options: TensorOptions = {}): Tensor {
 export function full(shape: Shape, value: number, options: TensorOptions = {}): Tensor {
   const c = creation('full', shape, options);
   if (typeof value !== 'number') throw new TypeError(`full: value must be a number, got ${describe(value)}`);
-  const data = allocate(c.dtype, shapeSize(c.shape));
+  const data = allocateFor('full', c.dtype, c.shape);
   data.fill(value);
   return new Tensor(data, c.shape);
 }
@@ -342,7 +353,7 @@ export function linspace(start: number, stop: number, n: number, options: Tensor
 /** The n×m identity (m defaults to n). */
 export function eye(n: number, m: number = n, options: TensorOptions = {}): Tensor {
   const c = creation('eye', [n, m], options);
-  const data = allocate(c.dtype, n * m);
+  const data = allocateFor('eye', c.dtype, c.shape);
   for (let i = 0; i < Math.min(n, m); i++) data[i * m + i] = 1;
   return new Tensor(data, c.shape);
 }
