@@ -59,6 +59,8 @@ export const CHECKSUM_METADATA_KEY = 'hessian.data-crc32';
 /** The largest header this reader accepts, in bytes (as the reference implementation). */
 export const MAX_HEADER_BYTES = 100_000_000;
 const FORMAT_VERSION = 1;
+/** The deepest tree structure a file may describe (deeper would overflow the reader's stack). */
+export const MAX_TREE_DEPTH = 1000;
 
 /** Thrown for a file that is not a valid checkpoint or does not match its template. */
 export class CheckpointError extends Error {
@@ -374,8 +376,9 @@ function parseStructure(text: string): StructureNode {
   const bad = (why: string): never => fail(`__metadata__['${TREE_METADATA_KEY}'] is not a valid tree description: ${why}`);
   if (!isPlainObject(parsed)) return bad(`expected an object, got ${describe(parsed)}`);
   if (parsed.version !== FORMAT_VERSION) return bad(`unsupported version ${describe(parsed.version)} (this reader knows version ${FORMAT_VERSION})`);
-  const check = (n: unknown, path: string): StructureNode => {
+  const check = (n: unknown, path: string, depth = 0): StructureNode => {
     const at = `at '${displayPath(path)}'`;
+    if (depth > MAX_TREE_DEPTH) return bad(`${at}: nested deeper than ${MAX_TREE_DEPTH} levels`);
     if (!isPlainObject(n)) return bad(`${at}: expected a node object, got ${describe(n)}`);
     const child = (k: string): string => (path === '' ? k : `${path}.${k}`);
     switch (n.kind) {
@@ -384,12 +387,12 @@ function parseStructure(text: string): StructureNode {
         return { kind: n.kind };
       case 'array':
         if (!Array.isArray(n.items)) return bad(`${at}: array node without items`);
-        return { kind: 'array', items: n.items.map((c: unknown, i) => check(c, child(`${i}`))) };
+        return { kind: 'array', items: n.items.map((c: unknown, i) => check(c, child(`${i}`), depth + 1)) };
       case 'object': {
         if (!Array.isArray(n.entries)) return bad(`${at}: object node without entries`);
         const entries = n.entries.map((en: unknown): [string, StructureNode] => {
           if (!Array.isArray(en) || en.length !== 2 || typeof en[0] !== 'string') return bad(`${at}: object entries must be [key, node] pairs`);
-          return [en[0], check(en[1], child(en[0]))];
+          return [en[0], check(en[1], child(en[0]), depth + 1)];
         });
         return { kind: 'object', entries };
       }
