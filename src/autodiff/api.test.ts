@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, tensor, zeros } from '../tensor/tensor.js';
-import { add, matmul, mul, sum, square, tanh, sin, exp } from './ops.js';
+import { add, conv2d, matmul, mul, sum, square, tanh, sin, exp } from './ops.js';
 import { grad, valueAndGrad, vjp, retainGrad } from './vjp.js';
 import { jvp } from './jvp.js';
 import { hessian, jacfwd } from './compose.js';
@@ -83,5 +83,13 @@ describe('autodiff API', () => {
     const [, back] = vjp((x: Tensor) => mul(x, 2), zeros([2]));
     assert.throws(() => back(zeros([4])), /vjp: cotangent 0 is Tensor\(float32, \[4\]\), expected the output's float32 \[2\]/);
     assert.throws(() => grad((x: Tensor) => add(x, zeros([3])))(zeros([2])), /add: shapes \[2\] and \[3\] do not broadcast/);
+  });
+});
+
+describe('conv2d shape errors', () => {
+  it('name the real shapes (batch dimension included) on a channel mismatch', () => {
+    const x = zeros([2, 3, 5, 5]);
+    assert.throws(() => conv2d(x, zeros([4, 2, 3, 3])), /^RangeError: conv2d: weight \[4, 2, 3, 3\] expects 2 input channels, input \[2, 3, 5, 5\] has 3$/);
+    assert.throws(() => conv2d(x, zeros([4, 3, 3, 3], { dtype: 'float64' })), /conv2d: dtype mismatch/);
   });
 });

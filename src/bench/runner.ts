@@ -115,10 +115,10 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const inst = problem.build(seed, { size: options.size ?? 'small' });
   const opt: Optimizer = entry.create(hyper.options);
   const r = options.resume;
+  if (r !== undefined) validateRunMetadata(r);
   if (r !== undefined && (r.problem !== problemId || r.optimizer !== optimizerId || r.seed !== seed)) {
     throw new RangeError(`cannot resume: the checkpoint is for problem '${r.problem}', optimizer '${r.optimizer}', seed ${r.seed}`);
   }
-  if (r !== undefined) validateRunMetadata(r);
   if (r !== undefined && JSON.stringify(r.hyper) !== JSON.stringify(hyper)) {
     throw new CheckpointError(`the checkpoint was made with hyper-parameters ${JSON.stringify(r.hyper)}, this run uses ${JSON.stringify(hyper)}; it would not continue the same run`);
   }

@@ -42,6 +42,13 @@ describe('tensor creation', () => {
     assert.equal(zeros([0, 3]).size, 0);
   });
 
+  it('a size the runtime cannot hold is an error naming the op, the shape and the size', () => {
+    assert.throws(() => zeros([1e6, 1e6]), /^RangeError: zeros: cannot allocate a float32 tensor of shape \[1000000, 1000000\]: 1000000000000 elements/);
+    assert.throws(() => full([1e6, 1e6], 1, { dtype: 'float64' }), /^RangeError: full: cannot allocate a float64 tensor of shape \[1000000, 1000000\]/);
+    assert.throws(() => ones([2 ** 40]), /^RangeError: full: cannot allocate/);
+    assert.throws(() => eye(1e6), /^RangeError: eye: cannot allocate/);
+  });
+
   it('item, astype and clone', () => {
     assert.equal(tensor([[3]]).item(), 3);
     assert.throws(() => tensor([1, 2]).item(), /2 elements, expected 1/);
