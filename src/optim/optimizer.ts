@@ -4,7 +4,9 @@
  * parameters and state come back unchanged and the report says why, so NaN never reaches the
  * parameters.
  */
-import type { PyTree } from '../autodiff/pytree.js';
+import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
+import { openScope } from '../tensor/memory.js';
+import { closeScope, keep } from '../tensor/scope.js';
 import { treeAdd, treeIsFinite, treeNorm } from './tree-math.js';
 import type { Objective, Optimizer, OptimizerState, StepInfo, Transform, UpdateContext } from './types.js';
 
@@ -24,6 +26,20 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
     options,
     init: (params) => ({ step: 0, inner: transform.init(params) }),
     step: (params, state, objective) => {
+      // Each step in its own scope: what the step created and its result does not reach goes
+      // back to the pool, so a plain training loop reuses memory.
+      const scope = openScope(false);
+      let out: { params: P; state: OptimizerState<S>; info: StepInfo } | undefined;
+      try {
+        out = stepUnscoped(params, state, objective);
+        return out;
+      } finally {
+        closeScope(scope, out);
+      }
+    },
+  };
+
+  function stepUnscoped(params: P, state: OptimizerState<S>, objective: Objective<P>): { params: P; state: OptimizerState<S>; info: StepInfo } {
       checkObjective(name, objective);
       if (state === null || typeof state !== 'object' || typeof state.step !== 'number') {
         throw new TypeError(`${name}: state must come from ${name}.init(params) (or a loaded checkpoint of it)`);
@@ -58,7 +74,11 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
       const next = ctx.accepted?.params ?? treeAdd(params, updates);
       if (!treeIsFinite(next)) return reject('the update is not finite: step rejected, parameters unchanged');
       const acceptedGrad = ctx.accepted?.grad;
-      if (ctx.accepted !== undefined && acceptedGrad !== undefined && typeof next === 'object' && next !== null) cache.set(next, { loss: ctx.accepted.loss, grad: acceptedGrad });
+      if (ctx.accepted !== undefined && acceptedGrad !== undefined && typeof next === 'object' && next !== null) {
+        // The cache outlives the step's scope and is only reachable through a WeakMap: exempt it.
+        for (const leaf of treeLeaves(acceptedGrad)) keep(leaf);
+        cache.set(next, { loss: ctx.accepted.loss, grad: acceptedGrad });
+      }
       const info: StepInfo = {
         loss,
         newLoss: ctx.accepted?.loss,
@@ -69,6 +89,5 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
         events,
       };
       return { params: next, state: { step: state.step + 1, inner }, info };
-    },
-  };
+  }
 }

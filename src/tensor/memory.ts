@@ -20,7 +20,7 @@ interface Storage {
   readonly acct: Account;
 }
 
-/** Held by the finalization registry, so it must not reference the buffer itself. */
+/** Whether the buffer counts as live: handed out inside a scope and not yet released or let go. */
 interface Account {
   readonly bytes: number;
   live: boolean;
@@ -31,16 +31,9 @@ const pools: Record<DType, Map<number, FloatArray[]>> = { float32: new Map(), fl
 
 const stats = { liveBytes: 0, liveBuffers: 0, pooledBytes: 0, pooledBuffers: 0, hits: 0, misses: 0 };
 
-// Buffers dropped by their tensors without a release stop counting as live once collected.
-const collected = new FinalizationRegistry<Account>((acct) => {
-  if (acct.live) {
-    acct.live = false;
-    stats.liveBytes -= acct.bytes;
-    stats.liveBuffers--;
-  }
-});
-
 const DEFAULT_POOL_BYTES = 1 << 30;
+/** Buffers made outside any scope are tracked (and pooled once released) from this size on. */
+export const UNSCOPED_TRACK_BYTES = 1 << 16;
 let poolCap: number | undefined;
 
 function checkPoolBytes(where: string, v: number): number {
@@ -78,7 +71,11 @@ export function getMemoryOptions(): Required<MemoryOptions> {
 }
 
 export interface MemoryInfo {
-  /** Bytes in buffers in use by tensors (released ones and collected ones excluded). */
+  /**
+   * Bytes in buffers of tensors that scopes manage: made inside `tidy`, a transformation or an
+   * optimizer step, and neither released nor left to the garbage collector (a scope's result
+   * that leaves the outermost scope is the collector's, as is everything made outside scopes).
+   */
   liveBytes: number;
   liveBuffers: number;
   /** Bytes waiting in the pool for reuse. */
@@ -139,20 +136,26 @@ export function takeBuffer(dtype: DType, size: number, zero: boolean): FloatArra
     stats.hits++;
     stats.pooledBytes -= st.acct.bytes;
     stats.pooledBuffers--;
-    st.acct.live = true;
-    stats.liveBytes += st.acct.bytes;
-    stats.liveBuffers++;
+    if (current !== null) {
+      st.acct.live = true;
+      stats.liveBytes += st.acct.bytes;
+      stats.liveBuffers++;
+    }
     if (zero) reused.fill(0);
     return reused;
   }
   const data = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
-  if (size > 0) {
+  const managed = current !== null;
+  // Outside scopes only large buffers are tracked: a WeakMap entry per small array made in a
+  // tight unscoped loop delays their collection and costs resident memory for no page-fault gain.
+  if (size > 0 && (managed || data.byteLength >= UNSCOPED_TRACK_BYTES)) {
     stats.misses++;
-    const acct: Account = { bytes: data.byteLength, live: true };
+    const acct: Account = { bytes: data.byteLength, live: managed };
     storages.set(data, { refs: 0, acct });
-    collected.register(data, acct);
-    stats.liveBytes += acct.bytes;
-    stats.liveBuffers++;
+    if (managed) {
+      stats.liveBytes += acct.bytes;
+      stats.liveBuffers++;
+    }
   }
   return data;
 }
@@ -180,6 +183,16 @@ export function releaseBuffer(data: FloatArray): void {
   list.push(data);
   stats.pooledBytes += bytes;
   stats.pooledBuffers++;
+}
+
+/** A tensor left the outermost scope: its buffer is the garbage collector's now (unless released). */
+export function unmanageBuffer(data: FloatArray): void {
+  const st = storages.get(data);
+  if (st !== undefined && st.acct.live) {
+    st.acct.live = false;
+    stats.liveBytes -= st.acct.bytes;
+    stats.liveBuffers--;
+  }
 }
 
 /** Live tensors using `data` (0 for a buffer the allocator did not hand out). For tests. */
@@ -210,6 +223,12 @@ export function openScope(auto: boolean): Scope {
 /** Pop `scope` (and any inner scope an exception left open). */
 export function popScope(scope: Scope): void {
   current = scope.parent;
+}
+
+/** Make a scope opened earlier (and popped) current again; its parent must be current. */
+export function resumeScope(scope: Scope): void {
+  if (current !== scope.parent) throw new Error('resumeScope: the scope was opened under a different enclosing scope');
+  current = scope;
 }
 
 /** Register a new tensor with the innermost scope. */

@@ -10,7 +10,7 @@
  * with none, they are left to the garbage collector as before.
  */
 import { Tensor, checkTensor } from './tensor.js';
-import { openScope, popScope, type Scope } from './memory.js';
+import { openScope, popScope, unmanageBuffer, type Scope } from './memory.js';
 
 function markTensor(t: Tensor, keep: Set<Tensor>): void {
   if (keep.has(t)) return;
@@ -65,12 +65,32 @@ export function closeScope(scope: Scope, result: unknown): Tensor[] {
     if (t._data === null || t._kept) continue;
     if (keep.has(t)) {
       if (parent !== null) parent.tensors.push(t);
+      else unmanageBuffer(t._data);
       if (!reach.has(t)) extra.push(t);
     } else {
       t._release();
     }
   }
   return extra;
+}
+
+/**
+ * Release what `scope` tracks and `live` does not reach, keeping the rest tracked by it: a loop
+ * that carries state (parameters, optimizer state) from one iteration to the next frees the
+ * previous iteration's copies this way.
+ */
+export function sweepScope(scope: Scope, live: unknown): void {
+  const list = scope.tensors as Tensor[];
+  const keep = new Set<Tensor>();
+  markReachable(live, keep);
+  for (const t of list) if (t._data !== null && (t._pins > 0 || t._kept)) markTensor(t, keep);
+  let w = 0;
+  for (const t of list) {
+    if (t._data === null || t._kept) continue;
+    if (keep.has(t)) list[w++] = t;
+    else t._release();
+  }
+  list.length = w;
 }
 
 /** Run `fn` in a transformation's own scope; `result` (what `fn` returns) survives it. */
