@@ -343,5 +343,6 @@ export function valueAndGrad<P extends PyTree, Rest extends unknown[], Aux = nev
 /** `grad(f)(params, ...rest)`: the gradient of scalar `f` w.r.t. its first argument (jax.grad). */
 export function grad<P extends PyTree, Rest extends unknown[]>(f: (params: P, ...rest: Rest) => Tensor): (params: P, ...rest: Rest) => P {
   const vg = valueAndGrad(f);
-  return (params: P, ...rest: Rest) => vg(params, ...rest)[1];
+  // Its own scope, so that the value computed on the way is released too.
+  return (params: P, ...rest: Rest) => autoScope(() => vg(params, ...rest)[1]);
 }

@@ -314,6 +314,7 @@ export function tensor(
 
 /** Reshape sharing the buffer; one dimension may be -1. */
 export function reshapeTensor(x: Tensor, shape: Shape, op = 'reshape'): Tensor {
+  if (x._data === null) throw releasedError(op, x);
   if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array, got ${describe(shape)}`);
   const s = shape.slice() as number[];
   let infer = -1;
