@@ -128,6 +128,7 @@ export function keep<T extends Tensor>(t: T): T {
   checkTensor('keep', t, 'argument');
   if (t._data === null) throw new Error(`keep: ${t.toString()} was already released`);
   t._kept = true;
+  unmanageBuffer(t._data); // the caller manages it now (memory() counts scope-managed buffers)
   return t;
 }
 
