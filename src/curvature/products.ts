@@ -94,20 +94,20 @@ export function fisherVp<P extends PyTree>(
   if (kind !== 'true' && kind !== 'empirical') throw new RangeError(`fisherVp: kind must be 'true' or 'empirical', got '${String(kind)}'`);
   const f = asFn(model);
   return autoScope(() => {
-  const [z, jv] = jvp((p: P) => f(p, batch.x), [params], [v]);
-  const targets = kind === 'empirical' ? batch.y : loss.sampleTargets(z, options.rng ?? new Rng(0));
-  // r_i = ∂L_i/∂z_i for every example at once: the gradient of Σ_i L_i w.r.t. z.
-  const r = grad((zz: Tensor) => sum(loss.perExample(zz, targets)))(z);
-  const n = z.shape[0];
-  const axes = z.shape.map((_, i) => i).slice(1);
-  const s = axes.length > 0 ? sum(mul(r, jv), axes, true) : mul(r, jv); // r_i · (J v)_i, one per example
-  const u = mul(mul(r, s), loss.batchWeight(n));
-  const [, back] = vjp((p: P) => f(p, batch.x), params);
-  try {
-    return back(u)[0];
-  } finally {
-    back.dispose();
-  }
+    const [z, jv] = jvp((p: P) => f(p, batch.x), [params], [v]);
+    const targets = kind === 'empirical' ? batch.y : loss.sampleTargets(z, options.rng ?? new Rng(0));
+    // r_i = ∂L_i/∂z_i for every example at once: the gradient of Σ_i L_i w.r.t. z.
+    const r = grad((zz: Tensor) => sum(loss.perExample(zz, targets)))(z);
+    const n = z.shape[0];
+    const axes = z.shape.map((_, i) => i).slice(1);
+    const s = axes.length > 0 ? sum(mul(r, jv), axes, true) : mul(r, jv); // r_i · (J v)_i, one per example
+    const u = mul(mul(r, s), loss.batchWeight(n));
+    const [, back] = vjp((p: P) => f(p, batch.x), params);
+    try {
+      return back(u)[0];
+    } finally {
+      back.dispose();
+    }
   });
 }
 

@@ -21,25 +21,11 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
 ): Optimizer<S, P> {
   // Evaluations a line search already made at the point it returned, keyed by that object.
   const cache = new WeakMap<object, { loss: number; grad: P }>();
-  return {
+  return withStepScope({
     name,
     options,
     init: (params) => ({ step: 0, inner: transform.init(params) }),
     step: (params, state, objective) => {
-      // Each step in its own scope: what the step created and its result does not reach goes
-      // back to the pool, so a plain training loop reuses memory.
-      const scope = openScope(false);
-      let out: { params: P; state: OptimizerState<S>; info: StepInfo } | undefined;
-      try {
-        out = stepUnscoped(params, state, objective);
-        return out;
-      } finally {
-        closeScope(scope, out);
-      }
-    },
-  };
-
-  function stepUnscoped(params: P, state: OptimizerState<S>, objective: Objective<P>): { params: P; state: OptimizerState<S>; info: StepInfo } {
       checkObjective(name, objective);
       if (state === null || typeof state !== 'object' || typeof state.step !== 'number') {
         throw new TypeError(`${name}: state must come from ${name}.init(params) (or a loaded checkpoint of it)`);
@@ -75,7 +61,7 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
       if (!treeIsFinite(next)) return reject('the update is not finite: step rejected, parameters unchanged');
       const acceptedGrad = ctx.accepted?.grad;
       if (ctx.accepted !== undefined && acceptedGrad !== undefined && typeof next === 'object' && next !== null) {
-        // The cache outlives the step's scope and is only reachable through a WeakMap: exempt it.
+        // Reachable only through this WeakMap, the cached gradient must outlive the step's scope.
         for (const leaf of treeLeaves(acceptedGrad)) keep(leaf);
         cache.set(next, { loss: ctx.accepted.loss, grad: acceptedGrad });
       }
@@ -89,5 +75,27 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
         events,
       };
       return { params: next, state: { step: state.step + 1, inner }, info };
-  }
+    },
+  });
+}
+
+/**
+ * Each step in its own scope: what the step created and its result does not reach goes back to
+ * the pool, so a plain training loop reuses memory.
+ */
+function withStepScope<S extends PyTree, P extends PyTree>(opt: Optimizer<S, P>): Optimizer<S, P> {
+  const inner = opt.step;
+  return {
+    ...opt,
+    step: (params, state, objective) => {
+      const scope = openScope(false);
+      let out: ReturnType<typeof inner> | undefined;
+      try {
+        out = inner(params, state, objective);
+        return out;
+      } finally {
+        closeScope(scope, out);
+      }
+    },
+  };
 }
