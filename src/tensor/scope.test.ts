@@ -236,6 +236,18 @@ describe('transformations release their own intermediates', () => {
     assert.ok(Math.abs(g.item() - Math.sin(0.6)) < 1e-12);
   });
 
+  it('tidy inside a differentiated function keeps what the tape still needs', () => {
+    const plain = grad(loss)(params, x);
+    const tidied = grad((p: typeof params) => tidy(() => loss(p, x)))(params);
+    assert.deepEqual(Array.from(tidied.w.data), Array.from(plain.w.data));
+    const hPlain = hvp((p: typeof params) => loss(p, x), params, plain);
+    const hTidied = hvp((p: typeof params) => tidy(() => {
+      O.exp(p.w); // an unrelated intermediate, released at once
+      return loss(p, x);
+    }), params, plain);
+    assert.deepEqual(Array.from(hTidied.w.data), Array.from(hPlain.w.data));
+  });
+
   it('nested: grad of grad and jvp of grad inside tidy match the closed forms', () => {
     // f(t) = sum(sin(t)^3): f' = 3 sin^2 cos, f'' = 6 sin cos^2 - 3 sin^3.
     const f = (t: Tensor) => O.sum(O.pow(O.sin(t), 3));
