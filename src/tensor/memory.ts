@@ -9,7 +9,12 @@
  * allocator did not hand out (a user's own typed array, a subarray) are never pooled.
  *
  * Buckets are exact lengths (a Tensor's `data.length` equals its size), which suits training
- * loops: the same shapes come back every step.
+ * loops: the same shapes come back every step. Buffers made inside a scope are tracked; outside
+ * any scope only large ones (UNSCOPED_TRACK_BYTES), so that `dispose()` of a big result still
+ * recycles it while a tight unscoped loop of small ops behaves exactly as before.
+ *
+ * The cap: `setMemoryOptions({ poolBytes })` or the HESSIAN_POOL_BYTES environment variable
+ * (default 1 GiB); 0 turns pooling off. Over the cap, a released buffer goes to the collector.
  */
 import type { DType, FloatArray } from '../kernels/types.js';
 
