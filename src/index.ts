@@ -23,8 +23,10 @@ export { argmax, argmin, axpby, norm, broadcastShapes } from './tensor/ops.js';
 export { oneHot } from './tensor/shape-ops.js';
 export type { Conv2dOptions, Pool2dOptions, Pair } from './tensor/conv.js';
 export * as linalg from './tensor/linalg.js';
+export { tidy, keep } from './tensor/scope.js';
+export { memory, setMemoryOptions, getMemoryOptions, emptyPool, type MemoryInfo, type MemoryOptions } from './tensor/memory.js';
 
-export { grad, valueAndGrad, vjp, retainGrad, type GradOptions, type RetainedGrad } from './autodiff/vjp.js';
+export { grad, valueAndGrad, vjp, retainGrad, type GradOptions, type RetainedGrad, type VjpFn } from './autodiff/vjp.js';
 export { jvp } from './autodiff/jvp.js';
 export { hvp, hessian, jacfwd } from './autodiff/compose.js';
 export { stopGradient } from './autodiff/core.js';

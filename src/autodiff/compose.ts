@@ -6,6 +6,7 @@ import { Tensor, zeros } from '../tensor/tensor.js';
 import { jvp } from './jvp.js';
 import { grad } from './vjp.js';
 import type { PyTree } from './pytree.js';
+import { autoScope, tidy } from '../tensor/scope.js';
 
 /**
  * `H(x) · v` for scalar `f`, exact, as the forward-mode derivative of the gradient
@@ -14,7 +15,8 @@ import type { PyTree } from './pytree.js';
  */
 export function hvp<P extends PyTree>(f: (x: P) => Tensor, x: P, v: P): P {
   const g = grad(f);
-  return jvp((p: P) => g(p), [x], [v])[1];
+  // Its own scope: the gradient computed on the way is released, only H v survives.
+  return autoScope(() => jvp((p: P) => g(p), [x], [v])[1]);
 }
 
 /**
@@ -29,8 +31,10 @@ export function hessian(f: (x: Tensor) => Tensor, x: Tensor): Tensor {
   for (let i = 0; i < n; i++) {
     e.data.fill(0);
     e.data[i] = 1;
-    const col = hvp(f, x, e);
-    out.data.set(col.data, i * n); // H is symmetric: row i = column i
+    tidy(() => {
+      const col = hvp(f, x, e);
+      out.data.set(col.data, i * n); // H is symmetric: row i = column i
+    });
   }
   return out;
 }
@@ -46,8 +50,10 @@ export function jacfwd(f: (x: Tensor) => Tensor, x: Tensor): Tensor {
   for (let j = 0; j < n; j++) {
     e.data.fill(0);
     e.data[j] = 1;
-    const col = jvp(f, [x], [e])[1];
-    for (let i = 0; i < m; i++) out.data[i * n + j] = col.data[i];
+    tidy(() => {
+      const col = jvp(f, [x], [e])[1];
+      for (let i = 0; i < m; i++) out.data[i * n + j] = col.data[i];
+    });
   }
   return out;
 }

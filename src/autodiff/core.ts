@@ -13,7 +13,7 @@
  * are written with differentiable ops (which bind again), so every derivative can be
  * differentiated once more: grad of grad, jvp of grad, and so on.
  */
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, releasedError } from '../tensor/tensor.js';
 import { IMPLS, type PrimitiveName, type PrimitiveParams } from './primitives.js';
 
 export interface Trace {
@@ -32,6 +32,11 @@ export abstract class Tracer extends Tensor {
     super(primal.data, primal.shape);
     this.primal = primal;
   }
+
+  /** @internal A tracer reads its primal's buffer: keeping the tracer keeps the primal. */
+  override _children(): readonly Tensor[] | null {
+    return [this.primal];
+  }
 }
 
 let nextLevel = 1;
@@ -48,6 +53,12 @@ export function releaseLevel(): void {
   if (activeTraces === 0) nextLevel = 1;
 }
 
+/** The user-facing name of a primitive application, for errors (e.g. `exp`, `matmul`). */
+function opName<K extends PrimitiveName>(prim: K, params: PrimitiveParams[K]): string {
+  const op = (params as { op?: unknown }).op;
+  return typeof op === 'string' ? op : prim;
+}
+
 function levelOf(x: Tensor): number {
   return x instanceof Tracer ? x.trace.level : 0;
 }
@@ -56,6 +67,7 @@ function levelOf(x: Tensor): number {
 export function bind<K extends PrimitiveName>(prim: K, inputs: Tensor[], params: PrimitiveParams[K]): Tensor {
   let top: Trace | undefined;
   for (const x of inputs) {
+    if (x._data === null) throw releasedError(opName(prim, params), x);
     if (x instanceof Tracer && (top === undefined || x.trace.level > top.level)) top = x.trace;
   }
   if (top === undefined) return IMPLS[prim](inputs, params);

@@ -8,10 +8,15 @@ import type { PrimitiveName, PrimitiveParams } from './primitives.js';
 import { BINARY_PARTIALS, UNARY_DERIVATIVES, scaleBy } from './derivatives.js';
 import { add, broadcastTo, div, equal, exp, mul, reshape, sub, sum, where } from './ops.js';
 import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
+import { autoScope } from '../tensor/scope.js';
 
 class JvpTracer extends Tracer {
   constructor(readonly trace: JvpTrace, primal: Tensor, readonly tangent: Tensor | null) {
     super(primal);
+  }
+
+  override _children(): readonly Tensor[] | null {
+    return this.tangent === null ? [this.primal] : [this.primal, this.tangent];
   }
 }
 
@@ -157,6 +162,11 @@ function checkTangents(op: string, primals: readonly unknown[], tangents: readon
  */
 export function jvp<Out extends PyTree>(f: (...args: never[]) => Out, primals: readonly PyTree[], tangents: readonly PyTree[]): [Out, Out] {
   checkTangents('jvp', primals, tangents);
+  // Its own scope: every intermediate of the pass is released once values and tangents exist.
+  return autoScope(() => jvpTraced(f, primals, tangents));
+}
+
+function jvpTraced<Out extends PyTree>(f: (...args: never[]) => Out, primals: readonly PyTree[], tangents: readonly PyTree[]): [Out, Out] {
   const level = newLevel();
   try {
     const trace = new JvpTrace(level);

@@ -11,6 +11,8 @@ import type { PrimitiveName, PrimitiveParams } from './primitives.js';
 import { BINARY_PARTIALS, UNARY_DERIVATIVES, scaleBy, unbroadcast } from './derivatives.js';
 import { add, broadcastTo, cast, div, equal, exp, mul, reshape, slice, sub, sum, transpose, where } from './ops.js';
 import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
+import { openScope } from '../tensor/memory.js';
+import { autoScope, closeScope, escape } from '../tensor/scope.js';
 
 interface Node {
   readonly parents: readonly (Node | null)[];
@@ -34,7 +36,21 @@ export interface RetainedGrad {
 class VjpTrace implements Trace {
   readonly tape: Node[] = [];
   readonly retained = new Map<Node, RetainedGrad[]>();
+  /** Tensors the tape's rules read (pinned: no scope releases them while the tape lives). */
+  readonly residuals: Tensor[] = [];
   constructor(readonly level: number) {}
+
+  pin(t: Tensor): void {
+    t._pins++;
+    this.residuals.push(t);
+  }
+
+  /** The tape is done: its residuals may be released by their scopes. */
+  unpin(): void {
+    for (const t of this.residuals) t._pins--;
+    this.residuals.length = 0;
+    this.tape.length = 0;
+  }
 
   lift(x: Tensor): Tracer {
     return new VjpTracer(this, x, null);
@@ -49,6 +65,8 @@ class VjpTrace implements Trace {
     const needs = parents.map((p) => p !== null);
     const node: Node = { parents, backward: (ct) => rule(ct, primals, y, params, needs) };
     this.tape.push(node);
+    for (const p of primals) this.pin(p);
+    this.pin(y);
     return new VjpTracer(this, y, node);
   }
 }
@@ -163,7 +181,7 @@ function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Ten
     const ct = acc.get(node);
     if (ct === undefined) continue;
     const keep = trace.retained.get(node);
-    if (keep !== undefined) for (const r of keep) r.grad = ct;
+    if (keep !== undefined) for (const r of keep) r.grad = escape(ct);
     if (node.backward === null) continue;
     acc.delete(node); // free memory as we go
     const gs = node.backward(ct);
@@ -183,7 +201,7 @@ function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Ten
  * differentiated inputs) the handle's grad stays null.
  */
 export function retainGrad(x: Tensor): RetainedGrad {
-  const handle: RetainedGrad = { grad: null, value: x };
+  const handle: RetainedGrad = { grad: null, value: escape(x) };
   // Under an enclosing forward-mode trace, the reverse-mode tracer sits below it.
   let v: Tensor = x;
   while (v instanceof Tracer && !(v instanceof VjpTracer)) v = v.primal;
@@ -195,30 +213,49 @@ export function retainGrad(x: Tensor): RetainedGrad {
   return handle;
 }
 
-/**
- * Reverse-mode derivative (jax.vjp): returns `[f(...primals), vjpFn]` where
- * `vjpFn(cotangent)` gives, for each argument of `f`, the cotangent `J^T · cotangent` in that
- * argument's structure. `cotangent` matches the structure and shapes of f's output.
- */
-export function vjp<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) => Out, ...primals: Args): [Out, (cotangent: Out) => Args] {
+/** The function `vjp` returns: cotangent in, argument cotangents out; `dispose()` releases its residuals. */
+export type VjpFn<Out, Args> = ((cotangent: Out) => Args) & {
+  /** Release the residuals the forward pass kept for this function; calling it afterwards throws. */
+  dispose(): void;
+};
+
+interface Recorded<Out, Args> {
+  values: Out;
+  vjpFn: VjpFn<Out, Args>;
+  trace: VjpTrace;
+}
+
+// A vjp function the caller drops unpins its residuals once it is collected.
+const droppedFns = new FinalizationRegistry<VjpTrace>((trace) => trace.unpin());
+
+function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) => Out, primals: Args): Recorded<Out, Args> {
   const level = newLevel();
-  let trace: VjpTrace;
+  const trace = new VjpTrace(level);
   let out: Out;
   let leafNodes: Node[];
   const argLeaves = primals.map((p) => treeLeaves(p));
+  const scope = openScope(true);
+  let kept: unknown;
+  let owned: Tensor[] = [];
   try {
-    trace = new VjpTrace(level);
-    const t = trace;
     leafNodes = argLeaves.flat().map(() => ({ parents: [], backward: null }));
     let k = 0;
-    const args = primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => new VjpTracer(t, x, leafNodes[k++])))) as Args;
+    const args = primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => new VjpTracer(trace, x, leafNodes[k++])))) as Args;
     out = f(...args);
+    kept = out;
+  } catch (e) {
+    trace.unpin();
+    throw e;
   } finally {
     releaseLevel();
+    // The forward pass's intermediates go, except the output and what the tape still reads.
+    owned = closeScope(scope, kept);
   }
   const outLeaves = treeLeaves(out);
   const values = treeUnflatten(out, outLeaves.map((y) => (y instanceof VjpTracer && y.trace === trace ? y.primal : y)));
-  const vjpFn = (cotangent: Out): Args => {
+  let disposed = false;
+  const vjpFn = ((cotangent: Out): Args => {
+    if (disposed) throw new Error('vjp: this vjp function was disposed; its residuals are released');
     const cts = treeLeaves(cotangent);
     if (cts.length !== outLeaves.length) throw new RangeError(`vjp: cotangent has ${cts.length} tensors, the output has ${outLeaves.length}`);
     cts.forEach((c, i) => {
@@ -226,11 +263,36 @@ export function vjp<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args
         throw new RangeError(`vjp: cotangent ${i} is ${c.toString()}, expected the output's ${outLeaves[i].dtype} ${fmtShape(outLeaves[i].shape)}`);
       }
     });
-    const gs = backward(trace, outLeaves, cts, leafNodes);
-    let k = 0;
-    return primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => gs[k++] ?? zeros(x.shape, { dtype: x.dtype })))) as Args;
+    // The backward pass's intermediates go once the argument cotangents exist.
+    return autoScope(() => {
+      const gs = backward(trace, outLeaves, cts, leafNodes);
+      let k = 0;
+      return primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => gs[k++] ?? zeros(x.shape, { dtype: x.dtype })))) as Args;
+    });
+  }) as VjpFn<Out, Args>;
+  vjpFn.dispose = () => {
+    if (disposed) throw new Error('vjp: this vjp function was already disposed');
+    disposed = true;
+    droppedFns.unregister(vjpFn);
+    trace.unpin();
+    for (const t of owned) if (t._data !== null && t._pins === 0 && !t._escape) t._release();
+    owned = [];
   };
-  return [values, vjpFn];
+  droppedFns.register(vjpFn, trace, vjpFn);
+  return { values, vjpFn, trace };
+}
+
+/**
+ * Reverse-mode derivative (jax.vjp): returns `[f(...primals), vjpFn]` where
+ * `vjpFn(cotangent)` gives, for each argument of `f`, the cotangent `J^T · cotangent` in that
+ * argument's structure. `cotangent` matches the structure and shapes of f's output.
+ *
+ * The forward pass's intermediates are released at once, except the residuals `vjpFn` reads:
+ * those stay valid until `vjpFn.dispose()` or until `vjpFn` is garbage-collected.
+ */
+export function vjp<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) => Out, ...primals: Args): [Out, VjpFn<Out, Args>] {
+  const r = record(f, primals);
+  return [r.values, r.vjpFn];
 }
 
 export interface GradOptions {
@@ -254,9 +316,9 @@ export function valueAndGrad<P extends PyTree, Rest extends unknown[], Aux = nev
   options: GradOptions = {},
 ): (params: P, ...rest: Rest) => [Tensor, P] | [[Tensor, Aux], P] {
   const op = options.hasAux ? 'valueAndGrad (hasAux)' : 'valueAndGrad';
-  return (params: P, ...rest: Rest) => {
+  return (params: P, ...rest: Rest) => autoScope(() => {
     let aux: Aux | undefined;
-    const [value, vjpFn] = vjp((p: P) => {
+    const { values: value, vjpFn, trace } = record((p: P) => {
       const r = f(p, ...rest);
       if (options.hasAux) {
         if (!Array.isArray(r) || r.length !== 2) throw new TypeError(`${op}: with hasAux, f must return [value, aux]`);
@@ -264,16 +326,23 @@ export function valueAndGrad<P extends PyTree, Rest extends unknown[], Aux = nev
         return scalarValue(op, r[0]);
       }
       return scalarValue(op, r);
-    }, params);
-    const one = zeros(value.shape, { dtype: value.dtype });
-    one.data[0] = 1;
-    const [g] = vjpFn(one);
-    return options.hasAux ? [[value, aux as Aux], g] : [value, g];
-  };
+    }, [params]);
+    try {
+      const one = zeros(value.shape, { dtype: value.dtype });
+      one.data[0] = 1;
+      const [g] = vjpFn(one);
+      return options.hasAux ? [[value, aux as Aux], g] : [value, g];
+    } finally {
+      // The tape is done: its residuals go with this scope.
+      droppedFns.unregister(vjpFn);
+      trace.unpin();
+    }
+  });
 }
 
 /** `grad(f)(params, ...rest)`: the gradient of scalar `f` w.r.t. its first argument (jax.grad). */
 export function grad<P extends PyTree, Rest extends unknown[]>(f: (params: P, ...rest: Rest) => Tensor): (params: P, ...rest: Rest) => P {
   const vg = valueAndGrad(f);
-  return (params: P, ...rest: Rest) => vg(params, ...rest)[1];
+  // Its own scope, so that the value computed on the way is released too.
+  return (params: P, ...rest: Rest) => autoScope(() => vg(params, ...rest)[1]);
 }

@@ -7,7 +7,11 @@
  * ResNet-like 3×3 layer against torch's conv2d and its two gradients.
  * Benchmarks measure; they assert nothing.
  *
- * Options: --sizes=256,512 (fp32 sizes), --min-ms=300 (time budget per row).
+ * Last, `matmul` 1024² float32 as a user calls it (a fresh output every call, released at once
+ * as a user of tidy would), median of 25 calls, interleaved in rounds with PyTorch's torch.mm.
+ *
+ * Options: --sizes=256,512 (fp32 sizes), --min-ms=300 (time budget per row), --only=alloc (just
+ * the matmul-with-allocation rows).
  */
 import { spawnSync } from 'node:child_process';
 import type { FloatArray, Kernels } from '../kernels/types.js';
@@ -17,6 +21,10 @@ import { withBackend } from '../kernels/index.js';
 import { Tensor } from '../tensor/tensor.js';
 import { conv2d, conv2dBackwardFilter, conv2dBackwardInput } from '../tensor/conv.js';
 import { table, torchUnavailable } from './util.js';
+import { PeerSession, median } from './peer-session.js';
+import { matmul } from '../tensor/matmul.js';
+import { randn } from '../tensor/random.js';
+import { tidy } from '../tensor/scope.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -183,7 +191,55 @@ function runTorch(rows: readonly Row[]): { version: string; results: Record<stri
   return { version, results };
 }
 
+/**
+ * `matmul(a, b)` 1024² float32 with allocation included: 5 rounds of 5 calls, ours then
+ * PyTorch's. Ours releases each result (`dispose`), so the next call reuses its buffer from the
+ * pool, as PyTorch's allocator reuses a freed tensor's pages; the GC-only variant (no dispose,
+ * outside any scope) is shown for contrast.
+ */
+async function matmulWithAllocation(): Promise<void> {
+  const n = 1024;
+  const rounds = 5;
+  const per = 5;
+  const flop = 2 * n * n * n;
+  const a = randn([n, n], { seed: 1 });
+  const b = randn([n, n], { seed: 2 });
+  const time = (fn: () => void): number => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  };
+  const disposed = () => matmul(a, b).dispose();
+  const viaTidy = () => tidy(() => { matmul(a, b); });
+  const gcOnly = () => { matmul(a, b); };
+  for (let i = 0; i < 2; i++) { disposed(); viaTidy(); }
+  const peer = await PeerSession.start(2);
+  const ours: number[] = [];
+  const oursTidy: number[] = [];
+  const oursGc: number[] = [];
+  const theirs: number[] = [];
+  if (typeof peer !== 'string') await peer.times({ cmd: 'mm', n, threads: 2, calls: 2 }); // warm-up
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < per; i++) ours.push(time(disposed));
+    for (let i = 0; i < per; i++) oursTidy.push(time(viaTidy));
+    for (let i = 0; i < per; i++) oursGc.push(time(gcOnly));
+    if (typeof peer !== 'string') theirs.push(...(await peer.times({ cmd: 'mm', n, threads: 2, calls: per })));
+  }
+  if (typeof peer !== 'string') peer.close();
+  const row = (name: string, ts: number[]) => [name, median(ts) * 1e3, Math.min(...ts) * 1e3, flop / median(ts) / 1e9, theirs.length > 0 ? (median(theirs) / median(ts)).toFixed(2) : '-'];
+  const rows = [row('ours, dispose each result', ours), row('ours, tidy per call', oursTidy), row('ours, GC frees (no scope)', oursGc)];
+  if (theirs.length > 0) rows.push(row(`PyTorch ${typeof peer === 'string' ? '' : peer.version} torch.mm`, theirs));
+  console.log(`\nmatmul ${n}x${n} float32, allocation included, median of ${rounds * per} calls in ${rounds} interleaved rounds, 2 threads`);
+  console.log(table(['variant', 'median ms', 'best ms', 'GFLOP/s (median)', 'ours/PyTorch'], rows));
+  if (typeof peer === 'string') console.log(`PyTorch peer skipped: ${peer}`);
+  console.log('target (issue 11): matmul with allocation >= 1.0x PyTorch');
+}
+
 async function main(): Promise<void> {
+  if (args.includes('--only=alloc')) {
+    await matmulWithAllocation();
+    return;
+  }
   const rows: Row[] = [];
   const native = loadNativeKernels();
   if (native === null) {
@@ -214,6 +270,7 @@ async function main(): Promise<void> {
   if (typeof peer === 'string') {
     console.log(table(header, rows.map((r) => [r.kernel, r.backend, r.dtype, r.shape, r.threads, r.gflops])));
     console.log(`PyTorch peer skipped: ${peer}`);
+    await matmulWithAllocation();
     return;
   }
   console.log(table([...header, 'PyTorch', 'ours/PyTorch'], rows.map((r) => {
@@ -221,6 +278,7 @@ async function main(): Promise<void> {
     return [r.kernel, r.backend, r.dtype, r.shape, r.threads, r.gflops, p ?? '-', p === undefined ? '-' : (r.gflops / p).toFixed(2)];
   })));
   console.log(`PyTorch ${peer.version} (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for the peer)`);
+  await matmulWithAllocation();
 }
 
 await main();

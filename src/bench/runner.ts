@@ -6,6 +6,8 @@
  */
 import type { PyTree } from '../autodiff/pytree.js';
 import { CheckpointError } from '../nn/checkpoint.js';
+import { openScope, popScope, resumeScope, type Scope } from '../tensor/memory.js';
+import { closeScope, sweepScope, tidy } from '../tensor/scope.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
 import { hyperFor, type Hyper } from './hyper.js';
@@ -86,6 +88,16 @@ export function parseBudget(text: string): Budget {
   return { steps: v };
 }
 
+/** Run one step in its own scope nested in `carried`: temporaries go, the result moves to `carried`. */
+function stepInScope<T>(carried: Scope, fn: () => T): T {
+  resumeScope(carried);
+  try {
+    return tidy(fn);
+  } finally {
+    popScope(carried);
+  }
+}
+
 function stepObjective(inst: ProblemInstance, hyper: Hyper, step: number): Objective {
   return hyper.batchSize === 'full' ? inst.full : inst.batch(step, hyper.batchSize);
 }
@@ -126,9 +138,12 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   let evals = r?.evals ?? 0;
   let curvatureProducts = r?.curvatureProducts ?? 0;
   let rejected = 0;
+  // Tracks what the steps return (parameters, state), so that each step frees the one before.
+  const carried = openScope(false);
+  popScope(carried);
   const curve: CurvePoint[] = [];
   const evalPoint = (): CurvePoint => {
-    const e: Evaluation = inst.evaluate(params);
+    const e: Evaluation = tidy(() => inst.evaluate(params));
     const p: CurvePoint = { step, seconds, evals, curvatureProducts, trainLoss: e.trainLoss };
     if (e.testLoss !== undefined) p.testLoss = e.testLoss;
     if (e.testAccuracy !== undefined) p.testAccuracy = e.testAccuracy;
@@ -145,12 +160,13 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   while (true) {
     if (budget.steps !== undefined && step >= budget.steps) break;
     if (budget.seconds !== undefined && seconds >= budget.seconds) break;
-    const obj = stepObjective(inst, hyper, step);
     const t0 = process.hrtime.bigint();
-    const res = opt.step(params, state, obj);
+    const res = stepInScope(carried, () => opt.step(params, state, stepObjective(inst, hyper, step)));
     seconds += Number(process.hrtime.bigint() - t0) / 1e9;
     params = res.params;
     state = res.state;
+    // The previous step's parameters and state go back to the pool (the initial ones are not ours).
+    sweepScope(carried, [params, state]);
     step++;
     evals += res.info.evals;
     curvatureProducts += res.info.curvatureProducts;
@@ -172,6 +188,8 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     }
     yield { step, seconds, checkpoint: () => ({ problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper }) };
   }
+  // What the steps made and the result keeps moves to the caller's scope, if any.
+  closeScope(carried, [params, state]);
   if (curve[curve.length - 1].step !== step) evalPoint();
   const final = { ...curve[curve.length - 1], stopped, rejectedSteps: rejected };
   return {

@@ -111,6 +111,7 @@ export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Lo
       for (let i = 0; i < l.size; i++) diag[j][i] += l.data[i] * l.data[i];
     });
   }
+  back.dispose(); // its residuals go back to the pool now, not when the collector finds the function
   const layers = taps.taps.map((t, j): LayerSample => ({ scope: t.scope, kind: t.kind, a: t.a, g: g[j], info: t.info }));
   const diagonal = treeUnflatten(params, leaves.map((l, j) => new Tensor(l.dtype === 'float64' ? diag[j] : Float32Array.from(diag[j]), l.shape)));
   return { layers, diagonal };

@@ -12,6 +12,7 @@ import { stack } from '../tensor/shape-ops.js';
 import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
 import type { Loss } from '../nn/losses.js';
 import { Module } from '../nn/module.js';
+import { autoScope } from '../tensor/scope.js';
 
 /** A network as a function of its parameters and input. */
 export type ModelFn<P> = (params: P, x: Tensor) => Tensor;
@@ -57,10 +58,17 @@ export function ggnvp<P extends PyTree>(model: ModelFn<P> | Module<P>, loss: Los
   checkBatch('ggnvp', batch);
   checkDirection('ggnvp', params, v);
   const f = asFn(model);
-  const [z, jv] = jvp((p: P) => f(p, batch.x), [params], [v]);
-  const u = loss.outputHvp(z, batch.y, jv);
-  const [, back] = vjp((p: P) => f(p, batch.x), params);
-  return back(u)[0];
+  // Its own scope: J v, the forward passes and their residuals are released once G v exists.
+  return autoScope(() => {
+    const [z, jv] = jvp((p: P) => f(p, batch.x), [params], [v]);
+    const u = loss.outputHvp(z, batch.y, jv);
+    const [, back] = vjp((p: P) => f(p, batch.x), params);
+    try {
+      return back(u)[0];
+    } finally {
+      back.dispose();
+    }
+  });
 }
 
 export interface FisherOptions {
@@ -85,16 +93,22 @@ export function fisherVp<P extends PyTree>(
   const kind = options.kind ?? 'true';
   if (kind !== 'true' && kind !== 'empirical') throw new RangeError(`fisherVp: kind must be 'true' or 'empirical', got '${String(kind)}'`);
   const f = asFn(model);
-  const [z, jv] = jvp((p: P) => f(p, batch.x), [params], [v]);
-  const targets = kind === 'empirical' ? batch.y : loss.sampleTargets(z, options.rng ?? new Rng(0));
-  // r_i = ∂L_i/∂z_i for every example at once: the gradient of Σ_i L_i w.r.t. z.
-  const r = grad((zz: Tensor) => sum(loss.perExample(zz, targets)))(z);
-  const n = z.shape[0];
-  const axes = z.shape.map((_, i) => i).slice(1);
-  const s = axes.length > 0 ? sum(mul(r, jv), axes, true) : mul(r, jv); // r_i · (J v)_i, one per example
-  const u = mul(mul(r, s), loss.batchWeight(n));
-  const [, back] = vjp((p: P) => f(p, batch.x), params);
-  return back(u)[0];
+  return autoScope(() => {
+    const [z, jv] = jvp((p: P) => f(p, batch.x), [params], [v]);
+    const targets = kind === 'empirical' ? batch.y : loss.sampleTargets(z, options.rng ?? new Rng(0));
+    // r_i = ∂L_i/∂z_i for every example at once: the gradient of Σ_i L_i w.r.t. z.
+    const r = grad((zz: Tensor) => sum(loss.perExample(zz, targets)))(z);
+    const n = z.shape[0];
+    const axes = z.shape.map((_, i) => i).slice(1);
+    const s = axes.length > 0 ? sum(mul(r, jv), axes, true) : mul(r, jv); // r_i · (J v)_i, one per example
+    const u = mul(mul(r, s), loss.batchWeight(n));
+    const [, back] = vjp((p: P) => f(p, batch.x), params);
+    try {
+      return back(u)[0];
+    } finally {
+      back.dispose();
+    }
+  });
 }
 
 /**

@@ -13,6 +13,7 @@ import { Rng } from '../tensor/random.js';
 import { add } from '../autodiff/ops.js';
 import { retainGrad, type RetainedGrad } from '../autodiff/vjp.js';
 import { stopGradient } from '../autodiff/core.js';
+import { escape } from '../tensor/scope.js';
 import type { PyTree } from '../autodiff/pytree.js';
 
 /** What a layer saw in one forward pass, for Kronecker-factored curvature (K-FAC, Shampoo). */
@@ -33,7 +34,8 @@ export class TapRecorder {
   readonly taps: Tap[] = [];
 
   record(scope: string, kind: Tap['kind'], a: Tensor, s: Tensor, info: Record<string, unknown> = {}): void {
-    this.taps.push({ scope, kind, a: stopGradient(a), output: retainGrad(s), info });
+    // The tap leaves the transformation through this recorder, not its result: let it out.
+    this.taps.push({ scope, kind, a: escape(stopGradient(a)), output: retainGrad(s), info });
   }
 
   /** The tap of a layer by scope (the last one recorded, for layers applied more than once use `taps`). */

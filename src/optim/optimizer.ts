@@ -4,7 +4,9 @@
  * parameters and state come back unchanged and the report says why, so NaN never reaches the
  * parameters.
  */
-import type { PyTree } from '../autodiff/pytree.js';
+import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
+import { openScope } from '../tensor/memory.js';
+import { closeScope, keep } from '../tensor/scope.js';
 import { treeAdd, treeIsFinite, treeNorm } from './tree-math.js';
 import type { Objective, Optimizer, OptimizerState, StepInfo, Transform, UpdateContext } from './types.js';
 
@@ -19,7 +21,7 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
 ): Optimizer<S, P> {
   // Evaluations a line search already made at the point it returned, keyed by that object.
   const cache = new WeakMap<object, { loss: number; grad: P }>();
-  return {
+  return withStepScope({
     name,
     options,
     init: (params) => ({ step: 0, inner: transform.init(params) }),
@@ -58,7 +60,11 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
       const next = ctx.accepted?.params ?? treeAdd(params, updates);
       if (!treeIsFinite(next)) return reject('the update is not finite: step rejected, parameters unchanged');
       const acceptedGrad = ctx.accepted?.grad;
-      if (ctx.accepted !== undefined && acceptedGrad !== undefined && typeof next === 'object' && next !== null) cache.set(next, { loss: ctx.accepted.loss, grad: acceptedGrad });
+      if (ctx.accepted !== undefined && acceptedGrad !== undefined && typeof next === 'object' && next !== null) {
+        // Reachable only through this WeakMap, the cached gradient must outlive the step's scope.
+        for (const leaf of treeLeaves(acceptedGrad)) keep(leaf);
+        cache.set(next, { loss: ctx.accepted.loss, grad: acceptedGrad });
+      }
       const info: StepInfo = {
         loss,
         newLoss: ctx.accepted?.loss,
@@ -69,6 +75,27 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
         events,
       };
       return { params: next, state: { step: state.step + 1, inner }, info };
+    },
+  });
+}
+
+/**
+ * Each step in its own scope: what the step created and its result does not reach goes back to
+ * the pool, so a plain training loop reuses memory.
+ */
+function withStepScope<S extends PyTree, P extends PyTree>(opt: Optimizer<S, P>): Optimizer<S, P> {
+  const inner = opt.step;
+  return {
+    ...opt,
+    step: (params, state, objective) => {
+      const scope = openScope(false);
+      let out: ReturnType<typeof inner> | undefined;
+      try {
+        out = inner(params, state, objective);
+        return out;
+      } finally {
+        closeScope(scope, out);
+      }
     },
   };
 }

@@ -3,7 +3,7 @@
  * kernels (input and filter gradients), and max / average pooling with their adjoints.
  */
 import { kernels } from '../kernels/index.js';
-import { Tensor, allocate, checkSameDType, describe, fmtShape, type Shape } from './tensor.js';
+import { Tensor, allocate, allocateUninit, checkSameDType, describe, fmtShape, type Shape } from './tensor.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -83,7 +83,7 @@ const scratch: { float32?: Float32Array; float64?: Float64Array } = {};
 function columnsBuffer(dtype: 'float32' | 'float64', size: number): Float32Array | Float64Array {
   const have = scratch[dtype];
   if (have !== undefined && have.length >= size) return have.subarray(0, size);
-  const buf = allocate(dtype, size);
+  const buf = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
   if (dtype === 'float32') scratch.float32 = buf as Float32Array;
   else scratch.float64 = buf as Float64Array;
   return buf;
@@ -122,7 +122,7 @@ export function conv2d(x: Tensor, w: Tensor, options: Conv2dOptions & { bias?: T
   const O = w.shape[0];
   const K = g.C * g.kh * g.kw;
   const L = g.oh * g.ow;
-  const out = allocate(x.dtype, g.N * O * L);
+  const out = allocateUninit(x.dtype, g.N * O * L);
   if (out.length > 0) {
     const chunk = chunkSize(g);
     for (let n0 = 0; n0 < g.N; n0 += chunk) {

@@ -6,7 +6,7 @@
 import { kernels } from '../kernels/index.js';
 import { broadcastShapes } from './ops.js';
 import { broadcastTo } from './shape-ops.js';
-import { Tensor, allocate, checkSameDType, describe, fmtShape, reshapeTensor, sameShape, shapeSize } from './tensor.js';
+import { Tensor, allocateUninit, checkSameDType, describe, fmtShape, reshapeTensor, sameShape, shapeSize } from './tensor.js';
 
 export interface MatmulOptions {
   transposeA?: boolean;
@@ -53,7 +53,8 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   };
   const [Ab, strideA] = prepare(A, aBatch, ar, ac);
   const [Bb, strideB] = prepare(B, bBatch, br, bc);
-  const out = allocate(a.dtype, batch * m * n);
+  // GEMM with beta = 0 overwrites every element without reading it.
+  const out = allocateUninit(a.dtype, batch * m * n);
   if (out.length > 0) {
     kernels().gemm(transA, transB, m, n, k, 1, Ab.data, ac, strideA, Bb.data, bc, strideB, 0, out, n, m * n, batch);
   }

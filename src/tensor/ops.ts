@@ -5,7 +5,7 @@
 import { kernels } from '../kernels/index.js';
 import type { BinaryOp, FloatArray, ReduceOp, UnaryOp } from '../kernels/types.js';
 import {
-  Tensor, allocate, checkSameDType, contiguousStrides, describe, fmtShape, sameShape, shapeSize, type Shape,
+  Tensor, allocate, allocateUninit, checkSameDType, contiguousStrides, describe, fmtShape, sameShape, shapeSize, type Shape,
 } from './tensor.js';
 
 /** A tensor, or a plain number that takes the other operand's dtype. */
@@ -43,7 +43,7 @@ export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
 
 export function unaryOp(op: UnaryOp, x: Tensor, name: string = op): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${describe(x)}`);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninit(x.dtype, x.size);
   kernels().unary(op, x.data, out);
   return new Tensor(out, x.shape);
 }
@@ -61,7 +61,7 @@ export function binaryOp(op: BinaryOp, a: TensorLike, b: TensorLike, name: strin
   const B = tb instanceof Tensor ? tb : scalarLike(tb, ref);
   checkSameDType(name, A, B);
   const shape = sameShape(A.shape, B.shape) ? A.shape : broadcastShapes(name, A.shape, B.shape);
-  const out = allocate(A.dtype, shapeSize(shape));
+  const out = allocateUninit(A.dtype, shapeSize(shape));
   kernels().binary(op, A.data, broadcastStrides(A.shape, shape), B.data, broadcastStrides(B.shape, shape), out, shape);
   return new Tensor(out, shape);
 }
@@ -117,7 +117,7 @@ export function clip(x: Tensor, lo: number, hi: number): Tensor {
 export function axpby(alpha: number, x: Tensor, beta: number, y: Tensor): Tensor {
   if (!sameShape(x.shape, y.shape)) throw new RangeError(`axpby: shapes ${fmtShape(x.shape)} and ${fmtShape(y.shape)} differ`);
   checkSameDType('axpby', x, y);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninit(x.dtype, x.size);
   kernels().axpby(alpha, x.data, beta, y.data, out);
   return new Tensor(out, x.shape);
 }
@@ -177,7 +177,7 @@ function reduceOp(op: ReduceOp, name: string, x: Tensor, axis: number | readonly
 export function permuteData(x: Tensor, perm: readonly number[]): FloatArray {
   const strides = contiguousStrides(x.shape);
   const shape = perm.map((p) => x.shape[p]);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninit(x.dtype, x.size);
   kernels().copyStrided(x.data, perm.map((p) => strides[p]), shape, out);
   return out;
 }
@@ -229,7 +229,7 @@ function softmaxOp(name: string, x: Tensor, axis: number, log: boolean): Tensor 
   if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${describe(x)}`);
   if (x.ndim === 0) throw new RangeError(`${name}: needs at least one dimension, got a 0-d tensor`);
   const [a] = normalizeAxes(name, x.ndim, axis);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninit(x.dtype, x.size);
   if (x.size > 0) {
     kernels().softmax(x.data, shapeSize(x.shape.slice(0, a)), x.shape[a], shapeSize(x.shape.slice(a + 1)), out, log);
   }

@@ -6,7 +6,7 @@
 import { kernels } from '../kernels/index.js';
 import { broadcastShapes, broadcastStrides, normalizeAxes } from './ops.js';
 import {
-  Tensor, allocate, checkDType, checkSameDType, contiguousStrides, describe, fmtShape, reshapeTensor, shapeSize,
+  Tensor, allocate, allocateUninit, checkDType, checkSameDType, contiguousStrides, describe, fmtShape, reshapeTensor, shapeSize,
   type DType, type Shape,
 } from './tensor.js';
 
@@ -61,7 +61,7 @@ export function transpose(x: Tensor, perm?: readonly number[]): Tensor {
   }
   const strides = contiguousStrides(x.shape);
   const shape = p.map((a) => x.shape[a]);
-  const out = allocate(x.dtype, x.size);
+  const out = allocateUninit(x.dtype, x.size);
   kernels().copyStrided(x.data, p.map((a) => strides[a]), shape, out);
   return new Tensor(out, shape);
 }
@@ -84,7 +84,7 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   if (fmtShape(b) !== fmtShape(target)) {
     throw new RangeError(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(target)}`);
   }
-  const out = allocate(x.dtype, shapeSize(target));
+  const out = allocateUninit(x.dtype, shapeSize(target));
   kernels().copyStrided(x.data, broadcastStrides(x.shape, target), target, out);
   return new Tensor(out, target);
 }
@@ -100,7 +100,7 @@ export function slice(x: Tensor, start: readonly number[], stop?: readonly (numb
   const strides = contiguousStrides(x.shape);
   let offset = 0;
   for (let d = 0; d < x.ndim; d++) offset += b.start[d] * strides[d];
-  const out = allocate(x.dtype, shapeSize(b.shape));
+  const out = allocateUninit(x.dtype, shapeSize(b.shape));
   if (out.length > 0) kernels().copyStrided(x.data.subarray(offset), strides.map((s, d) => s * b.step[d]), b.shape, out);
   return new Tensor(out, b.shape);
 }
@@ -123,7 +123,7 @@ export function concat(xs: readonly Tensor[], axis = 0): Tensor {
   }
   const shape = first.shape.slice();
   shape[a] = xs.reduce((acc, x) => acc + x.shape[a], 0);
-  const out = allocate(first.dtype, shapeSize(shape));
+  const out = allocateUninit(first.dtype, shapeSize(shape));
   const outer = shapeSize(first.shape.slice(0, a));
   const inner = shapeSize(first.shape.slice(a + 1));
   const rowOut = shape[a] * inner;
@@ -171,7 +171,7 @@ export function gather(x: Tensor, indices: readonly number[] | Tensor, axis = 0)
   const idxShape = indices instanceof Tensor ? indices.shape : [idx.length];
   const outer = shapeSize(x.shape.slice(0, a));
   const inner = shapeSize(x.shape.slice(a + 1));
-  const out = allocate(x.dtype, outer * idx.length * inner);
+  const out = allocateUninit(x.dtype, outer * idx.length * inner);
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < idx.length; j++) {
       const src = (o * x.shape[a] + idx[j]) * inner;
@@ -195,7 +195,7 @@ export function takeAlongAxis(x: Tensor, indices: readonly number[] | Tensor, ax
   }
   const inner = shapeSize(x.shape.slice(a + 1));
   const n = x.shape[a];
-  const out = allocate(x.dtype, idx.length);
+  const out = allocateUninit(x.dtype, idx.length);
   for (let p = 0; p < idx.length; p++) {
     const o = Math.floor(p / inner);
     const i = p % inner;
@@ -229,7 +229,7 @@ export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
   const c = broadcastTo(cond, shape).data;
   const A = broadcastTo(a, shape).data;
   const B = broadcastTo(b, shape).data;
-  const out = allocate(a.dtype, shapeSize(shape));
+  const out = allocateUninit(a.dtype, shapeSize(shape));
   for (let i = 0; i < out.length; i++) out[i] = c[i] !== 0 ? A[i] : B[i];
   return new Tensor(out, shape);
 }

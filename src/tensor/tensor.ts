@@ -5,6 +5,7 @@
  * meets, and contiguity keeps every kernel a tight loop).
  */
 import type { DType, FloatArray } from '../kernels/types.js';
+import { releaseBuffer, retainBuffer, takeBuffer, track } from './memory.js';
 
 export type { DType, FloatArray } from '../kernels/types.js';
 export type Shape = readonly number[];
@@ -31,8 +32,22 @@ export function describe(v: unknown): string {
   return String(v);
 }
 
+/** A zero-filled buffer (from the pool when one is free), for code that reads before it writes. */
 export function allocate(dtype: DType, size: number): FloatArray {
-  return dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
+  return takeBuffer(dtype, size, true);
+}
+
+/**
+ * A buffer with arbitrary contents (recycled values), for a kernel that writes every element
+ * before anything reads it: elementwise outputs, copies, GEMM with beta = 0.
+ */
+export function allocateUninit(dtype: DType, size: number): FloatArray {
+  return takeBuffer(dtype, size, false);
+}
+
+/** The error for a released tensor, naming the operation that tried to use it. */
+export function releasedError(op: string, t: Tensor): Error {
+  return new Error(`${op}: ${t.toString()} was released (disposed, or freed by tidy / a transformation) and cannot be used; keep it with keep() or return it from tidy`);
 }
 
 export function shapeSize(shape: Shape): number {
@@ -75,8 +90,15 @@ export function fmtShape(shape: Shape): string {
 export class Tensor {
   readonly shape: Shape;
   readonly dtype: DType;
-  /** The values, row-major, exactly `size` long (a view when the tensor is a reshape). */
-  readonly data: FloatArray;
+  readonly size: number;
+  /** @internal The buffer, null once released. */
+  _data: FloatArray | null;
+  /** @internal How many live reverse-mode tapes hold this tensor as a residual. */
+  _pins = 0;
+  /** @internal Exempt from every scope (`keep`). */
+  _kept = false;
+  /** @internal Survives the transformations' own scopes (layer taps, retained gradients). */
+  _escape = false;
 
   /** Wraps `data` without copying; prefer `tensor()` for user input. */
   constructor(data: FloatArray, shape: Shape) {
@@ -84,17 +106,54 @@ export class Tensor {
     if (data.length !== size) {
       throw new RangeError(`Tensor: data has ${data.length} elements but shape ${fmtShape(shape)} needs ${size}`);
     }
-    this.data = data;
+    this._data = data;
+    this.size = size;
     this.shape = Object.freeze(shape.slice());
     this.dtype = data instanceof Float32Array ? 'float32' : 'float64';
+    retainBuffer(data);
+    track(this);
   }
 
-  get size(): number {
-    return this.data.length;
+  /** The values, row-major, exactly `size` long (a view when the tensor is a reshape). Throws once released. */
+  get data(): FloatArray {
+    const d = this._data;
+    if (d === null) throw releasedError('data', this);
+    return d;
   }
 
   get ndim(): number {
     return this.shape.length;
+  }
+
+  /** True once the tensor was released (by `dispose`, `tidy` or a transformation). */
+  get isDisposed(): boolean {
+    return this._data === null;
+  }
+
+  /**
+   * Release the tensor now: its buffer goes back to the pool once no other tensor (a reshape
+   * view, a tracer) uses it. Releasing twice, or a tensor a pending reverse-mode pass still needs,
+   * throws.
+   */
+  dispose(): void {
+    if (this._data === null) throw new Error(`dispose: ${this.toString()} was already released`);
+    if (this._pins > 0) {
+      throw new Error(`dispose: ${this.toString()} is still needed by a reverse-mode pass (a residual of vjp/grad); release it after that pass, or dispose the vjp function first`);
+    }
+    this._release();
+  }
+
+  /** @internal Release without checks (scopes). */
+  _release(): void {
+    const d = this._data;
+    if (d === null) return;
+    this._data = null;
+    releaseBuffer(d);
+  }
+
+  /** @internal Tensors this one reads its values from (a tracer's primal and tangent). */
+  _children(): readonly Tensor[] | null {
+    return null;
   }
 
   /** The single value of a tensor with one element. */
@@ -129,18 +188,20 @@ export class Tensor {
   astype(dtype: DType): Tensor {
     checkDType('astype', dtype);
     if (dtype === this.dtype) return this;
-    const out = allocate(dtype, this.size);
+    const out = allocateUninit(dtype, this.size);
     out.set(this.data);
     return new Tensor(out, this.shape);
   }
 
   /** A deep copy with its own buffer. */
   clone(): Tensor {
-    return new Tensor(this.data.slice(), this.shape);
+    const out = allocateUninit(this.dtype, this.size);
+    out.set(this.data);
+    return new Tensor(out, this.shape);
   }
 
   toString(): string {
-    return `Tensor(${this.dtype}, ${fmtShape(this.shape)})`;
+    return `Tensor(${this.dtype}, ${fmtShape(this.shape)}${this._data === null ? ', released' : ''})`;
   }
 }
 
@@ -209,14 +270,14 @@ export function tensor(
     if (shapeSize(s) !== values.length) {
       throw new RangeError(`${op}: ${values.length} values do not fill shape ${fmtShape(s)} (${shapeSize(s)} elements)`);
     }
-    const data = allocate(dtype, values.length);
+    const data = allocateUninit(dtype, values.length);
     data.set(values);
     return new Tensor(data, s);
   }
   if (typeof values === 'number') {
     const s = shape ? checkShape(op, shape) : [];
     if (shapeSize(s) !== 1) throw new RangeError(`${op}: a single number cannot fill shape ${fmtShape(s)}`);
-    const data = allocate(dtype, 1);
+    const data = allocateUninit(dtype, 1);
     data[0] = values;
     return new Tensor(data, s);
   }
@@ -231,7 +292,7 @@ export function tensor(
       if (values.length !== shapeSize(s)) {
         throw new RangeError(`${op}: ${values.length} values do not fill shape ${fmtShape(s)} (${shapeSize(s)} elements)`);
       }
-      const data = allocate(dtype, values.length);
+      const data = allocateUninit(dtype, values.length);
       for (let i = 0; i < values.length; i++) {
         const v = values[i];
         if (typeof v !== 'number') throw new TypeError(`${op}: element ${i} is ${describe(v)}, expected a number`);
@@ -242,17 +303,18 @@ export function tensor(
     if (!sameShape(s, inferred) && shapeSize(s) !== shapeSize(inferred)) {
       throw new RangeError(`${op}: nested array of shape ${fmtShape(inferred)} does not match shape ${fmtShape(s)}`);
     }
-    const data = allocate(dtype, shapeSize(inferred));
+    const data = allocateUninit(dtype, shapeSize(inferred));
     flattenInto(values as NestedArray, inferred, [], data, { i: 0 }, op);
     return new Tensor(data, s);
   }
-  const data = allocate(dtype, shapeSize(inferred));
+  const data = allocateUninit(dtype, shapeSize(inferred));
   flattenInto(values as NestedArray, inferred, [], data, { i: 0 }, op);
   return new Tensor(data, inferred);
 }
 
 /** Reshape sharing the buffer; one dimension may be -1. */
 export function reshapeTensor(x: Tensor, shape: Shape, op = 'reshape'): Tensor {
+  if (x._data === null) throw releasedError(op, x);
   if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array, got ${describe(shape)}`);
   const s = shape.slice() as number[];
   let infer = -1;
@@ -285,10 +347,10 @@ function creation(op: string, shape: Shape, options: TensorOptions): { shape: nu
 }
 
 /** `allocate` for a creation op: a size the engine cannot hold is an error naming the op and the size. */
-function allocateFor(op: string, dtype: DType, shape: number[]): FloatArray {
+function allocateFor(op: string, dtype: DType, shape: number[], zeroed = true): FloatArray {
   const n = shapeSize(shape);
   try {
-    return allocate(dtype, n);
+    return zeroed ? allocate(dtype, n) : allocateUninit(dtype, n);
   } catch (e) {
     const bytes = n * (dtype === 'float32' ? 4 : 8);
     throw new RangeError(`${op}: cannot allocate a ${dtype} tensor of shape ${fmtShape(shape)}: ${n} elements (${bytes.toPrecision(3)} bytes) is over what this runtime can hold`, { cause: e });
@@ -307,7 +369,7 @@ export function ones(shape: Shape, options: TensorOptions = {}): Tensor {
 export function full(shape: Shape, value: number, options: TensorOptions = {}): Tensor {
   const c = creation('full', shape, options);
   if (typeof value !== 'number') throw new TypeError(`full: value must be a number, got ${describe(value)}`);
-  const data = allocateFor('full', c.dtype, c.shape);
+  const data = allocateFor('full', c.dtype, c.shape, false);
   data.fill(value);
   return new Tensor(data, c.shape);
 }
@@ -336,7 +398,7 @@ export function arange(start: number, stop?: number, step = 1, options: TensorOp
   if (step === 0) throw new RangeError('arange: step must not be 0');
   const dtype = checkDType('arange', options.dtype ?? 'float32');
   const n = Math.max(0, Math.ceil((stop - start) / step));
-  const data = allocate(dtype, n);
+  const data = allocateUninit(dtype, n);
   for (let i = 0; i < n; i++) data[i] = start + i * step;
   return new Tensor(data, [n]);
 }
@@ -345,7 +407,7 @@ export function arange(start: number, stop?: number, step = 1, options: TensorOp
 export function linspace(start: number, stop: number, n: number, options: TensorOptions = {}): Tensor {
   if (!Number.isInteger(n) || n < 0) throw new RangeError(`linspace: n must be a non-negative integer, got ${n}`);
   const dtype = checkDType('linspace', options.dtype ?? 'float32');
-  const data = allocate(dtype, n);
+  const data = allocateUninit(dtype, n);
   for (let i = 0; i < n; i++) data[i] = n === 1 ? start : start + ((stop - start) * i) / (n - 1);
   return new Tensor(data, [n]);
 }

@@ -1,0 +1,242 @@
+/**
+ * Storage reuse: a size-bucketed pool of typed arrays per dtype, reference counts per buffer,
+ * and the scope stack that `tidy` and the transformations use to release what they created.
+ *
+ * Why: on the project's machine a fresh 4 MB array costs more in first-touch page faults than a
+ * 1024² GEMM, and dead tensors otherwise wait for V8's collector. A buffer goes back to the pool
+ * only when every tensor that uses it (a tensor and its reshape views, a tracer and its primal)
+ * has been released, so a live view never sees its buffer handed out again. Buffers the
+ * allocator did not hand out (a user's own typed array, a subarray) are never pooled.
+ *
+ * Buckets are exact lengths (a Tensor's `data.length` equals its size), which suits training
+ * loops: the same shapes come back every step. Buffers made inside a scope are tracked; outside
+ * any scope only large ones (UNSCOPED_TRACK_BYTES), so that `dispose()` of a big result still
+ * recycles it while a tight unscoped loop of small ops behaves exactly as before.
+ *
+ * The cap: `setMemoryOptions({ poolBytes })` or the HESSIAN_POOL_BYTES environment variable
+ * (default 1 GiB); 0 turns pooling off. Over the cap, a released buffer goes to the collector.
+ */
+import type { DType, FloatArray } from '../kernels/types.js';
+
+/** Bookkeeping for a buffer the allocator handed out. */
+interface Storage {
+  /** Live (not released) tensors that use the buffer. */
+  refs: number;
+  readonly acct: Account;
+}
+
+/** Whether the buffer counts as live: handed out inside a scope and not yet released or let go. */
+interface Account {
+  readonly bytes: number;
+  live: boolean;
+}
+
+const storages = new WeakMap<FloatArray, Storage>();
+const pools: Record<DType, Map<number, FloatArray[]>> = { float32: new Map(), float64: new Map() };
+
+const stats = { liveBytes: 0, liveBuffers: 0, pooledBytes: 0, pooledBuffers: 0, hits: 0, misses: 0 };
+
+const DEFAULT_POOL_BYTES = 1 << 30;
+/** Buffers made outside any scope are tracked (and pooled once released) from this size on. */
+export const UNSCOPED_TRACK_BYTES = 1 << 16;
+let poolCap: number | undefined;
+
+function checkPoolBytes(where: string, v: number): number {
+  if (typeof v !== 'number' || Number.isNaN(v) || v < 0) {
+    throw new RangeError(`${where} must be a non-negative number of bytes (0 turns pooling off), got ${String(v)}`);
+  }
+  return v;
+}
+
+function cap(): number {
+  if (poolCap === undefined) {
+    const env = typeof process !== 'undefined' ? process.env?.HESSIAN_POOL_BYTES : undefined;
+    poolCap = env === undefined || env.trim() === '' ? DEFAULT_POOL_BYTES : checkPoolBytes('HESSIAN_POOL_BYTES', Number(env));
+  }
+  return poolCap;
+}
+
+export interface MemoryOptions {
+  /** Most bytes kept in the pool for reuse (default 1 GiB, or HESSIAN_POOL_BYTES); 0 turns pooling off. */
+  poolBytes?: number;
+}
+
+/** Set the pool cap; a lower cap drops pooled buffers beyond it at once. */
+export function setMemoryOptions(options: MemoryOptions): void {
+  if (options === null || typeof options !== 'object') throw new TypeError('setMemoryOptions: options must be an object');
+  for (const k of Object.keys(options)) if (k !== 'poolBytes') throw new RangeError(`setMemoryOptions: unknown option '${k}'`);
+  if (options.poolBytes !== undefined) {
+    poolCap = checkPoolBytes('setMemoryOptions: poolBytes', options.poolBytes);
+    trimPool(poolCap);
+  }
+}
+
+export function getMemoryOptions(): Required<MemoryOptions> {
+  return { poolBytes: cap() };
+}
+
+export interface MemoryInfo {
+  /**
+   * Bytes in buffers of tensors that scopes manage: made inside `tidy`, a transformation or an
+   * optimizer step, and neither released nor left to the garbage collector (a scope's result
+   * that leaves the outermost scope is the collector's, as is everything made outside scopes).
+   */
+  liveBytes: number;
+  liveBuffers: number;
+  /** Bytes waiting in the pool for reuse. */
+  pooledBytes: number;
+  pooledBuffers: number;
+  /** Allocations served from the pool, and ones that needed a fresh array. */
+  poolHits: number;
+  poolMisses: number;
+  poolBytesCap: number;
+  /** Open scopes (tidy calls and transformations in progress). */
+  scopes: number;
+}
+
+/** What the allocator holds now (like tf.memory()). */
+export function memory(): MemoryInfo {
+  let depth = 0;
+  for (let s = current; s !== null; s = s.parent) depth++;
+  return {
+    liveBytes: stats.liveBytes,
+    liveBuffers: stats.liveBuffers,
+    pooledBytes: stats.pooledBytes,
+    pooledBuffers: stats.pooledBuffers,
+    poolHits: stats.hits,
+    poolMisses: stats.misses,
+    poolBytesCap: cap(),
+    scopes: depth,
+  };
+}
+
+/** Drop every pooled buffer (they go to the garbage collector). */
+export function emptyPool(): void {
+  trimPool(0);
+}
+
+function trimPool(limit: number): void {
+  for (const dtype of ['float64', 'float32'] as const) {
+    for (const [len, list] of pools[dtype]) {
+      while (stats.pooledBytes > limit && list.length > 0) {
+        list.pop();
+        stats.pooledBytes -= len * (dtype === 'float32' ? 4 : 8);
+        stats.pooledBuffers--;
+      }
+      if (list.length === 0) pools[dtype].delete(len);
+    }
+  }
+}
+
+/**
+ * A buffer of `size` elements, from the pool when one is free. `zero` says whether the caller
+ * reads it before writing every element (then it is zero-filled); a kernel that overwrites the
+ * whole output passes false.
+ */
+export function takeBuffer(dtype: DType, size: number, zero: boolean): FloatArray {
+  const list = size > 0 ? pools[dtype].get(size) : undefined;
+  const reused = list !== undefined ? list.pop() : undefined;
+  if (reused !== undefined) {
+    const st = storages.get(reused) as Storage;
+    stats.hits++;
+    stats.pooledBytes -= st.acct.bytes;
+    stats.pooledBuffers--;
+    if (current !== null) {
+      st.acct.live = true;
+      stats.liveBytes += st.acct.bytes;
+      stats.liveBuffers++;
+    }
+    if (zero) reused.fill(0);
+    return reused;
+  }
+  const data = dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
+  const managed = current !== null;
+  // Outside scopes only large buffers are tracked: a WeakMap entry per small array made in a
+  // tight unscoped loop delays their collection and costs resident memory for no page-fault gain.
+  if (size > 0 && (managed || data.byteLength >= UNSCOPED_TRACK_BYTES)) {
+    stats.misses++;
+    const acct: Account = { bytes: data.byteLength, live: managed };
+    storages.set(data, { refs: 0, acct });
+    if (managed) {
+      stats.liveBytes += acct.bytes;
+      stats.liveBuffers++;
+    }
+  }
+  return data;
+}
+
+/** A tensor starts using `data`. */
+export function retainBuffer(data: FloatArray): void {
+  const st = storages.get(data);
+  if (st !== undefined) st.refs++;
+}
+
+/** A tensor that used `data` was released; the last one hands the buffer to the pool. */
+export function releaseBuffer(data: FloatArray): void {
+  const st = storages.get(data);
+  if (st === undefined || --st.refs > 0) return;
+  if (st.acct.live) {
+    st.acct.live = false;
+    stats.liveBytes -= st.acct.bytes;
+    stats.liveBuffers--;
+  }
+  const bytes = st.acct.bytes;
+  if (stats.pooledBytes + bytes > cap()) return; // over the cap: leave it to the collector
+  const dtype: DType = data instanceof Float32Array ? 'float32' : 'float64';
+  let list = pools[dtype].get(data.length);
+  if (list === undefined) pools[dtype].set(data.length, (list = []));
+  list.push(data);
+  stats.pooledBytes += bytes;
+  stats.pooledBuffers++;
+}
+
+/** A tensor left the outermost scope: its buffer is the garbage collector's now (unless released). */
+export function unmanageBuffer(data: FloatArray): void {
+  const st = storages.get(data);
+  if (st !== undefined && st.acct.live) {
+    st.acct.live = false;
+    stats.liveBytes -= st.acct.bytes;
+    stats.liveBuffers--;
+  }
+}
+
+/** Live tensors using `data` (0 for a buffer the allocator did not hand out). For tests. */
+export function bufferRefs(data: FloatArray): number {
+  return storages.get(data)?.refs ?? 0;
+}
+
+/** The tensors created while a scope is open. */
+export interface Scope<T = unknown> {
+  readonly tensors: T[];
+  readonly parent: Scope<T> | null;
+  /** A transformation's own scope: tensors marked to escape (layer taps) survive it. */
+  readonly auto: boolean;
+}
+
+let current: Scope | null = null;
+
+export function currentScope(): Scope | null {
+  return current;
+}
+
+export function openScope(auto: boolean): Scope {
+  const s: Scope = { tensors: [], parent: current, auto };
+  current = s;
+  return s;
+}
+
+/** Pop `scope` (and any inner scope an exception left open). */
+export function popScope(scope: Scope): void {
+  current = scope.parent;
+}
+
+/** Make a scope opened earlier (and popped) current again; its parent must be current. */
+export function resumeScope(scope: Scope): void {
+  if (current !== scope.parent) throw new Error('resumeScope: the scope was opened under a different enclosing scope');
+  current = scope;
+}
+
+/** Register a new tensor with the innermost scope. */
+export function track(t: unknown): void {
+  if (current !== null) current.tensors.push(t);
+}
