@@ -72,20 +72,41 @@ export interface Problem {
 
 interface Split { x: Tensor; y: Tensor }
 
+/**
+ * The shuffle order of epoch e: the e-th permutation drawn from a generator seeded with `seed`.
+ * Only the current epoch is kept (memory stays O(n) however long the run); asking for an earlier
+ * epoch (a second run over the same instance) replays the generator from the seed, so the order
+ * is a function of (seed, e) alone and a resumed run sees the batches of an uninterrupted one.
+ */
+export function epochOrders(n: number, seed: number): (e: number) => readonly number[] {
+  let rng = new Rng(seed);
+  let current = -1;
+  let order: number[] = [];
+  return (e) => {
+    if (!Number.isInteger(e) || e < 0) throw new RangeError(`epoch must be a non-negative integer, got ${e}`);
+    if (e < current) {
+      rng = new Rng(seed);
+      current = -1;
+    }
+    while (current < e) {
+      order = rng.permutation(n);
+      current++;
+    }
+    return order;
+  };
+}
+
 /** A model problem over a training and an optional test split. */
 function modelProblem(model: Module, loss: Loss, train: Split, test: Split | undefined, seed: number, kind: 'classifier' | 'autoencoder', dtype: 'float32' | 'float64' = 'float32', l2 = 0): ProblemInstance {
   const classifier = kind === 'classifier';
   const params = model.init(new Rng(seed), { dtype });
   const n = train.x.shape[0];
-  const order = new Rng(seed + 1);
-  const epochs: number[][] = [];
+  const epochs = epochOrders(n, seed + 1);
   const indexOf = (k: number, b: number): number[] => {
     // Epoch e covers batches [e·⌊n/b⌋, (e+1)·⌊n/b⌋); each epoch is a fresh seeded permutation.
     const per = Math.max(1, Math.floor(n / b));
-    const e = Math.floor(k / per);
-    while (epochs.length <= e) epochs.push(order.permutation(n));
     const j = k % per;
-    return epochs[e].slice(j * b, Math.min(n, (j + 1) * b));
+    return epochs(Math.floor(k / per)).slice(j * b, Math.min(n, (j + 1) * b));
   };
   return {
     params,

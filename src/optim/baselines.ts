@@ -85,7 +85,8 @@ function adamLike<P extends PyTree>(name: string, options: AdamOptions, coupled:
     lr: checkSchedule(name, 'lr', options.lr ?? 1e-3, { min: 0 }),
     b1: checkNumber(name, 'b1', options.b1 ?? 0.9, { min: 0, max: 1, maxExclusive: true }),
     b2: checkNumber(name, 'b2', options.b2 ?? 0.999, { min: 0, max: 1, maxExclusive: true }),
-    eps: checkNumber(name, 'eps', options.eps ?? 1e-8, { min: 0 }),
+    // eps > 0: with 0, a gradient entry that is exactly 0 gives 0/0 and every step is rejected.
+    eps: checkNumber(name, 'eps', options.eps ?? 1e-8, { min: 0, minExclusive: true }),
     weightDecay: checkNumber(name, 'weightDecay', options.weightDecay ?? 0, { min: 0 }),
     clipNorm: options.clipNorm,
   };
@@ -108,7 +109,7 @@ export function rmsprop<P extends PyTree = PyTree>(options: RmspropOptions = {})
   const o = {
     lr: checkSchedule('rmsprop', 'lr', options.lr ?? 0.01, { min: 0 }),
     alpha: checkNumber('rmsprop', 'alpha', options.alpha ?? 0.99, { min: 0, max: 1, maxExclusive: true }),
-    eps: checkNumber('rmsprop', 'eps', options.eps ?? 1e-8, { min: 0 }),
+    eps: checkNumber('rmsprop', 'eps', options.eps ?? 1e-8, { min: 0, minExclusive: true }),
     centered: checkBoolean('rmsprop', 'centered', options.centered ?? false),
     momentum: checkNumber('rmsprop', 'momentum', options.momentum ?? 0, { min: 0, max: 1, maxExclusive: true }),
     weightDecay: checkNumber('rmsprop', 'weightDecay', options.weightDecay ?? 0, { min: 0 }),
@@ -130,7 +131,7 @@ export function adagrad<P extends PyTree = PyTree>(options: AdagradOptions = {})
   const o = {
     lr: checkSchedule('adagrad', 'lr', options.lr ?? 0.01, { min: 0 }),
     initialAccumulator: checkNumber('adagrad', 'initialAccumulator', options.initialAccumulator ?? 0, { min: 0 }),
-    eps: checkNumber('adagrad', 'eps', options.eps ?? 1e-10, { min: 0 }),
+    eps: checkNumber('adagrad', 'eps', options.eps ?? 1e-10, { min: 0, minExclusive: true }),
     weightDecay: checkNumber('adagrad', 'weightDecay', options.weightDecay ?? 0, { min: 0 }),
     clipNorm: options.clipNorm,
   };

@@ -51,7 +51,7 @@ function solve(A: Tensor, b: Tensor): Tensor {
 describe('Hessian-free', () => {
   it('on a convex quadratic a single step with λ → 0 lands on the minimizer', () => {
     const { obj, xStar } = quadratic(12);
-    const opt = hessianFree<Tensor>({ damping: 1e-12, minDamping: 0, cgTolerance: 1e-12, cgMaxIter: 100, preconditioner: false });
+    const opt = hessianFree<Tensor>({ damping: 1e-12, minDamping: 1e-12, cgTolerance: 1e-12, cgMaxIter: 100, preconditioner: false });
     const x0 = tensor(new Float64Array(12), [12]);
     const r = opt.step(x0, opt.init(x0), obj);
     assert.ok(r.info.accepted);

@@ -33,14 +33,14 @@ import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from './val
 export interface HessianFreeOptions {
   /** 'ggn' (default, Martens' choice) or 'hessian' (may meet negative curvature; reported). */
   curvature?: 'ggn' | 'hessian';
-  /** Initial λ, default 1. */
+  /** Initial λ, default 1; it must lie within [minDamping, maxDamping]. */
   damping?: number;
   /** Multipliers for λ, defaults 3/2 and 2/3; thresholds on ρ, defaults 1/4 and 3/4. */
   dampingIncrease?: number;
   dampingDecrease?: number;
   rhoLow?: number;
   rhoHigh?: number;
-  /** λ stays within [minDamping, maxDamping], defaults 1e-8 and 1e8. */
+  /** λ stays within [minDamping, maxDamping], defaults 1e-8 (must be > 0) and 1e8. */
   minDamping?: number;
   maxDamping?: number;
   /** CG limits: iterations (default 250), warm-start decay (0.95), optional residual tolerance. */
@@ -80,12 +80,13 @@ function resolve(options: HessianFreeOptions) {
   checkKnownOptions(o, options, KNOWN);
   const r = {
     curvature: checkChoice(o, 'curvature', options.curvature ?? 'ggn', ['ggn', 'hessian'] as const),
-    damping: checkNumber(o, 'damping', options.damping ?? 1, { min: 0 }),
+    damping: checkNumber(o, 'damping', options.damping ?? 1, { min: 0, minExclusive: true }),
     dampingIncrease: checkNumber(o, 'dampingIncrease', options.dampingIncrease ?? 1.5, { min: 1, minExclusive: true }),
     dampingDecrease: checkNumber(o, 'dampingDecrease', options.dampingDecrease ?? 2 / 3, { min: 0, max: 1, minExclusive: true, maxExclusive: true }),
     rhoLow: checkNumber(o, 'rhoLow', options.rhoLow ?? 0.25, {}),
     rhoHigh: checkNumber(o, 'rhoHigh', options.rhoHigh ?? 0.75, {}),
-    minDamping: checkNumber(o, 'minDamping', options.minDamping ?? 1e-8, { min: 0 }),
+    // λ adapts by multiplication: a floor of 0 would let it reach 0 and stay there.
+    minDamping: checkNumber(o, 'minDamping', options.minDamping ?? 1e-8, { min: 0, minExclusive: true }),
     maxDamping: checkNumber(o, 'maxDamping', options.maxDamping ?? 1e8, { min: 0, minExclusive: true }),
     cgMaxIter: checkNumber(o, 'cgMaxIter', options.cgMaxIter ?? 250, { min: 1, integer: true }),
     cgDecay: checkNumber(o, 'cgDecay', options.cgDecay ?? 0.95, { min: 0, max: 1 }),
@@ -101,7 +102,8 @@ function resolve(options: HessianFreeOptions) {
     structuralDamping: options.structuralDamping,
   };
   if (r.rhoLow >= r.rhoHigh) throw new RangeError(`${o}: option 'rhoLow' (${r.rhoLow}) must be below 'rhoHigh' (${r.rhoHigh})`);
-  if (r.minDamping > r.maxDamping) throw new RangeError(`${o}: option 'minDamping' exceeds 'maxDamping'`);
+  if (r.minDamping > r.maxDamping) throw new RangeError(`${o}: option 'minDamping' (${r.minDamping}) exceeds 'maxDamping' (${r.maxDamping})`);
+  if (r.damping < r.minDamping || r.damping > r.maxDamping) throw new RangeError(`${o}: option 'damping' (${r.damping}) must lie within [minDamping, maxDamping] = [${r.minDamping}, ${r.maxDamping}]`);
   const sd = options.structuralDamping;
   if (sd !== undefined && (typeof sd.product !== 'function' || !(sd.weight >= 0))) {
     throw new RangeError(`${o}: option 'structuralDamping' must be {weight >= 0, product: (params, v) => tree}`);

@@ -91,7 +91,7 @@ export function scaleByAdam<P extends PyTree>(options: { b1?: number; b2?: numbe
   const eps = options.eps ?? 1e-8;
   checkNumber('scaleByAdam', 'b1', b1, { min: 0, max: 1, maxExclusive: true });
   checkNumber('scaleByAdam', 'b2', b2, { min: 0, max: 1, maxExclusive: true });
-  checkNumber('scaleByAdam', 'eps', eps, { min: 0 });
+  checkNumber('scaleByAdam', 'eps', eps, { min: 0, minExclusive: true }); // 0 turns a zero gradient entry into 0/0
   return {
     name: 'scaleByAdam',
     init: (params) => ({ count: 0, mu: treeZerosLike(params), nu: treeZerosLike(params) }),
@@ -129,7 +129,7 @@ export function scaleByRms<P extends PyTree>(options: { decay?: number; eps?: nu
   const decay = options.decay ?? 0.99;
   const eps = options.eps ?? 1e-8;
   checkNumber('scaleByRms', 'decay', decay, { min: 0, max: 1, maxExclusive: true });
-  checkNumber('scaleByRms', 'eps', eps, { min: 0 });
+  checkNumber('scaleByRms', 'eps', eps, { min: 0, minExclusive: true });
   return {
     name: 'scaleByRms',
     init: (params) => ({ nu: treeZerosLike(params), mu: treeZerosLike(params) }),
@@ -158,7 +158,7 @@ export function scaleByAdagrad<P extends PyTree>(options: { initialAccumulator?:
   const init0 = options.initialAccumulator ?? 0;
   const eps = options.eps ?? 1e-10;
   checkNumber('scaleByAdagrad', 'initialAccumulator', init0, { min: 0 });
-  checkNumber('scaleByAdagrad', 'eps', eps, { min: 0 });
+  checkNumber('scaleByAdagrad', 'eps', eps, { min: 0, minExclusive: true });
   return {
     name: 'scaleByAdagrad',
     init: (params) => ({ sum: treeMapValues(params, () => init0) }),

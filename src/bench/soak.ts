@@ -1,0 +1,117 @@
+/**
+ * `npm run bench:soak`: long runs of every registered optimizer through the CLI's path
+ * (`runOne`, the table's hyper-parameters), with resident memory (RSS) and the JS heap sampled
+ * after a full GC at each curve point, and the growth per 1,000 steps fitted by least squares
+ * over the samples after a warm-up (target: none beyond noise). Options: --steps=20000
+ * --problem=mlp-spirals --optimizers=a,b --seed=0 --warmup=0.1 (fraction of the steps).
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { OPTIMIZERS } from '../optim/registry.js';
+import { runOne } from './runner.js';
+import { table } from './util.js';
+
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+export interface MemorySample {
+  step: number;
+  /** MiB after a full GC. */
+  rss: number;
+  heap: number;
+  /** Native and typed-array memory outside the JS heap, MiB. */
+  external: number;
+}
+
+export interface SoakResult {
+  optimizer: string;
+  steps: number;
+  stopped: string;
+  seconds: number;
+  samples: MemorySample[];
+  /** Least-squares slopes over the samples after the warm-up, MiB per 1,000 steps. */
+  rssPer1000: number;
+  heapPer1000: number;
+  externalPer1000: number;
+  finalLoss: number;
+}
+
+function sample(step: number): MemorySample {
+  gc();
+  const m = process.memoryUsage();
+  return { step, rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20, external: (m.external + m.arrayBuffers) / 2 ** 20 };
+}
+
+/** Slope of y over x by least squares (NaN with fewer than two distinct x). */
+export function slope(xs: readonly number[], ys: readonly number[]): number {
+  const n = xs.length;
+  const mx = xs.reduce((a, b) => a + b, 0) / n;
+  const my = ys.reduce((a, b) => a + b, 0) / n;
+  let sxy = 0;
+  let sxx = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (xs[i] - mx) * (ys[i] - my);
+    sxx += (xs[i] - mx) ** 2;
+  }
+  return sxx > 0 ? sxy / sxx : NaN;
+}
+
+/**
+ * One optimizer for `steps` steps on `problem`; memory is sampled at the runner's curve points
+ * (spaced geometrically, about 16 per decade of steps) from the warm-up on.
+ */
+export function soakRun(problem: string, optimizer: string, steps: number, options: { seed?: number; warmupSteps?: number } = {}): SoakResult {
+  const warmup = options.warmupSteps ?? Math.round(steps / 10);
+  const samples: MemorySample[] = [];
+  const t0 = Date.now();
+  const { record } = runOne(problem, optimizer, options.seed ?? 0, { steps }, {
+    onPoint: (p) => { if (p.step >= warmup) samples.push(sample(p.step)); },
+  });
+  const xs = samples.map((s) => s.step / 1000);
+  return {
+    optimizer,
+    steps: record.final.step,
+    stopped: record.final.stopped,
+    seconds: (Date.now() - t0) / 1000,
+    samples,
+    rssPer1000: slope(xs, samples.map((s) => s.rss)),
+    heapPer1000: slope(xs, samples.map((s) => s.heap)),
+    externalPer1000: slope(xs, samples.map((s) => s.external)),
+    finalLoss: record.final.trainLoss,
+  };
+}
+
+function main(argv: readonly string[]): void {
+  const arg = (name: string, fallback: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
+  const steps = Number(arg('steps', '20000'));
+  if (!Number.isInteger(steps) || steps < 10) throw new RangeError(`--steps must be an integer >= 10, got '${arg('steps', '')}'`);
+  const warmupFraction = Number(arg('warmup', '0.1'));
+  if (!(warmupFraction >= 0 && warmupFraction < 1)) throw new RangeError(`--warmup must be a fraction in [0, 1), got '${arg('warmup', '')}'`);
+  const problem = arg('problem', 'mlp-spirals');
+  const optimizers = arg('optimizers', [...OPTIMIZERS.keys()].join(',')).split(',');
+  const seed = Number(arg('seed', '0'));
+  if (arg('child', '') === '') console.log(`soak: ${steps} steps per optimizer on ${problem} (seed ${seed}); memory after a full GC at each curve point past step ${Math.round(steps * warmupFraction)}`);
+  const child = arg('child', '');
+  if (child !== '') {
+    // One optimizer per process, so each starts from the same baseline and its RSS is its own.
+    console.log(JSON.stringify(soakRun(problem, child, steps, { seed, warmupSteps: Math.round(steps * warmupFraction) })));
+    return;
+  }
+  const rows: (string | number)[][] = [];
+  for (const o of optimizers) {
+    const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...argv, `--child=${o}`], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    if (c.status !== 0) throw new Error(`soak of ${o} failed: ${c.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+    const r = JSON.parse(c.stdout.trim().split('\n').pop() as string) as SoakResult;
+    const first = r.samples[0];
+    const last = r.samples[r.samples.length - 1];
+    const row = [o, r.steps, r.stopped, r.seconds.toFixed(0), r.samples.length, `${first?.rss.toFixed(1)} → ${last?.rss.toFixed(1)}`,
+      r.rssPer1000.toFixed(3), r.heapPer1000.toFixed(3), r.externalPer1000.toFixed(3), r.finalLoss.toPrecision(3)];
+    rows.push(row);
+    console.log(row.join('  '));
+  }
+  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS MiB/1k', 'heap MiB/1k', 'external MiB/1k', 'final loss'], rows)}`);
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
