@@ -4,10 +4,10 @@
  * test loss / accuracy). Seconds count optimizer work only: the evaluations that draw the curve
  * are excluded, so methods are compared on what they would cost in training.
  */
-import type { PyTree } from '../autodiff/pytree.js';
+import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { CheckpointError } from '../nn/checkpoint.js';
 import { openScope, popScope, resumeScope, type Scope } from '../tensor/memory.js';
-import { closeScope, sweepScope, tidy } from '../tensor/scope.js';
+import { closeScope, keep, sweepScope, tidy } from '../tensor/scope.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
 import { hyperFor, type Hyper } from './hyper.js';
@@ -186,7 +186,14 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
       stopped = 'most steps rejected';
       break;
     }
-    yield { step, seconds, checkpoint: () => ({ problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper }) };
+    // A checkpoint the caller takes may be held past the next step: its tensors leave the
+    // runner's scope (kept), so sweeping the next step cannot release them under the caller.
+    yield {
+      step, seconds, checkpoint: () => {
+        for (const t of treeLeaves([params, state])) keep(t);
+        return { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper };
+      },
+    };
   }
   // What the steps made and the result keeps moves to the caller's scope, if any.
   closeScope(carried, [params, state]);
