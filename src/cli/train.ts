@@ -8,7 +8,7 @@ import type { PyTree } from '../autodiff/pytree.js';
 import { loadTree, saveTree } from '../nn/checkpoint.js';
 import { problemById, type DataSize } from '../bench/problems.js';
 import { optimizerEntry } from '../optim/registry.js';
-import { parseBudget, runOne, type Budget, type Checkpoint, type CurvePoint } from '../bench/runner.js';
+import { divergenceWarning, parseBudget, runOne, type Budget, type Checkpoint, type CurvePoint } from '../bench/runner.js';
 import type { OptimizerState } from '../optim/types.js';
 import { UsageError } from './errors.js';
 
@@ -98,6 +98,8 @@ export async function runTrain(a: TrainArgs): Promise<number> {
   };
   const { record, checkpoint } = runOne(a.problem, a.optimizer, seed, budget, { size, onPoint, resume });
   bar?.stop();
+  const warning = divergenceWarning(record);
+  if (warning !== undefined) console.warn(warning);
   if (a.save !== undefined) await saveCheckpoint(a.save, checkpoint);
   const f = record.final;
   const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped };
