@@ -4,17 +4,19 @@
  * chose, instead of raising that damping itself.
  *
  * - A rejected trial multiplies the boost by `factor`; consecutive rejections compound (a step
- *   that really overflows is escaped, the effective damping capped at the method's maximum).
+ *   that really overflows is escaped) up to factor³ over the Levenberg–Marquardt damping, i.e.
+ *   over the damping before the fault streak (and the effective damping stays ≤ its maximum).
  * - Each accepted step divides the boost by √factor until it is back at 1: an isolated fault
  *   costs two steps of extra damping and leaves the Levenberg–Marquardt damping as it was.
- *   Faults at a rate r compound only if r·ln(factor) > (1 − r)·ln(factor)/2, i.e. r > 1/3.
+ *   The log-boost drifts down when r·ln(factor) < (1 − r)·ln(factor)/2, i.e. at fault rates
+ *   r < 1/3; the cap bounds the rare long streaks (and any rate above 1/3).
  * Before, each rejection multiplied the damping itself by 10 and only the slow LM rule brought
  * it back, so sporadic faults drove K-FAC's damping to its 1e8 cap (issue 10, item 4).
  */
 
-/** The boost after a rejected trial: ×factor, so that damping·boost stays at most `maxDamping`. */
+/** The boost after a rejected trial: ×factor, at most factor³ and so that damping·boost ≤ `maxDamping`. */
 export function boostAfterRejection(boost: number, factor: number, damping: number, maxDamping: number): number {
-  const b = faultBoostOf(boost) * factor;
+  const b = Math.min(faultBoostOf(boost) * factor, factor ** 3);
   return Math.max(1, Math.min(b, maxDamping / damping));
 }
 
