@@ -10,6 +10,7 @@ import { openScope, popScope, resumeScope, type Scope } from '../tensor/memory.j
 import { closeScope, keep, sweepScope, tidy } from '../tensor/scope.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
+import { divergenceMonitor, type DivergenceEvent } from '../optim/divergence.js';
 import { hyperFor, type Hyper } from './hyper.js';
 import { problemById, type DataSize, type Evaluation, type ProblemInstance } from './problems.js';
 import { MAX_STEPS, resumedParams, resumedState, validateRunMetadata } from './resume.js';
@@ -34,6 +35,8 @@ export interface RunRecord {
   hyper: Hyper;
   curve: CurvePoint[];
   final: CurvePoint & { stopped: string; rejectedSteps: number };
+  /** Divergence signals (a persistent rise of the full-data training or the test loss; see optim/divergence.ts). */
+  divergence?: DivergenceEvent[];
 }
 
 export interface Budget {
@@ -142,6 +145,13 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const carried = openScope(false);
   popScope(carried);
   const curve: CurvePoint[] = [];
+  // Divergence monitors read the curve's full-data losses, never the mini-batch loss.
+  const divergence: DivergenceEvent[] = [];
+  const monitors = { train: divergenceMonitor('full-data training loss'), test: divergenceMonitor('test loss') };
+  const watch = (p: CurvePoint): void => {
+    const fired = [monitors.train.observe(p.step, p.trainLoss), p.testLoss === undefined ? undefined : monitors.test.observe(p.step, p.testLoss)];
+    for (const e of fired) if (e !== undefined) divergence.push(e);
+  };
   const evalPoint = (): CurvePoint => {
     const e: Evaluation = tidy(() => inst.evaluate(params));
     const p: CurvePoint = { step, seconds, evals, curvatureProducts, trainLoss: e.trainLoss };
@@ -149,6 +159,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     if (e.testAccuracy !== undefined) p.testAccuracy = e.testAccuracy;
     if (e.trainReconstructionError !== undefined) p.trainReconstructionError = e.trainReconstructionError;
     curve.push(p);
+    watch(p);
     options.onPoint?.(p, budget);
     return p;
   };
@@ -200,7 +211,14 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   if (curve[curve.length - 1].step !== step) evalPoint();
   const final = { ...curve[curve.length - 1], stopped, rejectedSteps: rejected };
   return {
-    record: { problem: problemId, optimizer: optimizerId, seed, hyper, curve, final },
+    record: { problem: problemId, optimizer: optimizerId, seed, hyper, curve, final, divergence },
     checkpoint: { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper },
   };
+}
+
+/** The CLI's one warning line for a run whose losses rose persistently (undefined when none did). */
+export function divergenceWarning(record: RunRecord): string | undefined {
+  const events = record.divergence ?? [];
+  if (events.length === 0) return undefined;
+  return `warning: ${record.optimizer} on ${record.problem} (seed ${record.seed}): ${events.map((e) => e.message).join('; ')}`;
 }

@@ -12,7 +12,7 @@ import cliProgress from 'cli-progress';
 import { info } from '../info.js';
 import { problemById, type DataSize } from '../bench/problems.js';
 import { OPTIMIZERS, optimizerEntry } from '../optim/registry.js';
-import { parseBudget, runOne, type Budget, type RunRecord } from '../bench/runner.js';
+import { divergenceWarning, parseBudget, runOne, type Budget, type RunRecord } from '../bench/runner.js';
 import { hyperFor, TUNE_GRID, type Hyper } from '../bench/hyper.js';
 import { renderReport, summarize } from '../bench/report.js';
 import { runTorchPeers } from '../bench/peers.js';
@@ -118,6 +118,8 @@ export async function runBench(a: BenchArgs): Promise<number> {
         runs.push(record);
         done++;
         log(`[${done}/${total}] ${o} on ${p} (seed ${seed}): ${record.final.step} steps, ${record.final.seconds.toFixed(2)}s, train loss ${record.final.trainLoss.toPrecision(5)} (${record.final.stopped})`);
+        const warning = divergenceWarning(record);
+        if (warning !== undefined) console.warn(warning);
       }
     }
   }

@@ -11,7 +11,7 @@ import cliProgress from 'cli-progress';
 import { CheckpointError } from '../nn/checkpoint.js';
 import { problemById, type DataSize } from '../bench/problems.js';
 import { optimizerEntry } from '../optim/registry.js';
-import { MAX_STEPS, parseBudget, runSteps, type Budget, type Checkpoint, type CurvePoint, type RunRecord } from '../bench/runner.js';
+import { MAX_STEPS, divergenceWarning, parseBudget, runSteps, type Budget, type Checkpoint, type CurvePoint, type RunRecord } from '../bench/runner.js';
 import { UsageError } from './errors.js';
 import { checkSavePath, loadRunCheckpoint, saveRunCheckpoint } from './run-checkpoint.js';
 
@@ -153,6 +153,8 @@ export async function runTrain(a: TrainArgs): Promise<number> {
   }
   const { record, checkpoint } = result;
   bar?.stop();
+  const warning = divergenceWarning(record);
+  if (warning !== undefined) console.warn(warning);
   if (save !== undefined) await saveRunCheckpoint(save, checkpoint);
   const f = record.final;
   const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped };

@@ -106,8 +106,28 @@ describe('Hessian-free', () => {
     const r = opt.step(x0, s0, poisoned);
     assert.equal(r.info.accepted, false);
     assert.deepEqual(r.params.toFlatArray(), [0.1, 0.2, 0.3, 0.4, 0.5]);
-    assert.ok((r.state.inner as { damping: number }).damping > 2);
-    assert.ok(r.info.events.some((e) => e.includes('non-finite loss')));
+    // The damping of the next trial is 2·1.5², as a transient boost: the LM damping stays 2.
+    const inner = r.state.inner as { damping: number; faultBoost: number };
+    assert.equal(inner.damping, 2);
+    assert.equal(inner.faultBoost, 2.25);
+    assert.ok(r.info.events.some((e) => e.includes('non-finite loss') && e.includes('damping raised to 4.50')), r.info.events.join('; '));
+    // An accepted step on the clean objective divides the boost by 1.5 (two steps undo one fault).
+    const r2 = opt.step(x0, r.state, obj);
+    assert.ok(r2.info.accepted);
+    assert.equal((r2.state.inner as { faultBoost: number }).faultBoost, 1.5);
+  });
+
+  it('a non-finite curvature product rejects the step with the damping and the warm start unchanged', () => {
+    const { obj } = quadratic(5);
+    const bad: Objective<Tensor> = { ...obj, ggnvp: (_p, v) => O.mul(v, NaN) };
+    const opt = hessianFree<Tensor>({ damping: 2, preconditioner: false });
+    const x0 = tensor([0.1, 0.2, 0.3, 0.4, 0.5], undefined, f64);
+    const s0 = opt.init(x0);
+    const r = opt.step(x0, s0, bad);
+    assert.equal(r.info.accepted, false);
+    assert.equal(r.params, x0);
+    assert.equal(r.state.inner, s0.inner);
+    assert.ok(r.info.events.some((e) => e.includes('non-finite curvature product')), r.info.events.join('; '));
   });
 
   it('trains a small sigmoid autoencoder with the preconditioner, sub-sampled curvature and L2 (which enters the curvature)', () => {

@@ -12,8 +12,11 @@
  * 4. Levenberg–Marquardt: ρ = (f(θ+p) − f0) / q(p) with q(p) = ½pᵀBp + gᵀp the model CG
  *    minimized; λ ← λ·3/2 when ρ < 1/4, λ ← λ·2/3 when ρ > 3/4 (λ lives in the state);
  * 5. an Armijo backtracking line search on the step (c = 1e-2, factor 0.8).
- * A non-finite loss at the proposed point rejects the step and multiplies λ by
- * `dampingIncrease²`: parameters are never corrupted.
+ * A non-finite loss at the proposed point rejects the step and multiplies a transient boost of
+ * λ by `dampingIncrease²` (see `fault-damping.ts`: it compounds within a streak of rejections
+ * and accepted steps undo it, so sporadic faults never accumulate in λ); a non-finite CG solution
+ * (a bad curvature product or preconditioner) rejects the step with λ unchanged. Parameters are
+ * never corrupted and the state stays finite (ρ is NaN when the model predicted no decrease).
  *
  * Regularization: coupled L2 belongs in the objective (`withL2`), where it enters the gradient
  * and every curvature product. Dropout: give the objective a model whose masks come from a
@@ -26,7 +29,8 @@
 import type { PyTree } from '../autodiff/pytree.js';
 import { conjugateGradient } from '../curvature/cg.js';
 import { createOptimizer } from './optimizer.js';
-import { treeAxpby, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from './tree-math.js';
+import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from './tree-math.js';
+import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from './types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from './validate.js';
 
@@ -69,6 +73,8 @@ export interface HessianFreeState<P extends PyTree> {
   readonly previous: P;
   readonly cgIterations: number;
   readonly rho: number;
+  /** Transient multiplier of λ after rejected trials (1 when none; see `fault-damping.ts`). */
+  readonly faultBoost: number;
   [key: string]: PyTree;
 }
 
@@ -121,7 +127,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
   const clampDamping = (l: number) => Math.min(o.maxDamping, Math.max(o.minDamping, l));
   return {
     name: 'hessianFree',
-    init: (params) => ({ damping: o.damping, previous: treeZerosLike(params), cgIterations: 0, rho: NaN }),
+    init: (params) => ({ damping: o.damping, previous: treeZerosLike(params), cgIterations: 0, rho: NaN, faultBoost: 1 }),
     update: (g, state, params, ctx: UpdateContext<P>) => {
       const obj = ctx.objective;
       if (treeVdot(g, g) === 0) {
@@ -133,7 +139,9 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       if (product === undefined) {
         throw new Error(`hessianFree: curvature '${o.curvature}' needs the objective to provide ${o.curvature === 'ggn' ? 'ggnvp (use modelObjective)' : 'hvp'}`);
       }
-      const lambda = state.damping;
+      // λ: the Levenberg–Marquardt damping times the transient boost left by rejected trials.
+      const boost = faultBoostOf(state.faultBoost);
+      const lambda = clampDamping(state.damping * boost);
       const sd = o.structuralDamping;
       const B = (v: P): P => {
         ctx.counters.curvatureProducts++;
@@ -154,6 +162,11 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       const cg = conjugateGradient(B, treeScale(-1, g), {
         x0, preconditioner: precond, maxIter: o.cgMaxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
       });
+      if (!treeIsFinite(cg.x) || !cg.iterates.every((c) => Number.isFinite(c.phi))) {
+        // A bad curvature product or preconditioner says nothing about the step size: λ stays.
+        ctx.rejected = 'hessianFree: non-finite curvature product or preconditioner in CG; step rejected, damping unchanged';
+        return [treeZerosLike(g), state];
+      }
       if (cg.negativeCurvature) ctx.events.push(`CG met non-positive curvature ${cg.negativeCurvature.curvature.toExponential(3)} at iteration ${cg.negativeCurvature.iteration}`);
       // CG backtracking (Martens 2010, sec. 4.6): from the last iterate, step back while f decreases.
       const cands = o.backtracking ? cg.iterates : [cg.iterates[cg.iterates.length - 1]];
@@ -170,17 +183,19 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         phi = prev.phi;
         f = fPrev;
       }
-      const reject = (why: string): [P, HessianFreeState<P>] => {
-        ctx.rejected = why;
-        return [treeZerosLike(g), { damping: clampDamping(lambda * o.dampingIncrease * o.dampingIncrease), previous: treeZerosLike(g), cgIterations: cg.iterations, rho: NaN }];
-      };
-      if (!Number.isFinite(f)) return reject(`hessianFree: non-finite loss (${f}) at the proposed point; step rejected, damping raised to ${clampDamping(lambda * o.dampingIncrease ** 2).toPrecision(3)}`);
-      // Levenberg–Marquardt adjustment from the reduction ratio against the model CG minimized.
-      const rho = phi < 0 ? (f - ctx.loss) / phi : -Infinity;
-      let damping = lambda;
-      if (rho < o.rhoLow) damping = lambda * o.dampingIncrease;
-      else if (rho > o.rhoHigh) damping = lambda * o.dampingDecrease;
+      if (!Number.isFinite(f)) {
+        const faultBoost = boostAfterRejection(boost, o.dampingIncrease * o.dampingIncrease, state.damping, o.maxDamping);
+        ctx.rejected = `hessianFree: non-finite loss (${f}) at the proposed point; step rejected, damping raised to ${clampDamping(state.damping * faultBoost).toPrecision(3)} until steps succeed`;
+        return [treeZerosLike(g), { ...state, faultBoost }];
+      }
+      // Levenberg–Marquardt adjustment from the reduction ratio against the model CG minimized
+      // (ρ NaN, a bad model, when CG predicted no decrease).
+      const rho = phi < 0 ? (f - ctx.loss) / phi : NaN;
+      let damping = state.damping;
+      if (!(rho >= o.rhoLow)) damping = state.damping * o.dampingIncrease;
+      else if (rho > o.rhoHigh) damping = state.damping * o.dampingDecrease;
       damping = clampDamping(damping);
+      const faultBoost = boostAfterAcceptance(boost, o.dampingIncrease * o.dampingIncrease);
       // Armijo backtracking on the chosen step.
       const slope = treeVdot(g, p);
       let alpha = 1;
@@ -194,12 +209,12 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         }
         if (!(fNew <= ctx.loss + o.armijoC * alpha * slope)) {
           ctx.events.push('hessianFree: no sufficient decrease along the CG step; no step taken');
-          return [treeZerosLike(g), { damping: clampDamping(lambda * o.dampingIncrease), previous: cg.x, cgIterations: cg.iterations, rho }];
+          return [treeZerosLike(g), { damping: clampDamping(state.damping * o.dampingIncrease), previous: cg.x, cgIterations: cg.iterations, rho, faultBoost }];
         }
       }
       const next = treeAxpby(1, params, alpha, p);
       ctx.accepted = { params: next, loss: fNew };
-      return [treeScale(alpha, p), { damping, previous: cg.x, cgIterations: cg.iterations, rho }];
+      return [treeScale(alpha, p), { damping, previous: cg.x, cgIterations: cg.iterations, rho, faultBoost }];
     },
   };
 }

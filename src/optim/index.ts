@@ -19,3 +19,4 @@ export { subsampledNewton, type SubsampledNewtonOptions } from './subsampled-new
 export { kfac, kfacTransform, kfacPreconditioner, quadraticModelStep, gramFromProduct, levenbergMarquardt, type KfacOptions, type KfacState, type KfacPreconditionerOptions } from './kfac.js';
 export { ekfac } from './ekfac.js';
 export { kfacObjective, type KfacObjective, type KfacObjectiveOptions } from './kfac-objective.js';
+export { divergenceMonitor, type DivergenceEvent, type DivergenceMonitor, type DivergenceOptions } from './divergence.js';

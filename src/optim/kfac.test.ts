@@ -136,7 +136,7 @@ describe('K-FAC step', () => {
     assert.deepEqual(lambdas.map((l) => +l.toPrecision(12)), [1, w2, w2, w2 * w2].map((l) => +l.toPrecision(12)));
   });
 
-  it('a non-finite loss at the new point rejects the step: parameters unchanged, damping ×10, momentum reset', () => {
+  it('a non-finite loss at the new point rejects the step: parameters unchanged, effective damping ×10 (LM damping and momentum kept)', () => {
     const { model, params, batch, loss } = autoencoderProblem();
     const opt = kfac({ damping: 0.01 });
     const base = kfacObjective(model, loss, batch);
@@ -149,8 +149,97 @@ describe('K-FAC step', () => {
     assert.equal(r.info.accepted, false);
     assert.equal(r.params, p);
     assert.ok(r.info.events.some((e) => e.includes('non-finite loss')), r.info.events.join('; '));
-    assert.equal(r.state.inner.damping, s.inner.damping * 10);
-    assert.equal(treeVdot(r.state.inner.previous, r.state.inner.previous), 0);
+    assert.equal(r.state.inner.damping, s.inner.damping);
+    assert.equal(r.state.inner.faultBoost, 10);
+    assert.match(r.info.events.join(' '), new RegExp(`damping raised to ${(s.inner.damping * 10).toPrecision(3)}`));
+    assert.equal(bits(r.state.inner.previous), bits(s.inner.previous));
+    // A second rejection in a row compounds (a step that really overflows is escaped) ...
+    const r2 = opt.step(p, r.state, poisoned);
+    assert.equal(r2.state.inner.faultBoost, 100);
+    // ... and accepted steps undo the boost, √10 at a time, without touching the LM damping.
+    const r3 = opt.step(p, r2.state, base);
+    assert.ok(r3.info.accepted);
+    assert.ok(Math.abs(r3.state.inner.faultBoost - Math.sqrt(1000)) < 1e-9);
+  });
+
+  it('a non-finite curvature product rejects the step and leaves the damping and the momentum as they were', () => {
+    const { model, params, batch, loss } = autoencoderProblem();
+    const opt = kfac({ damping: 0.01 });
+    const base = kfacObjective(model, loss, batch) as unknown as KfacObjective<PyTree>;
+    let s = opt.init(params);
+    let p: PyTree = params;
+    ({ params: p, state: s } = opt.step(p, s, base));
+    const nanGram: KfacObjective<PyTree> = { ...base, ggnGram: (q, vs) => base.ggnGram(q, vs).map((row) => row.map(() => NaN)) };
+    const r = opt.step(p, s, nanGram);
+    assert.equal(r.info.accepted, false);
+    assert.equal(r.params, p);
+    assert.ok(r.info.events.some((e) => e.includes('non-finite curvature product')), r.info.events.join('; '));
+    assert.equal(r.state.inner.damping, s.inner.damping);
+    assert.equal(r.state.inner.faultBoost, 1);
+    assert.equal(bits(r.state.inner.previous), bits(s.inner.previous));
+  });
+
+  it('sporadic non-finite trial losses (15% of steps) do not compound the damping, and training proceeds as without them', () => {
+    // Issue 10, item 4: each rejection multiplied λ by 10 and only the slow LM rule brought it
+    // back, so a few faults drove λ to its 1e8 cap and K-FAC stalled.
+    const { model, params, batch, loss } = autoencoderProblem();
+    const run = (faulty: boolean) => {
+      const opt = kfac({ damping: 0.01 });
+      const base = kfacObjective(model, loss, batch) as unknown as KfacObjective<PyTree>;
+      const rng = new Rng(99);
+      let s = opt.init(params);
+      let p: PyTree = params;
+      let maxDamping = 0;
+      let rejected = 0;
+      for (let k = 0; k < 80; k++) {
+        const fault = faulty && rng.nextFloat() < 0.15;
+        const obj: KfacObjective<PyTree> = fault ? { ...base, value: (q) => (q === p ? (base.value as (x: PyTree) => number)(q) : NaN) } : base;
+        const r = opt.step(p, s, obj);
+        ({ params: p, state: s } = r);
+        if (!r.info.accepted) rejected++;
+        maxDamping = Math.max(maxDamping, s.inner.damping * s.inner.faultBoost);
+      }
+      return { loss: base.valueAndGrad(p)[0], maxDamping, lmDamping: s.inner.damping, rejected };
+    };
+    const clean = run(false);
+    const faulty = run(true);
+    assert.ok(faulty.rejected >= 8, `only ${faulty.rejected} faults`);
+    // A fault streak of length k raises λ by 10^k at most; 80 steps at 15% rarely see k > 2.
+    assert.ok(faulty.maxDamping <= 1000 * clean.maxDamping, `damping ${faulty.maxDamping} vs clean ${clean.maxDamping}`);
+    assert.ok(faulty.lmDamping <= 10 * clean.lmDamping, `LM damping ${faulty.lmDamping} vs clean ${clean.lmDamping}`);
+    assert.ok(faulty.loss <= 2 * clean.loss, `loss ${faulty.loss} vs clean ${clean.loss}`);
+  });
+
+  it('keeps the model momentum μ in [0, maxModelMomentum], re-minimizing α for the clipped μ', () => {
+    const rng = new Rng(5);
+    const n = 6;
+    const R = rng.normal([n, n], f64);
+    const H = O.add(matmul(R, R, { transposeB: true }), O.mul(0.1, new Tensor(Float64Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n])));
+    const gram = gramFromProduct((v: Tensor) => matmul(H, v));
+    let clippedHigh = 0;
+    let clippedLow = 0;
+    for (let trial = 0; trial < 40; trial++) {
+      const g = rng.normal([n], f64);
+      const delta = O.mul(g, -1);
+      // Half the trials: δ₀ a short step near Δ, which the model wants to repeat several times (μ > 1).
+      const noise = rng.normal([n], f64);
+      const prev = trial % 2 === 0 ? noise : treeAxpby(0.1, delta, 0.05, noise);
+      const free = quadraticModelStep(g, delta, prev, gram);
+      const q = quadraticModelStep(g, delta, prev, gram, [0, 0.5]);
+      assert.ok(free !== null && q !== null);
+      assert.ok(q.mu >= 0 && q.mu <= 0.5);
+      if (free.mu >= 0 && free.mu <= 0.5) {
+        assert.equal(q.alpha, free.alpha);
+        continue;
+      }
+      if (free.mu > 0.5) clippedHigh++;
+      else clippedLow++;
+      // α minimizes the model along Δ for the clipped μ: the model's slope along Δ vanishes.
+      const step = treeAxpby(q.alpha, delta, q.mu, prev);
+      assert.ok(Math.abs(treeVdot(delta, O.add(matmul(H, step), g))) < 1e-9 * (1 + Math.abs(treeVdot(g, delta))));
+      assert.ok(q.modelValue >= free.modelValue - 1e-12 && q.modelValue < 0);
+    }
+    assert.ok(clippedHigh > 0 && clippedLow > 0, `clipped ${clippedHigh} high, ${clippedLow} low`);
   });
 
   it('decoupled weight decay subtracts wd·θ from the step; coupled L2 (kfacObjective l2) converges to the ridge solution', () => {
@@ -283,7 +372,9 @@ describe('K-FAC step', () => {
     assert.throws(() => kfac({ lr: 0.1 }), /'lr' applies to stepRule 'fixed' only/);
     assert.throws(() => kfac({ stepRule: 'fixed', adaptDamping: true }), /'adaptDamping' applies to stepRule 'quadraticModel' only/);
     assert.throws(() => kfac({ minDamping: 0 }), /'minDamping' must be a finite number > 0/);
-    assert.throws(() => kfac({ damping: 1e-9 }), /within \[minDamping, maxDamping\]/);
+    assert.throws(() => kfac({ damping: 1e-9, minDamping: 1e-8 }), /within \[minDamping, maxDamping\]/);
+    assert.throws(() => kfac({ maxModelMomentum: -1 }), /'maxModelMomentum'/);
+    assert.throws(() => kfac({ stepRule: 'fixed', maxModelMomentum: 1 }), /'maxModelMomentum' applies to stepRule 'quadraticModel' only/);
     assert.throws(() => ekfac({ inverseMethod: 'cholesky' }), /must be 'eigen'/);
     assert.throws(() => kfac({ estimationMode: 'fisher' as never }), /'estimationMode' must be one of 'true', 'empirical', 'ggn'/);
     const f = objective((x: Tensor) => O.sum(O.square(x)));

@@ -25,7 +25,13 @@
  *    c = min(1, sqrt(klClip / (lr²·∇hᵀu))), heavy-ball momentum m ← μm + c·u, δ = −lr·m.
  * 5. Decoupled weight decay (`weightDecay`): δ −= wd·θ (fixed rule: lr·wd·θ), outside the model.
  * Every step evaluates h at the new point (one forward pass): a non-finite value rejects the
- * step, parameters unchanged, λ multiplied by `rejectDampingFactor`, momentum reset.
+ * step, parameters unchanged, and multiplies a transient boost of λ by `rejectDampingFactor`
+ * (see `fault-damping.ts`: consecutive rejections compound, accepted steps undo it, the LM
+ * damping itself is untouched, so sporadic faults never accumulate). A non-finite curvature
+ * product rejects the step and leaves λ as it was (damping cannot fix a bad product).
+ * Safeguards of the default rule, kept stable on data the method has not seen (issue 10):
+ * λ ≥ `minDamping` = 1e-4 and the model's momentum coefficient μ ∈ [0, `maxModelMomentum`]
+ * (default 1; outside it μ is clipped and α re-minimized for that μ).
  *
  * Memory: per dense/conv layer the factors and their eigendecompositions (2·(in+1)² + 2·out²),
  * plus two parameter-sized trees (δ₀, the step). Cost per step: the gradient, the statistics
@@ -39,8 +45,9 @@ import {
   layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState,
 } from '../curvature/kronecker-estimator.js';
 import { createOptimizer } from './optimizer.js';
+import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
 import { hasKfacStatistics, type KfacObjective } from './kfac-objective.js';
-import { treeAxpby, treeMapValues, treeScale, treeVdot, treeZerosLike, treeData } from './tree-math.js';
+import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike, treeData } from './tree-math.js';
 import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from './types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
 
@@ -63,18 +70,29 @@ export interface KfacOptions extends KfacCurvatureOptions {
   stepRule?: 'quadraticModel' | 'fixed';
   /** Initial λ: default 1e-3 ('quadraticModel'), 1e-2 ('fixed', where it stays). */
   damping?: number;
-  /** λ stays within [minDamping, maxDamping]; defaults 1e-8 (must be > 0) and 1e8. */
+  /**
+   * λ stays within [minDamping, maxDamping]; defaults 1e-4 (or the initial damping if lower; must
+   * be > 0) and 1e8. The floor keeps
+   * the step bounded once the Fisher vanishes on a fitted training set (with 1e-8 the default
+   * K-FAC diverged on MNIST); lower it for full-batch problems that need a tiny final loss.
+   */
   minDamping?: number;
   maxDamping?: number;
   /** Levenberg–Marquardt adaptation (quadraticModel): on/off (default on), period T₁ (default 5). */
   adaptDamping?: boolean;
   dampingAdaptationPeriod?: number;
-  /** λ multiplier after a step with a non-finite loss (default 10). */
+  /** Boost of λ after a step with a non-finite loss (default 10; see `fault-damping.ts`). */
   rejectDampingFactor?: number;
   /** Curvature for the quadratic model: 'ggn' (default) or 'fisher'. */
   modelCurvature?: 'ggn' | 'fisher';
   /** Include the previous update in the 2-D model (default true); false: α only. */
   useMomentum?: boolean;
+  /**
+   * The model's momentum coefficient μ is kept in [0, maxModelMomentum] (default 1): a negative μ
+   * or μ > 1 undoes or amplifies the last step on the strength of one batch's 2×2 model, which
+   * swung between −2.5 and 4.2 when K-FAC diverged on MNIST.
+   */
+  maxModelMomentum?: number;
   /** 'fixed' rule: learning rate (default 0.25), momentum (0.9), KL clip (1e-3; 0 disables). */
   lr?: Schedule;
   momentum?: number;
@@ -92,12 +110,14 @@ export interface KfacState<P extends PyTree = PyTree> {
   readonly alpha: number;
   readonly mu: number;
   readonly rho: number;
+  /** Transient multiplier of λ after rejected trials (1 when none; see `fault-damping.ts`). */
+  readonly faultBoost: number;
   [key: string]: PyTree;
 }
 
 const CURVATURE_OPTIONS = ['estimationMode', 'curvatureDecay', 'curvatureUpdatePeriod', 'inverseUpdatePeriod', 'inverseMethod', 'seed'];
 const KNOWN = [...CURVATURE_OPTIONS, 'stepRule', 'damping', 'minDamping', 'maxDamping', 'adaptDamping', 'dampingAdaptationPeriod', 'rejectDampingFactor',
-  'modelCurvature', 'useMomentum', 'lr', 'momentum', 'klClip', 'weightDecay'];
+  'modelCurvature', 'useMomentum', 'maxModelMomentum', 'lr', 'momentum', 'klClip', 'weightDecay'];
 
 function resolveCurvature(o: string, options: KfacCurvatureOptions) {
   return {
@@ -118,20 +138,21 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
   for (const k of ['lr', 'momentum', 'klClip'] as const) {
     if (!fixed && options[k] !== undefined) throw new RangeError(`${owner}: option '${k}' applies to stepRule 'fixed' only (the quadratic model chooses the step size and momentum)`);
   }
-  for (const k of ['adaptDamping', 'dampingAdaptationPeriod', 'modelCurvature', 'useMomentum'] as const) {
+  for (const k of ['adaptDamping', 'dampingAdaptationPeriod', 'modelCurvature', 'useMomentum', 'maxModelMomentum'] as const) {
     if (fixed && options[k] !== undefined) throw new RangeError(`${owner}: option '${k}' applies to stepRule 'quadraticModel' only`);
   }
   const r = {
     ...resolveCurvature(owner, options),
     stepRule,
     damping: checkNumber(owner, 'damping', options.damping ?? (fixed ? 1e-2 : 1e-3), { min: 0, minExclusive: true }),
-    minDamping: checkNumber(owner, 'minDamping', options.minDamping ?? 1e-8, { min: 0, minExclusive: true }),
+    minDamping: checkNumber(owner, 'minDamping', options.minDamping ?? Math.min(1e-4, options.damping ?? 1e-4), { min: 0, minExclusive: true }),
     maxDamping: checkNumber(owner, 'maxDamping', options.maxDamping ?? 1e8, { min: 0, minExclusive: true }),
     adaptDamping: checkBoolean(owner, 'adaptDamping', options.adaptDamping ?? !fixed),
     dampingAdaptationPeriod: checkNumber(owner, 'dampingAdaptationPeriod', options.dampingAdaptationPeriod ?? 5, { min: 1, integer: true }),
     rejectDampingFactor: checkNumber(owner, 'rejectDampingFactor', options.rejectDampingFactor ?? 10, { min: 1, minExclusive: true }),
     modelCurvature: checkChoice(owner, 'modelCurvature', options.modelCurvature ?? 'ggn', ['ggn', 'fisher'] as const),
     useMomentum: checkBoolean(owner, 'useMomentum', options.useMomentum ?? true),
+    maxModelMomentum: checkNumber(owner, 'maxModelMomentum', options.maxModelMomentum ?? 1, { min: 0 }),
     lr: checkSchedule(owner, 'lr', options.lr ?? 0.25, { min: 0 }),
     momentum: checkNumber(owner, 'momentum', options.momentum ?? 0.9, { min: 0, max: 1, maxExclusive: true }),
     klClip: checkNumber(owner, 'klClip', options.klClip ?? 1e-3, { min: 0 }),
@@ -213,9 +234,11 @@ export function gramFromProduct<P extends PyTree>(product: (v: P) => P): Gram<P>
  * Martens & Grosse sec. 7: minimize M(δ) = ½δᵀCδ + gᵀδ over δ = αΔ + μδ₀ exactly, C given by
  * its Gram matrix on {Δ, δ₀} (C = F + λI). Solves [ΔᵀCΔ ΔᵀCδ₀; δ₀ᵀCΔ δ₀ᵀCδ₀][α; μ] = −[gᵀΔ; gᵀδ₀];
  * without δ₀ (zero or null), or when the system is singular (Δ ∥ δ₀), the 1-D α = −gᵀΔ / ΔᵀCΔ.
- * Returns null when ΔᵀCΔ is not positive and finite (no model to trust).
+ * With `momentumRange` [lo, hi], a solution whose μ lies outside is replaced by the best α for μ
+ * clipped to the range (α = −(gᵀΔ + μ ΔᵀCδ₀) / ΔᵀCΔ), or by the 1-D step when μ clips to 0 or
+ * that α is not positive. Returns null when ΔᵀCΔ is not positive and finite (no model to trust).
  */
-export function quadraticModelStep<P extends PyTree>(grad: P, delta: P, previous: P | null, gram: Gram<P>): QuadraticModelStep<P> | null {
+export function quadraticModelStep<P extends PyTree>(grad: P, delta: P, previous: P | null, gram: Gram<P>, momentumRange: readonly [number, number] = [-Infinity, Infinity]): QuadraticModelStep<P> | null {
   const two = previous !== null && treeVdot(previous, previous) > 0;
   const m = gram(two ? [delta, previous as P] : [delta]);
   const a11 = m[0][0];
@@ -233,8 +256,13 @@ export function quadraticModelStep<P extends PyTree>(grad: P, delta: P, previous
   const b2 = treeVdot(grad, prev);
   const det = a11 * a22 - a12 * a12;
   if (!(a22 > 0) || !Number.isFinite(a22) || !Number.isFinite(a12) || !Number.isFinite(b2) || !(det > 1e-12 * a11 * a22)) return oneD();
-  const alpha = (-b1 * a22 + b2 * a12) / det;
-  const mu = (-b2 * a11 + b1 * a12) / det;
+  let alpha = (-b1 * a22 + b2 * a12) / det;
+  let mu = (-b2 * a11 + b1 * a12) / det;
+  if (mu < momentumRange[0] || mu > momentumRange[1]) {
+    mu = Math.min(momentumRange[1], Math.max(momentumRange[0], mu));
+    alpha = -(b1 + mu * a12) / a11;
+    if (mu === 0 || !(alpha > 0)) return oneD();
+  }
   const modelValue = 0.5 * (alpha * alpha * a11 + 2 * alpha * mu * a12 + mu * mu * a22) + alpha * b1 + mu * b2;
   return { step: treeAxpby(alpha, delta, mu, prev), alpha, mu, modelValue, products };
 }
@@ -260,17 +288,24 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
   const omega = Math.pow(19 / 20, o.dampingAdaptationPeriod);
   return {
     name: owner,
-    init: (params) => ({ damping: o.damping, curvature: { blocks: [] }, previous: treeZerosLike(params), alpha: NaN, mu: NaN, rho: NaN }),
+    init: (params) => ({ damping: o.damping, curvature: { blocks: [] }, previous: treeZerosLike(params), alpha: NaN, mu: NaN, rho: NaN, faultBoost: 1 }),
     update: (g, state, params, ctx) => {
       if (treeVdot(g, g) === 0) {
         ctx.events.push(`${owner}: zero gradient; no step`);
         return [treeZerosLike(g), state];
       }
       const obj = ctx.objective;
-      const lambda = clamp(state.damping);
+      // λ: the Levenberg–Marquardt damping times the transient boost left by rejected trials.
+      const lmDamping = clamp(state.damping);
+      const boost = faultBoostOf(state.faultBoost);
+      const lambda = clamp(lmDamping * boost);
       const eta = hasKfacStatistics(obj) ? obj.l2 : 0;
       const curvature = refreshCurvature(owner, approximation, o, state.curvature, params, g, ctx, lambda + eta);
       const u = preconditionTree(curvature, g, lambda + eta);
+      if (!treeIsFinite(u)) {
+        ctx.rejected = `${owner}: non-finite preconditioned gradient; step rejected, damping unchanged`;
+        return [treeZerosLike(g), { ...state, curvature }];
+      }
       const wd = evalSchedule('weightDecay', o.weightDecay, ctx.step);
       const fixed = o.stepRule === 'fixed';
       let step: P;
@@ -296,12 +331,21 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
         const undamped: Gram<P> = o.modelCurvature === 'ggn' && typeof (obj as Partial<KfacObjective<P>>).ggnGram === 'function'
           ? (vs) => (obj as KfacObjective<P>).ggnGram(params, vs)
           : gramFromProduct((v) => product.call(obj, params, v));
-        const gram: Gram<P> = (vs) => undamped(vs).map((row, i) => row.map((x, j) => x + lambda * treeVdot(vs[i], vs[j])));
-        const q = quadraticModelStep(g, treeScale(-1, u), o.useMomentum ? state.previous : null, gram);
+        let faultyProduct = false;
+        const gram: Gram<P> = (vs) => undamped(vs).map((row, i) => row.map((x, j) => {
+          if (!Number.isFinite(x)) faultyProduct = true;
+          return x + lambda * treeVdot(vs[i], vs[j]);
+        }));
+        const q = quadraticModelStep(g, treeScale(-1, u), o.useMomentum ? state.previous : null, gram, [0, o.maxModelMomentum]);
         ctx.counters.curvatureProducts += q?.products ?? 1;
+        if (faultyProduct) {
+          // A bad product says nothing about the step size: λ and momentum stay.
+          ctx.rejected = `${owner}: non-finite curvature product; step rejected, damping unchanged`;
+          return [treeZerosLike(g), { ...state, curvature }];
+        }
         if (q === null || !(q.modelValue < 0)) {
           ctx.events.push(`${owner}: the quadratic model predicts no decrease; no step, damping raised`);
-          return [treeZerosLike(g), { ...state, curvature, damping: clamp(lambda / omega), previous: treeZerosLike(g) }];
+          return [treeZerosLike(g), { ...state, curvature, damping: clamp(lmDamping / omega), previous: treeZerosLike(g) }];
         }
         step = q.step;
         // ρ compares with the model of h itself, M(δ) − ½λ||δ||² (λ is a trust-region device, not
@@ -313,15 +357,15 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
       const point = treeAxpby(1, params, 1, step);
       const f = valueAt(obj, point, ctx);
       if (!Number.isFinite(f)) {
-        const raised = clamp(lambda * o.rejectDampingFactor);
-        ctx.rejected = `${owner}: non-finite loss (${f}) at the new point; step rejected, damping raised to ${raised.toPrecision(3)}`;
-        return [treeZerosLike(g), { ...state, curvature, damping: raised, previous: treeZerosLike(g), rho: NaN }];
+        const faultBoost = boostAfterRejection(boost, o.rejectDampingFactor, lmDamping, o.maxDamping);
+        ctx.rejected = `${owner}: non-finite loss (${f}) at the new point; step rejected, damping raised to ${clamp(lmDamping * faultBoost).toPrecision(3)} until steps succeed`;
+        return [treeZerosLike(g), { ...state, curvature, faultBoost }];
       }
       const rho = fixed ? NaN : (f - ctx.loss) / model;
-      let damping = lambda;
-      if (!fixed && o.adaptDamping && (ctx.step + 1) % o.dampingAdaptationPeriod === 0) damping = levenbergMarquardt(lambda, rho, omega, o.minDamping, o.maxDamping);
+      let damping = lmDamping;
+      if (!fixed && o.adaptDamping && (ctx.step + 1) % o.dampingAdaptationPeriod === 0) damping = levenbergMarquardt(lmDamping, rho, omega, o.minDamping, o.maxDamping);
       ctx.accepted = { params: point, loss: f };
-      return [step, { ...state, ...next, curvature, damping, rho }];
+      return [step, { ...state, ...next, curvature, damping, rho, faultBoost: boostAfterAcceptance(boost, o.rejectDampingFactor) }];
     },
   };
 }

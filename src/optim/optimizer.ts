@@ -19,8 +19,10 @@ function checkObjective<P extends PyTree>(name: string, objective: Objective<P>)
 export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
   name: string, transform: Transform<S, P>, options: Readonly<Record<string, unknown>>,
 ): Optimizer<S, P> {
-  // Evaluations a line search already made at the point it returned, keyed by that object.
-  const cache = new WeakMap<object, { loss: number; grad: P }>();
+  // Evaluations a line search already made at the point it returned, keyed by the objective
+  // AND that point: a value is only valid for the function that produced it (a new batch is a
+  // new objective), so a step on another objective evaluates afresh.
+  const cache = new WeakMap<object, WeakMap<object, { loss: number; grad: P }>>();
   return withStepScope({
     name,
     options,
@@ -32,7 +34,7 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
       }
       const counters = { evals: 0, curvatureProducts: 0 };
       const events: string[] = [];
-      const hit = typeof params === 'object' && params !== null ? cache.get(params) : undefined;
+      const hit = typeof params === 'object' && params !== null ? cache.get(objective)?.get(params) : undefined;
       let loss: number;
       let grad: P;
       if (hit !== undefined) {
@@ -60,10 +62,11 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
       const next = ctx.accepted?.params ?? treeAdd(params, updates);
       if (!treeIsFinite(next)) return reject('the update is not finite: step rejected, parameters unchanged');
       const acceptedGrad = ctx.accepted?.grad;
-      if (ctx.accepted !== undefined && acceptedGrad !== undefined && typeof next === 'object' && next !== null) {
+      if (ctx.accepted !== undefined && acceptedGrad !== undefined && Number.isFinite(ctx.accepted.loss) && typeof next === 'object' && next !== null) {
         // Reachable only through this WeakMap, the cached gradient must outlive the step's scope.
         for (const leaf of treeLeaves(acceptedGrad)) keep(leaf);
-        cache.set(next, { loss: ctx.accepted.loss, grad: acceptedGrad });
+        // One entry per objective: only the newest point can be the next step's start.
+        cache.set(objective, new WeakMap([[next, { loss: ctx.accepted.loss, grad: acceptedGrad }]]));
       }
       const info: StepInfo = {
         loss,

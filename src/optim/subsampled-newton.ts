@@ -60,6 +60,7 @@ export function subsampledNewtonTransform<P extends PyTree>(options: SubsampledN
       let p = cg.x;
       let slope = treeVdot(g, p);
       if (cg.negativeCurvature) ctx.events.push(`negative curvature in CG at iteration ${cg.negativeCurvature.iteration}`);
+      if (!Number.isFinite(slope)) ctx.events.push('subsampledNewton: non-finite Hessian product in CG; steepest descent instead');
       if (!(slope < 0)) {
         // No usable Newton direction (negative curvature at the first CG step): steepest descent.
         p = treeScale(-1, g);

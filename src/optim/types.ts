@@ -23,6 +23,10 @@ export type Schedule = number | ((step: number) => number);
  * What an optimizer may ask about the function it minimizes, at any parameters, on the
  * current batch. `valueAndGrad` is required; curvature products are optional and a method that
  * needs one fails at its first step with an error naming the missing product.
+ *
+ * An objective is a fixed function: the driver may reuse an evaluation a line search made at
+ * the point a step returned when the next step gets the SAME objective object. Give each batch
+ * its own objective (never mutate the batch an objective reads).
  */
 export interface Objective<P extends PyTree = PyTree> {
   valueAndGrad(params: P): [number, P];
