@@ -77,7 +77,7 @@ inline float tanhF(float x) {
 inline double tanhF(double x) { return std::tanh(x); }
 inline float expm1F(float x) {
   const double d = double(x);
-  if (std::fabs(d) < 0x1p-12) return float(d + 0.5 * d * d + d * d * d / 6.0);
+  if (std::fabs(d) < 0x1p-12) return float(d * (1.0 + d * (0.5 + d / 6.0)));  // keeps -0
   return float(std::exp(d) - 1.0);
 }
 inline double expm1F(double x) { return std::expm1(x); }
