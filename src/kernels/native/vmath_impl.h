@@ -85,23 +85,35 @@ inline VI toInt(VD integral) { return bitsOf(integral + kShift) - bitsOf(splat(k
 inline VD toDouble(VI n) { return fromBits(n + bitsOf(splat(kShift))) - kShift; }
 inline VD pow2(VI n) { return fromBits((n + 1023) << 52); }  // 2^n for -1022 <= n <= 1023
 
-// e^x for finite x in [-746, 710] (callers clamp); overflow gives +inf, underflow 0 or subnormal.
+// e^x for finite x in [expLo, expHi] (callers clamp); overflow gives +inf, underflow 0 or subnormal.
+// For float32 results every 2^n needed is a normal double: one scale factor and one ln 2 constant
+// (n < 2^8, so n times the rounding error of ln 2 stays below 1e-14 absolute in r).
 template <bool F32>
 inline VD expCore(VD x) {
   const VD n = (x * kLog2e + kShift) - kShift;  // round(x / ln2)
+  if (F32) {
+    const VD r = x - n * 0.6931471805599453;
+    return horner(r, kExp32) * pow2(toInt(n));
+  }
   VD r = x - n * kLn2Hi;
   r = r - n * kLn2Lo;
-  const VD p = F32 ? horner(r, kExp32) : horner(r, kExp64);
+  const VD p = horner(r, kExp64);
   const VD h = (n * 0.5 + kShift) - kShift;  // split 2^n = 2^h 2^(n-h): both factors normal
   const VI ni = toInt(n), hi = toInt(h);
   return (p * pow2(hi)) * pow2(ni - hi);
 }
 
-inline VD clampExp(VD x) { return vmin(vmax(x, splat(-746.0)), splat(710.0)); }
+// Beyond these, e^x is 0 or +inf after rounding to the dtype (float32 results are rounded from
+// doubles, so [-150, 100] already saturates them).
+template <bool F32> constexpr double kExpLo = F32 ? -150.0 : -746.0;
+template <bool F32> constexpr double kExpHi = F32 ? 100.0 : 710.0;
+
+template <bool F32>
+inline VD clampExp(VD x) { return vmin(vmax(x, splat(kExpLo<F32>)), splat(kExpHi<F32>)); }
 
 template <bool F32>
 inline VD expV(VD x) {
-  const VD y = expCore<F32>(clampExp(x));
+  const VD y = expCore<F32>(clampExp<F32>(x));
   return select(x != x, x, y);
 }
 
@@ -120,7 +132,7 @@ template <bool F32>
 inline VD expm1V(VD x) {
   const VD c = vmin(vmax(x, splat(-40.0)), splat(700.0));
   VD y = expm1Core<F32>(c);
-  y = select(x > 700.0, expCore<F32>(clampExp(x)), y);  // e^x - 1 == e^x there
+  y = select(x > 700.0, expCore<F32>(clampExp<F32>(x)), y);  // e^x - 1 == e^x there
   y = select(vabs(x) < 0x1p-60, x, y);                   // keeps -0 and tiny x exact
   return select(x != x, x, y);
 }
@@ -158,6 +170,11 @@ inline VD logV(VD x) {
 template <bool F32>
 inline VD log1pCore(VD x) {
   const VD u = x + 1.0;
+  if (F32) {
+    // a float32 x with |x| >= 2^-29 makes 1 + x exact (up to a relative 2^-53 beyond 2^29);
+    // below, two terms of the series are exact to far below float32's resolution
+    return select(vabs(x) < 0x1p-29, x - 0.5 * x * x, logCore<F32>(u));
+  }
   const VD c = (x - (u - 1.0)) / u;
   return logCore<F32>(u) + c;
 }
@@ -181,15 +198,14 @@ inline VD tanhV(VD x) {
 
 template <bool F32>
 inline VD sigmoidV(VD x) {
-  const VD e = expCore<F32>(vmax(vabs(x) * -1.0, splat(-746.0)));  // e^-|x|, in (0, 1]
-  const VD d = e + 1.0;
-  const VD y = select(x >= 0.0, 1.0 / d, e / d);
+  const VD e = expCore<F32>(vmax(vabs(x) * -1.0, splat(kExpLo<F32>)));  // e^-|x|, in [0, 1]
+  const VD y = select(x >= 0.0, splat(1.0), e) / (e + 1.0);  // one division: the costly op here
   return select(x != x, x, y);
 }
 
 template <bool F32>
 inline VD softplusV(VD x) {
-  const VD e = expCore<F32>(vmax(vabs(x) * -1.0, splat(-746.0)));
+  const VD e = expCore<F32>(vmax(vabs(x) * -1.0, splat(kExpLo<F32>)));
   const VD y = vmax(x, splat(0.0)) + log1pCore<F32>(e);
   return select(x != x, x, y);
 }
@@ -222,6 +238,11 @@ inline void store(float* p, VD v) { const VF f = __builtin_convertvector(v, VF);
 template <typename T, typename F>
 inline void mapLanes(const T* x, T* out, int64_t n, F f) {
   int64_t i = 0;
+  for (; i + 2 * W <= n; i += 2 * W) {  // two independent chains per iteration hide the FMA latency
+    const VD a = f(load(x + i)), b = f(load(x + i + W));
+    store(out + i, a);
+    store(out + i + W, b);
+  }
   for (; i + W <= n; i += W) store(out + i, f(load(x + i)));
   if (i < n) {
     T buf[W];
