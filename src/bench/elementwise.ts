@@ -8,7 +8,8 @@
  * `valueAndGrad` step goes, before (scalar math, composed rules) and after.
  *
  * Rounds are interleaved (vector, scalar, PyTorch, vector, ...) so that machine noise hits all
- * three; each figure is the median over every timed sample of every round. Benchmarks measure;
+ * three; each figure is the median over every timed sample of every round, in CPU time (see
+ * `cpuNow`), each sample long enough (>= 1e6 elements) for the microsecond CPU clock. Benchmarks measure;
  * they assert nothing. Options: --threads=1 (both sides), --rounds=5, --sizes=1000,100000,1000000,
  * --steps=12 (autoencoder steps per configuration), --batch=256.
  */
@@ -49,16 +50,26 @@ const vectorIsa = addon.elementwiseIsa();
 
 /** Calls per timed sample (so a sample lasts well above the timer's resolution) and samples per round. */
 function plan(n: number): { batch: number; samples: number } {
-  return { batch: Math.max(1, Math.floor(2e5 / n)), samples: n >= 1e6 ? 7 : 15 };
+  return { batch: Math.max(1, Math.floor(1e6 / n)), samples: n >= 1e6 ? 7 : 11 };
+}
+
+/**
+ * Seconds of CPU time (user + system, this process) since an arbitrary origin. Samples are timed
+ * in CPU time, not wall time: on a loaded machine a long sample waits for the CPU in proportion
+ * to the load, which would inflate the large sizes most. The peer does the same.
+ */
+function cpuNow(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
 }
 
 function timeSamples(fn: () => void, batch: number, samples: number): number[] {
   fn();
   const out: number[] = [];
   for (let s = 0; s < samples; s++) {
-    const t0 = process.hrtime.bigint();
+    const t0 = cpuNow();
     for (let b = 0; b < batch; b++) fn();
-    out.push(Number(process.hrtime.bigint() - t0) / 1e9 / batch);
+    out.push((cpuNow() - t0) / batch);
   }
   return out;
 }
@@ -199,11 +210,11 @@ const kernelsObj = nat as unknown as Record<string, (...a: unknown[]) => unknown
 for (const [name, cat] of Object.entries(CATEGORY)) {
   const orig = kernelsObj[name];
   kernelsObj[name] = (...a: unknown[]) => {
-    const t0 = process.hrtime.bigint();
+    const t0 = cpuNow();
     try {
       return orig(...a);
     } finally {
-      spent.set(cat, (spent.get(cat) ?? 0) + Number(process.hrtime.bigint() - t0) / 1e6);
+      spent.set(cat, (spent.get(cat) ?? 0) + (cpuNow() - t0) * 1e3);
     }
   };
 }
@@ -218,9 +229,9 @@ for (let s = 0; s < STEPS + 2; s++) {
     addon.selectElementwiseIsa(c.isa);
     fusedDerivatives.enabled = c.fused;
     spent.clear();
-    const t0 = process.hrtime.bigint();
+    const t0 = cpuNow();
     step(params);
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    const ms = (cpuNow() - t0) * 1e3;
     if (s < 2) return; // warm-up
     stats[i].steps.push(ms);
     for (const [k, v] of spent) stats[i].byCat.set(k, (stats[i].byCat.get(k) ?? 0) + v);
@@ -235,5 +246,5 @@ const profRows = configs.map((c, i) => {
   const inside = shares.reduce((a, b) => a + b, 0);
   return [c.name, median(stats[i].steps), ...shares.map((v) => `${v.toFixed(1)}%`), `${(100 - inside).toFixed(1)}%`];
 });
-console.log(`\nautoencoder ${SIZES_AE.join('-')} valueAndGrad step, batch ${BATCH}, ${THREADS} thread(s), ${STEPS} steps per configuration, interleaved`);
-console.log(table(['configuration', 'median ms', ...cats, 'outside kernels'], profRows));
+console.log(`\nautoencoder ${SIZES_AE.join('-')} valueAndGrad step, batch ${BATCH}, ${THREADS} thread(s), ${STEPS} steps per configuration, interleaved (CPU time, GC threads included)`);
+console.log(table(['configuration', 'median CPU ms', ...cats, 'outside kernels'], profRows));

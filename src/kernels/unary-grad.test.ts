@@ -100,3 +100,17 @@ describe('fused derivative kernels equal the composed rules', () => {
     }
   }
 });
+
+describe('unaryGrad refuses bad arguments with an error naming the problem', () => {
+  const addon = loadNativeAddon();
+  test('native addon: unknown op, mixed dtypes, short arrays', { skip: addon === null ? 'native backend unavailable' : false }, () => {
+    assert.ok(addon !== null);
+    const f = new Float32Array(4);
+    const d = new Float64Array(4);
+    const call = (...a: unknown[]): void => (addon.unaryGrad as (...x: unknown[]) => void)(...a);
+    assert.throws(() => call('cos', f, f, f), { name: 'RangeError', message: /unaryGrad: unknown op 'cos'/ });
+    assert.throws(() => call('tanh', f, d, f), { name: 'TypeError', message: /unaryGrad: mixed dtypes: v is Float32Array but g is Float64Array/ });
+    assert.throws(() => call('tanh', f, f.subarray(0, 2), f), { name: 'RangeError', message: /unaryGrad: g has 2 elements but the sizes given need 4/ });
+    assert.throws(() => call('tanh', f, f), { name: 'TypeError', message: /unaryGrad: expected 4 arguments/ });
+  });
+});

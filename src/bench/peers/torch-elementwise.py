@@ -1,7 +1,8 @@
 """PyTorch peer for `npm run bench:elementwise`: a server that times one elementwise op per
 request, so that the benchmark can interleave its rounds with ours. Arg: threads. Each stdin
 line is a JSON request {op, dtype, n, batch, samples}; each reply line is a JSON list of
-seconds per call (one per sample of `batch` calls), measured with perf_counter_ns. Inputs use
+CPU seconds per call (one per sample of `batch` calls), measured with process_time_ns
+(CPU time, as the benchmark measures ours: wall time on a loaded machine counts waiting). Inputs use
 the same ranges as the benchmark; outputs go to a preallocated tensor (out=) as ours do."""
 import json
 import sys
@@ -37,8 +38,8 @@ for line in sys.stdin:
     f(x, y)
     out = []
     for _ in range(samples):
-        t0 = time.perf_counter_ns()
+        t0 = time.process_time_ns()
         for _ in range(batch):
             f(x, y)
-        out.append((time.perf_counter_ns() - t0) / 1e9 / batch)
+        out.append((time.process_time_ns() - t0) / 1e9 / batch)
     print(json.dumps(out), flush=True)

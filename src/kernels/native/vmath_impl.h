@@ -210,6 +210,63 @@ inline VD softplusV(VD x) {
   return select(x != x, x, y);
 }
 
+// float32 exp and sigmoid in float lanes (twice as many per register): the two ops a sigmoid
+// network spends its elementwise time on. Same reduction, Taylor series to degree 7 evaluated
+// in float (remainder 5e-9 relative, about 0.7 ulp with the rounding of the Horner steps).
+typedef float VS __attribute__((vector_size(W * 8)));
+typedef int32_t VJ __attribute__((vector_size(W * 8)));
+inline VS splatS(float v) { return VS{} + v; }
+inline VJ bitsOfS(VS v) { return (VJ)v; }
+inline VS fromBitsS(VJ v) { return (VS)v; }
+inline VS selectS(VJ m, VS a, VS b) { return fromBitsS((m & bitsOfS(a)) | (~m & bitsOfS(b))); }
+constexpr float kShiftS = 0x1.8p23f;
+constexpr float kLn2HiS = 0x1.62e43p-1f;
+constexpr float kLn2LoS = float(0.6931471805599453094 - double(0x1.62e43p-1f));
+constexpr float kExpS[] = {1.0f, 1.0f, 1.0f / 2, 1.0f / 6, 1.0f / 24, 1.0f / 120, 1.0f / 720, 1.0f / 5040};
+
+inline VS expCoreS(VS x) {  // x in [-104, 89]
+  const VS n = (x * 1.44269504f + kShiftS) - kShiftS;
+  VS r = x - n * kLn2HiS;  // contracted to one fma: exact before its single rounding
+  r = r - n * kLn2LoS;
+  VS p = splatS(kExpS[7]);
+  for (int i = 6; i >= 0; i--) p = p * r + kExpS[i];
+  const VJ ni = bitsOfS(n + kShiftS) - bitsOfS(splatS(kShiftS));
+  const VJ hi = ni >> 1;  // 2^n = 2^h 2^(n-h), both normal, so subnormal results round once
+  return (p * fromBitsS((hi + 127) << 23)) * fromBitsS((ni - hi + 127) << 23);
+}
+inline VS clampS(VS x, float lo, float hi) {
+  x = selectS(x < lo, splatS(lo), x);
+  return selectS(x > hi, splatS(hi), x);
+}
+inline VS expS(VS x) { return selectS(x != x, x, expCoreS(clampS(x, -104.0f, 89.0f))); }
+inline VS sigmoidS(VS x) {
+  const VS a = fromBitsS(bitsOfS(x) | (VJ{} + int32_t(0x80000000u)));  // -|x|
+  const VS e = expCoreS(clampS(a, -104.0f, 0.0f));
+  const VS y = selectS(x >= 0.0f, splatS(1.0f), e) / (e + 1.0f);
+  return selectS(x != x, x, y);
+}
+
+template <typename F>
+inline void mapLanesS(const float* x, float* out, int64_t n, F f) {
+  constexpr int L = 2 * W;
+  int64_t i = 0;
+  for (; i + L <= n; i += L) {
+    VS v;
+    std::memcpy(&v, x + i, sizeof v);
+    v = f(v);
+    std::memcpy(out + i, &v, sizeof v);
+  }
+  if (i < n) {
+    float buf[L];
+    for (int j = 0; j < L; j++) buf[j] = i + j < n ? x[i + j] : 1.0f;
+    VS v;
+    std::memcpy(&v, buf, sizeof v);
+    v = f(v);
+    std::memcpy(buf, &v, sizeof v);
+    for (int64_t j = 0; i + j < n; j++) out[i + j] = buf[j];
+  }
+}
+
 template <bool F32>
 inline VD evalOp(UnaryOp op, VD x) {
   switch (op) {
@@ -256,6 +313,10 @@ template <typename T>
 bool unaryVec(UnaryOp op, const T* x, T* out, int64_t n) {
   if (!vectorized(op)) return false;
   constexpr bool F32 = sizeof(T) == 4;
+  if constexpr (F32) {
+    if (op == UnaryOp::exp) return mapLanesS(x, out, n, [](VS v) { return expS(v); }), true;
+    if (op == UnaryOp::sigmoid) return mapLanesS(x, out, n, [](VS v) { return sigmoidS(v); }), true;
+  }
   switch (op) {  // one loop per op, so the op's code is inlined into it
     case UnaryOp::exp: mapLanes(x, out, n, [](VD v) { return expV<F32>(v); }); break;
     case UnaryOp::expm1: mapLanes(x, out, n, [](VD v) { return expm1V<F32>(v); }); break;
