@@ -354,7 +354,8 @@ void gradVec(UnaryGradOp op, const T* v, const T* g, T* out, int64_t n) {
       for (int64_t i = 0; i < n; i += B) {
         const int64_t m = n - i < B ? n - i : B;
         T s[B];
-        mapLanes(v + i, s, m, [](VD x) { return sigmoidV<sizeof(T) == 4>(x); });
+        if constexpr (sizeof(T) == 4) mapLanesS(v + i, s, m, [](VS x) { return sigmoidS(x); });
+        else mapLanes(v + i, s, m, [](VD x) { return sigmoidV<false>(x); });
         for (int64_t j = 0; j < m; j++) out[i + j] = g[i + j] * s[j];
       }
       return;
