@@ -35,6 +35,12 @@ const ROUNDS = Number(opt('rounds') ?? 5);
 const SIZES = (opt('sizes') ?? '1000,100000,1000000').split(',').map(Number);
 const STEPS = Number(opt('steps') ?? 12);
 const BATCH = Number(opt('batch') ?? 256);
+for (const [name, values] of [['threads', [THREADS]], ['rounds', [ROUNDS]], ['sizes', SIZES], ['steps', [STEPS]], ['batch', [BATCH]]] as const) {
+  if (values.some((v) => !Number.isInteger(v) || v < 1)) {
+    console.error(`bench:elementwise: --${name} must be positive integers, got ${opt(name)}`);
+    process.exit(2);
+  }
+}
 const OPS: readonly UnaryOp[] = ['exp', 'expm1', 'log', 'log1p', 'tanh', 'sigmoid', 'softplus'];
 const RANGES: Partial<Record<UnaryOp, [number, number]>> = { log: [1e-3, 10], log1p: [-0.9, 10] };
 type DT = 'f32' | 'f64';
