@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // Build the native kernel backend (src/kernels/native/*.cc) into build/native/hessian.node with
 // the machine's C++ compiler ($CXX, else g++) against the N-API headers of the npm package
-// `node-api-headers`. No node-gyp, nothing downloaded. The GEMM micro-kernels are compiled once
-// per instruction set (AVX-512, AVX2+FMA, scalar) in separate translation units, each only when
-// the compiler accepts its flags; the addon picks one at load time for the CPU it runs on.
+// `node-api-headers`. No node-gyp, nothing downloaded. The GEMM micro-kernels and the vectorized
+// elementwise math are compiled once per instruction set (AVX-512, AVX2+FMA, scalar) in separate
+// translation units, each only when the compiler accepts its flags; the addon picks one at load
+// time for the CPU it runs on.
 //
 // Never fails an install: without a compiler, or when compilation fails, it prints exactly one
 // line and exits 0 (the wasm backend is then used). HESSIAN_SKIP_NATIVE=1 skips the build.
@@ -63,12 +64,14 @@ const have = isas.map((i) => `-DHESSIAN_HAVE_${i.toUpperCase()}`);
 
 const units = [
   { src: 'addon.cc', flags: [] },
-  { src: 'elementwise.cc', flags: [] },
+  { src: 'elementwise.cc', flags: have },
   { src: 'pool.cc', flags: [] },
   { src: 'linalg.cc', flags: ['-ffp-contract=off'] }, // same IEEE operations as ts/linalg.ts
   { src: 'gemm_dispatch.cc', flags: have },
   { src: 'gemm_scalar.cc', flags: gemmFlags },
   ...isas.map((i) => ({ src: `gemm_${i}.cc`, flags: [...gemmFlags, ...isaFlags[i]] })),
+  { src: 'vmath_dispatch.cc', flags: have },
+  ...isas.map((i) => ({ src: `vmath_${i}.cc`, flags: [...gemmFlags, ...isaFlags[i]] })),
 ];
 
 fs.mkdirSync(objDir, { recursive: true });

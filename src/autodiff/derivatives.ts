@@ -3,8 +3,10 @@
  * ops so that they can be differentiated again. Tables are typed over the op enums, so a new
  * op without a derivative does not compile.
  */
-import type { BinaryOp, UnaryOp } from '../kernels/types.js';
+import type { BinaryOp, UnaryGradOp, UnaryOp } from '../kernels/types.js';
 import { Tensor, fmtShape, sameShape } from '../tensor/tensor.js';
+import { fusedDerivatives, unaryGrad } from '../tensor/fused.js';
+import { Tracer } from './core.js';
 import { add, cos, div, exp, greaterEqual, less, log, mul, neg, pow, sigmoid, sin, square, sub, sum, reshape, where, equal, greater } from './ops.js';
 
 /**
@@ -32,6 +34,29 @@ export const UNARY_DERIVATIVES: { readonly [K in UnaryOp]: ((x: Tensor, y: Tenso
   cos: (x) => neg(sin(x)),
   erf: (x) => mul(2 / Math.sqrt(Math.PI), exp(neg(square(x)))),
 };
+
+/** The unary ops with a fused derivative kernel, and which residual it reads (output y or input x). */
+const FUSED_UNARY: { readonly [K in UnaryOp]?: { readonly op: UnaryGradOp; readonly reads: 'x' | 'y' } } = {
+  sigmoid: { op: 'sigmoid', reads: 'y' },
+  tanh: { op: 'tanh', reads: 'y' },
+  exp: { op: 'exp', reads: 'y' },
+  softplus: { op: 'softplus', reads: 'x' },
+  relu: { op: 'relu', reads: 'x' },
+};
+
+/**
+ * `ct · op'(x)` by one fused kernel, or null where the composed rule must run: when the
+ * cotangent or the residual is a tracer, an enclosing transformation (grad of grad, jvp of
+ * grad) differentiates this rule, which the fused kernel cannot be.
+ */
+export function fusedUnaryVjp(op: UnaryOp, ct: Tensor, x: Tensor, y: Tensor): Tensor | null {
+  const f = FUSED_UNARY[op];
+  if (f === undefined || !fusedDerivatives.enabled) return null;
+  const residual = f.reads === 'x' ? x : y;
+  if (ct instanceof Tracer || residual instanceof Tracer) return null;
+  if (ct.dtype !== residual.dtype || !sameShape(ct.shape, residual.shape)) return null;
+  return unaryGrad(f.op, residual, ct);
+}
 
 type Partial = ((a: Tensor, b: Tensor, y: Tensor) => Tensor) | number;
 

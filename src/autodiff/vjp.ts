@@ -8,7 +8,7 @@
 import { Tensor, fmtShape, sameShape, zeros } from '../tensor/tensor.js';
 import { Tracer, bind, newLevel, releaseLevel, type Trace } from './core.js';
 import type { PrimitiveName, PrimitiveParams } from './primitives.js';
-import { BINARY_PARTIALS, UNARY_DERIVATIVES, scaleBy, unbroadcast } from './derivatives.js';
+import { BINARY_PARTIALS, UNARY_DERIVATIVES, fusedUnaryVjp, scaleBy, unbroadcast } from './derivatives.js';
 import { add, broadcastTo, cast, div, equal, exp, mul, reshape, slice, sub, sum, transpose, where } from './ops.js';
 import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
 import { openScope } from '../tensor/memory.js';
@@ -94,6 +94,8 @@ function extremum<K extends 'max' | 'min'>(): VjpRule<K> {
 
 export const VJP_RULES: { readonly [K in PrimitiveName]: VjpRule<K> } = {
   unary: (ct, [x], y, params) => {
+    const fused = fusedUnaryVjp(params.op, ct, x, y);
+    if (fused !== null) return [fused];
     const d = UNARY_DERIVATIVES[params.op];
     return [d === null ? null : scaleBy(ct, typeof d === 'number' ? d : d(x, y))];
   },

@@ -9,7 +9,7 @@ import { tsKernels } from './ts-backend.js';
 import { loadNativeKernels, nativeLoadError } from './native-backend.js';
 import { loadWasmKernels, wasmLoadError } from './wasm-backend.js';
 
-export type { BackendName, BinaryOp, DType, FloatArray, Kernels, ReduceOp, UnaryOp } from './types.js';
+export type { BackendName, BinaryOp, DType, FloatArray, Kernels, ReduceOp, UnaryGradOp, UnaryOp } from './types.js';
 export { tsKernels } from './ts-backend.js';
 
 const BACKENDS: readonly BackendName[] = ['native', 'wasm', 'ts'];

@@ -3,7 +3,8 @@
  * into `build/native/hessian.node` (see `src/kernels/native/`).
  *
  * Natively: gemm (BLIS-style packed AVX-512 / AVX2 / scalar micro-kernels chosen at load time
- * for the CPU, a persistent thread pool), unary, binary, axpby, dot, reduce, softmax,
+ * for the CPU, a persistent thread pool), unary (exp, expm1, log, log1p, tanh, sigmoid, softplus
+ * vectorized per instruction set, see native/vmath_impl.h), unaryGrad, binary, axpby, dot, reduce, softmax,
  * copyStrided, im2col, col2im, and dense linear algebra (cholesky, solveTriangular, eigh: a
  * C++ port of `ts/linalg.ts`, float64 internally, same semantics) — float32 and float64.
  * Pooling delegates to `tsKernels`. The addon validates every call itself (argument count and
@@ -19,13 +20,14 @@ import type { Kernels } from './types.js';
 import { tsKernels } from './ts-backend.js';
 
 /** The ABI version `src/kernels/native/addon.cc` reports; a mismatch means a stale build. */
-const ABI_VERSION = 1;
+const ABI_VERSION = 2;
 
 /** The addon's exports (argument order as in `Kernels`, ops by name). */
 export interface NativeAddon {
   readonly abiVersion: number;
   gemm: Kernels['gemm'];
   unary: Kernels['unary'];
+  unaryGrad: Kernels['unaryGrad'];
   binary: Kernels['binary'];
   axpby: Kernels['axpby'];
   dot: Kernels['dot'];
@@ -45,11 +47,18 @@ export interface NativeAddon {
   simd(): string;
   /** Force the GEMM instruction set ('avx512' | 'avx2' | 'scalar' | 'auto'); false if unavailable. */
   selectIsa(name: string): boolean;
+  /** Instruction set of the vectorized exp/log/tanh/... kernels ('scalar' = the libm loops). */
+  elementwiseIsa(): string;
+  /** Force it ('avx512' | 'avx2' | 'scalar' | 'auto'); false if unavailable. */
+  selectElementwiseIsa(name: string): boolean;
+  /** The op in x87 long double, rounded once: the oracle of the accuracy tests. */
+  unaryReference: Kernels['unary'];
 }
 
 const REQUIRED = [
-  'gemm', 'unary', 'binary', 'axpby', 'dot', 'reduce', 'softmax', 'copyStrided', 'im2col', 'col2im',
+  'gemm', 'unary', 'unaryGrad', 'binary', 'axpby', 'dot', 'reduce', 'softmax', 'copyStrided', 'im2col', 'col2im',
   'cholesky', 'solveTriangular', 'eigh', 'eighJacobi', 'setThreads', 'getThreads', 'maxThreads', 'simd', 'selectIsa',
+  'elementwiseIsa', 'selectElementwiseIsa', 'unaryReference',
 ] as const;
 
 /** `<package root>/build/native/hessian.node`; this module is `<root>/dist/kernels/native-backend.js`. */
@@ -106,6 +115,7 @@ export function loadNativeKernels(): Kernels | null {
     setThreads: (n) => a.setThreads(n),
     gemm: a.gemm,
     unary: a.unary,
+    unaryGrad: a.unaryGrad,
     binary: a.binary,
     axpby: a.axpby,
     dot: a.dot,

@@ -4,7 +4,7 @@
  * except in `gemm`, which keeps a cache-friendly loop order so that the test suite
  * stays fast when `HESSIAN_BACKEND=ts`.
  */
-import type { BinaryOp, FloatArray, Kernels, ReduceOp, UnaryOp } from './types.js';
+import type { BinaryOp, FloatArray, Kernels, ReduceOp, UnaryGradOp, UnaryOp } from './types.js';
 import { cholesky, eigh, solveTriangular } from './ts/linalg.js';
 
 // Abramowitz–Stegun 7.1.26 is too coarse for a reference; use a series/continued fraction.
@@ -133,6 +133,20 @@ function gemm(
 function unary(op: UnaryOp, x: FloatArray, out: FloatArray): void {
   const f = UNARY_FNS[op];
   for (let i = 0; i < out.length; i++) out[i] = f(x[i]);
+}
+
+/** Derivative times cotangent, in the composed rules' order of operations (float64, rounded once). */
+export const UNARY_GRAD_FNS: Readonly<Record<UnaryGradOp, (v: number, g: number) => number>> = {
+  sigmoid: (y, g) => g * (y * (1 - y)),
+  tanh: (y, g) => g * (1 - y * y),
+  softplus: (x, g) => g * sigmoid(x),
+  relu: (x, g) => g * (x > 0 ? 1 : 0),
+  exp: (y, g) => g * y,
+};
+
+function unaryGrad(op: UnaryGradOp, v: FloatArray, g: FloatArray, out: FloatArray): void {
+  const f = UNARY_GRAD_FNS[op];
+  for (let i = 0; i < out.length; i++) out[i] = f(v[i], g[i]);
 }
 
 function binary(
@@ -413,6 +427,7 @@ export const tsKernels: Kernels = {
   setThreads: () => undefined,
   gemm,
   unary,
+  unaryGrad,
   binary,
   axpby,
   dot,

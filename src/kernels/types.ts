@@ -27,6 +27,14 @@ export const UNARY_OPS = [
 ] as const;
 export type UnaryOp = (typeof UNARY_OPS)[number];
 
+/**
+ * Fused derivative-times-cotangent kernels of the vjp rules. `v` is the op's output y for
+ * `sigmoid` (g·y(1−y)), `tanh` (g·(1−y²)) and `exp` (g·y), its input x for `softplus`
+ * (g·sigmoid(x)) and `relu` (g·[x > 0]).
+ */
+export const UNARY_GRAD_OPS = ['sigmoid', 'tanh', 'softplus', 'relu', 'exp'] as const;
+export type UnaryGradOp = (typeof UNARY_GRAD_OPS)[number];
+
 /** Elementwise functions of two arguments; comparisons return 1 or 0. */
 export const BINARY_OPS = [
   'add', 'sub', 'mul', 'div', 'pow', 'maximum', 'minimum', 'eq', 'ne', 'gt', 'ge', 'lt', 'le',
@@ -63,6 +71,13 @@ export interface Kernels {
 
   /** `out[i] = f(x[i])` for `i < out.length`; `x` and `out` may be the same array. */
   unary(op: UnaryOp, x: FloatArray, out: FloatArray): void;
+
+  /**
+   * `out[i] = f'(·)[i] * g[i]` in one pass (see `UNARY_GRAD_OPS` for which residual `v` is):
+   * the same value as the composed rule up to rounding (each backend may round once instead
+   * of per op, or fuse a multiply-add). `v`, `g` and `out` have equal lengths and may alias.
+   */
+  unaryGrad(op: UnaryGradOp, v: FloatArray, g: FloatArray, out: FloatArray): void;
 
   /**
    * Broadcasting binary op. `out` is contiguous with shape `shape`; element `idx` of `out`

@@ -249,6 +249,7 @@ function makeKernels(ex: WasmExports): Kernels {
     dot,
     // O(n) kernels and dense linear algebra: the TypeScript reference (see the header).
     unary: tsKernels.unary,
+    unaryGrad: tsKernels.unaryGrad,
     binary: tsKernels.binary,
     axpby: tsKernels.axpby,
     reduce: tsKernels.reduce,

@@ -255,6 +255,43 @@ napi_value Unary(napi_env env, napi_callback_info info) {
   });
 }
 
+const char* const kUnaryGradNames[] = {"sigmoid", "tanh", "softplus", "relu", "exp"};
+
+// unaryGrad(op, v, g, out): out = op'(.) * g with v the op's output or input (see kernels.h).
+napi_value UnaryGrad(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "unaryGrad", 4);
+    const UnaryGradOp op = UnaryGradOp(lookup(c, 0, kUnaryGradNames));
+    const Call::Arr v = c.floatArray(1, "v"), g = c.floatArray(2, "g"), out = c.floatArray(3, "out");
+    c.sameDtype(v, g);
+    c.sameDtype(v, out);
+    c.needs(v, out.length);
+    c.needs(g, out.length);
+    if (v.f64) {
+      unaryGradKernel<double>(op, static_cast<const double*>(v.data), static_cast<const double*>(g.data),
+                              static_cast<double*>(out.data), out.length);
+    } else {
+      unaryGradKernel<float>(op, static_cast<const float*>(v.data), static_cast<const float*>(g.data),
+                             static_cast<float*>(out.data), out.length);
+    }
+    return undefinedValue(env);
+  });
+}
+
+// unaryReference(op, x, out): the long-double oracle of the vectorized ops (tests only).
+napi_value UnaryReference(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "unaryReference", 3);
+    const UnaryOp op = UnaryOp(lookup(c, 0, kUnaryNames));
+    const Call::Arr x = c.floatArray(1, "x"), out = c.floatArray(2, "out");
+    c.sameDtype(x, out);
+    c.needs(x, out.length);
+    if (x.f64) unaryReferenceKernel<double>(op, static_cast<const double*>(x.data), static_cast<double*>(out.data), out.length);
+    else unaryReferenceKernel<float>(op, static_cast<const float*>(x.data), static_cast<float*>(out.data), out.length);
+    return undefinedValue(env);
+  });
+}
+
 // Product of a shape, with a RangeError on overflow beyond 2^53.
 int64_t shapeSize(const Call& c, const std::vector<int64_t>& shape) {
   i128 total = 1;
@@ -568,6 +605,23 @@ napi_value SelectIsa(napi_env env, napi_callback_info info) {
   });
 }
 
+napi_value ElementwiseIsa(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_string_utf8(env, elementwiseIsaName(), NAPI_AUTO_LENGTH, &v);
+  return v;
+}
+
+// selectElementwiseIsa(name): 'avx512' | 'avx2' | 'scalar' | 'auto'; false if unavailable here.
+napi_value SelectElementwiseIsa(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "selectElementwiseIsa", 1);
+    const std::string name = c.string(0, "name");
+    napi_value v;
+    napi_get_boolean(env, elementwiseSelectIsa(name.c_str()), &v);
+    return v;
+  });
+}
+
 }  // namespace
 }  // namespace hessian
 
@@ -583,6 +637,8 @@ NAPI_MODULE_INIT() {
       {"im2col", Im2col},       {"col2im", Col2im},       {"setThreads", SetThreads}, {"getThreads", GetThreads},
       {"maxThreads", MaxThreads}, {"simd", Simd},         {"selectIsa", SelectIsa},
       {"cholesky", Cholesky},   {"solveTriangular", SolveTriangular}, {"eigh", Eigh}, {"eighJacobi", EighJacobi},
+      {"unaryGrad", UnaryGrad}, {"unaryReference", UnaryReference}, {"elementwiseIsa", ElementwiseIsa},
+      {"selectElementwiseIsa", SelectElementwiseIsa},
   };
   for (const Fn& f : fns) {
     napi_value fn;
@@ -590,7 +646,7 @@ NAPI_MODULE_INIT() {
     if (napi_set_named_property(env, exports, f.name, fn) != napi_ok) return nullptr;
   }
   napi_value abi;
-  napi_create_int32(env, 1, &abi);
+  napi_create_int32(env, 2, &abi);
   napi_set_named_property(env, exports, "abiVersion", abi);
   return exports;
 }

@@ -10,6 +10,7 @@
 
 #include "kernels.h"
 #include "pool.h"
+#include "vmath.h"
 
 namespace hessian {
 namespace {
@@ -76,7 +77,7 @@ inline float tanhF(float x) {
 inline double tanhF(double x) { return std::tanh(x); }
 inline float expm1F(float x) {
   const double d = double(x);
-  if (std::fabs(d) < 0x1p-12) return float(d + 0.5 * d * d + d * d * d / 6.0);
+  if (std::fabs(d) < 0x1p-12) return float(d * (1.0 + d * (0.5 + d / 6.0)));  // keeps -0
   return float(std::exp(d) - 1.0);
 }
 inline double expm1F(double x) { return std::expm1(x); }
@@ -213,11 +214,27 @@ void binaryLoop(const T* a, const int64_t* as, const T* b, const int64_t* bs, T*
   });
 }
 
+bool vectorUnary(const VmathIsa* v, UnaryOp op, const float* x, float* out, int64_t n) { return v->unary32(op, x, out, n); }
+bool vectorUnary(const VmathIsa* v, UnaryOp op, const double* x, double* out, int64_t n) { return v->unary64(op, x, out, n); }
+void vectorGrad(const VmathIsa* v, UnaryGradOp op, const float* a, const float* g, float* out, int64_t n) { v->grad32(op, a, g, out, n); }
+void vectorGrad(const VmathIsa* v, UnaryGradOp op, const double* a, const double* g, double* out, int64_t n) { v->grad64(op, a, g, out, n); }
+
+bool isVectorized(UnaryOp op) {
+  return op == UnaryOp::exp || op == UnaryOp::expm1 || op == UnaryOp::log || op == UnaryOp::log1p ||
+         op == UnaryOp::tanh || op == UnaryOp::sigmoid || op == UnaryOp::softplus;
+}
+
 }  // namespace
 
 template <typename T>
 void unaryKernel(UnaryOp op, const T* x, T* out, int64_t n) {
   const int64_t P = kParallelElems, Q = kParallelTransc;
+  const VmathIsa* vec = vmathActive();
+  if (vec != nullptr && isVectorized(op)) {
+    // ~8x cheaper per element than the libm loops: split only where the cheap ops split
+    forRange(n, P, 256, [&](int64_t lo, int64_t hi) { vectorUnary(vec, op, x + lo, out + lo, hi - lo); });
+    return;
+  }
   switch (op) {
     case UnaryOp::neg: return mapUnary(x, out, n, P, [](T v) { return -v; });
     case UnaryOp::abs: return mapUnary(x, out, n, P, [](T v) { return std::fabs(v); });
@@ -239,6 +256,27 @@ void unaryKernel(UnaryOp op, const T* x, T* out, int64_t n) {
     case UnaryOp::cos: return mapUnary(x, out, n, Q, [](T v) { return std::cos(v); });
     case UnaryOp::erf: return mapUnary(x, out, n, Q, [](T v) { return std::erf(v); });
   }
+}
+
+template <typename T>
+void unaryGradKernel(UnaryGradOp op, const T* v, const T* g, T* out, int64_t n) {
+  const VmathIsa* vec = vmathActive();
+  const int64_t minPar = op == UnaryGradOp::softplus && vec == nullptr ? kParallelTransc : kParallelElems;
+  forRange(n, minPar, 256, [&](int64_t lo, int64_t hi) {
+    const T* a = v + lo;
+    const T* b = g + lo;
+    T* o = out + lo;
+    const int64_t m = hi - lo;
+    if (vec != nullptr) return vectorGrad(vec, op, a, b, o, m);
+    // the scalar path: the same expressions as the composed rules, libm for sigmoid
+    switch (op) {
+      case UnaryGradOp::sigmoid: for (int64_t i = 0; i < m; i++) o[i] = b[i] * (a[i] * (T(1) - a[i])); break;
+      case UnaryGradOp::tanh: for (int64_t i = 0; i < m; i++) o[i] = b[i] * (T(1) - a[i] * a[i]); break;
+      case UnaryGradOp::exp: for (int64_t i = 0; i < m; i++) o[i] = b[i] * a[i]; break;
+      case UnaryGradOp::relu: for (int64_t i = 0; i < m; i++) o[i] = b[i] * (a[i] > T(0) ? T(1) : T(0)); break;
+      case UnaryGradOp::softplus: for (int64_t i = 0; i < m; i++) o[i] = b[i] * sigmoidF(a[i]); break;
+    }
+  });
 }
 
 template <typename T>
@@ -576,6 +614,7 @@ void col2imKernel(const T* cols, int64_t C, int64_t H, int64_t W, int64_t kh, in
 
 #define HESSIAN_INSTANTIATE(T)                                                                                    \
   template void unaryKernel<T>(UnaryOp, const T*, T*, int64_t);                                                   \
+  template void unaryGradKernel<T>(UnaryGradOp, const T*, const T*, T*, int64_t);                                 \
   template void binaryKernel<T>(BinaryOp, const T*, const int64_t*, const T*, const int64_t*, T*, const int64_t*, \
                                 int);                                                                             \
   template void copyStridedKernel<T>(const T*, const int64_t*, T*, const int64_t*, int);                          \

@@ -7,11 +7,17 @@ namespace hessian {
 enum class UnaryOp { neg, abs, sign, step, exp, expm1, log, log1p, sqrt, rsqrt, square, reciprocal,
                      tanh, sigmoid, relu, softplus, sin, cos, erf };
 enum class BinaryOp { add, sub, mul, div, pow, maximum, minimum, eq, ne, gt, ge, lt, le };
+// Fused derivative times cotangent; v is the output y (sigmoid, tanh, exp) or the input x
+// (softplus, relu) of the op: out = g*y(1-y), g*(1-y^2), g*sigmoid(x), g*[x > 0], g*y.
+enum class UnaryGradOp { sigmoid, tanh, softplus, relu, exp };
 enum class ReduceOp { sum, max, min, argmax, argmin, logsumexp };
 
 constexpr int kMaxDims = 64;
 
 template <typename T> void unaryKernel(UnaryOp op, const T* x, T* out, int64_t n);
+template <typename T> void unaryGradKernel(UnaryGradOp op, const T* v, const T* g, T* out, int64_t n);
+// The op in long double (x87, 64-bit mantissa) libm, rounded once to T: the accuracy tests' oracle.
+template <typename T> void unaryReferenceKernel(UnaryOp op, const T* x, T* out, int64_t n);
 template <typename T> void binaryKernel(BinaryOp op, const T* a, const int64_t* as, const T* b,
                                         const int64_t* bs, T* out, const int64_t* shape, int nd);
 template <typename T> void copyStridedKernel(const T* x, const int64_t* xs, T* out, const int64_t* shape, int nd);
@@ -44,5 +50,10 @@ template <typename T> void eighKernel(int64_t n, const T* a, T* w, T* v, bool ja
 const char* gemmIsaName();
 // Force an instruction set (for tests/benchmarks); false if it is not available here.
 bool gemmSelectIsa(const char* name);
+
+// Instruction set of the vectorized elementwise kernels ("avx512", "avx2", "scalar" = libm loops).
+const char* elementwiseIsaName();
+// Force it (for tests/benchmarks; "auto" = best here); false if it is not available here.
+bool elementwiseSelectIsa(const char* name);
 
 }  // namespace hessian
