@@ -1,6 +1,6 @@
 /**
  * The soak's short CI version: a few optimizers through `runOne` (the CLI path) for a few
- * hundred to 2,000 steps after a warm-up; the JS heap after a full GC must not grow with the
+ * hundred to 3,000 steps after a warm-up (kfac runs longest: its heap settles slowly after the JIT warms up, so a short window reads noise as growth); the JS heap after a full GC must not grow with the
  * step count (the long version is `npm run bench:soak`).
  */
 import { it } from 'node:test';
@@ -17,7 +17,7 @@ it('least-squares slope recovers a known line and ignores an offset', () => {
 // epoch of mlp-spirals: 1 MiB per 1,000 steps at batch 128, 2 MiB at batch 256.
 const BOUND_MIB_PER_1000 = 0.4;
 
-for (const [optimizer, steps, warmup] of [['sgd', 2000, 400], ['adam', 1200, 300], ['kfac', 500, 150]] as const) {
+for (const [optimizer, steps, warmup] of [['sgd', 2000, 400], ['adam', 1200, 300], ['kfac', 3000, 1000]] as const) {
   it(`${optimizer}: ${steps} steps on mlp-spirals keep the heap flat (< ${BOUND_MIB_PER_1000} MiB per 1,000 steps after warm-up)`, { timeout: 120_000 }, () => {
     const r = soakRun('mlp-spirals', optimizer, steps, { seed: 0, warmupSteps: warmup });
     assert.equal(r.steps, steps, `stopped early: ${r.stopped}`);

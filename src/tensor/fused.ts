@@ -7,7 +7,7 @@
  */
 import { kernels } from '../kernels/index.js';
 import { UNARY_GRAD_OPS, type UnaryGradOp } from '../kernels/types.js';
-import { Tensor, allocate, checkSameDType, describe, fmtShape, sameShape } from './tensor.js';
+import { Tensor, allocateUninit, checkSameDType, describe, fmtShape, sameShape } from './tensor.js';
 
 /**
  * `g` times the derivative of `op`, with `residual` the op's output (sigmoid, tanh, exp) or
@@ -24,7 +24,7 @@ export function unaryGrad(op: UnaryGradOp, residual: Tensor, g: Tensor): Tensor 
   if (!sameShape(residual.shape, g.shape)) {
     throw new RangeError(`unaryGrad: residual ${fmtShape(residual.shape)} and cotangent ${fmtShape(g.shape)} must have one shape`);
   }
-  const out = allocate(g.dtype, g.size);
+  const out = allocateUninit(g.dtype, g.size); // the kernel writes every element
   kernels().unaryGrad(op, residual.data, g.data, out);
   return new Tensor(out, g.shape);
 }
