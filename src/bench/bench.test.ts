@@ -73,6 +73,10 @@ describe('hessian CLI', () => {
       // the schema checker does find violations
       assert.ok(validateResults({ ...doc, runs: [{ ...doc.runs[0], curve: [] }] }).some((e) => e.includes('curve')));
       assert.ok(validateResults([]).length > 0);
+      assert.ok(doc.runs.every((run: { divergence?: unknown }) => Array.isArray(run.divergence)), 'every run records its divergence events');
+      const event = { series: 'test loss', step: 9, loss: 3, best: 1, bestStep: 2, message: 'rose' };
+      assert.deepEqual(validateResults({ ...doc, runs: [{ ...doc.runs[0], divergence: [event] }] }), []);
+      assert.ok(validateResults({ ...doc, runs: [{ ...doc.runs[0], divergence: [{ step: 'x' }] }] }).some((e) => e.includes('divergence[0]')));
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

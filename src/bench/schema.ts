@@ -8,7 +8,8 @@
  *   settings: { budget: {seconds?: number, steps?: number}, seeds: number, size: string, tuned: boolean },
  *   runs: [ { problem: string, optimizer: string, seed: number, hyper: { options: object, batchSize: number | "full" },
  *             curve: [ { step, seconds, evals, curvatureProducts, trainLoss, testLoss?, testAccuracy? } ],
- *             final: { ...a curve point, stopped: string, rejectedSteps: number } } ],
+ *             final: { ...a curve point, stopped: string, rejectedSteps: number },
+ *             divergence?: [ { series: string, step: number, loss: number | null, best: number, bestStep: number, message: string } ] } ],
  *   peers: { torch: { available: boolean, reason?: string, version?: string } }
  * }
  * Losses may be null in JSON when a run diverged (JSON has no NaN).
@@ -67,6 +68,15 @@ export function validateResults(doc: Json): string[] {
       }
       point(r.final, `${at}.final`);
       if (isObj(r.final)) need(typeof r.final.stopped === 'string' && num(r.final.rejectedSteps), `${at}.final needs stopped and rejectedSteps`);
+      if (r.divergence !== undefined) {
+        if (!Array.isArray(r.divergence)) errs.push(`${at}.divergence must be an array`);
+        else {
+          r.divergence.forEach((e: Json, j: number) => need(
+            isObj(e) && typeof e.series === 'string' && num(e.step) && numOrNull(e.loss) && typeof e.message === 'string',
+            `${at}.divergence[${j}] needs series, step, loss and message`,
+          ));
+        }
+      }
     });
   }
   need(isObj(doc.peers) && isObj(doc.peers.torch) && typeof doc.peers.torch.available === 'boolean', 'peers.torch.available must be a boolean');
