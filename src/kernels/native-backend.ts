@@ -20,7 +20,7 @@ import type { Kernels } from './types.js';
 import { tsKernels } from './ts-backend.js';
 
 /** The ABI version `src/kernels/native/addon.cc` reports; a mismatch means a stale build. */
-const ABI_VERSION = 2;
+const ABI_VERSION = 3;
 
 /** The addon's exports (argument order as in `Kernels`, ops by name). */
 export interface NativeAddon {
@@ -53,12 +53,14 @@ export interface NativeAddon {
   selectElementwiseIsa(name: string): boolean;
   /** The op in x87 long double, rounded once: the oracle of the accuracy tests. */
   unaryReference: Kernels['unary'];
+  /** A zero-filled, huge-page-advised ArrayBuffer of `bytes` bytes (null if mapping failed). */
+  allocateLarge(bytes: number): ArrayBuffer | null;
 }
 
 const REQUIRED = [
   'gemm', 'unary', 'unaryGrad', 'binary', 'axpby', 'dot', 'reduce', 'softmax', 'copyStrided', 'im2col', 'col2im',
   'cholesky', 'solveTriangular', 'eigh', 'eighJacobi', 'setThreads', 'getThreads', 'maxThreads', 'simd', 'selectIsa',
-  'elementwiseIsa', 'selectElementwiseIsa', 'unaryReference',
+  'elementwiseIsa', 'selectElementwiseIsa', 'unaryReference', 'allocateLarge',
 ] as const;
 
 /** `<package root>/build/native/hessian.node`; this module is `<root>/dist/kernels/native-backend.js`. */
@@ -130,6 +132,7 @@ export function loadNativeKernels(): Kernels | null {
     cholesky: a.cholesky,
     solveTriangular: a.solveTriangular,
     eigh: a.eigh,
+    allocateLarge: a.allocateLarge,
   };
   return kernels;
 }

@@ -80,6 +80,13 @@ export interface Kernels {
   unaryGrad(op: UnaryGradOp, v: FloatArray, g: FloatArray, out: FloatArray): void;
 
   /**
+   * Optional: a zero-filled ArrayBuffer of `bytes` bytes that is cheap to touch for the first
+   * time (native: its own 2 MiB-aligned mapping advised to use huge pages), or null when the
+   * backend has none or the mapping failed. The tensor layer's pool uses it for large buffers.
+   */
+  allocateLarge?(bytes: number): ArrayBuffer | null;
+
+  /**
    * Broadcasting binary op. `out` is contiguous with shape `shape`; element `idx` of `out`
    * reads `a[sum_d idx_d * aStrides[d]]` and `b[sum_d idx_d * bStrides[d]]`
    * (a stride of 0 broadcasts that axis). `out` may alias `a` or `b` when their strides

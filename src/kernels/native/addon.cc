@@ -2,6 +2,10 @@
 // types, and checks that each typed array is long enough for every index the kernel will touch
 // (computed in 128-bit arithmetic), before any memory is read or written; violations throw a
 // JS TypeError/RangeError naming the kernel. Float32 vs float64 is decided by the arrays.
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define HESSIAN_HAVE_MMAP 1
+#endif
 #include <node_api.h>
 
 #include <cmath>
@@ -163,6 +167,12 @@ napi_value undefinedValue(napi_env env) {
   napi_value u;
   napi_get_undefined(env, &u);
   return u;
+}
+
+napi_value nullValue(napi_env env) {
+  napi_value v;
+  napi_get_null(env, &v);
+  return v;
 }
 
 template <typename F>
@@ -622,6 +632,56 @@ napi_value SelectElementwiseIsa(napi_env env, napi_callback_info info) {
   });
 }
 
+// allocateLarge(bytes): a zero-filled ArrayBuffer of at least `bytes` bytes, mapped on its own
+// 2 MiB boundary and advised to use transparent huge pages. On this project's VMs a first touch
+// costs about 3 ms per MiB in 4 KiB faults (a fresh 40 MiB of activations: ~120 ms) and ~0.1 ms
+// per MiB in huge pages. The mapping is released when V8 collects the buffer. Returns null
+// where the mapping fails (the caller falls back to an ordinary typed array).
+constexpr size_t kHuge = size_t(2) << 20;
+struct Mapping {
+  void* base;
+  size_t length;
+};
+#ifdef HESSIAN_HAVE_MMAP
+void unmapLarge(napi_env env, void*, void* hint) {
+  Mapping* m = static_cast<Mapping*>(hint);
+  int64_t adjusted;
+  napi_adjust_external_memory(env, -int64_t(m->length), &adjusted);
+  munmap(m->base, m->length);
+  delete m;
+}
+#endif
+napi_value AllocateLarge(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "allocateLarge", 1);
+    const double want = c.number(0, "bytes");
+    if (!(want >= 1 && want <= 1099511627776.0) || std::floor(want) != want) c.rangeError("bytes must be an integer in [1, 2^40]");
+#ifndef HESSIAN_HAVE_MMAP
+    return nullValue(env);
+#else
+    const size_t bytes = size_t(want);
+    const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+    const size_t length = rounded + kHuge;  // room to align the start to 2 MiB
+    void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (base == MAP_FAILED) return nullValue(env);
+    char* start = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) & ~uintptr_t(kHuge - 1));
+#ifdef MADV_HUGEPAGE
+    madvise(start, rounded, MADV_HUGEPAGE);
+#endif
+    Mapping* m = new Mapping{base, length};
+    napi_value ab;
+    if (napi_create_external_arraybuffer(env, start, bytes, unmapLarge, m, &ab) != napi_ok) {
+      munmap(base, length);
+      delete m;
+      return nullValue(env);
+    }
+    int64_t adjusted;
+    napi_adjust_external_memory(env, int64_t(length), &adjusted);
+    return ab;
+#endif
+  });
+}
+
 }  // namespace
 }  // namespace hessian
 
@@ -638,7 +698,7 @@ NAPI_MODULE_INIT() {
       {"maxThreads", MaxThreads}, {"simd", Simd},         {"selectIsa", SelectIsa},
       {"cholesky", Cholesky},   {"solveTriangular", SolveTriangular}, {"eigh", Eigh}, {"eighJacobi", EighJacobi},
       {"unaryGrad", UnaryGrad}, {"unaryReference", UnaryReference}, {"elementwiseIsa", ElementwiseIsa},
-      {"selectElementwiseIsa", SelectElementwiseIsa},
+      {"selectElementwiseIsa", SelectElementwiseIsa}, {"allocateLarge", AllocateLarge},
   };
   for (const Fn& f : fns) {
     napi_value fn;
@@ -646,7 +706,7 @@ NAPI_MODULE_INIT() {
     if (napi_set_named_property(env, exports, f.name, fn) != napi_ok) return nullptr;
   }
   napi_value abi;
-  napi_create_int32(env, 2, &abi);
+  napi_create_int32(env, 3, &abi);
   napi_set_named_property(env, exports, "abiVersion", abi);
   return exports;
 }
