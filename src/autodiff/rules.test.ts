@@ -12,6 +12,7 @@ import * as D from './ops.js';
 import { jvp } from './jvp.js';
 import { grad, vjp } from './vjp.js';
 import { hvp } from './compose.js';
+import { relErr } from '../testing/helpers.js';
 
 const rng = new Rng(2024);
 const H = 1e-6;
@@ -22,16 +23,6 @@ function rand(shape: number[], lo = -1, hi = 1): Tensor {
 
 function axpy(a: number, x: Tensor, y: Tensor): Tensor {
   return T.axpby(a, x, 1, y);
-}
-
-function relErr(a: Tensor, b: Tensor): number {
-  let num = 0;
-  let den = 0;
-  for (let i = 0; i < a.size; i++) {
-    num += (a.data[i] - b.data[i]) ** 2;
-    den += b.data[i] ** 2;
-  }
-  return Math.sqrt(num) / Math.max(Math.sqrt(den), 1e-8);
 }
 
 interface Case {

@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
-import { getMemoryOptions, memory, setMemoryOptions, emptyPool } from '../tensor/memory.js';
+import { memory, emptyPool } from '../tensor/memory.js';
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { Linear, Tanh } from '../nn/layers.js';
 import { Sequential } from '../nn/module.js';
@@ -14,6 +14,7 @@ import { mse } from '../nn/losses.js';
 import { kfacObjective } from './kfac-objective.js';
 import { optimizerEntry } from './registry.js';
 import { runOne } from '../bench/runner.js';
+import { withPoolBytes } from '../testing/helpers.js';
 
 function bits(tree: PyTree): string {
   return treeLeaves(tree).map((l) => Buffer.from(l.data.buffer, l.data.byteOffset, l.data.byteLength).toString('hex')).join('|');
@@ -42,20 +43,10 @@ function train(id: string, steps: number): { params: string; losses: number[] } 
   return { params: bits(params), losses };
 }
 
-function withPool<T>(bytes: number, fn: () => T): T {
-  const before = getMemoryOptions().poolBytes;
-  setMemoryOptions({ poolBytes: bytes });
-  try {
-    return fn();
-  } finally {
-    setMemoryOptions({ poolBytes: before });
-  }
-}
-
 describe('pooling never changes a number', () => {
   for (const id of ['lbfgs', 'hessian-free', 'kfac']) {
     it(`${id}: 6 steps give bit-identical parameters and losses with the pool on and off`, () => {
-      const off = withPool(0, () => {
+      const off = withPoolBytes(0, () => {
         emptyPool();
         return train(id, 6);
       });

@@ -7,25 +7,16 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Tensor, full, tensor, zeros, eye } from './tensor.js';
-import { bufferRefs, emptyPool, getMemoryOptions, memory, setMemoryOptions } from './memory.js';
+import { bufferRefs, emptyPool, memory, setMemoryOptions } from './memory.js';
 import { keep, tidy } from './scope.js';
 import { randn } from './random.js';
 import * as O from '../autodiff/ops.js';
 import { grad, valueAndGrad, vjp } from '../autodiff/vjp.js';
 import { jvp } from '../autodiff/jvp.js';
 import { hvp } from '../autodiff/compose.js';
+import { withPoolBytes } from '../testing/helpers.js';
 
 const f64 = { dtype: 'float64' as const };
-
-function withPoolBytes<T>(bytes: number, fn: () => T): T {
-  const before = getMemoryOptions().poolBytes;
-  setMemoryOptions({ poolBytes: bytes });
-  try {
-    return fn();
-  } finally {
-    setMemoryOptions({ poolBytes: before });
-  }
-}
 
 /** A smooth scalar function with nonlinear ops, constants and a reshape view. */
 function loss(p: { w: Tensor; b: Tensor }, x: Tensor): Tensor {

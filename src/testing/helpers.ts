@@ -5,6 +5,8 @@
 import assert from 'node:assert/strict';
 import { Rng } from '../tensor/random.js';
 import type { DType, FloatArray } from '../kernels/types.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { getMemoryOptions, setMemoryOptions } from '../tensor/memory.js';
 
 export function randomArray(rng: Rng, n: number, dtype: DType, scale = 1): FloatArray {
   const a = dtype === 'float32' ? new Float32Array(n) : new Float64Array(n);
@@ -43,4 +45,26 @@ export function tol(dtype: DType, scale = 1): { rtol: number; atol: number } {
 export function uniformSource(seed: number): () => number {
   const rng = new Rng(seed);
   return () => rng.nextFloat();
+}
+
+/** ‖a − b‖₂ / max(‖b‖₂, floor): one relative error for a whole tensor. */
+export function relErr(a: Tensor, b: Tensor, floor = 1e-8): number {
+  let num = 0;
+  let den = 0;
+  for (let i = 0; i < a.size; i++) {
+    num += (a.data[i] - b.data[i]) ** 2;
+    den += b.data[i] ** 2;
+  }
+  return Math.sqrt(num) / Math.max(Math.sqrt(den), floor);
+}
+
+/** Runs `fn` with the pool's cap set to `bytes` (0: pooling off), restoring the cap after. */
+export function withPoolBytes<T>(bytes: number, fn: () => T): T {
+  const before = getMemoryOptions().poolBytes;
+  setMemoryOptions({ poolBytes: bytes });
+  try {
+    return fn();
+  } finally {
+    setMemoryOptions({ poolBytes: before });
+  }
 }
