@@ -7,7 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { loadNativeKernels } from './native-backend.js';
 import { kernels } from './index.js';
-import { LARGE_BYTES } from '../tensor/memory.js';
+import { LARGE_BYTES, emptyPool } from '../tensor/memory.js';
 import { zeros, full } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 
@@ -35,13 +35,24 @@ describe('allocateLarge (native)', { skip }, () => {
     for (const bad of [0, -1, 1.5, NaN, Infinity]) assert.throws(() => alloc(bad), /allocateLarge.*bytes/);
   });
 
-  it('tensors over the large-buffer threshold (huge-page mappings on native) hold the right values and zeros', { skip: kernels().name !== 'native' && 'default backend is not native' }, () => {
-    const n = LARGE_BYTES / 4 + 3; // just over the threshold in float32
-    const big = tidy(() => full([n], 2.5));
-    assert.ok(big.data.every((v) => v === 2.5));
-    const z = zeros([n]);
-    assert.ok(z.data.every((v) => v === 0));
-    const small = zeros([16]);
-    assert.equal(small.data.buffer.byteLength, 64, 'small buffers stay ordinary typed arrays');
+  it('the pool takes fresh buffers of LARGE_BYTES and more from it (and only those), with the right values', { skip: kernels().name !== 'native' && 'default backend is not native' }, () => {
+    const k = kernels();
+    const own = k.allocateLarge as (b: number) => ArrayBuffer | null;
+    const asked: number[] = [];
+    Object.assign(k, { allocateLarge: (b: number) => { asked.push(b); return own(b); } });
+    try {
+      emptyPool();
+      const n = LARGE_BYTES / 4 + 3; // a size no earlier test made, just over the threshold in float32
+      const big = tidy(() => full([n], 2.5));
+      assert.deepEqual(asked, [n * 4], 'one mapping for the fresh large buffer');
+      assert.ok(big.data.every((v) => v === 2.5));
+      const z = zeros([n + 1]);
+      assert.ok(z.data.every((v) => v === 0));
+      assert.equal(asked.length, 2);
+      zeros([LARGE_BYTES / 4 - 1]);
+      assert.equal(asked.length, 2, 'buffers under the threshold are ordinary typed arrays');
+    } finally {
+      Object.assign(k, { allocateLarge: own });
+    }
   });
 });
