@@ -14,7 +14,7 @@
  * φ(x) = ½ xᵀ(r − b) with r = Ax − b.
  */
 import type { PyTree } from '../autodiff/pytree.js';
-import { treeAxpby, treeScale, treeSub, treeVdot, treeZerosLike } from '../optim/tree-math.js';
+import { treeAxpby, treeScale, treeSub, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 
 export interface CgOptions<P extends PyTree> {
   /** Starting point (warm start), default 0. */

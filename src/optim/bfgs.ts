@@ -7,7 +7,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { strongWolfe } from './line-search.js';
 import { linePhi } from './lbfgs.js';
-import { treeMaxAbs, treeVdot } from './tree-math.js';
+import { treeMaxAbs, treeVdot } from '../autodiff/tree-math.js';
 import { initialStep } from './nonlinear-cg.js';
 import type { MinimizerInput, MinimizerOutput } from './minimize.js';
 

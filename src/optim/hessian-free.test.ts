@@ -10,7 +10,7 @@ import { mse, sigmoidBinaryCrossEntropy } from '../nn/losses.js';
 import { objective, modelObjective, withL2 } from './objective.js';
 import { hessianFree, hessianFreeTransform } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
-import { treeAxpby, treeNorm, treeScale, treeSub } from './tree-math.js';
+import { treeAxpby, treeNorm, treeScale, treeSub } from '../autodiff/tree-math.js';
 import { conjugateGradient } from '../curvature/cg.js';
 import type { Objective, UpdateContext } from './types.js';
 

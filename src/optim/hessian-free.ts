@@ -29,7 +29,7 @@
 import type { PyTree } from '../autodiff/pytree.js';
 import { conjugateGradient } from '../curvature/cg.js';
 import { createOptimizer } from './optimizer.js';
-import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from './tree-math.js';
+import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from './types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from './validate.js';

@@ -13,7 +13,7 @@ export { strongWolfe, armijo, type LinePoint, type LineSearchResult } from './li
 export { minimize, MINIMIZE_METHODS, type MinimizeOptions, type MinimizeResult, type MinimizeMethod } from './minimize.js';
 export { lbfgsb, lbfgsbTransform, lbfgsbOptimizer, type LbfgsbOptions, type LbfgsbResult, type LbfgsbState, type LbfgsbTransformOptions } from './lbfgsb.js';
 export { OPTIMIZERS, optimizerEntry, registerOptimizer, type OptimizerEntry } from './registry.js';
-export { treeAxpby, treeVdot, treeNorm, treeScale, treeZerosLike } from './tree-math.js';
+export { treeAxpby, treeVdot, treeNorm, treeScale, treeZerosLike } from '../autodiff/tree-math.js';
 export { hessianFree, hessianFreeTransform, type HessianFreeOptions, type HessianFreeState } from './hessian-free.js';
 export { subsampledNewton, type SubsampledNewtonOptions } from './subsampled-newton.js';
 export { kfac, kfacTransform, kfacPreconditioner, quadraticModelStep, gramFromProduct, levenbergMarquardt, type KfacOptions, type KfacState, type KfacPreconditionerOptions } from './kfac.js';

@@ -23,7 +23,7 @@ import { kfacStatistics, type EstimationMode, type KfacStatistics, type TappedMo
 import { jvp } from '../autodiff/jvp.js';
 import { vdot } from '../tensor/ops.js';
 import { modelObjective, withL2 } from './objective.js';
-import { treeVdot } from './tree-math.js';
+import { treeVdot } from '../autodiff/tree-math.js';
 import type { Objective } from './types.js';
 import { checkNumber } from './validate.js';
 

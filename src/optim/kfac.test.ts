@@ -18,7 +18,7 @@ import { gramFromProduct, kfac, kfacPreconditioner, levenbergMarquardt, quadrati
 import { ekfac } from './ekfac.js';
 import { adam, sgd } from './baselines.js';
 import { chain, scaleByLearningRate } from './transforms.js';
-import { treeAxpby, treeVdot } from './tree-math.js';
+import { treeAxpby, treeVdot } from '../autodiff/tree-math.js';
 import type { Objective, Optimizer, OptimizerState, UpdateContext } from './types.js';
 
 const f64 = { dtype: 'float64' as const };

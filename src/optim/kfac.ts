@@ -47,7 +47,7 @@ import {
 import { createOptimizer } from './optimizer.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
 import { hasKfacStatistics, type KfacObjective } from './kfac-objective.js';
-import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike, treeData } from './tree-math.js';
+import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike, treeData } from '../autodiff/tree-math.js';
 import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from './types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
 

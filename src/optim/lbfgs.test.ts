@@ -7,7 +7,7 @@ import { armijo, strongWolfe, cubicMinimizer } from './line-search.js';
 import { emptyHistory, lbfgs, linePhi, pushPair, twoLoop, type LbfgsHistory } from './lbfgs.js';
 import { minimize } from './minimize.js';
 import { objective } from './objective.js';
-import { treeVdot } from './tree-math.js';
+import { treeVdot } from '../autodiff/tree-math.js';
 import type { Objective } from './types.js';
 
 const f64 = { dtype: 'float64' as const };

@@ -22,7 +22,7 @@
 import type { PyTree } from '../autodiff/pytree.js';
 import { armijo, moreThuente, strongWolfe, type LinePoint } from './line-search.js';
 import { createOptimizer } from './optimizer.js';
-import { treeAxpby, treeScale, treeSub, treeVdot } from './tree-math.js';
+import { treeAxpby, treeScale, treeSub, treeVdot } from '../autodiff/tree-math.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from './types.js';
 import { checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
 import type { Schedule } from './types.js';

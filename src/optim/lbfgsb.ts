@@ -29,7 +29,7 @@ import { Tensor, allocate } from '../tensor/tensor.js';
 import { stopGradient } from '../autodiff/core.js';
 import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
 import { createOptimizer } from './optimizer.js';
-import { treeScale, treeSub } from './tree-math.js';
+import { treeScale, treeSub } from '../autodiff/tree-math.js';
 import type { Optimizer, Transform, UpdateContext } from './types.js';
 import { checkKnownOptions, checkNumber } from './validate.js';
 

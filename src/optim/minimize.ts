@@ -16,7 +16,7 @@ import { lbfgsb } from './lbfgsb.js';
 import { nonlinearCg } from './nonlinear-cg.js';
 import { bfgs } from './bfgs.js';
 import { newtonCg } from './newton-cg.js';
-import { treeMaxAbs } from './tree-math.js';
+import { treeMaxAbs } from '../autodiff/tree-math.js';
 import { checkNumber } from './validate.js';
 
 export const MINIMIZE_METHODS = ['lbfgs', 'lbfgsb', 'cg', 'bfgs', 'newton-cg'] as const;

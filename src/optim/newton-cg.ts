@@ -8,7 +8,7 @@
 import type { Tensor } from '../tensor/tensor.js';
 import { strongWolfe } from './line-search.js';
 import { linePhi } from './lbfgs.js';
-import { treeAxpby, treeMaxAbs, treeScale, treeVdot, treeZerosLike } from './tree-math.js';
+import { treeAxpby, treeMaxAbs, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import type { MinimizerInput, MinimizerOutput } from './minimize.js';
 
 export function newtonCg(input: MinimizerInput): MinimizerOutput {

@@ -14,7 +14,7 @@ import { Module } from '../nn/module.js';
 import { fisherVp, ggnvp, type Batch, type ModelFn } from '../curvature/products.js';
 import { diagEmpiricalFisher } from '../curvature/diag-fisher.js';
 import { gather } from '../tensor/shape-ops.js';
-import { treeAxpby, treeVdot } from './tree-math.js';
+import { treeAxpby, treeVdot } from '../autodiff/tree-math.js';
 import type { Objective } from './types.js';
 import { checkNumber } from './validate.js';
 

@@ -14,7 +14,7 @@
 import type { PyTree } from '../autodiff/pytree.js';
 import { createOptimizer } from './optimizer.js';
 import { emptyHistory, pushPair, twoLoop, type LbfgsHistory } from './lbfgs.js';
-import { treeAxpby, treeIsFinite, treeNorm, treeScale, treeVdot } from './tree-math.js';
+import { treeAxpby, treeIsFinite, treeNorm, treeScale, treeVdot } from '../autodiff/tree-math.js';
 import type { Optimizer, Schedule, Transform } from './types.js';
 import { checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
 

@@ -7,7 +7,7 @@
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { openScope } from '../tensor/memory.js';
 import { closeScope, keep } from '../tensor/scope.js';
-import { treeAdd, treeIsFinite, treeNorm } from './tree-math.js';
+import { treeAdd, treeIsFinite, treeNorm } from '../autodiff/tree-math.js';
 import type { Objective, Optimizer, OptimizerState, StepInfo, Transform, UpdateContext } from './types.js';
 
 function checkObjective<P extends PyTree>(name: string, objective: Objective<P>): void {

@@ -8,7 +8,7 @@
 import type { PyTree } from '../autodiff/pytree.js';
 import { conjugateGradient } from '../curvature/cg.js';
 import { createOptimizer } from './optimizer.js';
-import { treeAxpby, treeScale, treeVdot, treeZerosLike } from './tree-math.js';
+import { treeAxpby, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import type { Optimizer, Schedule, Transform } from './types.js';
 import { checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
 

@@ -4,7 +4,7 @@
  * transform scales by `-lr`.
  */
 import type { PyTree } from '../autodiff/pytree.js';
-import { treeAxpby, treeFused, treeMapValues, treeNorm, treeScale, treeZerosLike, treeData } from './tree-math.js';
+import { treeAxpby, treeFused, treeMapValues, treeNorm, treeScale, treeZerosLike, treeData } from '../autodiff/tree-math.js';
 import type { Schedule, Transform, UpdateContext } from './types.js';
 import { checkNumber, evalSchedule } from './validate.js';
 

@@ -4,8 +4,8 @@
  */
 import { Tensor, allocate, fmtShape, sameShape, type FloatArray } from '../tensor/tensor.js';
 import { kernels } from '../kernels/index.js';
-import { stopGradient } from '../autodiff/core.js';
-import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
+import { stopGradient } from './core.js';
+import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
 
 function leavesOf<P extends PyTree>(t: P): Tensor[] {
   return treeLeaves(t).map(stopGradient);
