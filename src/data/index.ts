@@ -14,3 +14,4 @@ export { loadIris } from './iris.js';
 export type { Iris } from './iris.js';
 export { MGH_PROBLEMS, mghProblem } from './mgh.js';
 export type { MghProblem } from './mgh.js';
+export * from './files/index.js';
