@@ -1,13 +1,17 @@
 /**
  * Objectives: what optimizers minimize. `objective(f)` wraps a scalar function of the
  * parameters (gradient and Hessian-vector products by autodiff); `modelObjective` wraps a
- * model, a loss and a batch (adding Gauss-Newton and Fisher products); `withL2` adds coupled
- * L2 regularization to the value, the gradient AND every curvature product.
+ * model, a loss and a batch and carries everything any optimizer here needs (Gauss-Newton and
+ * Fisher products, the empirical Fisher's diagonal, sub-sampling, K-FAC's layer statistics and
+ * Gram products); `withL2` adds coupled L2 regularization to the value, the gradient AND every
+ * curvature product, keeping all of it.
  */
-import type { Tensor } from '../tensor/tensor.js';
-import type { PyTree } from '../autodiff/pytree.js';
+import { Tensor } from '../tensor/tensor.js';
+import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
 import { valueAndGrad } from '../autodiff/vjp.js';
 import { hvp as hvpOf } from '../autodiff/compose.js';
+import { jvp } from '../autodiff/jvp.js';
+import { vdot } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import type { Loss } from '../nn/losses.js';
 import { Module } from '../nn/module.js';
@@ -15,6 +19,7 @@ import { fisherVp, ggnvp, type Batch, type ModelFn } from '../curvature/products
 import { diagEmpiricalFisher } from '../curvature/diag-fisher.js';
 import { gather } from '../tensor/shape-ops.js';
 import { treeAxpby, treeVdot } from '../autodiff/tree-math.js';
+import { kfacStatistics, type EstimationMode, type KfacStatistics, type TappedModel } from '../curvature/kronecker-estimator.js';
 import type { Objective } from './types.js';
 import { checkNumber } from './validate.js';
 
@@ -38,64 +43,165 @@ export function objective<P extends PyTree>(f: (params: P) => Tensor): Objective
 }
 
 /**
+ * An objective built from a model, a loss and a batch: an `Objective` with every curvature
+ * product, plus what K-FAC and EKFAC read (layer statistics from taps, Gauss-Newton Gram
+ * products) and the coupled L2 strength already included.
+ */
+export interface ModelObjective<P extends PyTree = PyTree> extends Objective<P> {
+  /**
+   * Layer statistics for the curvature blocks at `params`, on this objective's batch: one
+   * forward pass with taps and the backward passes of the chosen estimation mode (see
+   * `curvature/kronecker-estimator.ts`). A model that records no taps (a plain function that
+   * ignores its third argument) gives no layers.
+   */
+  kfacStatistics(params: P, options: { mode: EstimationMode; rng: Rng }): KfacStatistics<P>;
+  /**
+   * The Gram matrix [vᵢᵀ(G + ηI)vⱼ] of the Gauss-Newton matrix (plus the coupled L2) on a few
+   * vectors, by forward mode only: (J vᵢ)ᵀ H_L (J vⱼ) from one jvp per vector — what K-FAC's
+   * 2-D quadratic model needs, at about half the cost of one `ggnvp` per vector.
+   */
+  ggnGram(params: P, vectors: readonly P[]): number[][];
+  /** Coupled L2 strength already in the value, gradient and products (0 when none). */
+  readonly l2: number;
+}
+
+export interface ModelObjectiveOptions {
+  /** Which Fisher `fisherVp` uses (default 'true': targets sampled from the model), and its randomness. */
+  fisher?: 'true' | 'empirical';
+  rng?: Rng;
+  /** Dropout masks from this seed at every evaluation (gradient, curvature, statistics). */
+  dropoutSeed?: number;
+  /** Largest output dimension per example for K-FAC's 'ggn' estimation mode (default 64). */
+  maxGgnOutputs?: number;
+}
+
+/**
  * The loss of `model` on `batch`, with Gauss-Newton and Fisher products, the diagonal of the
- * empirical Fisher, and sub-sampling. `fisherVp` samples targets from the model (true Fisher)
- * with `rng`, whose state advances per call; pass `fisher: 'empirical'` for the empirical
- * Fisher. `dropoutSeed` runs the model in training mode with dropout masks drawn from that
- * seed at every evaluation, so gradient and curvature use the same masks (build one objective
- * per step with a new seed for fresh masks).
+ * empirical Fisher, sub-sampling and K-FAC's statistics, so that every optimizer works with
+ * it. `model` is an `nn` Module or a function `(params, x, ctx?) => outputs`; a function that
+ * passes `ctx` on to its `nn` layers gets K-FAC's Kronecker blocks, one that ignores it still
+ * works with every other method. `fisherVp` samples targets from the model (true Fisher) with
+ * `rng`, whose state advances per call; pass `fisher: 'empirical'` for the empirical Fisher.
+ * `dropoutSeed` runs the model in training mode with dropout masks drawn from that seed at every
+ * evaluation, so gradient and curvature use the same masks (build one objective per step with a
+ * new seed for fresh masks).
  */
 export function modelObjective<P extends PyTree>(
-  model: ModelFn<P> | Module<P>, loss: Loss, batch: Batch, options: { fisher?: 'true' | 'empirical'; rng?: Rng; dropoutSeed?: number } = {},
-): Objective<P> {
-  const seed = options.dropoutSeed;
+  model: ModelFn<P> | TappedModel<P>, loss: Loss, batch: Batch, options: ModelObjectiveOptions = {},
+): ModelObjective<P> {
+  if (!(model instanceof Module) && typeof model !== 'function') throw new TypeError('modelObjective: model must be an nn Module or a function (params, x) => outputs');
+  if (loss === null || typeof loss !== 'object' || typeof loss.value !== 'function') throw new TypeError('modelObjective: loss must be a loss from nn (e.g. nn.mse(), nn.crossEntropy())');
+  if (batch === null || typeof batch !== 'object' || !(batch.x instanceof Tensor) || !(batch.y instanceof Tensor)) throw new TypeError('modelObjective: batch must be {x: Tensor, y: Tensor}');
+  const { dropoutSeed: seed, maxGgnOutputs } = options;
+  const ctxOf = () => (seed === undefined ? {} : { training: true, rng: new Rng(seed) });
   // With a dropout seed every evaluation (gradient, curvature, line search) sees the same masks.
   const f: ModelFn<P> = model instanceof Module
-    ? (p, x) => model.apply(p, x, seed === undefined ? undefined : { training: true, rng: new Rng(seed) })
-    : model;
+    ? (p, x) => model.apply(p, x, seed === undefined ? undefined : ctxOf())
+    : (p, x) => (model as (p: P, x: Tensor, ctx: object) => Tensor)(p, x, ctxOf());
   const lossOf = (p: P) => loss.value(f(p, batch.x), batch.y);
   const base = objective(lossOf);
   const rng = options.rng ?? new Rng(0);
   return {
     ...base,
+    l2: 0,
     ggnvp: (p, v) => ggnvp(f, loss, p, batch, v),
     fisherVp: (p, v) => fisherVp(f, loss, p, batch, v, { kind: options.fisher ?? 'true', rng }),
-    diagEmpiricalFisher: (p) => diagEmpiricalFisher(seed === undefined ? model : f, loss, p, batch),
-    subsample: (fraction, seed) => {
+    diagEmpiricalFisher: (p) => diagEmpiricalFisher(seed === undefined && model instanceof Module ? model : f, loss, p, batch),
+    ggnGram: (params, vectors) => {
+      const outs = vectors.map((v) => jvp((p: P) => f(p, batch.x), [params], [v]));
+      const z = outs[0]?.[0];
+      const hj = outs.map(([, jv]) => loss.outputHvp(z, batch.y, jv));
+      return vectors.map((_, i) => vectors.map((__, j) => vdot(outs[i][1], hj[j])));
+    },
+    kfacStatistics: (params, o) => kfacStatistics(model as TappedModel<P>, loss, batch, params, { ...o, dropoutSeed: seed, maxGgnOutputs }),
+    subsample: (fraction, subSeed) => {
       checkNumber('subsample', 'fraction', fraction, { min: 0, max: 1, minExclusive: true });
       const n = batch.x.shape[0];
       const k = Math.max(1, Math.round(fraction * n));
       if (k >= n) return modelObjective(model, loss, batch, options);
-      const idx = new Rng(seed).permutation(n).slice(0, k).sort((a, b) => a - b);
+      const idx = new Rng(subSeed).permutation(n).slice(0, k).sort((a, b) => a - b);
       return modelObjective(model, loss, { x: gather(batch.x, idx, 0), y: gather(batch.y, idx, 0) }, options);
     },
   };
 }
 
+/** Which parameters the L2 term leaves out. */
+export type L2Exclude = 'none' | 'biases' | ((path: string, leaf: Tensor) => boolean);
+
+export interface L2Options {
+  /**
+   * 'none' (default): every parameter, as PyTorch's `weight_decay`; 'biases': leave out
+   * biases and other vectors (leaves named `bias` or with fewer than two axes — the
+   * scikit-learn/Keras convention of penalizing weights only); or a predicate on the leaf's
+   * path (`layers.0.bias`) and tensor that returns true to leave it out.
+   */
+  exclude?: L2Exclude;
+}
+
+function l2Mask(exclude: L2Exclude, params: PyTree): boolean[] {
+  const leaves = treeLeaves(params);
+  const paths = treePaths(params);
+  if (exclude === 'none') return leaves.map(() => true);
+  if (exclude === 'biases') return leaves.map((l, i) => !(l.ndim < 2 || /(^|\.)bias$/.test(paths[i])));
+  return leaves.map((l, i) => {
+    const out = exclude(paths[i], l);
+    if (typeof out !== 'boolean') throw new TypeError(`withL2: exclude must return true or false, got ${typeof out} for '${paths[i]}'`);
+    return !out;
+  });
+}
+
 /**
- * Coupled L2: `f(θ) + (λ/2)||θ||²`. The term enters the gradient (`+λθ`) and every curvature
- * product (`+λv`), as Hessian-free and K-FAC need; PyTorch's `weight_decay` for SGD/Adam is the
- * gradient part alone (see `addL2Gradient`).
+ * Coupled L2: `f(θ) + (λ/2)||θ||²` over the penalized parameters. The term enters the gradient
+ * (`+λθ`) and every curvature product (`+λv`), as Hessian-free and K-FAC need; PyTorch's
+ * `weight_decay` for SGD/Adam is the gradient part alone (see `addL2Gradient`). Everything the
+ * wrapped objective offers is kept: K-FAC's statistics (the regularizer's curvature λI enters
+ * its damping, Martens & Grosse sec. 6.1), its Gram products and sub-sampling.
  */
-export function withL2<P extends PyTree>(obj: Objective<P>, l2: number): Objective<P> {
+export function withL2<P extends PyTree, O extends Objective<P>>(obj: O, l2: number, options: L2Options = {}): O {
   checkNumber('withL2', 'l2', l2, { min: 0 });
+  if (obj === null || typeof obj !== 'object' || typeof obj.valueAndGrad !== 'function') throw new TypeError('withL2: expected an objective (from objective(...) or modelObjective(...))');
+  const exclude = options.exclude ?? 'none';
+  if (exclude !== 'none' && exclude !== 'biases' && typeof exclude !== 'function') throw new RangeError(`withL2: exclude must be 'none', 'biases' or a function (path, leaf) => boolean, got ${JSON.stringify(exclude)}`);
   if (l2 === 0) return obj;
-  const add = (g: P, p: P) => treeAxpby(1, g, l2, p);
-  const out: Objective<P> = {
+  let maskCache: { tree: P; mask: boolean[] } | undefined;
+  const masked = (p: P): P => {
+    if (exclude === 'none') return p;
+    if (maskCache === undefined || maskCache.tree !== p) maskCache = { tree: p, mask: l2Mask(exclude, p) };
+    const mask = maskCache.mask;
+    return treeUnflatten(p, treeLeaves(p).map((l, i) => (mask[i] ? l : new Tensor(l.dtype === 'float64' ? new Float64Array(l.size) : new Float32Array(l.size), l.shape))));
+  };
+  // The mask depends on the tree's structure only: compute it from the parameters, apply it to v.
+  const maskLike = (p: P, v: P): P => {
+    if (exclude === 'none') return v;
+    const mask = l2Mask(exclude, p);
+    return treeUnflatten(v, treeLeaves(v).map((l, i) => (mask[i] ? l : new Tensor(l.dtype === 'float64' ? new Float64Array(l.size) : new Float32Array(l.size), l.shape))));
+  };
+  const penalty = (p: P) => { const m = masked(p); return 0.5 * l2 * treeVdot(m, m); };
+  const out: Objective<P> & Record<string, unknown> = {
+    ...(obj as Objective<P>),
     valueAndGrad: (p) => {
       const [v, g] = obj.valueAndGrad(p);
-      return [v + 0.5 * l2 * treeVdot(p, p), add(g, p)];
+      return [v + penalty(p), treeAxpby(1, g, l2, masked(p))];
     },
   };
   const value = obj.value;
-  if (value) out.value = (p) => value(p) + 0.5 * l2 * treeVdot(p, p);
+  out.value = value ? (p) => value.call(obj, p) + penalty(p) : (p) => obj.valueAndGrad(p)[0] + penalty(p);
   for (const k of ['hvp', 'ggnvp', 'fisherVp'] as const) {
     const prod = obj[k];
-    if (prod) out[k] = (p, v) => add(prod(p, v), v);
+    if (prod) out[k] = (p, v) => treeAxpby(1, prod.call(obj, p, v), l2, maskLike(p, v));
   }
-  const diag = obj.diagEmpiricalFisher;
-  if (diag) out.diagEmpiricalFisher = diag; // the regularizer's curvature is added as damping, not as Fisher
+  // diagEmpiricalFisher is kept as it is: the regularizer's curvature is added as damping, not as Fisher.
   const sub = obj.subsample;
-  if (sub) out.subsample = (fraction, seed) => withL2(sub(fraction, seed), l2);
-  return out;
+  if (sub) out.subsample = (fraction, seed) => withL2(sub.call(obj, fraction, seed), l2, options);
+  const m = obj as Partial<ModelObjective<P>>;
+  if (typeof m.ggnGram === 'function') {
+    const gram = m.ggnGram;
+    out.ggnGram = (p: P, vs: readonly P[]) => {
+      const g = gram.call(obj, p, vs);
+      const mv = vs.map((v) => maskLike(p, v));
+      return g.map((row, i) => row.map((x, j) => x + l2 * treeVdot(mv[i], mv[j])));
+    };
+  }
+  if (typeof m.kfacStatistics === 'function') out.l2 = (m.l2 ?? 0) + l2;
+  return out as unknown as O;
 }

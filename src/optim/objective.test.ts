@@ -1,0 +1,84 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Tensor } from '../tensor/tensor.js';
+import { Rng } from '../tensor/random.js';
+import { treeLeaves, treeMap, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
+import { treeVdot } from '../autodiff/tree-math.js';
+import { Linear, Tanh } from '../nn/layers.js';
+import { Sequential } from '../nn/module.js';
+import { mse } from '../nn/losses.js';
+import { modelObjective, withL2 } from './objective.js';
+import { hasKfacStatistics } from './kfac-objective.js';
+import { kfac } from './kfac.js';
+
+const f64 = { dtype: 'float64' as const };
+
+function setup() {
+  const rng = new Rng(3);
+  const net = new Sequential([new Linear(3, 4), new Tanh(), new Linear(4, 2)]);
+  const params = net.init(rng, f64);
+  const x = rng.normal([8, 3], f64);
+  const y = rng.normal([8, 2], f64);
+  return { net, params, batch: { x, y } };
+}
+
+const sumSq = (leaves: Tensor[]) => leaves.reduce((s, l) => s + Array.from(l.data).reduce((a, v) => a + v * v, 0), 0);
+
+test('withL2 excluding biases penalizes the weights only, in value, gradient and every product', () => {
+  const { net, params, batch } = setup();
+  const base = modelObjective(net, mse(), batch);
+  const lam = 0.3;
+  const reg = withL2(base, lam, { exclude: 'biases' });
+  const weights = treeLeaves(params).filter((l) => l.ndim === 2);
+  const [v0, g0] = base.valueAndGrad(params);
+  const [v1, g1] = reg.valueAndGrad(params);
+  assert.ok(Math.abs(v1 - (v0 + 0.5 * lam * sumSq(weights))) < 1e-12);
+  treeLeaves(g1).forEach((g, i) => {
+    const p = treeLeaves(params)[i];
+    const want = treeLeaves(g0)[i].data.map((gv, j) => gv + (p.ndim === 2 ? lam * p.data[j] : 0));
+    for (let j = 0; j < g.size; j++) assert.ok(Math.abs(g.data[j] - want[j]) < 1e-12);
+  });
+  // Finite differences of the regularized value along a random direction agree with the gradient.
+  const rng = new Rng(9);
+  const d = treeMap(params, (l) => rng.normal(l.shape, f64));
+  const h = 1e-6;
+  const shift = (s: number) => treeUnflatten(params, treeLeaves(params).map((l, i) => new Tensor(l.data.map((v, j) => v + s * treeLeaves(d)[i].data[j]) as Float64Array, l.shape)));
+  const fd = (reg.value!(shift(h)) - reg.value!(shift(-h))) / (2 * h);
+  assert.ok(Math.abs(fd - treeVdot(g1, d)) < 1e-6 * Math.max(1, Math.abs(fd)));
+  for (const k of ['hvp', 'ggnvp'] as const) {
+    const a = base[k]!(params, d);
+    const b = reg[k]!(params, d);
+    treeLeaves(b).forEach((l, i) => {
+      const extra = treeLeaves(params)[i].ndim === 2 ? lam : 0;
+      for (let j = 0; j < l.size; j++) assert.ok(Math.abs(l.data[j] - (treeLeaves(a)[i].data[j] + extra * treeLeaves(d)[i].data[j])) < 1e-12);
+    });
+  }
+  const gram = reg.ggnGram(params, [d]);
+  assert.ok(Math.abs(gram[0][0] - (base.ggnGram(params, [d])[0][0] + lam * sumSq(treeLeaves(d).filter((_, i) => treeLeaves(params)[i].ndim === 2)))) < 1e-10);
+  // A predicate: leave out everything under layer 2.
+  const only0 = withL2(base, lam, { exclude: (path) => path.startsWith('2.') });
+  const [v2] = only0.valueAndGrad(params);
+  assert.ok(Math.abs(v2 - (v0 + 0.5 * lam * sumSq(treeLeaves(params).slice(0, 2)))) < 1e-12);
+});
+
+test('modelObjective and withL2(modelObjective) give K-FAC its Kronecker blocks, with L2 in the damping', () => {
+  const { net, params, batch } = setup();
+  for (const obj of [modelObjective(net, mse(), batch), withL2(modelObjective(net, mse(), batch), 1e-3)]) {
+    assert.ok(hasKfacStatistics(obj));
+    const opt = kfac<PyTree>();
+    const r = opt.step(params, opt.init(params), obj);
+    const kinds = r.state.inner.curvature.blocks.map((b) => b.kind);
+    assert.deepEqual([...new Set(kinds)], ['dense']);
+  }
+  assert.equal(withL2(withL2(modelObjective(net, mse(), batch), 0.1), 0.2).l2, 0.30000000000000004);
+});
+
+test('bad objectives and options fail naming the problem', () => {
+  const { net, batch } = setup();
+  assert.throws(() => modelObjective(net, mse(), { x: batch.x } as never), /modelObjective: batch must be \{x: Tensor, y: Tensor\}/);
+  assert.throws(() => modelObjective(42 as never, mse(), batch), /model must be an nn Module or a function/);
+  assert.throws(() => withL2(modelObjective(net, mse(), batch), 0.1, { exclude: 'weights' as never }), /exclude must be 'none', 'biases' or a function/);
+  assert.throws(() => withL2(modelObjective(net, mse(), batch), -1), /l2/);
+  const bad = withL2(modelObjective(net, mse(), batch), 0.1, { exclude: () => 1 as never });
+  assert.throws(() => bad.valueAndGrad(setup().params), /exclude must return true or false, got number for '0.weight'/);
+});
