@@ -33,6 +33,7 @@ export { stopGradient } from './autodiff/core.js';
 export { treeLeaves, treeUnflatten, treeMap, treeMap2, treePaths, type PyTree } from './autodiff/pytree.js';
 
 export * as nn from './nn/index.js';
+export * as models from './nn/models.js';
 export { saveTree, loadTree, serializeTree, deserializeTree } from './nn/checkpoint.js';
 export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './curvature/products.js';
 
@@ -46,8 +47,13 @@ export { kfac } from './optim/kfac.js';
 export { ekfac } from './optim/ekfac.js';
 export { kfacObjective } from './optim/kfac-objective.js';
 export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/minimize.js';
-export { objective, modelObjective, withL2 } from './optim/objective.js';
+export { objective, modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions, type L2Options, type L2Exclude } from './optim/objective.js';
 export type { Objective, Optimizer, Transform, Schedule } from './optim/types.js';
+
+export * as data from './data/index.js';
+export { train, type TrainOptions, type TrainResult, type TrainPoint, type TrainCallbacks } from './train/train.js';
+export { registerProblem, type ProblemSpec } from './bench/problems.js';
+export { registerOptimizer, type OptimizerEntry } from './optim/registry.js';
 
 export { kernels, setBackend, withBackend, availableBackends, backend } from './kernels/index.js';
 export type { BackendName, Kernels } from './kernels/types.js';

@@ -9,10 +9,12 @@ import { Rng } from '../tensor/random.js';
 import { gather } from '../tensor/shape-ops.js';
 import { argmax } from '../tensor/ops.js';
 import type { PyTree } from '../autodiff/pytree.js';
-import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Sigmoid, Tanh } from '../nn/layers.js';
-import { Sequential, type Module } from '../nn/module.js';
+import { Linear } from '../nn/layers.js';
+import { Sequential, Module } from '../nn/module.js';
+import { cnn, deepAutoencoder, mlp } from '../nn/models.js';
 import { sparseInit } from '../nn/init.js';
 import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy, type Loss } from '../nn/losses.js';
+import { describe } from '../tensor/tensor.js';
 import { objective } from '../optim/objective.js';
 import { kfacObjective } from '../optim/kfac-objective.js';
 import type { Objective } from '../optim/types.js';
@@ -22,7 +24,7 @@ import { loadCurves } from '../data/curves.js';
 import { loadIris } from '../data/iris.js';
 import { twoSpirals } from '../data/synthetic.js';
 
-export type ProblemKind = 'function' | 'classifier' | 'autoencoder';
+export type ProblemKind = 'function' | 'classifier' | 'autoencoder' | 'regression';
 /** Data sizes: 'tiny' for tests, 'small' (default) for the suite, 'paper' for the published sizes. */
 export type DataSize = 'tiny' | 'small' | 'paper';
 
@@ -97,7 +99,7 @@ export function epochOrders(n: number, seed: number): (e: number) => readonly nu
 }
 
 /** A model problem over a training and an optional test split. */
-function modelProblem(model: Module, loss: Loss, train: Split, test: Split | undefined, seed: number, kind: 'classifier' | 'autoencoder', dtype: 'float32' | 'float64' = 'float32', l2 = 0): ProblemInstance {
+function modelProblem(model: Module, loss: Loss, train: Split, test: Split | undefined, seed: number, kind: 'classifier' | 'autoencoder' | 'regression', dtype: 'float32' | 'float64' = 'float32', l2 = 0): ProblemInstance {
   const classifier = kind === 'classifier';
   const params = model.init(new Rng(seed), { dtype });
   const n = train.x.shape[0];
@@ -139,26 +141,7 @@ function modelProblem(model: Module, loss: Loss, train: Split, test: Split | und
   };
 }
 
-function mlp(sizes: number[], hidden: () => Module, init?: ReturnType<typeof sparseInit>): Sequential {
-  const layers: Module[] = [];
-  for (let i = 0; i < sizes.length - 1; i++) {
-    layers.push(new Linear(sizes[i], sizes[i + 1], init ? { init } : {}));
-    if (i < sizes.length - 2) layers.push(hidden());
-  }
-  return new Sequential(layers);
-}
-
-/** Deep autoencoder: sigmoid units, a linear code layer, mirrored (Hinton & Salakhutdinov 2006). */
-export function deepAutoencoder(encoder: number[], init?: ReturnType<typeof sparseInit>): Sequential {
-  const sizes = [...encoder, ...encoder.slice(0, -1).reverse()];
-  const layers: Module[] = [];
-  const code = encoder.length - 2;
-  for (let i = 0; i < sizes.length - 1; i++) {
-    layers.push(new Linear(sizes[i], sizes[i + 1], init ? { init } : {}));
-    if (i !== code && i !== sizes.length - 2) layers.push(new Sigmoid());
-  }
-  return new Sequential(layers);
-}
+export { deepAutoencoder } from '../nn/models.js';
 
 const SIZES = {
   tiny: { mnistTrain: 128, mnistTest: 64, curvesTrain: 128, curvesTest: 64 },
@@ -194,7 +177,7 @@ const problems: Problem[] = [
     build: (seed, o) => {
       const s = SIZES[o?.size ?? 'small'];
       const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed });
-      return modelProblem(mlp([784, 256, 10], () => new Tanh()), softmaxCrossEntropy(), train, test, seed, 'classifier');
+      return modelProblem(mlp([784, 256, 10]), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
   {
@@ -222,11 +205,7 @@ const problems: Problem[] = [
     build: (seed, o) => {
       const s = SIZES[o?.size ?? 'small'];
       const { train, test } = loadMnist({ trainSize: s.mnistTrain, testSize: s.mnistTest, seed, images: 'nchw' });
-      const net = new Sequential([
-        new Conv2d(1, 8, 5, { padding: 2 }), new ReLU(), new MaxPool2d(2),
-        new Conv2d(8, 16, 5, { padding: 2 }), new ReLU(), new MaxPool2d(2),
-        new Flatten(), new Linear(16 * 7 * 7, 10),
-      ]);
+      const net = cnn({ filters: [8, 16], classes: 10 });
       return modelProblem(net, softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
@@ -235,7 +214,7 @@ const problems: Problem[] = [
     description: '4-16-3 with tanh units on the 150 iris flowers (full batch; train = test)',
     build: (seed) => {
       const { x, y } = loadIris({ dtype: 'float64' });
-      return modelProblem(mlp([4, 16, 3], () => new Tanh()), softmaxCrossEntropy(), { x, y }, { x, y }, seed, 'classifier', 'float64');
+      return modelProblem(mlp([4, 16, 3]), softmaxCrossEntropy(), { x, y }, { x, y }, seed, 'classifier', 'float64');
     },
   },
   {
@@ -244,12 +223,69 @@ const problems: Problem[] = [
     build: (seed) => {
       const train = twoSpirals({ n: 512, noise: 0.05, seed });
       const test = twoSpirals({ n: 512, noise: 0.05, seed: seed + 1000 });
-      return modelProblem(mlp([2, 32, 32, 2], () => new Tanh()), softmaxCrossEntropy(), train, test, seed, 'classifier');
+      return modelProblem(mlp([2, 32, 32, 2]), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
 ];
 
 export const PROBLEMS: ReadonlyMap<string, Problem> = new Map(problems.map((p) => [p.id, p]));
+
+/** A user's problem: a model, a loss and data, trained and benchmarked like the shipped ones. */
+export interface ProblemSpec {
+  /** kebab-case, unique (e.g. 'my-digits'); the CLI and results name it. */
+  id: string;
+  title?: string;
+  description?: string;
+  /** 'classifier' (test accuracy from argmax), 'autoencoder' (reconstruction error) or 'regression'. */
+  kind: 'classifier' | 'autoencoder' | 'regression';
+  /** The model, or a builder called once per instance. */
+  model: Module | (() => Module);
+  loss: Loss;
+  /** Training (and optional test) data, or a builder from the run's seed. */
+  data: { train: Split; test?: Split } | ((seed: number) => { train: Split; test?: Split });
+  /** Parameter dtype (default: the training data's). */
+  dtype?: 'float32' | 'float64';
+  /** Coupled L2 in every objective (default 0). */
+  l2?: number;
+}
+
+function checkSplit(id: string, what: string, d: unknown): Split {
+  const s = d as Split;
+  if (s === null || typeof s !== 'object' || !(s.x instanceof Tensor) || !(s.y instanceof Tensor)) throw new TypeError(`registerProblem '${id}': ${what} must be {x: Tensor, y: Tensor}, got ${describe(d)}`);
+  if (s.x.ndim < 1 || s.y.ndim < 1 || s.x.shape[0] !== s.y.shape[0] || s.x.shape[0] === 0) throw new RangeError(`registerProblem '${id}': ${what}.x has ${s.x.shape[0]} examples and ${what}.y ${s.y.shape[0]}; they must be equal and positive`);
+  return s;
+}
+
+/** Add a problem to the registry (so `runOne`, `hessian bench` and `hessian train` in the same process find it). */
+export function registerProblem(spec: ProblemSpec): Problem {
+  if (spec === null || typeof spec !== 'object') throw new TypeError(`registerProblem: expected a problem spec, got ${describe(spec)}`);
+  const id = spec.id;
+  if (typeof id !== 'string' || !/^[a-z0-9]+(-[a-z0-9]+)*$/.test(id)) throw new RangeError(`registerProblem: id ${JSON.stringify(id)} is not kebab-case`);
+  if (PROBLEMS.has(id)) throw new RangeError(`registerProblem: a problem '${id}' is already registered`);
+  if (!['classifier', 'autoencoder', 'regression'].includes(spec.kind)) throw new RangeError(`registerProblem '${id}': kind must be 'classifier', 'autoencoder' or 'regression', got ${JSON.stringify(spec.kind)}`);
+  if (!(spec.model instanceof Module) && typeof spec.model !== 'function') throw new TypeError(`registerProblem '${id}': model must be an nn Module or a function returning one`);
+  if (spec.loss === null || typeof spec.loss !== 'object' || typeof spec.loss.value !== 'function') throw new TypeError(`registerProblem '${id}': loss must be an nn loss`);
+  if (typeof spec.data !== 'function') {
+    checkSplit(id, 'data.train', spec.data?.train);
+    if (spec.data.test !== undefined) checkSplit(id, 'data.test', spec.data.test);
+  }
+  const problem: Problem = {
+    id,
+    title: spec.title ?? id,
+    kind: spec.kind,
+    description: spec.description ?? `registered ${spec.kind} problem`,
+    build: (seed) => {
+      const d = typeof spec.data === 'function' ? spec.data(seed) : spec.data;
+      const train = checkSplit(id, 'data.train', d?.train);
+      const test = d.test === undefined ? undefined : checkSplit(id, 'data.test', d.test);
+      const model = spec.model instanceof Module ? spec.model : spec.model();
+      if (!(model instanceof Module)) throw new TypeError(`registerProblem '${id}': the model builder must return an nn Module`);
+      return modelProblem(model, spec.loss, train, test, seed, spec.kind, spec.dtype ?? train.x.dtype, spec.l2 ?? 0);
+    },
+  };
+  (PROBLEMS as Map<string, Problem>).set(id, problem);
+  return problem;
+}
 
 export function problemById(id: string): Problem {
   const p = PROBLEMS.get(id);
