@@ -10,23 +10,35 @@ import { runTrain } from './train.js';
 import { listText } from './list.js';
 import { UsageError } from './errors.js';
 
+const HELP: Record<string, string> = {
+  bench: `hessian bench: run optimizers on problems, write DIR/results.json and DIR/report.html
+  [--problems a,b] [--optimizers x,y] [--budget 60s|500steps] [--seeds 3]
+  [--out DIR] [--size tiny|small|paper] [--tune] [--no-peers] [--json]`,
+  train: `hessian train: train one problem with one optimizer
+  --problem P | --data FILE [--labels FILE] --model SPEC [--loss ce|bce|mse] [--test-fraction 0.2]
+  --optimizer O [--steps N | --budget S] [--seed K]
+  [--lr X] [--batch-size N|full] [--set key=value ...]
+  [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
+  [--size tiny|small|paper] [--json]
+  --steps N is the total count (at most 1000000000), also when resuming;
+  with --save the checkpoint is written at the end, every N steps or S seconds
+  if asked, and on SIGINT/SIGTERM before exiting (code 130/143).
+  --data reads CSV (label in the last column unless --labels), .npy (+ --labels),
+  .npz (arrays x and y) or MNIST idx files (gzip or not; bytes scaled to [0, 1]);
+  --model is mlp:784-256-10[:relu], linear:784-10, autoencoder:784-400-30 or cnn:10.
+  --lr, --batch-size and --set override the defaults (hessian list shows the
+  optimizers; unknown or out-of-range options are refused by the optimizer).`,
+  list: 'hessian list: problems, optimizers and datasets   [--json]',
+  info: 'hessian info: version, kernel backend, threads, SIMD level   [--json]',
+};
+
 const USAGE = `usage: hessian <command> [options]
 
 commands:
-  bench   run optimizers on problems, write DIR/results.json and DIR/report.html
-          [--problems a,b] [--optimizers x,y] [--budget 60s|500steps] [--seeds 3]
-          [--out DIR] [--size tiny|small|paper] [--tune] [--no-peers] [--json]
-  train   train one problem with one optimizer
-          --problem P --optimizer O [--steps N | --budget S] [--seed K]
-          [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
-          [--size tiny|small|paper] [--json]
-          --steps N is the total count (at most 1000000000), also when resuming;
-          with --save the checkpoint is written at the end, every N steps or S seconds
-          if asked, and on SIGINT/SIGTERM before exiting (code 130/143)
-  list    problems, optimizers and datasets
-  info    version, kernel backend, threads, SIMD level   [--json]
+${Object.values(HELP).map((h) => `  ${h.replace(/^hessian /, '').replace(/\n/g, '\n  ')}`).join('\n')}
   --version
 
+'hessian <command> --help' shows one command's options.
 options for every command: --verbose (stack traces on errors)
 environment: HESSIAN_BACKEND=native|wasm|ts forces a kernel backend`;
 
@@ -44,6 +56,10 @@ async function main(argv: string[]): Promise<number> {
       return cmd === undefined ? 1 : 0;
     }
     const rest = args.slice(1);
+    if (HELP[cmd] !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+      console.log(HELP[cmd]);
+      return 0;
+    }
     if (cmd === 'info') {
       const { values } = parse(rest, { json: { type: 'boolean' } });
       const i = info();
@@ -67,8 +83,10 @@ async function main(argv: string[]): Promise<number> {
         problem: { type: 'string' }, optimizer: { type: 'string' }, steps: { type: 'string' }, budget: { type: 'string' },
         seed: { type: 'string' }, save: { type: 'string' }, 'save-every': { type: 'string' }, 'save-every-seconds': { type: 'string' },
         resume: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' },
+        data: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' }, loss: { type: 'string' }, 'test-fraction': { type: 'string' },
+        lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true },
       });
-      return await runTrain(values);
+      return await runTrain(values as never);
     }
     if (cmd === 'bench') {
       const { values } = parse(rest, {
@@ -86,7 +104,7 @@ async function main(argv: string[]): Promise<number> {
   }
 }
 
-type Spec = Record<string, { type: 'string' | 'boolean' }>;
+type Spec = Record<string, { type: 'string' | 'boolean'; multiple?: boolean }>;
 
 /**
  * `--steps -1` as `--steps=-1`: parseArgs takes a value that starts with '-' for an option and

@@ -14,8 +14,11 @@ import { optimizerEntry } from '../optim/registry.js';
 import { MAX_STEPS, divergenceWarning, parseBudget, runSteps, type Budget, type Checkpoint, type CurvePoint, type RunRecord } from '../bench/runner.js';
 import { UsageError } from './errors.js';
 import { checkSavePath, loadRunCheckpoint, saveRunCheckpoint } from './run-checkpoint.js';
+import { hyperFor } from '../bench/hyper.js';
+import { applyHyperArgs, type HyperArgs } from './hyper-args.js';
+import { registerDataProblem, type DataArgs } from './data-problem.js';
 
-export interface TrainArgs {
+export interface TrainArgs extends HyperArgs, DataArgs {
   problem?: string;
   optimizer?: string;
   steps?: string;
@@ -55,8 +58,19 @@ export function sizeArg(v: string | undefined): DataSize {
   return v;
 }
 
-export async function runTrain(a: TrainArgs): Promise<number> {
-  if (a.problem === undefined) throw new UsageError('train needs --problem (see hessian list)');
+export async function runTrain(args: TrainArgs): Promise<number> {
+  const a = { ...args };
+  let trainSize: number | undefined;
+  if (a.data !== undefined) {
+    if (a.problem !== undefined) throw new UsageError('give --problem or --data, not both');
+    if (a.size !== undefined) throw new UsageError('--size applies to the shipped problems, not to --data');
+    const reg = registerDataProblem(a);
+    a.problem = reg.id;
+    trainSize = reg.trainSize;
+  } else {
+    for (const k of ['labels', 'model', 'loss', 'test-fraction'] as const) if (a[k] !== undefined) throw new UsageError(`--${k} needs --data FILE`);
+  }
+  if (a.problem === undefined) throw new UsageError('train needs --problem (see hessian list) or --data FILE --model SPEC');
   if (a.optimizer === undefined) throw new UsageError('train needs --optimizer (see hessian list)');
   try {
     problemById(a.problem);
@@ -73,6 +87,8 @@ export async function runTrain(a: TrainArgs): Promise<number> {
   }
   const seed = intArg('seed', a.seed, 0, 0);
   const size = sizeArg(a.size);
+  const problem = problemById(a.problem);
+  const hyper = applyHyperArgs(a.optimizer, hyperFor(a.problem, problem.kind, a.optimizer), a, trainSize);
   const saveEvery = a['save-every'] === undefined ? undefined : intArg('save-every', a['save-every'], 0, 1, MAX_STEPS);
   const saveEverySeconds = secondsArg('save-every-seconds', a['save-every-seconds']);
   if (a.save === undefined && (saveEvery !== undefined || saveEverySeconds !== undefined)) {
@@ -96,7 +112,7 @@ export async function runTrain(a: TrainArgs): Promise<number> {
     else console.log(`step ${p.step}  ${p.seconds.toFixed(2)}s  train loss ${p.trainLoss.toPrecision(6)}${p.testLoss !== undefined ? `  test loss ${p.testLoss.toPrecision(6)}` : ''}${p.testAccuracy !== undefined ? `  test accuracy ${(100 * p.testAccuracy).toFixed(2)}%` : ''}`);
   };
   const save = a.save;
-  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, onPoint, resume });
+  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, onPoint, resume, hyper });
   let result: { record: RunRecord; checkpoint: Checkpoint } | undefined;
   let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
   const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
@@ -157,10 +173,11 @@ export async function runTrain(a: TrainArgs): Promise<number> {
   if (warning !== undefined) console.warn(warning);
   if (save !== undefined) await saveRunCheckpoint(save, checkpoint);
   const f = record.final;
-  const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped };
+  const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped, hyper };
   if (a.json) console.log(JSON.stringify(summary));
   else {
     console.log(`done: ${f.step} steps in ${f.seconds.toFixed(2)}s (${f.stopped}); train loss ${f.trainLoss.toPrecision(6)}${f.testLoss !== undefined ? `, test loss ${f.testLoss.toPrecision(6)}` : ''}${f.testAccuracy !== undefined ? `, test accuracy ${(100 * f.testAccuracy).toFixed(2)}%` : ''}`);
+    console.log(`hyper-parameters: ${JSON.stringify(hyper.options)}, batch size ${hyper.batchSize}`);
     if (a.save !== undefined) console.log(`saved to ${a.save}`);
   }
   return 0;
