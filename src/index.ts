@@ -48,7 +48,7 @@ export { ekfac } from './optim/ekfac.js';
 export { kfacObjective } from './optim/kfac-objective.js';
 export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/minimize.js';
 export { objective, modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions, type L2Options, type L2Exclude } from './optim/objective.js';
-export type { Objective, Optimizer, Transform, Schedule } from './optim/types.js';
+export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, OptimizerState } from './optim/types.js';
 
 export * as data from './data/index.js';
 export { train, type TrainOptions, type TrainResult, type TrainPoint, type TrainCallbacks } from './train/train.js';

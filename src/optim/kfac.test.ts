@@ -19,7 +19,7 @@ import { ekfac } from './ekfac.js';
 import { adam, sgd } from './baselines.js';
 import { chain, scaleByLearningRate } from './transforms.js';
 import { treeAxpby, treeVdot } from '../autodiff/tree-math.js';
-import type { Objective, Optimizer, OptimizerState, UpdateContext } from './types.js';
+import type { Objective, Optimizer, OptimizerState, StepResult, UpdateContext } from './types.js';
 
 const f64 = { dtype: 'float64' as const };
 
@@ -194,7 +194,7 @@ describe('K-FAC step', () => {
       for (let k = 0; k < 80; k++) {
         const fault = faulty && rng.nextFloat() < 0.15;
         const obj: KfacObjective<PyTree> = fault ? { ...base, value: (q) => (q === p ? (base.value as (x: PyTree) => number)(q) : NaN) } : base;
-        const r = opt.step(p, s, obj);
+        const r: StepResult<PyTree, KfacState<PyTree>> = opt.step(p, s, obj);
         ({ params: p, state: s } = r);
         if (!r.info.accepted) rejected++;
         maxDamping = Math.max(maxDamping, s.inner.damping * s.inner.faultBoost);

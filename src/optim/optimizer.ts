@@ -27,7 +27,7 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
     name,
     options,
     init: (params) => ({ step: 0, inner: transform.init(params) }),
-    step: (params, state, objective) => {
+    step: ((params: P, state: OptimizerState<S>, objective: Objective<P>) => {
       checkObjective(name, objective);
       if (state === null || typeof state !== 'object' || typeof state.step !== 'number') {
         throw new TypeError(`${name}: state must come from ${name}.init(params) (or a loaded checkpoint of it)`);
@@ -78,7 +78,7 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
         events,
       };
       return { params: next, state: { step: state.step + 1, inner }, info };
-    },
+    }) as Optimizer<S, P>['step'],
   });
 }
 
@@ -90,7 +90,7 @@ function withStepScope<S extends PyTree, P extends PyTree>(opt: Optimizer<S, P>)
   const inner = opt.step;
   return {
     ...opt,
-    step: (params, state, objective) => {
+    step: ((params: P, state: OptimizerState<S>, objective: Objective<P>) => {
       const scope = openScope(false);
       let out: ReturnType<typeof inner> | undefined;
       try {
@@ -99,6 +99,6 @@ function withStepScope<S extends PyTree, P extends PyTree>(opt: Optimizer<S, P>)
       } finally {
         closeScope(scope, out);
       }
-    },
+    }) as Optimizer<S, P>['step'],
   };
 }

@@ -106,7 +106,23 @@ export interface Optimizer<S extends PyTree = PyTree, P extends PyTree = PyTree>
   /** The options after defaults were applied (for reports and checkpoints). */
   readonly options: Readonly<Record<string, unknown>>;
   init(params: P): OptimizerState<S>;
-  step(params: P, state: OptimizerState<S>, objective: Objective<P>): { params: P; state: OptimizerState<S>; info: StepInfo };
+  /**
+   * One step from `params`. Generic in the caller's own parameter type (`Q`, e.g. the
+   * `PyTree[]` a `Sequential` returns), so `({ params, state } = opt.step(params, state, obj))`
+   * type-checks without annotations: the result has the structure of the input.
+   */
+  step<Q extends P>(params: Q, state: OptimizerState<S>, objective: Objective<Q>): StepResult<Q, S>;
+}
+
+/**
+ * What a step returns. Annotate with it where TypeScript cannot infer a loop's result type
+ * (a variable declared with the union type `PyTree` and reassigned from the result):
+ * `const r: StepResult<PyTree> = opt.step(p, s, obj)`.
+ */
+export interface StepResult<P extends PyTree = PyTree, S extends PyTree = PyTree> {
+  params: P;
+  state: OptimizerState<S>;
+  info: StepInfo;
 }
 
 export type { Tensor };

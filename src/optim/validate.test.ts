@@ -15,7 +15,7 @@ import { objective } from './objective.js';
 import { OPTIMIZERS } from './registry.js';
 import { adagrad, adam, adamw, rmsprop } from './baselines.js';
 import { hessianFree } from './hessian-free.js';
-import type { Objective } from './types.js';
+import type { Objective, StepResult } from './types.js';
 
 const f64 = { dtype: 'float64' as const };
 type Params = { w: Tensor; b: Tensor };
@@ -43,7 +43,7 @@ describe('options that were accepted but could not train are rejected (issue 10,
     const f = objective((q: { w: Tensor }) => O.sum(O.square(O.sub(q.w, 1))));
     let s = opt.init(p);
     for (let i = 0; i < 5; i++) {
-      const r = opt.step(p, s, f as Objective<PyTree>);
+      const r: StepResult = opt.step(p, s, f as Objective<PyTree>);
       assert.ok(r.info.accepted, `step ${i} rejected: ${r.info.events.join('; ')}`);
       ({ params: p, state: s } = r);
     }
@@ -133,7 +133,7 @@ for (const [id, entry] of OPTIMIZERS) {
       let p: PyTree = params0();
       let s = opt.init(p);
       for (let i = 0; i < 4; i++) {
-        const r = opt.step(p, s, obj);
+        const r: StepResult = opt.step(p, s, obj);
         if (!r.info.accepted) assert.ok(finiteTree(r.params), 'a rejected step left non-finite parameters');
         ({ params: p, state: s } = r);
         assert.ok(finiteTree(p), `non-finite parameters after step ${i}`);
