@@ -17,7 +17,7 @@ export {
   sum, mean, max, min, logsumexp, softmax, logSoftmax, vdot,
   reshape, flatten, expandDims, squeeze, transpose, swapAxes, broadcastTo, slice, concat, stack, gather, takeAlongAxis, where, cast,
   matmul, outer, conv2d, conv2dBackwardInput, conv2dBackwardFilter, maxPool2d, avgPool2d,
-  type TensorLike, type MatmulOptions,
+  type TensorLike, type MatmulOptions, type Axes,
 } from './autodiff/ops.js';
 export { argmax, argmin, axpby, norm, broadcastShapes } from './tensor/ops.js';
 export { oneHot } from './tensor/shape-ops.js';
@@ -52,9 +52,9 @@ export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, O
 
 export * as data from './data/index.js';
 export { train, type TrainOptions, type TrainResult, type TrainPoint, type TrainCallbacks } from './train/train.js';
-export { registerProblem, type ProblemSpec } from './bench/problems.js';
+export { registerProblem, type ProblemSpec, type Problem, type ProblemInstance, type ProblemKind, type Split, type Evaluation, type DataSize } from './bench/problems.js';
 export { registerOptimizer, type OptimizerEntry } from './optim/registry.js';
 
 export { kernels, setBackend, withBackend, availableBackends, backend } from './kernels/index.js';
-export type { BackendName, Kernels } from './kernels/types.js';
+export type { BackendName, Kernels, FloatArray } from './kernels/types.js';
 export { VERSION, info, type Info } from './info.js';

@@ -12,7 +12,8 @@ import { bind, stopGradient } from './core.js';
 import type { ConvGeometry, PoolGeometry } from './primitives.js';
 
 export type TensorLike = Tensor | number;
-type Axes = number | readonly number[] | undefined;
+/** An axis, a list of axes, or undefined for all axes. */
+export type Axes = number | readonly number[] | undefined;
 
 function checkT(op: string, x: unknown, name = 'input'): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${op}: ${name} must be a Tensor, got ${describe(x)}`);

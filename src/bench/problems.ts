@@ -72,7 +72,8 @@ export interface Problem {
   build(seed: number, options?: { size?: DataSize }): ProblemInstance;
 }
 
-interface Split { x: Tensor; y: Tensor }
+/** Examples and targets sharing their first axis. */
+export interface Split { x: Tensor; y: Tensor }
 
 /**
  * The shuffle order of epoch e: the e-th permutation drawn from a generator seeded with `seed`.

@@ -4,6 +4,6 @@ export {
   Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, LayerNorm, ReLU, Tanh, Sigmoid, Softplus, GELU, Softmax,
   dropout, layerNorm, gelu, type LinearOptions, type LinearParams, type Conv2dLayerOptions,
 } from './layers.js';
-export { glorotUniform, glorotNormal, heNormal, heUniform, lecunNormal, zerosInit, sparseInit, fans, type Initializer, type InitializerName } from './init.js';
+export { glorotUniform, glorotNormal, heNormal, heUniform, lecunNormal, zerosInit, sparseInit, fans, INITIALIZERS, type Initializer, type InitializerName } from './init.js';
 export { mse, softmaxCrossEntropy, sigmoidBinaryCrossEntropy, type Loss, type Reduction } from './losses.js';
 export { serializeTree, deserializeTree, saveTree, loadTree, CheckpointError, type LoadedTree } from './checkpoint.js';

@@ -20,3 +20,16 @@ export { kfac, kfacTransform, kfacPreconditioner, quadraticModelStep, gramFromPr
 export { ekfac } from './ekfac.js';
 export { kfacObjective, type KfacObjective, type KfacObjectiveOptions } from './kfac-objective.js';
 export { divergenceMonitor, type DivergenceEvent, type DivergenceMonitor, type DivergenceOptions } from './divergence.js';
+// Types the public signatures above refer to (checked by `npm run docs`: nothing documented is missing).
+export type { Counters, StepResult } from './types.js';
+export type { SgdOptions, MomentumOptions, AdamOptions, RmspropOptions, AdagradOptions } from './baselines.js';
+export type { Empty, MomentumState, AdamState, RmsState, AdagradState } from './transforms.js';
+export type { ScheduleFn } from './schedules.js';
+export type { LbfgsHistory } from './lbfgs.js';
+export type { OlbfgsState } from './olbfgs.js';
+export type { LbfgsbStatus, LbfgsbObjective } from './lbfgsb.js';
+export type { Phi, ArmijoOptions, StrongWolfeOptions } from './line-search.js';
+export type { Gram, QuadraticModelStep } from './kfac.js';
+export type { ModelObjective, ModelObjectiveOptions, L2Options, L2Exclude } from './objective.js';
+export type { EstimationMode, TappedModel, KfacStatistics, EstimatorState } from '../curvature/kronecker-estimator.js';
+export type { InverseMethod, Approximation, BlockState, LayerSample, KroneckerState, DiagonalState, LayerKind, EigenInverse, CholeskyInverse } from '../curvature/kronecker.js';

@@ -30,7 +30,8 @@ export function chain<P extends PyTree>(...transforms: Transform<PyTree, P>[]): 
   };
 }
 
-type Empty = Record<string, never>;
+/** The state of a transform that keeps none. */
+export type Empty = Record<string, never>;
 const EMPTY: Empty = {};
 
 /** Multiply updates by a constant. */
