@@ -9,7 +9,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { strongWolfe } from './line-search.js';
 import { linePhi } from './lbfgs.js';
 import { treeAxpby, treeMaxAbs, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
-import type { MinimizerInput, MinimizerOutput } from './minimize.js';
+import type { MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
 export function newtonCg(input: MinimizerInput): MinimizerOutput {
   const hvp = input.obj.hvp;
