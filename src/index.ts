@@ -35,6 +35,7 @@ export { treeLeaves, treeUnflatten, treeMap, treeMap2, treePaths, type PyTree } 
 export * as nn from './nn/index.js';
 export { saveTree, loadTree, serializeTree, deserializeTree } from './nn/checkpoint.js';
 export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './curvature/products.js';
+export * as curvature from './curvature/index.js';
 
 export * as optim from './optim/index.js';
 export { sgd, momentum, adam, adamw, rmsprop, adagrad } from './optim/baselines.js';
