@@ -14,8 +14,9 @@
  *    damping with the π correction (sec. 6.3), η the objective's coupled L2 (`kfacObjective`);
  * 4. `stepRule: 'quadraticModel'` (default, sec. 7): δ = αΔ + μδ₀ (δ₀ the previous update) with
  *    α, μ minimizing the exact quadratic model M(δ) = ½δᵀ(F + λI)δ + ∇hᵀδ over that 2-D subspace.
- *    F is the objective's GGN (its 2×2 Gram matrix by forward mode, `ggnGram`, with
- *    kfacObjective; else two ggnvp / fisherVp products), including ηI when the objective carries
+ *    F is the objective's GGN as a curvature operator (`fromObjective`, damped once: F + λI),
+ *    whose 2×2 Gram matrix comes by forward mode (`ggnGram`) with kfacObjective, else from two
+ *    ggnvp / fisherVp products; it includes ηI when the objective carries
  *    coupled L2. An objective with neither (a test function) lends its Hessian (hvp); a direction
  *    of non-positive model curvature then gives no step and a larger λ.
  *    Levenberg–Marquardt (sec. 6.5): ρ = (h(θ+δ) − h(θ)) / M₀(δ), M₀(δ) = M(δ) − ½λ||δ||² the
