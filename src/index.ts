@@ -36,6 +36,7 @@ export * as nn from './nn/index.js';
 export * as models from './nn/models.js';
 export { saveTree, loadTree, serializeTree, deserializeTree } from './nn/checkpoint.js';
 export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './curvature/products.js';
+export * as curvature from './curvature/index.js';
 
 export * as optim from './optim/index.js';
 export { sgd, momentum, adam, adamw, rmsprop, adagrad } from './optim/baselines.js';

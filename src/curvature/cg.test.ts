@@ -4,7 +4,8 @@ import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { matmul } from '../tensor/matmul.js';
 import { cholesky, solveTriangular } from '../tensor/linalg.js';
-import { conjugateGradient } from './cg.js';
+import { cg, conjugateGradient } from './cg.js';
+import { linearOperator } from './operators/linear-operator.js';
 
 const f64 = { dtype: 'float64' as const };
 
@@ -97,5 +98,46 @@ describe('conjugate gradient', () => {
     assert.equal(r.reason, 'negative-curvature');
     assert.ok(r.negativeCurvature !== undefined && r.negativeCurvature.curvature <= 0);
     assert.ok(r.x.toFlatArray().every(Number.isFinite));
+  });
+
+  it('cg over a damped operator gives the iterates of conjugateGradient over the same product, and solves (A + λI) x = b', () => {
+    const n = 25;
+    const A = spd(n, 11, 200);
+    const b = new Rng(12).normal([n], f64);
+    const op = linearOperator('A', b, (v: Tensor) => matmul(A, v));
+    const lambda = 0.3;
+    const viaOp = cg(op.damped(lambda), b, { martens: false, tol: 1e-10, maxIter: 100 });
+    const viaFn = conjugateGradient((v: Tensor) => new Tensor(matmul(A, v).data.map((x, i) => x + lambda * v.data[i]), [n]), b, { martens: false, tol: 1e-10, maxIter: 100 });
+    assert.equal(viaOp.iterations, viaFn.iterations);
+    assert.deepEqual(viaOp.iterates.map((t) => t.iteration), viaFn.iterates.map((t) => t.iteration));
+    assert.ok(err(viaOp.x, viaFn.x) < 1e-13);
+    const Ad = new Tensor(A.data.map((v, k) => v + (k % (n + 1) === 0 ? lambda : 0)), [n, n]);
+    assert.ok(err(viaOp.x, denseSolve(Ad, b)) < 1e-8);
+  });
+
+  it('an exact inverse as a preconditioner operator solves in one iteration', () => {
+    const n = 12;
+    const A = spd(n, 13, 1e3);
+    const b = new Rng(14).normal([n], f64);
+    const op = linearOperator('A', b, (v: Tensor) => matmul(A, v));
+    const inverse = linearOperator('A⁻¹', b, (r: Tensor) => denseSolve(A, r));
+    const plain = cg(op, b, { martens: false, tol: 1e-9, maxIter: 200 });
+    const pre = cg(op, b, { martens: false, tol: 1e-9, maxIter: 200, preconditioner: inverse });
+    assert.equal(pre.iterations, 1);
+    assert.ok(plain.iterations > 5);
+    assert.ok(err(pre.x, denseSolve(A, b)) < 1e-9);
+  });
+
+  it('bad input names the operator, the expected tree and the given one', () => {
+    const A = spd(3, 15);
+    const b = new Rng(16).normal([3], f64);
+    const op = linearOperator('A', b, (v: Tensor) => matmul(A, v));
+    assert.throws(() => cg(op, new Rng(1).normal([4], f64)), /A: the right-hand side's tensor '' is float64 \[4\], expected float64 \[3\]/);
+    assert.throws(() => cg(op, b, { x0: new Rng(1).normal([2], f64) }), /A: the starting point x0's tensor '' is float64 \[2\], expected float64 \[3\]/);
+    const wrongPre = linearOperator('M', new Rng(1).normal([5], f64), (r: Tensor) => r);
+    assert.throws(() => cg(op, b, { preconditioner: wrongPre }), /M: the template of 'A' \(the preconditioner must act on the same tree\)'s tensor '' is float64 \[3\], expected float64 \[5\]/);
+    assert.throws(() => cg(((v: Tensor) => v) as never, b), /cg: expected a LinearOperator/);
+    const skew = linearOperator('S', b, (v: Tensor) => v, { symmetric: false });
+    assert.throws(() => cg(skew, b), /cg: operator 'S' is not symmetric/);
   });
 });

@@ -15,6 +15,7 @@
  */
 import type { PyTree } from '../autodiff/pytree.js';
 import { treeAxpby, treeScale, treeSub, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
+import { LinearOperator } from './operators/linear-operator.js';
 
 export interface CgOptions<P extends PyTree> {
   /** Starting point (warm start), default 0. */
@@ -43,6 +44,37 @@ export interface CgResult<P extends PyTree> {
   reason: 'martens' | 'tolerance' | 'max-iterations' | 'negative-curvature' | 'zero-rhs' | 'breakdown';
   /** Set when pᵀAp <= 0 was met: the iteration and the curvature value. */
   negativeCurvature?: { iteration: number; curvature: number };
+}
+
+export interface CgOperatorOptions<P extends PyTree> extends Omit<CgOptions<P>, 'preconditioner'> {
+  /** M⁻¹ as a function of the residual or as a linear operator on the same tree; default identity. */
+  preconditioner?: ((r: P) => P) | LinearOperator<P>;
+}
+
+/**
+ * Solve A x = b by preconditioned CG for a linear operator A (symmetric, positive definite on
+ * the explored subspace; see the module comment for termination and stored iterates). The
+ * right-hand side, the warm start and a preconditioner operator are checked against A's tree.
+ * Damping belongs to the operator: `cg(G.damped(λ), b)`.
+ */
+export function cg<P extends PyTree>(op: LinearOperator<P>, b: P, options: CgOperatorOptions<P> = {}): CgResult<P> {
+  if (!(op instanceof LinearOperator)) throw new TypeError(`cg: expected a LinearOperator (see curvature.hessian, ggn, fisher, kfac), got ${op === null ? 'null' : typeof op}`);
+  if (options === null || typeof options !== 'object') throw new TypeError(`cg: options must be an object, got ${options === null ? 'null' : typeof options}`);
+  if (!op.symmetric) throw new RangeError(`cg: operator '${op.name}' is not symmetric; conjugate gradient needs a symmetric operator`);
+  op.check(b, 'right-hand side');
+  if (options.x0 !== undefined) op.check(options.x0, 'starting point x0');
+  const m = options.preconditioner;
+  let precond: ((r: P) => P) | undefined;
+  if (m instanceof LinearOperator) {
+    const pm: LinearOperator<P> = m;
+    pm.check(op.like, `template of '${op.name}' (the preconditioner must act on the same tree)`);
+    precond = (r) => pm.matvec(r);
+  } else if (m === undefined || typeof m === 'function') {
+    precond = m;
+  } else {
+    throw new TypeError(`cg: option 'preconditioner' must be a function or a LinearOperator, got ${typeof m}`);
+  }
+  return conjugateGradient((v: P) => op.matvec(v), b, { ...options, preconditioner: precond });
 }
 
 /** Solve A x = b by preconditioned CG (A symmetric positive definite on the explored subspace). */

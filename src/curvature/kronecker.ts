@@ -527,6 +527,14 @@ const ekfac = {
     const inn = inv.UA.shape[0];
     return block.split(inEigenbasis(inv, block.combine(grads), (o, c) => 1 / (Math.max(0, s[o * inn + c]) + damping)));
   },
+  /** U diag(s) Uᵀ applied to the gradients: the matrix `materialize` builds, without damping. */
+  multiply(block: KroneckerBlock, state: KroneckerState, grads: readonly Tensor[]): Tensor[] {
+    const inv = state.inverse;
+    if (inv === null || inv.method !== 'eigen' || state.scaling === null) throw new Error(`${block.name} '${block.scope}': no eigenbasis yet; call update() first`);
+    const s = state.scaling.data;
+    const inn = inv.UA.shape[0];
+    return block.split(inEigenbasis(inv, block.combine(grads), (o, c) => s[o * inn + c]));
+  },
   materialize(state: KroneckerState): Tensor {
     const inv = state.inverse as EigenInverse;
     const u = kron(inv.UG.astype('float64'), inv.UA.astype('float64'));
@@ -548,6 +556,9 @@ export class DenseEkfac extends DenseKronecker {
   override precondition(state: KroneckerState, grads: readonly Tensor[], damping: number): Tensor[] {
     return ekfac.precondition(this, state, grads, damping);
   }
+  override multiply(state: KroneckerState, grads: readonly Tensor[]): Tensor[] {
+    return ekfac.multiply(this, state, grads);
+  }
   override materialize(state: KroneckerState): Tensor {
     return ekfac.materialize(state);
   }
@@ -562,6 +573,9 @@ export class Conv2dEkfac extends Conv2dKronecker {
   }
   override precondition(state: KroneckerState, grads: readonly Tensor[], damping: number): Tensor[] {
     return ekfac.precondition(this, state, grads, damping);
+  }
+  override multiply(state: KroneckerState, grads: readonly Tensor[]): Tensor[] {
+    return ekfac.multiply(this, state, grads);
   }
   override materialize(state: KroneckerState): Tensor {
     return ekfac.materialize(state);

@@ -9,7 +9,7 @@ import { strongWolfe } from './line-search.js';
 import { linePhi } from './lbfgs.js';
 import { treeMaxAbs, treeVdot } from '../autodiff/tree-math.js';
 import { initialStep } from './nonlinear-cg.js';
-import type { MinimizerInput, MinimizerOutput } from './minimize.js';
+import type { MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
 export function bfgs(input: MinimizerInput): MinimizerOutput {
   const n = input.x0.size;

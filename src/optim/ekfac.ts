@@ -16,23 +16,10 @@
  */
 import type { PyTree } from '../autodiff/pytree.js';
 import { createOptimizer } from './optimizer.js';
-import { kfac, kfacTransform, resolveKfacOptions, type KfacOptions, type KfacState } from './kfac.js';
-import type { OptimizerEntry } from './registry.js';
+import { kfacTransform, resolveKfacOptions, type KfacOptions, type KfacState } from './kfac.js';
 import type { Optimizer } from './types.js';
 
 /** EKFAC as an optimizer; the same options and objective (`kfacObjective`) as `kfac`. */
 export function ekfac<P extends PyTree = PyTree>(options: KfacOptions = {}): Optimizer<KfacState<P>, P> {
   return createOptimizer('ekfac', kfacTransform<P>(options, 'ekfac', 'ekfac'), resolveKfacOptions('ekfac', options));
 }
-
-/** Registry entries of the Kronecker-factored methods. */
-export const kroneckerOptimizerEntries: readonly OptimizerEntry[] = [
-  {
-    id: 'kfac', title: 'K-FAC', reference: 'Martens & Grosse 2015; Grosse & Martens 2016 (KFC); Wu et al. 2017 (ACKTR step)',
-    needs: ['ggnvp'], stochastic: true, create: (o) => kfac(o) as unknown as Optimizer<PyTree, PyTree>,
-  },
-  {
-    id: 'ekfac', title: 'EKFAC', reference: 'George et al. 2018',
-    needs: ['ggnvp'], stochastic: true, create: (o) => ekfac(o) as unknown as Optimizer<PyTree, PyTree>,
-  },
-];

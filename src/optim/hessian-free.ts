@@ -27,7 +27,9 @@
  * Cost per step: ~(CG iterations) curvature products + (backtracking + line search) evaluations.
  */
 import type { PyTree } from '../autodiff/pytree.js';
-import { conjugateGradient } from '../curvature/cg.js';
+import { cg } from '../curvature/cg.js';
+import { fromObjective } from '../curvature/operators/from-objective.js';
+import { linearOperator } from '../curvature/operators/linear-operator.js';
 import { createOptimizer } from './optimizer.js';
 import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
@@ -143,12 +145,10 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       const boost = faultBoostOf(state.faultBoost);
       const lambda = clampDamping(state.damping * boost);
       const sd = o.structuralDamping;
-      const B = (v: P): P => {
-        ctx.counters.curvatureProducts++;
-        let bv = treeAxpby(1, product.call(curvObj, params, v), lambda, v);
-        if (sd !== undefined && sd.weight > 0) bv = treeAxpby(1, bv, sd.weight, sd.product(params, v) as P);
-        return bv;
-      };
+      // B = C + λI (+ μS): the curvature operator, damped once.
+      const curvature = fromObjective(curvObj, params, o.curvature, { onMatvec: () => { ctx.counters.curvatureProducts++; } });
+      let B = curvature.damped(lambda);
+      if (sd !== undefined && sd.weight > 0) B = B.plus(linearOperator('structural damping', params, (v: P) => sd.product(params, v) as P).scale(sd.weight));
       let precond: ((r: P) => P) | undefined;
       if (o.preconditioner && curvObj.diagEmpiricalFisher) {
         const diag = curvObj.diagEmpiricalFisher(params);
@@ -159,17 +159,17 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
       }
       const x0 = o.cgDecay > 0 ? treeScale(o.cgDecay, state.previous) : undefined;
-      const cg = conjugateGradient(B, treeScale(-1, g), {
+      const solved = cg(B, treeScale(-1, g), {
         x0, preconditioner: precond, maxIter: o.cgMaxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
       });
-      if (!treeIsFinite(cg.x) || !cg.iterates.every((c) => Number.isFinite(c.phi))) {
+      if (!treeIsFinite(solved.x) || !solved.iterates.every((c) => Number.isFinite(c.phi))) {
         // A bad curvature product or preconditioner says nothing about the step size: λ stays.
         ctx.rejected = 'hessianFree: non-finite curvature product or preconditioner in CG; step rejected, damping unchanged';
         return [treeZerosLike(g), state];
       }
-      if (cg.negativeCurvature) ctx.events.push(`CG met non-positive curvature ${cg.negativeCurvature.curvature.toExponential(3)} at iteration ${cg.negativeCurvature.iteration}`);
+      if (solved.negativeCurvature) ctx.events.push(`CG met non-positive curvature ${solved.negativeCurvature.curvature.toExponential(3)} at iteration ${solved.negativeCurvature.iteration}`);
       // CG backtracking (Martens 2010, sec. 4.6): from the last iterate, step back while f decreases.
-      const cands = o.backtracking ? cg.iterates : [cg.iterates[cg.iterates.length - 1]];
+      const cands = o.backtracking ? solved.iterates : [solved.iterates[solved.iterates.length - 1]];
       let k = cands.length - 1;
       let p = cands[k].x;
       let phi = cands[k].phi;
@@ -209,12 +209,12 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         }
         if (!(fNew <= ctx.loss + o.armijoC * alpha * slope)) {
           ctx.events.push('hessianFree: no sufficient decrease along the CG step; no step taken');
-          return [treeZerosLike(g), { damping: clampDamping(state.damping * o.dampingIncrease), previous: cg.x, cgIterations: cg.iterations, rho, faultBoost }];
+          return [treeZerosLike(g), { damping: clampDamping(state.damping * o.dampingIncrease), previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
         }
       }
       const next = treeAxpby(1, params, alpha, p);
       ctx.accepted = { params: next, loss: fNew };
-      return [treeScale(alpha, p), { damping, previous: cg.x, cgIterations: cg.iterations, rho, faultBoost }];
+      return [treeScale(alpha, p), { damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
     },
   };
 }

@@ -14,8 +14,9 @@
  *    damping with the π correction (sec. 6.3), η the objective's coupled L2 (`kfacObjective`);
  * 4. `stepRule: 'quadraticModel'` (default, sec. 7): δ = αΔ + μδ₀ (δ₀ the previous update) with
  *    α, μ minimizing the exact quadratic model M(δ) = ½δᵀ(F + λI)δ + ∇hᵀδ over that 2-D subspace.
- *    F is the objective's GGN (its 2×2 Gram matrix by forward mode, `ggnGram`, with
- *    kfacObjective; else two ggnvp / fisherVp products), including ηI when the objective carries
+ *    F is the objective's GGN as a curvature operator (`fromObjective`, damped once: F + λI),
+ *    whose 2×2 Gram matrix comes by forward mode (`ggnGram`) with kfacObjective, else from two
+ *    ggnvp / fisherVp products; it includes ηI when the objective carries
  *    coupled L2. An objective with neither (a test function) lends its Hessian (hvp); a direction
  *    of non-positive model curvature then gives no step and a larger λ.
  *    Levenberg–Marquardt (sec. 6.5): ρ = (h(θ+δ) − h(θ)) / M₀(δ), M₀(δ) = M(δ) − ½λ||δ||² the
@@ -44,9 +45,10 @@ import type { Approximation, InverseMethod, LayerSample } from '../curvature/kro
 import {
   layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState,
 } from '../curvature/kronecker-estimator.js';
+import { fromObjective, type CurvatureKind } from '../curvature/operators/from-objective.js';
 import { createOptimizer } from './optimizer.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
-import { hasKfacStatistics, type KfacObjective } from './kfac-objective.js';
+import { hasKfacStatistics } from './kfac-objective.js';
 import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike, treeData } from '../autodiff/tree-math.js';
 import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from './types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
@@ -188,10 +190,11 @@ export function refreshCurvature<P extends PyTree>(
       stats = obj.kfacStatistics(params, { mode: c.estimationMode, rng });
       ctx.counters.evals++;
     } else {
-      const product = obj.ggnvp ?? obj.fisherVp ?? obj.hvp;
-      if (first) ctx.events.push(`${owner}: the objective has no kfacStatistics (use kfacObjective); diagonal blocks ${product ? 'from Hutchinson estimates of its curvature' : 'from squared gradients'} only`);
-      if (product !== undefined) ctx.counters.curvatureProducts++;
-      const diagonal = product !== undefined ? hutchinsonDiagonal(params, (v) => product.call(obj, params, v), rng) : treeMapValues(grad, (x) => x * x);
+      const kind: CurvatureKind | undefined = obj.ggnvp ? 'ggn' : obj.fisherVp ? 'fisher' : obj.hvp ? 'hessian' : undefined;
+      if (first) ctx.events.push(`${owner}: the objective has no kfacStatistics (use kfacObjective); diagonal blocks ${kind ? 'from Hutchinson estimates of its curvature' : 'from squared gradients'} only`);
+      if (kind !== undefined) ctx.counters.curvatureProducts++;
+      const curvature = kind === undefined ? undefined : fromObjective(obj, params, kind);
+      const diagonal = curvature !== undefined ? hutchinsonDiagonal(params, (v) => curvature.matvec(v), rng) : treeMapValues(grad, (x) => x * x);
       stats = { layers: [], diagonal };
     }
   }
@@ -321,21 +324,22 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
         next = { previous: m, alpha: lr * clip, mu: o.momentum };
         if (wd > 0) step = treeAxpby(1, step, -lr * wd, params);
       } else {
-        const curvatureProduct = o.modelCurvature === 'ggn' ? (obj.ggnvp ?? obj.fisherVp) : (obj.fisherVp ?? obj.ggnvp);
-        const product = curvatureProduct ?? obj.hvp;
-        if (product === undefined) {
+        const preferred: CurvatureKind[] = o.modelCurvature === 'ggn' ? ['ggn', 'fisher'] : ['fisher', 'ggn'];
+        const modelKind = preferred.find((k) => typeof obj[k === 'ggn' ? 'ggnvp' : 'fisherVp'] === 'function');
+        const kind: CurvatureKind | undefined = modelKind ?? (obj.hvp !== undefined ? 'hessian' : undefined);
+        if (kind === undefined) {
           throw new Error(`${owner}: stepRule 'quadraticModel' needs the objective to provide ggnvp, fisherVp or hvp (use kfacObjective / modelObjective), or use stepRule 'fixed'`);
         }
-        if (curvatureProduct === undefined && ctx.step === 0) ctx.events.push(`${owner}: the objective has no ggnvp or fisherVp; the quadratic model uses its Hessian (hvp), which may be indefinite`);
-        // Forward-mode Gram matrix when the objective offers it (kfacObjective), else products.
-        const undamped: Gram<P> = o.modelCurvature === 'ggn' && typeof (obj as Partial<KfacObjective<P>>).ggnGram === 'function'
-          ? (vs) => (obj as KfacObjective<P>).ggnGram(params, vs)
-          : gramFromProduct((v) => product.call(obj, params, v));
+        if (modelKind === undefined && ctx.step === 0) ctx.events.push(`${owner}: the objective has no ggnvp or fisherVp; the quadratic model uses its Hessian (hvp), which may be indefinite`);
+        // M's curvature F + λI, damped once; its Gram matrix comes by forward mode when the
+        // objective offers it (kfacObjective's ggnGram), else from one product per vector.
+        const curvatureModel = fromObjective(obj, params, kind).damped(lambda);
         let faultyProduct = false;
-        const gram: Gram<P> = (vs) => undamped(vs).map((row, i) => row.map((x, j) => {
-          if (!Number.isFinite(x)) faultyProduct = true;
-          return x + lambda * treeVdot(vs[i], vs[j]);
-        }));
+        const gram: Gram<P> = (vs) => {
+          const m = curvatureModel.gram(vs);
+          if (m.some((row) => row.some((x) => !Number.isFinite(x)))) faultyProduct = true;
+          return m;
+        };
         const q = quadraticModelStep(g, treeScale(-1, u), o.useMomentum ? state.previous : null, gram, [0, o.maxModelMomentum]);
         ctx.counters.curvatureProducts += q?.products ?? 1;
         if (faultyProduct) {

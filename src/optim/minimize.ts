@@ -18,6 +18,7 @@ import { bfgs } from './bfgs.js';
 import { newtonCg } from './newton-cg.js';
 import { treeMaxAbs } from '../autodiff/tree-math.js';
 import { checkNumber } from './validate.js';
+import type { MinimizeResult, MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
 export const MINIMIZE_METHODS = ['lbfgs', 'lbfgsb', 'cg', 'bfgs', 'newton-cg'] as const;
 export type MinimizeMethod = (typeof MINIMIZE_METHODS)[number];
@@ -47,36 +48,7 @@ export interface MinimizeOptions {
   dtype?: 'float32' | 'float64';
 }
 
-export interface MinimizeResult {
-  x: Tensor;
-  fun: number;
-  jac: Tensor;
-  nit: number;
-  /** Evaluations of f (each also computes the gradient, so njev = nfev). */
-  nfev: number;
-  njev: number;
-  /** Hessian-vector products (newton-cg). */
-  nhev: number;
-  success: boolean;
-  message: string;
-  warnings: string[];
-}
-
-/** What each method's loop receives. */
-export interface MinimizerInput {
-  obj: Objective<Tensor>;
-  x0: Tensor;
-  f0: number;
-  g0: Tensor;
-  maxIter: number;
-  maxEvals: number;
-  gtol: number;
-  ftol: number;
-  historySize: number;
-  callback?: (x: Tensor, f: number, iteration: number) => boolean | void;
-}
-
-export type MinimizerOutput = Omit<MinimizeResult, 'warnings' | 'njev'>;
+export type { MinimizeResult, MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
 function toTensor(x0: unknown, dtype: 'float32' | 'float64'): Tensor {
   if (x0 instanceof Tensor) return stopGradient(x0).astype(dtype).clone();

@@ -8,12 +8,13 @@
 import type { Tensor } from '../tensor/tensor.js';
 import { strongWolfe } from './line-search.js';
 import { linePhi } from './lbfgs.js';
-import { treeAxpby, treeMaxAbs, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
-import type { MinimizerInput, MinimizerOutput } from './minimize.js';
+import { treeMaxAbs, treeScale, treeVdot } from '../autodiff/tree-math.js';
+import { cg } from '../curvature/cg.js';
+import { fromObjective } from '../curvature/operators/from-objective.js';
+import type { MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
 export function newtonCg(input: MinimizerInput): MinimizerOutput {
-  const hvp = input.obj.hvp;
-  if (hvp === undefined) throw new Error("minimize: method 'newton-cg' needs Hessian-vector products; give an f built from the library's ops (autodiff) instead of jac");
+  if (input.obj.hvp === undefined) throw new Error("minimize: method 'newton-cg' needs Hessian-vector products; give an f built from the library's ops (autodiff) instead of jac");
   let x = input.x0;
   let fx = input.f0;
   let g = input.g0;
@@ -23,29 +24,12 @@ export function newtonCg(input: MinimizerInput): MinimizerOutput {
   const done = (it: number, success: boolean, message: string): MinimizerOutput => ({ x, fun: fx, jac: g, nit: it, nfev: counters.evals, nhev, success, message });
   for (let it = 1; it <= input.maxIter; it++) {
     const gnorm = Math.sqrt(treeVdot(g, g));
-    const eta = Math.min(0.5, Math.sqrt(gnorm)) * gnorm;
-    let z = treeZerosLike(g);
-    let r = g;
-    let d = treeScale(-1, g);
-    let rr = treeVdot(r, r);
-    let p: Tensor = treeScale(-1, g);
-    for (let j = 0; j < maxCg; j++) {
-      const bd = hvp(x, d);
-      nhev++;
-      const dbd = treeVdot(d, bd);
-      if (!(dbd > 0)) {
-        p = j === 0 ? treeScale(-1, g) : z;
-        break;
-      }
-      const alpha = rr / dbd;
-      z = treeAxpby(1, z, alpha, d);
-      r = treeAxpby(1, r, alpha, bd);
-      const rrNew = treeVdot(r, r);
-      p = z;
-      if (Math.sqrt(rrNew) <= eta) break;
-      d = treeAxpby(-1, r, rrNew / rr, d);
-      rr = rrNew;
-    }
+    // The forcing tolerance ||r|| <= min(0.5, sqrt(||g||))·||g|| (relative to ||b|| = ||g||).
+    const hessian = fromObjective(input.obj, x, 'hessian', { onMatvec: () => { nhev++; } });
+    const solved = cg(hessian, treeScale(-1, g), { tol: Math.min(0.5, Math.sqrt(gnorm)), maxIter: maxCg, martens: false, storeGamma: 0 });
+    // CG stops at non-positive curvature with its last iterate; on the first step that is 0, no
+    // descent direction, and the test below falls back to steepest descent.
+    let p: Tensor = solved.x;
     let slope = treeVdot(g, p);
     if (!(slope < 0)) {
       p = treeScale(-1, g);

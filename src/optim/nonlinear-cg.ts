@@ -8,7 +8,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { strongWolfe } from './line-search.js';
 import { linePhi } from './lbfgs.js';
 import { treeAxpby, treeMaxAbs, treeScale, treeVdot } from '../autodiff/tree-math.js';
-import type { MinimizerInput, MinimizerOutput } from './minimize.js';
+import type { MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
 /** N&W eq. 3.60 / SciPy: first trial step from the last decrease, at most 1. */
 export function initialStep(fPrev: number, f: number, slope: number): number {

@@ -1,6 +1,7 @@
 /**
  * Every optimizer under its kebab-case id, as the CLI, the benchmark suite and the reports name
- * them. Each entry says which curvature products the method needs from its objective.
+ * them. Each entry says which curvature products the method needs from its objective. The
+ * registry imports the optimizer modules, never the reverse (they would form import cycles).
  */
 import type { PyTree } from '../autodiff/pytree.js';
 import { adagrad, adam, adamw, momentum, rmsprop, sgd } from './baselines.js';
@@ -9,7 +10,8 @@ import { lbfgsbOptimizer } from './lbfgsb.js';
 import { olbfgs } from './olbfgs.js';
 import { hessianFree } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
-import { kroneckerOptimizerEntries } from './ekfac.js';
+import { kfac } from './kfac.js';
+import { ekfac } from './ekfac.js';
 import type { Objective, Optimizer } from './types.js';
 
 export interface OptimizerEntry {
@@ -36,7 +38,11 @@ const entries: OptimizerEntry[] = [
   { id: 'hessian-free', title: 'Hessian-free', reference: 'Martens 2010', needs: ['ggnvp', 'diagEmpiricalFisher'], stochastic: false, create: (o) => hessianFree(o) as unknown as Optimizer<PyTree, PyTree> },
   { id: 'newton-cg', title: 'sub-sampled Newton-CG', reference: 'Byrd, Chin, Neveitt & Nocedal 2011', needs: ['hvp'], stochastic: true, create: (o) => subsampledNewton(o) as unknown as Optimizer<PyTree, PyTree> },
   { id: 'olbfgs', title: 'online L-BFGS', reference: 'Schraudolph, Yu & Günter 2007', needs: [], stochastic: true, create: (o) => olbfgs(o) as unknown as Optimizer<PyTree, PyTree> },
-  ...kroneckerOptimizerEntries,
+  {
+    id: 'kfac', title: 'K-FAC', reference: 'Martens & Grosse 2015; Grosse & Martens 2016 (KFC); Wu et al. 2017 (ACKTR step)',
+    needs: ['ggnvp'], stochastic: true, create: (o) => kfac(o) as unknown as Optimizer<PyTree, PyTree>,
+  },
+  { id: 'ekfac', title: 'EKFAC', reference: 'George et al. 2018', needs: ['ggnvp'], stochastic: true, create: (o) => ekfac(o) as unknown as Optimizer<PyTree, PyTree> },
 ];
 
 export const OPTIMIZERS: ReadonlyMap<string, OptimizerEntry> = new Map(entries.map((e) => [e.id, e]));

@@ -6,7 +6,8 @@
  * t = lr. A stochastic second-order baseline next to Hessian-free.
  */
 import type { PyTree } from '../autodiff/pytree.js';
-import { conjugateGradient } from '../curvature/cg.js';
+import { cg as solveCg } from '../curvature/cg.js';
+import { fromObjective } from '../curvature/operators/from-objective.js';
 import { createOptimizer } from './optimizer.js';
 import { treeAxpby, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import type { Optimizer, Schedule, Transform } from './types.js';
@@ -49,14 +50,9 @@ export function subsampledNewtonTransform<P extends PyTree>(options: SubsampledN
       const obj = ctx.objective;
       if (treeVdot(g, g) === 0) return [treeZerosLike(g), { cgIterations: 0 }];
       const curv = o.curvatureFraction < 1 && obj.subsample ? obj.subsample(o.curvatureFraction, 104729 * (ctx.step + 1)) : obj;
-      const hvp = curv.hvp;
-      if (hvp === undefined) throw new Error('subsampledNewton: the objective must provide hvp (use objective() or modelObjective())');
-      const apply = (v: P): P => {
-        ctx.counters.curvatureProducts++;
-        const hv = hvp.call(curv, params, v);
-        return o.damping > 0 ? treeAxpby(1, hv, o.damping, v) : hv;
-      };
-      const cg = conjugateGradient(apply, treeScale(-1, g), { maxIter: o.cgMaxIter, tol: o.cgTolerance, martens: false, storeGamma: 0 });
+      if (curv.hvp === undefined) throw new Error('subsampledNewton: the objective must provide hvp (use objective() or modelObjective())');
+      const hessian = fromObjective(curv, params, 'hessian', { onMatvec: () => { ctx.counters.curvatureProducts++; } });
+      const cg = solveCg(o.damping > 0 ? hessian.damped(o.damping) : hessian, treeScale(-1, g), { maxIter: o.cgMaxIter, tol: o.cgTolerance, martens: false, storeGamma: 0 });
       let p = cg.x;
       let slope = treeVdot(g, p);
       if (cg.negativeCurvature) ctx.events.push(`negative curvature in CG at iteration ${cg.negativeCurvature.iteration}`);

@@ -68,3 +68,19 @@ test('a vector of the wrong tree, an unknown block and a huge toDense fail namin
   const big = linearOperator('big', new Tensor(new Float64Array(5000), [5000]), (v) => v);
   assert.throws(() => big.toDense(), /big.toDense: size 5000 exceeds/);
 });
+
+test('gram gives vᵢᵀ A vⱼ, through plus, scale and damped alike', () => {
+  const { op, m } = denseOperator(3);
+  const { op: op2, m: m2 } = denseOperator(4);
+  const rng = new Rng(5);
+  const vs = [0, 1, 2].map(() => ({ a: rng.normal([2], { dtype: 'float64' }), b: { c: rng.normal([3], { dtype: 'float64' }) } }));
+  const flat = vs.map((v) => [...v.a.data, ...v.b.c.data]);
+  const combined = op.plus(op2).scale(-2).damped(0.5);
+  const g = combined.gram(vs);
+  for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
+    let want = 0;
+    for (let r = 0; r < 5; r++) for (let c = 0; c < 5; c++) want += flat[i][r] * (-2 * (m[r * 5 + c] + m2[r * 5 + c]) + (r === c ? 0.5 : 0)) * flat[j][c];
+    assert.ok(Math.abs(g[i][j] - want) < 1e-12 * Math.max(1, Math.abs(want)), `[${i}][${j}] ${g[i][j]} vs ${want}`);
+  }
+  assert.throws(() => op.gram([vs[0], { a: vs[0].a }] as never), /dense: the vector 1 has 1 tensors, the operator acts on trees of 2/);
+});

@@ -9,7 +9,7 @@
  */
 import { Tensor, fmtShape, sameShape, type DType } from '../../tensor/tensor.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../../autodiff/pytree.js';
-import { treeAxpby, treeScale, treeZerosLike } from '../../autodiff/tree-math.js';
+import { treeAxpby, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
 
 export interface LinearOperatorSpec<P extends PyTree> {
   /** Shown in errors and diagnostics, e.g. 'ggn' or 'hessian'. */
@@ -27,6 +27,11 @@ export interface LinearOperatorSpec<P extends PyTree> {
    * approximations); otherwise `block` embeds, applies the whole operator and restricts.
    */
   block?: (path: string, leaves: number[]) => LinearOperator<PyTree> | undefined;
+  /**
+   * The Gram matrix [vᵢᵀ A vⱼ] on a few vectors, where the builder has a cheaper way than one
+   * product per vector (the GGN by forward mode: (J vᵢ)ᵀ H_L (J vⱼ)); vectors already checked.
+   */
+  gram?: (vectors: readonly P[]) => number[][];
 }
 
 /** Largest size `toDense` agrees to build (n² entries, n products). */
@@ -46,6 +51,7 @@ export class LinearOperator<P extends PyTree = PyTree> {
   readonly paths: readonly string[];
   private readonly applyFn: (v: P) => P;
   private readonly blockFn?: LinearOperatorSpec<P>['block'];
+  private readonly gramFn?: LinearOperatorSpec<P>['gram'];
   private readonly shapes: readonly (readonly number[])[];
   private readonly dtypes: readonly DType[];
 
@@ -57,6 +63,7 @@ export class LinearOperator<P extends PyTree = PyTree> {
     this.like = spec.like;
     this.applyFn = spec.apply;
     this.blockFn = spec.block;
+    this.gramFn = spec.gram;
     this.symmetric = spec.symmetric ?? true;
     this.psd = spec.psd ?? false;
     this.shapes = leaves.map((l) => l.shape.slice());
@@ -99,6 +106,10 @@ export class LinearOperator<P extends PyTree = PyTree> {
       apply: (v) => treeAxpby(1, this.applyFn(v), 1, other.matvec(v)),
       symmetric: this.symmetric && other.symmetric,
       psd: this.psd && other.psd,
+      gram: (vs) => {
+        const b = other.gram(vs);
+        return this.gram(vs).map((row, i) => row.map((x, j) => x + b[i][j]));
+      },
     });
   }
 
@@ -112,6 +123,7 @@ export class LinearOperator<P extends PyTree = PyTree> {
       symmetric: this.symmetric,
       psd: this.psd && alpha >= 0,
       block: (path) => this.block(path).scale(alpha) as LinearOperator<PyTree>,
+      gram: (vs) => this.gram(vs).map((row) => row.map((x) => alpha * x)),
     });
   }
 
@@ -125,7 +137,24 @@ export class LinearOperator<P extends PyTree = PyTree> {
       symmetric: this.symmetric,
       psd: this.psd && lambda >= 0,
       block: (path) => this.block(path).damped(lambda) as LinearOperator<PyTree>,
+      gram: (vs) => this.gram(vs).map((row, i) => row.map((x, j) => x + lambda * treeVdot(vs[i], vs[j]))),
     });
+  }
+
+  /**
+   * The Gram matrix G[i][j] = vᵢᵀ A vⱼ on a few vectors (what a quadratic model over a small
+   * subspace needs, e.g. K-FAC's step and momentum). One product per vector unless the builder
+   * has a cheaper form; symmetrized for a symmetric operator.
+   */
+  gram(vectors: readonly P[]): number[][] {
+    if (!Array.isArray(vectors)) throw new TypeError(`${this.name}.gram: expected an array of vectors, got ${typeof vectors}`);
+    vectors.forEach((v, i) => this.check(v, `vector ${i}`));
+    if (this.gramFn !== undefined) return this.gramFn(vectors);
+    const av = vectors.map((v) => this.applyFn(v));
+    return vectors.map((vi, i) => vectors.map((vj, j) => {
+      if (i === j) return treeVdot(vi, av[i]);
+      return this.symmetric ? 0.5 * (treeVdot(vi, av[j]) + treeVdot(vj, av[i])) : treeVdot(vi, av[j]);
+    }));
   }
 
   /** Indices of the leaves under `path` (the leaf itself, or everything below `path.`). */
@@ -220,6 +249,8 @@ export class LinearOperator<P extends PyTree = PyTree> {
 }
 
 /** An operator from a product function, e.g. `linearOperator('A', like, (v) => ...)`. */
-export function linearOperator<P extends PyTree>(name: string, like: P, apply: (v: P) => P, options: { symmetric?: boolean; psd?: boolean } = {}): LinearOperator<P> {
+export function linearOperator<P extends PyTree>(
+  name: string, like: P, apply: (v: P) => P, options: Pick<LinearOperatorSpec<P>, 'symmetric' | 'psd' | 'block' | 'gram'> = {},
+): LinearOperator<P> {
   return new LinearOperator<P>({ name, like, apply, ...options });
 }
