@@ -65,6 +65,13 @@ export interface KfacCurvatureOptions {
   inverseMethod?: InverseMethod;
   /** Seed of the sampled targets and Hutchinson probes (default 0); step k uses its own stream. */
   seed?: number;
+  /**
+   * A model objective whose model records no layer taps (a function that ignores its `ctx`)
+   * gives K-FAC no Kronecker blocks. Default false: the first step fails naming the missing
+   * piece. true: diagonal blocks for every parameter instead. (An objective from `objective(f)`
+   * — a test function, no model — always gets diagonal blocks from Hutchinson estimates.)
+   */
+  diagonalFallback?: boolean;
 }
 
 export interface KfacOptions extends KfacCurvatureOptions {
@@ -117,7 +124,7 @@ export interface KfacState<P extends PyTree = PyTree> {
   [key: string]: PyTree;
 }
 
-const CURVATURE_OPTIONS = ['estimationMode', 'curvatureDecay', 'curvatureUpdatePeriod', 'inverseUpdatePeriod', 'inverseMethod', 'seed'];
+const CURVATURE_OPTIONS = ['estimationMode', 'curvatureDecay', 'curvatureUpdatePeriod', 'inverseUpdatePeriod', 'inverseMethod', 'seed', 'diagonalFallback'];
 const KNOWN = [...CURVATURE_OPTIONS, 'stepRule', 'damping', 'minDamping', 'maxDamping', 'adaptDamping', 'dampingAdaptationPeriod', 'rejectDampingFactor',
   'modelCurvature', 'useMomentum', 'maxModelMomentum', 'lr', 'momentum', 'klClip', 'weightDecay'];
 
@@ -129,6 +136,7 @@ function resolveCurvature(o: string, options: KfacCurvatureOptions) {
     inverseUpdatePeriod: checkNumber(o, 'inverseUpdatePeriod', options.inverseUpdatePeriod ?? 5, { min: 1, integer: true }),
     inverseMethod: checkChoice(o, 'inverseMethod', options.inverseMethod ?? 'eigen', ['eigen', 'cholesky'] as const),
     seed: checkNumber(o, 'seed', options.seed ?? 0, { integer: true }),
+    diagonalFallback: checkBoolean(o, 'diagonalFallback', options.diagonalFallback ?? false),
   };
 }
 
@@ -189,9 +197,14 @@ export function refreshCurvature<P extends PyTree>(
     if (hasKfacStatistics(obj)) {
       stats = obj.kfacStatistics(params, { mode: c.estimationMode, rng });
       ctx.counters.evals++;
+      if (first && stats.layers.length === 0 && !c.diagonalFallback) {
+        throw new RangeError(`${owner}: the model recorded no layer taps, so there are no Kronecker blocks: build it from nn layers (a Module, or a function that passes its third argument ctx on to them), or pass { diagonalFallback: true } for diagonal blocks only`);
+      }
     } else {
       const kind: CurvatureKind | undefined = obj.ggnvp ? 'ggn' : obj.fisherVp ? 'fisher' : obj.hvp ? 'hessian' : undefined;
-      if (first) ctx.events.push(`${owner}: the objective has no kfacStatistics (use kfacObjective); diagonal blocks ${kind ? 'from Hutchinson estimates of its curvature' : 'from squared gradients'} only`);
+      // A scalar function (objective(f): a test function, no layers) has no Kronecker structure
+      // to find: its diagonal comes from Hutchinson estimates, by design and documented.
+      if (first) ctx.events.push(`${owner}: the objective is a plain function (no kfacStatistics); diagonal blocks ${kind ? 'from Hutchinson estimates of its curvature' : 'from squared gradients'}`);
       if (kind !== undefined) ctx.counters.curvatureProducts++;
       const curvature = kind === undefined ? undefined : fromObjective(obj, params, kind);
       const diagonal = curvature !== undefined ? hutchinsonDiagonal(params, (v) => curvature.matvec(v), rng) : treeMapValues(grad, (x) => x * x);

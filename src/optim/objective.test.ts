@@ -82,3 +82,14 @@ test('bad objectives and options fail naming the problem', () => {
   const bad = withL2(modelObjective(net, mse(), batch), 0.1, { exclude: () => 1 as never });
   assert.throws(() => bad.valueAndGrad(setup().params), /exclude must return true or false, got number for '0.weight'/);
 });
+
+test('K-FAC on a model that records no layer taps fails at the first step naming the missing piece, unless diagonalFallback', () => {
+  const { net, params, batch } = setup();
+  const plain = (p: PyTree, x: Tensor) => net.apply(p as never, x); // drops ctx: no taps
+  const opt = kfac<PyTree>();
+  assert.throws(() => opt.step(params, opt.init(params), modelObjective(plain, mse(), batch)), /kfac: the model recorded no layer taps, so there are no Kronecker blocks/);
+  const fallback = kfac<PyTree>({ diagonalFallback: true });
+  const r = fallback.step(params, fallback.init(params), modelObjective(plain, mse(), batch));
+  assert.ok(r.state.inner.curvature.blocks.every((b) => b.kind === 'diagonal'));
+  assert.throws(() => kfac({ diagonalFallback: 'yes' as never }), /option 'diagonalFallback' must be true or false/);
+});
