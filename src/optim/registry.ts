@@ -10,6 +10,7 @@ import { olbfgs } from './olbfgs.js';
 import { hessianFree } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
 import { kroneckerOptimizerEntries } from './ekfac.js';
+import { saddleFreeNewton } from './saddle-free-newton.js';
 import type { Objective, Optimizer } from './types.js';
 
 export interface OptimizerEntry {
@@ -37,6 +38,7 @@ const entries: OptimizerEntry[] = [
   { id: 'newton-cg', title: 'sub-sampled Newton-CG', reference: 'Byrd, Chin, Neveitt & Nocedal 2011', needs: ['hvp'], stochastic: true, create: (o) => subsampledNewton(o) as unknown as Optimizer<PyTree, PyTree> },
   { id: 'olbfgs', title: 'online L-BFGS', reference: 'Schraudolph, Yu & Günter 2007', needs: [], stochastic: true, create: (o) => olbfgs(o) as unknown as Optimizer<PyTree, PyTree> },
   ...kroneckerOptimizerEntries,
+  { id: 'saddle-free-newton', title: 'saddle-free Newton (Krylov)', reference: 'Dauphin et al. 2014', needs: ['hvp'], stochastic: false, create: (o) => saddleFreeNewton(o) as unknown as Optimizer<PyTree, PyTree> },
 ];
 
 export const OPTIMIZERS: ReadonlyMap<string, OptimizerEntry> = new Map(entries.map((e) => [e.id, e]));
