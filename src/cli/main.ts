@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `hessian` command: `bench`, `train`, `list`, `info`, `--version`.
+ * The `hessian` command: `bench`, `train`, `spectrum`, `list`, `info`, `--version`.
  * Bad arguments get a one-line error and a non-zero exit (a stack trace only with --verbose).
  */
 import { parseArgs } from 'node:util';
 import { info, VERSION } from '../info.js';
 import { runBench } from './bench.js';
 import { runTrain } from './train.js';
+import { runSpectrum } from './spectrum.js';
 import { listText } from './list.js';
 import { UsageError } from './errors.js';
 
@@ -23,6 +24,9 @@ commands:
           --steps N is the total count (at most 1000000000), also when resuming;
           with --save the checkpoint is written at the end, every N steps or S seconds
           if asked, and on SIGINT/SIGTERM before exiting (code 130/143)
+  spectrum  Hessian eigenvalues, trace and spectral density, written to DIR/spectrum.json and .html
+          --problem P [--resume FILE] [--per-layer] [--out DIR] [--size tiny|small|paper]
+          [--seed K] [--k 5] [--runs 3] [--steps 40] [--json]
   list    problems, optimizers and datasets
   info    version, kernel backend, threads, SIMD level   [--json]
   --version
@@ -70,6 +74,13 @@ async function main(argv: string[]): Promise<number> {
       });
       return await runTrain(values);
     }
+    if (cmd === 'spectrum') {
+      const { values } = parse(rest, {
+        problem: { type: 'string' }, resume: { type: 'string' }, 'per-layer': { type: 'boolean' }, out: { type: 'string' }, size: { type: 'string' },
+        seed: { type: 'string' }, k: { type: 'string' }, runs: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' },
+      });
+      return await runSpectrum(values);
+    }
     if (cmd === 'bench') {
       const { values } = parse(rest, {
         problems: { type: 'string' }, optimizers: { type: 'string' }, budget: { type: 'string' }, seeds: { type: 'string' },
@@ -77,7 +88,7 @@ async function main(argv: string[]): Promise<number> {
       });
       return await runBench(values);
     }
-    throw new UsageError(`unknown command '${cmd}' (commands: bench, train, list, info; see 'hessian --help')`);
+    throw new UsageError(`unknown command '${cmd}' (commands: bench, train, spectrum, list, info; see 'hessian --help')`);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     console.error(`hessian: ${msg.split('\n')[0]}`);
