@@ -20,7 +20,8 @@ commands:
   train   train one problem with one optimizer
           --problem P --optimizer O [--steps N | --budget S] [--seed K]
           [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
-          [--size tiny|small|paper] [--json]
+          [--size tiny|small|paper] [--curvature-every N] [--json]
+          --curvature-every N: top Hessian eigenvalue and trace every N steps
           --steps N is the total count (at most 1000000000), also when resuming;
           with --save the checkpoint is written at the end, every N steps or S seconds
           if asked, and on SIGINT/SIGTERM before exiting (code 130/143)
@@ -70,7 +71,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, {
         problem: { type: 'string' }, optimizer: { type: 'string' }, steps: { type: 'string' }, budget: { type: 'string' },
         seed: { type: 'string' }, save: { type: 'string' }, 'save-every': { type: 'string' }, 'save-every-seconds': { type: 'string' },
-        resume: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' },
+        resume: { type: 'string' }, size: { type: 'string' }, 'curvature-every': { type: 'string' }, json: { type: 'boolean' },
       });
       return await runTrain(values);
     }

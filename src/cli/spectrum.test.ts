@@ -85,3 +85,17 @@ describe('hessian spectrum', () => {
     assert.match(cli(['spectrum', '--problem', 'mlp-iris', '--k', '0']).stderr, /--k must be an integer/);
   }));
 });
+
+describe('hessian train --curvature-every', () => {
+  it('prints the top eigenvalue and trace every N steps and lists them in the summary', () => {
+    const r = cli(['train', '--problem', 'mlp-spirals', '--optimizer', 'adam', '--size', 'tiny', '--steps', '4', '--curvature-every', '2', '--json']);
+    assert.equal(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const samples = lines.filter((l) => 'topEigenvalue' in l);
+    assert.deepEqual(samples.map((s) => s.step), [2, 4]);
+    for (const s of samples) assert.ok(Number.isFinite(s.topEigenvalue) && Number.isFinite(s.hessianTrace));
+    const summary = lines[lines.length - 1] as { curvature: { step: number }[] };
+    assert.deepEqual(summary.curvature.map((c) => c.step), [2, 4]);
+    assert.match(cli(['train', '--problem', 'mlp-spirals', '--optimizer', 'adam', '--curvature-every', '0']).stderr, /--curvature-every must be an integer >= 1/);
+  });
+});

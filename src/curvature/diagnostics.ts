@@ -4,6 +4,7 @@
  * per layer, and a cheap sample (top eigenvalue and trace) to record along training.
  */
 import type { PyTree } from '../autodiff/pytree.js';
+import { tidy } from '../tensor/scope.js';
 import { linearOperator, type LinearOperator } from './operators/linear-operator.js';
 import { lanczos } from './estimators/lanczos.js';
 import { powerIteration } from './estimators/power-iteration.js';
@@ -84,7 +85,7 @@ export function spectrumSummary<P extends PyTree>(op: LinearOperator<P>, options
     return r;
   }, { symmetric: op.symmetric, psd: op.psd });
   const top = lanczos(counted, { k, seed, maxIter: Math.max(k, Math.min(op.size, options.lanczosIters ?? 60)) });
-  const tr = trace(counted, { method: op.size <= 3 ? 'hutchinson' : 'hutch++', matvecs: Math.max(3, options.traceMatvecs ?? 30), seed: seed + 1 });
+  const tr = trace(counted, { method: 'hutch++', matvecs: Math.max(3, options.traceMatvecs ?? 30), seed: seed + 1 });
   const d = spectralDensity(counted, { runs: options.runs ?? 3, steps: options.steps ?? 40, seed: seed + 2, grid: 400 });
   return {
     name: op.name,
@@ -102,4 +103,18 @@ export function spectrumSummary<P extends PyTree>(op: LinearOperator<P>, options
 export function spectrumMatvecs(n: number, options: SpectrumOptions = {}): number {
   const k = Math.min(options.k ?? 5, n);
   return Math.max(k, Math.min(n, options.lanczosIters ?? 60)) + Math.max(3, options.traceMatvecs ?? 30) + (options.runs ?? 3) * Math.min(n, options.steps ?? 40);
+}
+
+/**
+ * The curvature sample of `--curvature-every N`: every N steps (N >= 1), the top eigenvalue and
+ * trace of the Hessian of `source` at the given parameters; undefined at other steps. The
+ * products run in their own scope and are not counted as training work.
+ */
+export function curvatureSampler<P extends PyTree>(source: HvpSource<P>, every: number, options: CurvatureSampleOptions = {}): (step: number, params: P) => (CurvatureSample & { step: number }) | undefined {
+  if (!Number.isInteger(every) || every < 1) throw new RangeError(`curvatureSampler: every must be an integer >= 1, got ${every}`);
+  return (step, params) => {
+    if (step % every !== 0) return undefined;
+    const s = tidy(() => curvatureSample(hessianOperator(source, params), { ...options, seed: (options.seed ?? 0) + step }));
+    return { step, ...s };
+  };
 }
