@@ -7,7 +7,7 @@
 import { Rng } from '../../tensor/random.js';
 import type { PyTree } from '../../autodiff/pytree.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
-import { applyFlat, checkInteger, checkOperator, checkSeed, rademacherFlat } from './flat.js';
+import { applyFlat, checkInteger, checkOperator, checkSeed, rademacherFlat, fromFlat } from './flat.js';
 
 export interface DiagonalOptions {
   /** Probes (default 1). */
@@ -33,5 +33,5 @@ export function diagonal<P extends PyTree>(op: LinearOperator<P>, options: Diago
     for (let i = 0; i < n; i++) sum[i] += z[i] * az[i];
   }
   for (let i = 0; i < n; i++) sum[i] /= samples;
-  return op.unflatten(sum);
+  return fromFlat(op, sum);
 }

@@ -17,7 +17,7 @@ import { Rng } from '../../tensor/random.js';
 import type { PyTree } from '../../autodiff/pytree.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
 import { KrylovBasis } from './krylov.js';
-import { checkInteger, checkOperator, checkSeed, gaussianFlat } from './flat.js';
+import { checkInteger, checkOperator, checkSeed, gaussianFlat, fromFlat } from './flat.js';
 
 export type LanczosWhich = 'largest' | 'smallest' | 'both';
 
@@ -122,7 +122,7 @@ export function lanczos<P extends PyTree>(op: LinearOperator<P>, options: Lanczo
   const m = r.m;
   return {
     eigenvalues: idx.map((c) => r.values[c]),
-    eigenvectors: idx.map((c) => op.unflatten(basis.combine(r.vectors.subarray(c * m, (c + 1) * m)))),
+    eigenvectors: idx.map((c) => fromFlat(op, basis.combine(r.vectors.subarray(c * m, (c + 1) * m)))),
     residuals: res,
     iterations: basis.processed,
     converged,

@@ -8,7 +8,7 @@
 import { Rng } from '../../tensor/random.js';
 import type { PyTree } from '../../autodiff/pytree.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
-import { applyFlat, checkInteger, checkOperator, checkSeed, dot, gaussianFlat, norm, scaleInPlace } from './flat.js';
+import { applyFlat, checkInteger, checkOperator, checkSeed, dot, gaussianFlat, norm, scaleInPlace, fromFlat } from './flat.js';
 
 export interface PowerIterationOptions {
   /** Products at most (default 100, PyHessian's maxIter). */
@@ -55,5 +55,5 @@ export function powerIteration<P extends PyTree>(op: LinearOperator<P>, options:
       break;
     }
   }
-  return { eigenvalue: lambda, eigenvector: op.unflatten(v), iterations: i, converged };
+  return { eigenvalue: lambda, eigenvector: fromFlat(op, v), iterations: i, converged };
 }

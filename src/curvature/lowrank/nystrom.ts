@@ -16,7 +16,7 @@ import { cholesky, eigh } from '../../tensor/linalg.js';
 import { Rng } from '../../tensor/random.js';
 import type { PyTree } from '../../autodiff/pytree.js';
 import type { LinearOperator } from '../operators/linear-operator.js';
-import { applyFlat, axpy, checkInteger, checkOperator, checkSeed, dot, gaussianFlat, norm, orthogonalize, scaleInPlace } from '../estimators/flat.js';
+import { applyFlat, axpy, checkInteger, fromFlat, toFlat, checkOperator, checkSeed, dot, gaussianFlat, norm, orthogonalize, scaleInPlace } from '../estimators/flat.js';
 
 export interface NystromOptions {
   /** Sketch size ℓ (default 10, at most the operator's size). */
@@ -136,7 +136,7 @@ export function nystromPreconditioner<P extends PyTree>(op: LinearOperator<P>, o
     return out;
   };
   return {
-    apply: (r: P) => op.unflatten(applyFlatFn(op.flatten(r))),
+    apply: (r: P) => fromFlat(op, applyFlatFn(toFlat(op, r))),
     applyFlat: applyFlatFn,
     eigenvalues: lambdas,
     matvecs: rank,

@@ -22,7 +22,7 @@ import type { LinearOperator } from '../operators/linear-operator.js';
 import { Tensor } from '../../tensor/tensor.js';
 import { eigh } from '../../tensor/linalg.js';
 import { KrylovBasis } from '../estimators/krylov.js';
-import { norm } from '../estimators/flat.js';
+import { fromFlat, norm, toFlat } from '../estimators/flat.js';
 
 export interface SaddleFreeDirection<P extends PyTree> {
   /** −(|H| + δI)⁻¹ g restricted to K_k(H, g). */
@@ -36,9 +36,9 @@ export interface SaddleFreeDirection<P extends PyTree> {
 export function saddleFreeDirection<P extends PyTree>(
   hessian: LinearOperator<P>, grad: P, options: { k: number; damping: number; seed: number },
 ): SaddleFreeDirection<P> {
-  const g = hessian.flatten(grad);
+  const g = toFlat(hessian, grad);
   const gNorm = norm(g);
-  if (gNorm === 0) return { direction: hessian.unflatten(new Float64Array(g.length)), ritzValues: [], matvecs: 0 };
+  if (gNorm === 0) return { direction: fromFlat(hessian, new Float64Array(g.length)), ritzValues: [], matvecs: 0 };
   const basis = new KrylovBasis(hessian, [g], new Rng(options.seed));
   const k = Math.min(options.k, hessian.size);
   while (basis.processed < k && basis.step());
@@ -54,5 +54,5 @@ export function saddleFreeDirection<P extends PyTree>(
     const w = (-gNorm * v[c]) / scale;
     for (let r = 0; r < m; r++) coef[r] += v[r * m + c] * w;
   }
-  return { direction: hessian.unflatten(basis.combine(coef)), ritzValues: Array.from(theta), matvecs: m };
+  return { direction: fromFlat(hessian, basis.combine(coef)), ritzValues: Array.from(theta), matvecs: m };
 }
