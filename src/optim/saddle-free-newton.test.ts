@@ -71,3 +71,15 @@ test('a step without hvp and bad options are errors naming them', () => {
   const obj = objective(saddle);
   assert.throws(() => opt.step(p, opt.init(p), { valueAndGrad: obj.valueAndGrad }), /must provide hvp/);
 });
+
+test('a non-finite Hessian product falls back to a steepest-descent step, reported, parameters finite', () => {
+  const base = objective(saddle);
+  const obj = { ...base, hvp: (p: Tensor, v: Tensor) => { const r = base.hvp?.(p, v) as Tensor; const c = r.clone(); c.data[0] = NaN; return c; } };
+  const opt = saddleFreeNewton();
+  const p = tensor([0.5, 0.5], undefined, f64);
+  const r = opt.step(p, opt.init(p), obj);
+  assert.ok(r.info.accepted);
+  assert.ok(r.info.events.some((e) => /non-finite Hessian-vector product/.test(e)), r.info.events.join('; '));
+  assert.ok(r.params instanceof Tensor && r.params.toFlatArray().every(Number.isFinite));
+  assert.ok(saddle(r.params).data[0] < saddle(p).data[0]);
+});

@@ -14,7 +14,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { PyTree } from '../autodiff/pytree.js';
 import { linearOperator } from '../curvature/operators/linear-operator.js';
 import { saddleFreeDirection } from '../curvature/lowrank/saddle-free.js';
-import { treeAxpby, treeMaxAbs, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
+import { treeAxpby, treeIsFinite, treeMaxAbs, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import { createOptimizer } from './optimizer.js';
 import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from './types.js';
 import { checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
@@ -39,6 +39,9 @@ export interface SaddleFreeNewtonState {
   readonly maxRitz: number;
   readonly [key: string]: number;
 }
+
+/** Thrown by the Hessian operator on a non-finite product, so the step falls back to −g. */
+class NonFiniteCurvature extends Error {}
 
 const KNOWN = ['k', 'damping', 'lr', 'armijoC', 'maxLineSearchSteps', 'seed'];
 
@@ -67,17 +70,24 @@ export function saddleFreeNewtonTransform<P extends PyTree>(options: SaddleFreeN
       if (hvp === undefined) throw new Error('saddleFreeNewton: the objective must provide hvp (use objective() or modelObjective())');
       const op = linearOperator('hessian', params, (v: P) => {
         ctx.counters.curvatureProducts++;
-        return hvp.call(obj, params, v);
+        const hv = hvp.call(obj, params, v);
+        if (!treeIsFinite(hv)) throw new NonFiniteCurvature();
+        return hv;
       });
-      const sfn = saddleFreeDirection(op, g, { k: o.k, damping: o.damping, seed: o.seed * 65537 + ctx.step });
-      const next: SaddleFreeNewtonState = {
-        minRitz: sfn.ritzValues.length > 0 ? sfn.ritzValues[0] : 0,
-        maxRitz: sfn.ritzValues.length > 0 ? sfn.ritzValues[sfn.ritzValues.length - 1] : 0,
-      };
-      let p = sfn.direction;
+      let sfn: ReturnType<typeof saddleFreeDirection<P>> | undefined;
+      try {
+        sfn = saddleFreeDirection(op, g, { k: o.k, damping: o.damping, seed: o.seed * 65537 + ctx.step });
+      } catch (e) {
+        if (!(e instanceof NonFiniteCurvature)) throw e;
+        ctx.events.push('saddleFreeNewton: non-finite Hessian-vector product; steepest descent for this step');
+      }
+      const ritz = sfn?.ritzValues ?? [];
+      // The last finite Ritz range is kept when this step's curvature was not finite.
+      const next: SaddleFreeNewtonState = ritz.length > 0 ? { minRitz: ritz[0], maxRitz: ritz[ritz.length - 1] } : state;
+      let p = sfn?.direction ?? treeScale(-1, g);
       let slope = treeVdot(g, p);
       if (!(slope < 0)) {
-        // Only when every Ritz value is flat and undamped, or a product was not finite.
+        // Only when every Ritz value is flat and undamped.
         ctx.events.push('saddleFreeNewton: no descent direction from the subspace; steepest descent instead');
         p = treeScale(-1, g);
         slope = -treeVdot(g, g);
