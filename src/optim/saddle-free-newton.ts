@@ -54,7 +54,7 @@ function resolve(options: SaddleFreeNewtonOptions) {
     lr: checkSchedule(o, 'lr', options.lr ?? 1, { min: 0, minExclusive: true }),
     armijoC: checkNumber(o, 'armijoC', options.armijoC ?? 1e-4, { min: 0, max: 1, maxExclusive: true }),
     maxLineSearchSteps: checkNumber(o, 'maxLineSearchSteps', options.maxLineSearchSteps ?? 30, { min: 1, integer: true }),
-    seed: checkNumber(o, 'seed', options.seed ?? 0, {}),
+    seed: checkNumber(o, 'seed', options.seed ?? 0, { integer: true }),
   };
 }
 
@@ -76,7 +76,7 @@ export function saddleFreeNewtonTransform<P extends PyTree>(options: SaddleFreeN
       });
       let sfn: ReturnType<typeof saddleFreeDirection<P>> | undefined;
       try {
-        sfn = saddleFreeDirection(op, g, { k: o.k, damping: o.damping, seed: o.seed * 65537 + ctx.step });
+        sfn = saddleFreeDirection(op, g, { k: o.k, damping: o.damping, seed: (o.seed % 2147483647) * 65537 + ctx.step }); // finite for any finite seed
       } catch (e) {
         if (!(e instanceof NonFiniteCurvature)) throw e;
         ctx.events.push('saddleFreeNewton: non-finite Hessian-vector product; steepest descent for this step');
