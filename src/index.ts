@@ -43,6 +43,7 @@ export { sgd, momentum, adam, adamw, rmsprop, adagrad } from './optim/baselines.
 export { lbfgs } from './optim/lbfgs.js';
 export { olbfgs } from './optim/olbfgs.js';
 export { hessianFree } from './optim/hessian-free.js';
+export { saddleFreeNewton } from './optim/saddle-free-newton.js';
 export { subsampledNewton } from './optim/subsampled-newton.js';
 export { kfac } from './optim/kfac.js';
 export { ekfac } from './optim/ekfac.js';

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 /**
- * The `hessian` command: `bench`, `train`, `list`, `info`, `--version`.
+ * The `hessian` command: `bench`, `train`, `spectrum`, `list`, `info`, `--version`.
  * Bad arguments get a one-line error and a non-zero exit (a stack trace only with --verbose).
  */
 import { parseArgs } from 'node:util';
 import { info, VERSION } from '../info.js';
 import { runBench } from './bench.js';
 import { runTrain } from './train.js';
+import { runSpectrum } from './spectrum.js';
 import { listText } from './list.js';
 import { UsageError } from './errors.js';
 
@@ -19,7 +20,8 @@ const HELP: Record<string, string> = {
   --optimizer O [--steps N | --budget S] [--seed K]
   [--lr X] [--batch-size N|full] [--set key=value ...]
   [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
-  [--size tiny|small|paper] [--json]
+  [--size tiny|small|paper] [--curvature-every N] [--json]
+  --curvature-every N: top Hessian eigenvalue and trace every N steps (outside the timed work).
   --steps N is the total count (at most 1000000000), also when resuming;
   with --save the checkpoint is written at the end, every N steps or S seconds
   if asked, and on SIGINT/SIGTERM before exiting (code 130/143).
@@ -28,6 +30,9 @@ const HELP: Record<string, string> = {
   --model is mlp:784-256-10[:relu], linear:784-10, autoencoder:784-400-30 or cnn:10.
   --lr, --batch-size and --set override the defaults (hessian list shows the
   optimizers; unknown or out-of-range options are refused by the optimizer).`,
+  spectrum: `hessian spectrum: Hessian eigenvalues, trace and spectral density, written to DIR/spectrum.json and .html
+  --problem P [--resume FILE] [--per-layer] [--out DIR] [--size tiny|small|paper]
+  [--seed K] [--k 5] [--runs 3] [--steps 40] [--json]`,
   list: 'hessian list: problems, optimizers and datasets   [--json]',
   info: 'hessian info: version, kernel backend, threads, SIMD level   [--json]',
 };
@@ -82,11 +87,18 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, {
         problem: { type: 'string' }, optimizer: { type: 'string' }, steps: { type: 'string' }, budget: { type: 'string' },
         seed: { type: 'string' }, save: { type: 'string' }, 'save-every': { type: 'string' }, 'save-every-seconds': { type: 'string' },
-        resume: { type: 'string' }, size: { type: 'string' }, json: { type: 'boolean' },
+        resume: { type: 'string' }, size: { type: 'string' }, 'curvature-every': { type: 'string' }, json: { type: 'boolean' },
         data: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' }, loss: { type: 'string' }, 'test-fraction': { type: 'string' },
         lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true },
       });
       return await runTrain(values as never);
+    }
+    if (cmd === 'spectrum') {
+      const { values } = parse(rest, {
+        problem: { type: 'string' }, resume: { type: 'string' }, 'per-layer': { type: 'boolean' }, out: { type: 'string' }, size: { type: 'string' },
+        seed: { type: 'string' }, k: { type: 'string' }, runs: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' },
+      });
+      return await runSpectrum(values);
     }
     if (cmd === 'bench') {
       const { values } = parse(rest, {
@@ -95,7 +107,7 @@ async function main(argv: string[]): Promise<number> {
       });
       return await runBench(values);
     }
-    throw new UsageError(`unknown command '${cmd}' (commands: bench, train, list, info; see 'hessian --help')`);
+    throw new UsageError(`unknown command '${cmd}' (commands: bench, train, spectrum, list, info; see 'hessian --help')`);
   } catch (e) {
     const msg = e instanceof Error ? e.message : String(e);
     console.error(`hessian: ${msg.split('\n')[0]}`);

@@ -4,7 +4,9 @@
  * (safetensors layout) that continue bit for bit: `--steps N` is the TOTAL step count.
  * With `--save`, the checkpoint is also written every `--save-every N` steps and/or
  * `--save-every-seconds S`, and on SIGINT / SIGTERM before exiting (130 / 143); the save path is
- * checked before training starts.
+ * checked before training starts. `--curvature-every N` samples the top eigenvalue (power
+ * iteration) and the trace (Hutchinson) of the full-loss Hessian every N steps, outside the
+ * timed work.
  */
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import cliProgress from 'cli-progress';
@@ -17,6 +19,7 @@ import { checkSavePath, loadRunCheckpoint, saveRunCheckpoint } from './run-check
 import { hyperFor } from '../bench/hyper.js';
 import { applyHyperArgs, type HyperArgs } from './hyper-args.js';
 import { registerDataProblem, type DataArgs } from './data-problem.js';
+import { curvatureSampler, type CurvatureSample } from '../curvature/diagnostics.js';
 
 export interface TrainArgs extends HyperArgs, DataArgs {
   problem?: string;
@@ -29,6 +32,7 @@ export interface TrainArgs extends HyperArgs, DataArgs {
   'save-every-seconds'?: string;
   resume?: string;
   size?: string;
+  'curvature-every'?: string;
   json?: boolean;
 }
 
@@ -102,6 +106,10 @@ export async function runTrain(args: TrainArgs): Promise<number> {
   if (resume !== undefined && budget.steps !== undefined && resume.step > budget.steps) {
     throw new UsageError(`--steps ${budget.steps} is below the ${resume.step} steps the checkpoint already made (--steps is the total)`);
   }
+  const curvatureEvery = a['curvature-every'] === undefined ? undefined : intArg('curvature-every', a['curvature-every'], 0, 1, MAX_STEPS);
+  // The Hessian of the full training loss, on an instance of its own (same seed, same data).
+  const sample = curvatureEvery === undefined ? undefined : curvatureSampler(problemById(a.problem).build(seed, { size }).full, curvatureEvery, { seed });
+  const curvature: (CurvatureSample & { step: number })[] = [];
   const tty = process.stdout.isTTY === true && !a.json;
   const bar = tty ? new cliProgress.SingleBar({ format: `${a.optimizer} on ${a.problem} |{bar}| {percentage}% | step {step} | loss {loss}`, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
   if (bar) bar.start(100, 0, { step: 0, loss: '-' });
@@ -143,6 +151,14 @@ export async function runTrain(args: TrainArgs): Promise<number> {
         result = r.value;
         break;
       }
+      if (sample !== undefined && r.value.step % (curvatureEvery ?? 1) === 0) {
+        const c = sample(r.value.step, r.value.checkpoint().params);
+        if (c !== undefined) {
+          curvature.push(c);
+          if (a.json) console.log(JSON.stringify({ step: c.step, topEigenvalue: c.topEigenvalue, hessianTrace: c.trace, hessianTraceStderr: c.traceStderr }));
+          else if (!bar) console.log(`step ${c.step}  top Hessian eigenvalue ${c.topEigenvalue.toPrecision(5)}  trace ${c.trace.toPrecision(5)} ± ${c.traceStderr.toPrecision(2)}`);
+        }
+      }
       if (save !== undefined) {
         const now = performance.now();
         const due = (saveEvery !== undefined && r.value.step % saveEvery === 0) || (saveEverySeconds !== undefined && now - lastSave >= 1000 * saveEverySeconds);
@@ -173,7 +189,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
   if (warning !== undefined) console.warn(warning);
   if (save !== undefined) await saveRunCheckpoint(save, checkpoint);
   const f = record.final;
-  const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped, hyper };
+  const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped, hyper, ...(curvature.length > 0 ? { curvature } : {}) };
   if (a.json) console.log(JSON.stringify(summary));
   else {
     console.log(`done: ${f.step} steps in ${f.seconds.toFixed(2)}s (${f.stopped}); train loss ${f.trainLoss.toPrecision(6)}${f.testLoss !== undefined ? `, test loss ${f.testLoss.toPrecision(6)}` : ''}${f.testAccuracy !== undefined ? `, test accuracy ${(100 * f.testAccuracy).toFixed(2)}%` : ''}`);

@@ -14,6 +14,7 @@ export { cg, conjugateGradient, type CgOptions, type CgOperatorOptions, type CgR
 export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './products.js';
 export { diagEmpiricalFisher } from './diag-fisher.js';
 
-// --- estimators and solvers (wt-b): lanczos, trace, diagonal, spectralDensity, Nyström ---
-// (helper B adds its exports here at merge)
-// --- end wt-b ---
+// Estimators, eigensolvers and low-rank methods on any operator.
+export * from './estimators/index.js';
+export * from './lowrank/index.js';
+export { curvatureSample, curvatureSampler, spectrumSummary, hessianOperator, type CurvatureSample, type CurvatureSampleOptions, type SpectrumOptions, type SpectrumSummary, type HvpSource } from './diagnostics.js';

@@ -30,6 +30,7 @@ import type { PyTree } from '../autodiff/pytree.js';
 import { cg } from '../curvature/cg.js';
 import { fromObjective } from '../curvature/operators/from-objective.js';
 import { linearOperator } from '../curvature/operators/linear-operator.js';
+import { cgPreconditioner } from '../curvature/lowrank/nystrom.js';
 import { createOptimizer } from './optimizer.js';
 import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
@@ -53,8 +54,15 @@ export interface HessianFreeOptions {
   cgMaxIter?: number;
   cgDecay?: number;
   cgTolerance?: number;
-  /** Diagonal preconditioner (diag(F_emp) + λ)^α; default on, α = 0.75. */
-  preconditioner?: boolean;
+  /**
+   * true (default): the diagonal preconditioner (diag(F_emp) + λ)^α, α = `preconditionerExponent`;
+   * 'nystrom': a randomized Nyström low-rank preconditioner of the curvature for the damped
+   * system (Frangella, Tropp & Udell 2023), rebuilt every step from `nystromRank` products;
+   * false: none.
+   */
+  preconditioner?: boolean | 'nystrom';
+  /** Sketch size of the Nyström preconditioner (default 20 curvature products per step). */
+  nystromRank?: number;
   preconditionerExponent?: number;
   /** Fraction of the batch for curvature products, default 1. */
   curvatureFraction?: number;
@@ -81,7 +89,7 @@ export interface HessianFreeState<P extends PyTree> {
 }
 
 const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgDecay',
-  'cgTolerance', 'preconditioner', 'preconditionerExponent', 'curvatureFraction', 'backtracking', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
+  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'curvatureFraction', 'backtracking', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
 
 function resolve(options: HessianFreeOptions) {
   const o = 'hessianFree';
@@ -99,7 +107,8 @@ function resolve(options: HessianFreeOptions) {
     cgMaxIter: checkNumber(o, 'cgMaxIter', options.cgMaxIter ?? 250, { min: 1, integer: true }),
     cgDecay: checkNumber(o, 'cgDecay', options.cgDecay ?? 0.95, { min: 0, max: 1 }),
     cgTolerance: checkNumber(o, 'cgTolerance', options.cgTolerance ?? 0, { min: 0 }),
-    preconditioner: checkBoolean(o, 'preconditioner', options.preconditioner ?? true),
+    preconditioner: options.preconditioner === 'nystrom' ? 'nystrom' as const : checkBoolean(o, 'preconditioner', options.preconditioner ?? true),
+    nystromRank: checkNumber(o, 'nystromRank', options.nystromRank ?? 20, { min: 1, integer: true }),
     preconditionerExponent: checkNumber(o, 'preconditionerExponent', options.preconditionerExponent ?? 0.75, { min: 0, max: 1 }),
     curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
     backtracking: checkBoolean(o, 'backtracking', options.backtracking ?? true),
@@ -150,7 +159,9 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       let B = curvature.damped(lambda);
       if (sd !== undefined && sd.weight > 0) B = B.plus(linearOperator('structural damping', params, (v: P) => sd.product(params, v) as P).scale(sd.weight));
       let precond: ((r: P) => P) | undefined;
-      if (o.preconditioner && curvObj.diagEmpiricalFisher) {
+      if (o.preconditioner === 'nystrom') {
+        precond = cgPreconditioner('nystrom', curvature, { rank: Math.min(o.nystromRank, curvature.size), seed: ctx.step, damping: lambda });
+      } else if (o.preconditioner && curvObj.diagEmpiricalFisher) {
         const diag = curvObj.diagEmpiricalFisher(params);
         const m = treeMapValues(diag, (d) => Math.pow(d + lambda, o.preconditionerExponent));
         const md = treeData(m);

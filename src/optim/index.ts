@@ -33,3 +33,4 @@ export type { Gram, QuadraticModelStep } from './kfac.js';
 export type { ModelObjective, ModelObjectiveOptions, L2Options, L2Exclude } from './objective.js';
 export type { EstimationMode, TappedModel, KfacStatistics, EstimatorState } from '../curvature/kronecker-estimator.js';
 export type { InverseMethod, Approximation, BlockState, LayerSample, KroneckerState, DiagonalState, LayerKind, EigenInverse, CholeskyInverse } from '../curvature/kronecker.js';
+export { saddleFreeNewton, saddleFreeNewtonTransform, type SaddleFreeNewtonOptions, type SaddleFreeNewtonState } from './saddle-free-newton.js';

@@ -40,16 +40,16 @@
  */
 import type { PyTree } from '../autodiff/pytree.js';
 import { Rng } from '../tensor/random.js';
-import { treeLeaves, treeUnflatten } from '../autodiff/pytree.js';
 import type { Approximation, InverseMethod, LayerSample } from '../curvature/kronecker.js';
 import {
   layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState,
 } from '../curvature/kronecker-estimator.js';
 import { fromObjective, type CurvatureKind } from '../curvature/operators/from-objective.js';
+import { diagonal as hutchinsonDiagonal } from '../curvature/estimators/diagonal.js';
 import { createOptimizer } from './optimizer.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
 import { hasKfacStatistics } from './kfac-objective.js';
-import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike, treeData } from '../autodiff/tree-math.js';
+import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from './types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
 
@@ -175,12 +175,6 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
 
 type CurvatureConfig = ReturnType<typeof resolveCurvature>;
 
-/** Hutchinson's estimate v ⊙ (C v) of the diagonal of C, v Rademacher (unbiased). */
-function hutchinsonDiagonal<P extends PyTree>(params: P, product: (v: P) => P, rng: Rng): P {
-  const v = treeUnflatten(params, treeLeaves(params).map((l) => rng.rademacher(l.shape, { dtype: l.dtype })));
-  const cv = treeData(product(v));
-  return treeMapValues(v, (x, i, leaf) => x * cv[leaf][i]);
-}
 
 /**
  * Step 1–2 of the update: statistics and inverses when due. Returns the new estimator state;
@@ -207,7 +201,7 @@ export function refreshCurvature<P extends PyTree>(
       if (first) ctx.events.push(`${owner}: the objective is a plain function (no kfacStatistics); diagonal blocks ${kind ? 'from Hutchinson estimates of its curvature' : 'from squared gradients'}`);
       if (kind !== undefined) ctx.counters.curvatureProducts++;
       const curvature = kind === undefined ? undefined : fromObjective(obj, params, kind);
-      const diagonal = curvature !== undefined ? hutchinsonDiagonal(params, (v) => curvature.matvec(v), rng) : treeMapValues(grad, (x) => x * x);
+      const diagonal = curvature !== undefined ? hutchinsonDiagonal(curvature, { rng }) : treeMapValues(grad, (x) => x * x);
       stats = { layers: [], diagonal };
     }
   }

@@ -33,7 +33,7 @@ describe('minimize', () => {
     // SciPy's counts (function / gradient calls): L-BFGS-B 7/5, BFGS 10/8, CG 9/7. Each of our
     // evaluations yields both, so an evaluation is held to the smaller (gradient) budget where we
     // meet it, and to the function budget for lbfgsb, whose line search is Moré–Thuente-like.
-    const budgets: Record<string, number> = { lbfgs: 5, lbfgsb: 7, bfgs: 8, cg: 7, 'newton-cg': 7 };
+    const budgets: Record<string, number> = { lbfgs: 5, lbfgsb: 7, bfgs: 8, cg: 7, 'newton-cg': 7, 'saddle-free-newton': 7 };
     for (const method of MINIMIZE_METHODS) {
       const r = minimize(f, [0, 0, 0], { method });
       assert.ok(Math.abs(r.fun - 1.5591321673) < 1e-8, `${method}: f = ${r.fun}`);

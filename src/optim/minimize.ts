@@ -16,11 +16,12 @@ import { lbfgsb } from './lbfgsb.js';
 import { nonlinearCg } from './nonlinear-cg.js';
 import { bfgs } from './bfgs.js';
 import { newtonCg } from './newton-cg.js';
+import { saddleFreeNewtonMinimizer } from './saddle-free-newton.js';
 import { treeMaxAbs } from '../autodiff/tree-math.js';
 import { checkNumber } from './validate.js';
 import type { MinimizeResult, MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
-export const MINIMIZE_METHODS = ['lbfgs', 'lbfgsb', 'cg', 'bfgs', 'newton-cg'] as const;
+export const MINIMIZE_METHODS = ['lbfgs', 'lbfgsb', 'cg', 'bfgs', 'newton-cg', 'saddle-free-newton'] as const;
 export type MinimizeMethod = (typeof MINIMIZE_METHODS)[number];
 
 export interface MinimizeOptions {
@@ -147,6 +148,8 @@ export function minimize(f: (x: Tensor) => Tensor | number, x0: Tensor | readonl
     out = nonlinearCg(input);
   } else if (method === 'bfgs') {
     out = bfgs(input);
+  } else if (method === 'saddle-free-newton') {
+    out = saddleFreeNewtonMinimizer(input);
   } else {
     out = newtonCg(input);
   }

@@ -12,6 +12,7 @@ import { hessianFree } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
 import { kfac } from './kfac.js';
 import { ekfac } from './ekfac.js';
+import { saddleFreeNewton } from './saddle-free-newton.js';
 import type { Objective, Optimizer } from './types.js';
 
 export interface OptimizerEntry {
@@ -43,6 +44,7 @@ const entries: OptimizerEntry[] = [
     needs: ['ggnvp'], stochastic: true, create: (o) => kfac(o) as unknown as Optimizer<PyTree, PyTree>,
   },
   { id: 'ekfac', title: 'EKFAC', reference: 'George et al. 2018', needs: ['ggnvp'], stochastic: true, create: (o) => ekfac(o) as unknown as Optimizer<PyTree, PyTree> },
+  { id: 'saddle-free-newton', title: 'saddle-free Newton (Krylov)', reference: 'Dauphin et al. 2014', needs: ['hvp'], stochastic: false, create: (o) => saddleFreeNewton(o) as unknown as Optimizer<PyTree, PyTree> },
 ];
 
 export const OPTIMIZERS: ReadonlyMap<string, OptimizerEntry> = new Map(entries.map((e) => [e.id, e]));

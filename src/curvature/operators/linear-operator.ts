@@ -202,9 +202,8 @@ export class LinearOperator<P extends PyTree = PyTree> {
     const out = new Float64Array(this.size);
     let o = 0;
     for (const l of treeLeaves(v)) {
-      const d = l.data;
-      for (let i = 0; i < d.length; i++) out[o + i] = d[i];
-      o += d.length;
+      out.set(l.data, o); // block copy (an element loop costs ~20 ms at 200k parameters)
+      o += l.size;
     }
     return out;
   }
@@ -216,7 +215,8 @@ export class LinearOperator<P extends PyTree = PyTree> {
     const leaves = treeLeaves(this.like).map((l) => {
       const t = new Tensor(l.dtype === 'float64' ? new Float64Array(l.size) : new Float32Array(l.size), l.shape);
       const d = t.data;
-      for (let i = 0; i < d.length; i++) d[i] = x[o + i];
+      if (x instanceof Float64Array || x instanceof Float32Array) d.set(x.subarray(o, o + d.length));
+      else for (let i = 0; i < d.length; i++) d[i] = x[o + i];
       o += d.length;
       return t;
     });
