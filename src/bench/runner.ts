@@ -12,6 +12,7 @@ import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
 import { divergenceMonitor, type DivergenceEvent } from '../optim/divergence.js';
 import { hyperFor, type Hyper } from './hyper.js';
+import { stoppingRule, type Stop, type StopKind, type StoppingOptions } from './stopping.js';
 import { problemById, type DataSize, type Evaluation, type ProblemInstance } from './problems.js';
 import { MAX_STEPS, resumedParams, resumedState, validateRunMetadata } from './resume.js';
 
@@ -34,7 +35,8 @@ export interface RunRecord {
   seed: number;
   hyper: Hyper;
   curve: CurvePoint[];
-  final: CurvePoint & { stopped: string; rejectedSteps: number };
+  /** The last point, with what ended the run ('converged', 'diverged' or 'budget') and why. */
+  final: CurvePoint & { stopped: StopKind; stopReason: string; rejectedSteps: number };
   /** Divergence signals (a persistent rise of the full-data training or the test loss; see optim/divergence.ts). */
   divergence?: DivergenceEvent[];
 }
@@ -52,6 +54,14 @@ export interface RunOptions {
   onPoint?: (p: CurvePoint, budget: Budget) => void;
   /** Resume from a saved run: parameters, optimizer state and counters. */
   resume?: Checkpoint;
+  /**
+   * End the run when it converges or diverges (bench/stopping.ts), not only at the budget:
+   * true for the default rules, or the rules' options. The loss floor defaults to the problem's
+   * known minimum (test functions) or 0 (the models' losses are non-negative). Off by default:
+   * a run then makes exactly the steps of its budget unless its loss becomes non-finite.
+   * The rules' state starts afresh on resume.
+   */
+  stopping?: boolean | StoppingOptions;
 }
 
 export interface Checkpoint {
@@ -167,8 +177,12 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   let nextEvalStep = step + 1;
   let lastEvalSeconds = seconds;
   const evalInterval = budget.seconds !== undefined ? budget.seconds / 50 : Infinity;
-  let stopped = 'budget';
-  while (true) {
+  let stop: Stop | undefined;
+  const rule = options.stopping === undefined || options.stopping === false ? undefined
+    : stoppingRule({ lossFloor: problem.fStar ?? (problem.kind === 'function' ? undefined : 0), ...(options.stopping === true ? {} : options.stopping) });
+  const fullBatch = hyper.batchSize === 'full';
+  if (rule !== undefined) stop = rule.afterPoint(curve[0].step, curve[0].trainLoss);
+  while (stop === undefined) {
     if (budget.steps !== undefined && step >= budget.steps) break;
     if (budget.seconds !== undefined && seconds >= budget.seconds) break;
     const t0 = process.hrtime.bigint();
@@ -182,21 +196,18 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     evals += res.info.evals;
     curvatureProducts += res.info.curvatureProducts;
     if (!res.info.accepted) rejected++;
+    stop = rule?.afterStep(step, res.info, fullBatch);
     const due = step >= nextEvalStep || seconds - lastEvalSeconds >= evalInterval;
     const last = (budget.steps !== undefined && step >= budget.steps) || (budget.seconds !== undefined && seconds >= budget.seconds);
-    if (due || last) {
+    if (due || last || stop !== undefined) {
       const p = evalPoint();
       lastEvalSeconds = seconds;
       nextEvalStep = Math.max(step + 1, Math.ceil(step * 1.15));
-      if (!Number.isFinite(p.trainLoss)) {
-        stopped = 'diverged';
-        break;
-      }
+      if (!Number.isFinite(p.trainLoss)) stop = { kind: 'diverged', reason: `the full training loss is ${p.trainLoss} at step ${step}` };
+      else stop = rule?.afterPoint(step, p.trainLoss) ?? stop;
     }
-    if (rejected > 20 && rejected > step / 2) {
-      stopped = 'most steps rejected';
-      break;
-    }
+    if (stop === undefined && rejected > 20 && rejected > step / 2) stop = { kind: 'diverged', reason: `${rejected} of ${step} steps rejected (non-finite values)` };
+    if (stop !== undefined) break;
     // A checkpoint the caller takes may be held past the next step: its tensors leave the
     // runner's scope (kept), so sweeping the next step cannot release them under the caller.
     yield {
@@ -209,7 +220,8 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   // What the steps made and the result keeps moves to the caller's scope, if any.
   closeScope(carried, [params, state]);
   if (curve[curve.length - 1].step !== step) evalPoint();
-  const final = { ...curve[curve.length - 1], stopped, rejectedSteps: rejected };
+  stop ??= { kind: 'budget', reason: budget.steps !== undefined && step >= budget.steps ? `the budget of ${budget.steps} steps ran out` : `the budget of ${budget.seconds ?? 0} s ran out` };
+  const final = { ...curve[curve.length - 1], stopped: stop.kind, stopReason: stop.reason, rejectedSteps: rejected };
   return {
     record: { problem: problemId, optimizer: optimizerId, seed, hyper, curve, final, divergence },
     checkpoint: { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper },
