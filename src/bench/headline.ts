@@ -58,7 +58,7 @@ export function firstReach(run: RunRecord, target: number): { step: number; seco
   return p === undefined ? undefined : { step: p.step, seconds: p.seconds };
 }
 
-const fmtLoss = (x: number): string => x.toPrecision(3);
+const fmtLoss = (x: number): string => (x !== 0 && (Math.abs(x) < 1e-3 || Math.abs(x) >= 1e5) ? x.toExponential(2) : x.toPrecision(3));
 const fmtSeconds = (s: number): string => (s >= 100 ? s.toFixed(0) : s >= 1 ? s.toFixed(1) : s.toPrecision(2)) + ' s';
 const fmtFactor = (f: number): string => (f >= 10 ? f.toFixed(0) : f.toFixed(1)) + '×';
 

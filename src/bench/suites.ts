@@ -33,7 +33,7 @@ export const SUITES: Readonly<Record<SuiteId, Suite>> = {
     purpose: 'one problem of each kind (test function, convex model, small net, deep autoencoder): a few minutes',
     problems: ['mgh/rosenbrock', 'logreg-mnist', 'mlp-iris', 'autoencoder-curves'],
     optimizers: ['sgd', 'momentum', 'adam', 'lbfgs', 'hessian-free', 'kfac'],
-    budget: '6s',
+    budget: '5s',
     seeds: 1,
     size: 'small',
     tune: false,

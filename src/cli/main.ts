@@ -14,8 +14,11 @@ const USAGE = `usage: hessian <command> [options]
 
 commands:
   bench   run optimizers on problems, write DIR/results.json and DIR/report.html
-          [--problems a,b] [--optimizers x,y] [--budget 60s|500steps] [--seeds 3]
-          [--out DIR] [--size tiny|small|paper] [--tune] [--no-peers] [--json]
+          [--suite quick|deep|paper] [--problems a,b] [--optimizers x,y]
+          [--budget 60s|500steps] [--seeds 3] [--out DIR] [--size tiny|small|paper]
+          [--tune] [--no-peers] [--no-stop] [--json]
+          the suite (default quick) gives the defaults; runs end early when they
+          converge or diverge unless --no-stop
   train   train one problem with one optimizer
           --problem P --optimizer O [--steps N | --budget S] [--seed K]
           [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
@@ -72,8 +75,8 @@ async function main(argv: string[]): Promise<number> {
     }
     if (cmd === 'bench') {
       const { values } = parse(rest, {
-        problems: { type: 'string' }, optimizers: { type: 'string' }, budget: { type: 'string' }, seeds: { type: 'string' },
-        out: { type: 'string' }, size: { type: 'string' }, tune: { type: 'boolean' }, 'no-peers': { type: 'boolean' }, json: { type: 'boolean' },
+        suite: { type: 'string' }, problems: { type: 'string' }, optimizers: { type: 'string' }, budget: { type: 'string' }, seeds: { type: 'string' },
+        out: { type: 'string' }, size: { type: 'string' }, tune: { type: 'boolean' }, 'no-peers': { type: 'boolean' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' },
       });
       return await runBench(values);
     }
