@@ -181,10 +181,15 @@ ${tables}
 <script>
 const DATA = ${data};
 const host = document.getElementById('charts');
-for (const c of DATA.charts) {
+// Every chart's box first, so that each plot is sized in the final grid (the first box alone would span the page).
+const divs = DATA.charts.map((c) => {
   const div = document.createElement('div'); div.className = 'chart';
   const h = document.createElement('h4'); h.textContent = c.title; div.appendChild(h); host.appendChild(div);
-  div.title = c.stops.map((m) => m.reason).join('\n');
+  return div;
+});
+DATA.charts.forEach((c, k) => {
+  const div = divs[k];
+  div.title = c.stops.map((m) => m.reason).join('\\n');
   const data = [c.x]; const series = [{ label: c.xLabel }]; const bands = [];
   for (const s of c.series) {
     const col = DATA.color[s.label] || '#444';
@@ -215,7 +220,7 @@ for (const c of DATA.charts) {
         ctx.restore();
       }
     }] } }, data, div);
-}
+});
 </script>
 </body></html>
 `;
