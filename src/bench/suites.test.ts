@@ -4,7 +4,8 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { SUITES, suiteById, suiteBudgetSeconds, suiteRunCount } from './suites.js';
+import { SUITES, suiteById, suiteBudgetSeconds, suiteHyper, suiteRunCount } from './suites.js';
+import { hyperFor } from './hyper.js';
 import { problemById } from './problems.js';
 import { OPTIMIZERS } from '../optim/registry.js';
 import { parseBudget } from './runner.js';
@@ -39,6 +40,23 @@ describe('benchmark suites', () => {
     assert.deepEqual(suiteRunCount(d, true), { tuning: 3 * 12, runs: 63, peer: 27 });
     assert.equal(suiteBudgetSeconds(d, true), 30 * (63 + 27 + 9));
     assert.equal(suiteBudgetSeconds({ ...q, budget: '100steps' }, true), undefined);
+  });
+
+  it("a suite's options go over the table's for its problem and optimizer only, and build", () => {
+    const base = hyperFor('autoencoder-curves', 'autoencoder', 'hessian-free');
+    const q = suiteHyper(SUITES.quick, 'autoencoder-curves', 'hessian-free', base);
+    assert.deepEqual(q, { options: { ...base.options, cgMaxIter: 10, curvatureFraction: 0.1 }, batchSize: base.batchSize });
+    assert.deepEqual(suiteHyper(SUITES.deep, 'autoencoder-curves', 'hessian-free', base), base);
+    const other = hyperFor('mlp-iris', 'classifier', 'hessian-free');
+    assert.deepEqual(suiteHyper(SUITES.quick, 'mlp-iris', 'hessian-free', other), other);
+    for (const s of Object.values(SUITES)) {
+      for (const [p, byOpt] of Object.entries(s.hyper ?? {})) {
+        for (const o of Object.keys(byOpt)) {
+          const h = suiteHyper(s, p, o, hyperFor(p, problemById(p).kind, o));
+          assert.doesNotThrow(() => OPTIMIZERS.get(o)?.create(h.options), `${s.id}: ${o} on ${p}`);
+        }
+      }
+    }
   });
 
   it('an unknown suite is an error listing the valid ones', () => {

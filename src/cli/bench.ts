@@ -18,7 +18,7 @@ import { hyperFor, TUNE_GRID, type Hyper } from '../bench/hyper.js';
 import { renderReport, summarize } from '../bench/report.js';
 import { headlines } from '../bench/headline.js';
 import { resolveStopping } from '../bench/stopping.js';
-import { suiteById, SUITES } from '../bench/suites.js';
+import { suiteById, suiteHyper, SUITES, type Suite } from '../bench/suites.js';
 import type { Results } from '../bench/schema.js';
 import { runTorchPeers } from '../bench/peers.js';
 import { table } from '../bench/util.js';
@@ -58,8 +58,8 @@ function list(name: string, v: string | undefined, dflt: string[], valid: (id: s
   return ids;
 }
 
-function tune(problem: string, optimizer: string, budget: Budget, size: DataSize): Hyper {
-  const base = hyperFor(problem, problemById(problem).kind, optimizer);
+function tune(problem: string, optimizer: string, budget: Budget, size: DataSize, suite: Suite): Hyper {
+  const base = suiteHyper(suite, problem, optimizer, hyperFor(problem, problemById(problem).kind, optimizer));
   const grid = TUNE_GRID[optimizer];
   if (grid === undefined) return base;
   let best = base;
@@ -128,7 +128,7 @@ export async function runBench(a: BenchArgs): Promise<number> {
   const started = performance.now();
   for (const p of problems) {
     for (const o of optimizers) {
-      const hyper = tuned ? tune(p, o, budget, size) : hyperFor(p, problemById(p).kind, o);
+      const hyper = tuned ? tune(p, o, budget, size, suite) : suiteHyper(suite, p, o, hyperFor(p, problemById(p).kind, o));
       for (let seed = 0; seed < seeds; seed++) {
         bar?.update(done, { what: `${o} on ${p}, seed ${seed}` });
         const { record } = runOne(p, o, seed, budget, { size, hyper, stopping: stopping === false ? false : true });
