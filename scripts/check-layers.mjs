@@ -18,16 +18,8 @@ export const LAYERS = ['kernels', 'tensor', 'autodiff', 'nn', 'curvature', 'opti
 const EXEMPT = (file) => file === 'index.ts' || file === 'info.ts' || file.startsWith('testing/') || (!file.includes('/') && file.endsWith('.test.ts'));
 
 // Imports and cycles allowed by name, each with the reason it may stay for now.
-const ALLOWED_IMPORTS = new Map([
-  ['bench/report.ts -> cli/bench.ts', 'removed by wt-c at merge'], // removed by wt-c at merge
-  ['bench/compare.ts -> cli/bench.ts', 'removed by wt-c at merge'], // removed by wt-c at merge
-]);
-const ALLOWED_CYCLES = new Map([
-  ['bench/report.ts -> cli/bench.ts', 'removed by wt-c at merge'], // removed by wt-c at merge
-  // runner.ts re-exports resume.ts, whose validator returns runner's RunMetadata type; outside
-  // wt-a's files (fix: declare the checkpoint types in their own file).
-  ['bench/resume.ts -> bench/runner.ts', 'type-only side; owner of bench/runner.ts to fix'],
-]);
+const ALLOWED_IMPORTS = new Map([]);
+const ALLOWED_CYCLES = new Map([]);
 
 const IMPORT = /(?:^|[\s;}])(?:import|export)\s[^'"`;]*?from\s*['"]([^'"]+)['"]|(?:^|[\s;}])import\s*['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/g;
 

@@ -1,6 +1,7 @@
 /**
  * The benchmark suite and the CLI: every registered optimizer makes a step on every problem
- * kind; results.json conforms to its documented schema; bad arguments get one-line errors;
+ * kind; results.json conforms to its documented schema (the default suite's too); bad arguments
+ * get one-line errors;
  * `train --save` then `--resume` continues exactly as an uninterrupted run.
  */
 import { describe, it } from 'node:test';
@@ -16,6 +17,7 @@ import { OPTIMIZERS } from '../optim/registry.js';
 import { runOne, parseBudget, type Checkpoint } from './runner.js';
 import { validateResults } from './schema.js';
 import { summarize } from './report.js';
+import { SUITES } from './suites.js';
 
 const CLI = fileURLToPath(new URL('../cli/main.js', import.meta.url));
 const cli = (...args: string[]) => spawnSync(process.execPath, [CLI, ...args], { encoding: 'utf8' });
@@ -77,6 +79,52 @@ describe('hessian CLI', () => {
       const event = { series: 'test loss', step: 9, loss: 3, best: 1, bestStep: 2, message: 'rose' };
       assert.deepEqual(validateResults({ ...doc, runs: [{ ...doc.runs[0], divergence: [event] }] }), []);
       assert.ok(validateResults({ ...doc, runs: [{ ...doc.runs[0], divergence: [{ step: 'x' }] }] }).some((e) => e.includes('divergence[0]')));
+      // stops, headlines and settings are checked too
+      assert.equal(doc.settings.suite, 'custom');
+      assert.ok(validateResults({ ...doc, runs: [{ ...doc.runs[0], final: { ...doc.runs[0].final, stopped: 'tired' } }] }).some((e) => e.includes('final.stopped must be one of')));
+      assert.ok(validateResults({ ...doc, runs: [{ ...doc.runs[0], curve: doc.runs[0].curve.slice(0, 1) }] }).some((e) => e.includes('curve must end at the final step')));
+      assert.ok(validateResults({ ...doc, headlines: [{ problem: 'p' }] }).some((e) => e.includes('headlines[0]')));
+      assert.ok(validateResults({ ...doc, headlines: undefined }).some((e) => e.includes('headlines must be an array')));
+      assert.deepEqual(doc.headlines.map((h: { problem: string }) => h.problem), ['mgh/rosenbrock', 'mlp-iris']);
+      // L-BFGS needs about 35 steps to Rosenbrock's minimum, so at 15 the budget ends the run.
+      const lbfgsRosen = doc.runs.find((r: { optimizer: string; problem: string }) => r.optimizer === 'lbfgs' && r.problem === 'mgh/rosenbrock');
+      assert.equal(lbfgsRosen.final.stopped, 'budget');
+      assert.match(lbfgsRosen.final.stopReason, /15 steps/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("the default suite's results validate, its runs stop on the rules, and the summary starts with a headline per problem", () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hessian-bench-'));
+    try {
+      // The quick suite's problems and optimizers at the tiny data size and 2 steps each (a
+      // Hessian-free step on the autoencoder alone takes seconds).
+      const r = cli('bench', '--budget', '2steps', '--size', 'tiny', '--out', dir, '--no-peers');
+      assert.equal(r.status, 0, r.stderr);
+      const doc = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+      assert.deepEqual(validateResults(doc), []);
+      assert.equal(doc.settings.suite, 'quick');
+      assert.equal(doc.runs.length, SUITES.quick.problems.length * SUITES.quick.optimizers.length);
+      const out = r.stdout.trim().split('\n');
+      const first = out.findIndex((l) => l.startsWith('mgh/rosenbrock: '));
+      assert.ok(first >= 0, r.stdout);
+      assert.deepEqual(out.slice(first, first + SUITES.quick.problems.length).map((l) => l.split(':')[0]), [...SUITES.quick.problems]);
+      // The rules end L-BFGS at Rosenbrock's minimum (about 35 steps); --no-stop runs the whole budget.
+      for (const flag of ['--json', '--no-stop']) {
+        const one = cli('bench', '--problems', 'mgh/rosenbrock', '--optimizers', 'lbfgs', '--budget', '60steps', '--out', dir, '--no-peers', '--json', flag);
+        assert.equal(one.status, 0, one.stderr);
+        const d = JSON.parse(readFileSync(join(dir, 'results.json'), 'utf8'));
+        assert.deepEqual(validateResults(d), []);
+        const run = d.runs[0];
+        if (flag === '--no-stop') {
+          assert.equal(d.settings.stopping, false);
+          assert.equal(run.final.step, 60);
+        } else {
+          assert.equal(run.final.stopped, 'converged', run.final.stopReason);
+          assert.ok(run.final.step < 60);
+        }
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -126,6 +174,7 @@ describe('hessian CLI', () => {
       [['train', '--problem', 'mlp-iris', '--optimizer', 'adam', '--budget', 'soon'], /cannot parse budget 'soon'/],
       [['bench', '--out', join(aFile, 'sub')], /cannot write to output directory/],
       [['bench', '--problems', 'mgh/nope'], /unknown MGH problem|nope/],
+      [['bench', '--suite', 'slow'], /unknown suite 'slow'; valid: quick, deep, paper/],
       [['frobnicate'], /unknown command 'frobnicate'/],
       [['train', '--problem', 'mlp-iris', '--optimizer', 'adam', '--bogus'], /Unknown option '--bogus'/],
     ];

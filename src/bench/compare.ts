@@ -7,7 +7,7 @@ import { runOne, parseBudget, type RunRecord } from './runner.js';
 import type { DataSize } from './problems.js';
 import { table } from './util.js';
 import { summarize } from './report.js';
-import type { Results } from '../cli/bench.js';
+import type { Results } from './schema.js';
 import { info } from '../info.js';
 
 export interface CompareArgs {

@@ -11,18 +11,20 @@ import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { runOne } from './runner.js';
 import { renderReport } from './report.js';
-import type { Results } from '../cli/bench.js';
+import type { Results } from './schema.js';
+import { headlines } from './headline.js';
 
 const CHROMIUM = ['/usr/bin/chromium', '/usr/bin/chromium-browser', '/usr/bin/google-chrome'].find((p) => existsSync(p));
 
 it('the report renders its plots in headless Chromium without console errors', { skip: CHROMIUM === undefined ? 'Chromium is not installed (apt-get install chromium)' : false, timeout: 120_000 }, async () => {
   const { chromium } = await import('playwright-core');
-  const runs = ['adam', 'lbfgs'].flatMap((o) => [0, 1].map((seed) => runOne('mlp-iris', o, seed, { steps: 20 }).record));
+  // Stopping on: lbfgs may stop before its budget, and its curve ends there with a marker.
+  const runs = ['adam', 'lbfgs'].flatMap((o) => [0, 1].map((seed) => runOne('mlp-iris', o, seed, { steps: 20 }, { stopping: { patience: 3 } }).record));
   const results: Results = {
     version: 'test', created: new Date().toISOString(),
     machine: { cpu: 'test', cores: 2, backend: 'ts', simd: 'scalar', threads: 1, node: process.version },
-    settings: { budget: { steps: 20 }, seeds: 2, size: 'small', tuned: false },
-    runs, peers: { torch: { available: false, reason: 'not run in this test' } },
+    settings: { budget: { steps: 20 }, seeds: 2, size: 'small', tuned: false, suite: 'custom', stopping: { patience: 3 } },
+    headlines: headlines(runs), runs, peers: { torch: { available: false, reason: 'not run in this test' } },
   };
   const dir = mkdtempSync(join(tmpdir(), 'hessian-report-'));
   const file = join(dir, 'report.html');
@@ -52,6 +54,7 @@ it('the report renders its plots in headless Chromium without console errors', {
     assert.ok(drawn > 500, `only ${drawn} drawn pixels`);
     const rows = await page.locator('table').first().locator('tbody tr').count();
     assert.equal(rows, 2);
+    assert.equal(await page.locator('.headlines li').count(), 1, 'one headline for the one problem');
     assert.deepEqual(errors, []);
   } finally {
     await browser.close();

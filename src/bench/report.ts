@@ -1,13 +1,15 @@
 /**
- * The benchmark report: a summary of time and steps to a target loss (the loss Adam reaches in
- * its budget) with ratios to Adam, and a single self-contained HTML file with the plots (uPlot,
- * inlined), which opens offline. Curves of several seeds are resampled onto a common grid and
- * drawn as the median with a band from the minimum to the maximum.
+ * The benchmark report: a headline per problem, a summary of time and steps to a target loss
+ * (the loss Adam reaches in its budget; see headline.ts) with ratios to Adam and how the runs
+ * ended, and a single self-contained HTML file with the plots (uPlot, inlined), which opens
+ * offline. Curves of several seeds are resampled onto a common grid and drawn as the median with
+ * a band from the minimum to the maximum; each run's stop is marked where its curve ends.
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { RunRecord } from './runner.js';
-import type { Results } from '../cli/bench.js';
+import type { Results } from './schema.js';
+import { firstReach, groupBy, headlines, median, targetLoss } from './headline.js';
 
 export interface SummaryRow {
   optimizer: string;
@@ -16,6 +18,8 @@ export interface SummaryRow {
   secondsToTarget?: number;
   timeRatio?: number;
   stepRatio?: number;
+  /** How the runs ended, e.g. 'converged' or 'converged 2, budget 1'. */
+  stopped: string;
 }
 
 export interface ProblemSummary {
@@ -24,41 +28,22 @@ export interface ProblemSummary {
   rows: SummaryRow[];
 }
 
-function median(xs: number[]): number {
-  const s = xs.filter((x) => !Number.isNaN(x)).sort((a, b) => a - b);
-  if (s.length === 0) return NaN;
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-}
-
-function groupBy<T>(xs: T[], key: (x: T) => string): Map<string, T[]> {
-  const m = new Map<string, T[]>();
-  for (const x of xs) {
-    const k = key(x);
-    const l = m.get(k);
-    if (l) l.push(x);
-    else m.set(k, [x]);
-  }
-  return m;
-}
-
-function firstReach(run: RunRecord, target: number): { step: number; seconds: number } | undefined {
-  const p = run.curve.find((c) => c.trainLoss <= target);
-  return p === undefined ? undefined : { step: p.step, seconds: p.seconds };
+function stoppedWords(runs: readonly RunRecord[]): string {
+  const kinds = [...groupBy(runs, (r) => r.final.stopped)];
+  return kinds.length === 1 && runs.length === 1 ? kinds[0][0] : kinds.map(([k, rs]) => `${k} ${rs.length}`).join(', ');
 }
 
 /** Per problem: the target loss and each optimizer's median time and steps to reach it. */
-export function summarize(results: Results): ProblemSummary[] {
+export function summarize(results: Pick<Results, 'runs'>): ProblemSummary[] {
   const out: ProblemSummary[] = [];
   for (const [problem, runs] of groupBy(results.runs, (r) => r.problem)) {
     const byOpt = groupBy(runs, (r) => r.optimizer);
     const finals = new Map([...byOpt].map(([o, rs]) => [o, median(rs.map((r) => r.final.trainLoss))]));
-    const adam = finals.get('adam');
-    const target = adam !== undefined && Number.isFinite(adam) ? adam : Math.max(...[...finals.values()].filter(Number.isFinite));
+    const target = targetLoss(runs)?.target ?? NaN;
     const rows: SummaryRow[] = [...byOpt].map(([optimizer, rs]) => {
       const reach = rs.map((r) => firstReach(r, target));
       const ok = reach.filter((x): x is { step: number; seconds: number } => x !== undefined);
-      const row: SummaryRow = { optimizer, finalLoss: finals.get(optimizer) ?? NaN };
+      const row: SummaryRow = { optimizer, finalLoss: finals.get(optimizer) ?? NaN, stopped: stoppedWords(rs) };
       if (ok.length * 2 > rs.length) {
         row.stepsToTarget = median(ok.map((x) => x.step));
         row.secondsToTarget = median(ok.map((x) => x.seconds));
@@ -75,20 +60,49 @@ export function summarize(results: Results): ProblemSummary[] {
   return out;
 }
 
-/** Resample each run's train loss onto `grid` (last value at or before each point). */
-function resample(run: RunRecord, key: 'seconds' | 'step', grid: number[]): (number | null)[] {
+type Field = 'trainLoss' | 'topEigenvalue' | 'hessianTrace';
+
+/** Resample each run's `field` onto `grid` (last value at or before each point; none past the run's end). */
+function resample(run: RunRecord, key: 'seconds' | 'step', grid: number[], field: Field = 'trainLoss'): (number | null)[] {
+  const points = run.curve.filter((c) => c[field] !== undefined);
+  if (points.length === 0) return grid.map(() => null);
   let j = 0;
+  const end = run.curve[run.curve.length - 1][key];
   return grid.map((x) => {
-    while (j + 1 < run.curve.length && run.curve[j + 1][key] <= x) j++;
-    const p = run.curve[j];
+    while (j + 1 < points.length && points[j + 1][key] <= x) j++;
+    const p = points[j];
     if (p[key] > x) return null;
-    if (x > run.curve[run.curve.length - 1][key] * 1.0001 && key === 'seconds') return null;
-    return Number.isFinite(p.trainLoss) ? p.trainLoss : null;
+    // The curve stops where the run stopped (one grid cell of slack so the last point shows).
+    if (x > end + (grid[1] ?? 0) - grid[0]) return null;
+    const v = p[field];
+    return v !== undefined && Number.isFinite(v) ? v : null;
+  });
+}
+
+/** With `--curvature-every`: the top Hessian eigenvalue and trace against steps, per optimizer. */
+function curvatureCharts(problem: string, runs: RunRecord[]): Chart[] {
+  if (!runs.some((r) => r.curve.some((c) => c.topEigenvalue !== undefined))) return [];
+  const byOpt = groupBy(runs, (r) => r.optimizer);
+  const maxX = Math.max(...runs.map((r) => r.curve[r.curve.length - 1].step));
+  const grid = Array.from({ length: 121 }, (_, i) => (maxX * i) / 120);
+  return (['topEigenvalue', 'hessianTrace'] as const).map((field) => {
+    const series: Series[] = [...byOpt].map(([opt, rs]) => {
+      const cols = rs.map((r) => resample(r, 'step', grid, field));
+      const at = (i: number, f: (v: number[]) => number) => {
+        const vs = cols.map((c) => c[i]).filter((v): v is number => v !== null);
+        return vs.length === 0 ? null : f(vs);
+      };
+      return { label: opt, median: grid.map((_, i) => at(i, median)), lo: grid.map((_, i) => at(i, (v) => Math.min(...v))), hi: grid.map((_, i) => at(i, (v) => Math.max(...v))) };
+    });
+    const title = field === 'topEigenvalue' ? 'top Hessian eigenvalue' : 'Hessian trace (Hutchinson)';
+    return { title: `${problem}: ${title} vs steps`, xLabel: 'steps', x: grid, series, log: false, stops: [] };
   });
 }
 
 interface Series { label: string; median: (number | null)[]; lo: (number | null)[]; hi: (number | null)[] }
-interface Chart { title: string; xLabel: string; x: number[]; series: Series[]; log: boolean }
+/** Where a run stopped: drawn as a marker (converged: filled circle, diverged: cross, budget: bar). */
+interface StopMark { label: string; x: number; y: number | null; kind: string; reason: string }
+interface Chart { title: string; xLabel: string; x: number[]; series: Series[]; log: boolean; stops: StopMark[] }
 
 function chartsFor(problem: string, runs: RunRecord[]): Chart[] {
   const byOpt = groupBy(runs, (r) => r.optimizer);
@@ -114,12 +128,19 @@ function chartsFor(problem: string, runs: RunRecord[]): Chart[] {
     // Log scale when the positive losses span more than 20x (losses of exactly 0 are then left out).
     const pos = runs.flatMap((r) => r.curve.map((c) => c.trainLoss)).filter((v) => Number.isFinite(v) && v > 0);
     const log = pos.length > 0 && Math.max(...pos) / Math.min(...pos) > 20;
+    const stops: StopMark[] = runs.map((r) => {
+      const last = r.curve[r.curve.length - 1];
+      // A diverged run's last finite loss marks where it left the plot.
+      const y = [...r.curve].reverse().find((c) => Number.isFinite(c.trainLoss))?.trainLoss ?? null;
+      return { label: r.optimizer, x: last[key], y, kind: r.final.stopped, reason: `${r.optimizer} (seed ${r.seed}) ${r.final.stopped} at step ${r.final.step}: ${r.final.stopReason ?? ''}` };
+    });
     if (log) {
       // Show at most 16 decades below the largest loss: smaller values (and exact zeros) sit on that floor.
       const floor = Math.max(...pos) * 1e-16;
       for (const s of series) for (const arr of [s.median, s.lo, s.hi]) arr.forEach((v, i) => { if (v !== null && v < floor) arr[i] = floor; });
+      for (const m of stops) if (m.y !== null && m.y < floor) m.y = floor;
     }
-    charts.push({ title: `${problem}: training loss vs ${key === 'seconds' ? 'wall-clock seconds' : 'steps'}`, xLabel: key === 'seconds' ? 'seconds' : 'steps', x: grid, series, log });
+    charts.push({ title: `${problem}: training loss vs ${key === 'seconds' ? 'wall-clock seconds' : 'steps'}`, xLabel: key === 'seconds' ? 'seconds' : 'steps', x: grid, series, log, stops });
   }
   return charts;
 }
@@ -138,15 +159,16 @@ const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b'
 /** The whole report as one HTML document (scripts and data inlined; no network). */
 export function renderReport(results: Results): string {
   const summaries = summarize(results);
+  const heads = results.headlines ?? headlines(results.runs);
   const problems = [...groupBy(results.runs, (r) => r.problem)];
-  const charts = problems.flatMap(([p, rs]) => chartsFor(p, rs));
+  const charts = problems.flatMap(([p, rs]) => [...chartsFor(p, rs), ...curvatureCharts(p, rs)]);
   const optimizers = [...new Set(results.runs.map((r) => r.optimizer))];
   const color = Object.fromEntries(optimizers.map((o, i) => [o, COLORS[i % COLORS.length]]));
   const tables = summaries.map((s) => `
     <h3>${escapeHtml(s.problem)}</h3>
-    <p class="note">Target: training loss ${s.target.toPrecision(4)} (${s.rows.some((r) => r.optimizer === 'adam') ? 'the median final loss Adam reached in its budget' : 'the loss every method reached'}). Medians over ${results.settings.seeds} seed(s).</p>
-    <table><thead><tr><th>optimizer</th><th>final loss</th><th>steps to target</th><th>seconds to target</th><th>time vs Adam</th><th>steps vs Adam</th></tr></thead><tbody>
-    ${s.rows.map((r) => `<tr><td><span class="sw" style="background:${color[r.optimizer]}"></span>${escapeHtml(r.optimizer)}</td><td>${r.finalLoss.toPrecision(4)}</td><td>${r.stepsToTarget ?? '–'}</td><td>${r.secondsToTarget?.toFixed(2) ?? '–'}</td><td>${r.timeRatio?.toFixed(2) ?? '–'}</td><td>${r.stepRatio?.toFixed(2) ?? '–'}</td></tr>`).join('\n')}
+    <p class="note">Target: training loss ${s.target.toPrecision(4)} (${s.rows.some((r) => r.optimizer === 'adam') ? 'the highest final loss of the Adam runs' : 'the highest final loss of any method'}). Medians over ${results.settings.seeds} seed(s).</p>
+    <table><thead><tr><th>optimizer</th><th>final loss</th><th>steps to target</th><th>seconds to target</th><th>time vs Adam</th><th>steps vs Adam</th><th>stopped</th></tr></thead><tbody>
+    ${s.rows.map((r) => `<tr><td><span class="sw" style="background:${color[r.optimizer]}"></span>${escapeHtml(r.optimizer)}</td><td>${r.finalLoss.toPrecision(4)}</td><td>${r.stepsToTarget ?? '–'}</td><td>${r.secondsToTarget?.toFixed(2) ?? '–'}</td><td>${r.timeRatio?.toFixed(2) ?? '–'}</td><td>${r.stepRatio?.toFixed(2) ?? '–'}</td><td>${escapeHtml(r.stopped)}</td></tr>`).join('\n')}
     </tbody></table>`).join('\n');
   const m = results.machine;
   const peer = results.peers.torch;
@@ -161,13 +183,16 @@ table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{padding:.25rem .7rem;bo
 .note{color:#666;margin:.2rem 0}.sw{display:inline-block;width:.8rem;height:.8rem;border-radius:2px;margin-right:.4rem;vertical-align:-1px}
 .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(440px,1fr));gap:1.5rem}.chart{min-width:0;overflow:hidden}.chart h4{margin:.3rem 0;font-weight:600;font-size:.95rem}
 .legend{margin:.5rem 0 1rem}.legend>span{margin-right:1rem;white-space:nowrap}
+.headlines li{margin:.35rem 0;font-size:1.02rem}
 </style></head><body>
 <h1>hessian benchmark report</h1>
-<p class="note">${escapeHtml(results.created)} · hessian ${escapeHtml(results.version)} · ${results.runs.length} runs · budget ${escapeHtml(JSON.stringify(results.settings.budget))} per run · data size ${results.settings.size}${results.settings.tuned ? ' · learning rates tuned on a grid' : ''}</p>
+<p class="note">${escapeHtml(results.created)} · hessian ${escapeHtml(results.version)} · ${results.runs.length} runs · budget ${escapeHtml(JSON.stringify(results.settings.budget))} per run · data size ${results.settings.size}${results.settings.tuned ? ' · learning rates tuned on a grid' : ''}${results.settings.suite ? ` · suite ${escapeHtml(results.settings.suite)}` : ''}${results.settings.stopping === false ? ' · stopping rules off' : ''}</p>
+<h2>Headlines</h2>
+<ul class="headlines">${heads.map((h) => `<li>${escapeHtml(h.text)}</li>`).join('\n')}</ul>
 <h2>Time and steps to the target loss</h2>
 ${tables}
 <h2>Training loss</h2>
-<p class="note">Median over seeds (line) and the range between the best and the worst seed (band). Seconds count optimizer work only.</p>
+<p class="note">Median over seeds (line) and the range between the best and the worst seed (band). Seconds count optimizer work only. Each run ends where it stopped: ● converged, ✕ diverged, | budget spent (hover a chart for the reasons).</p>
 <div class="legend">${optimizers.map((o) => `<span><span class="sw" style="background:${color[o]}"></span>${escapeHtml(o)}</span>`).join(' ')}</div>
 <div class="charts" id="charts"></div>
 <h2>Machine and versions</h2>
@@ -181,9 +206,15 @@ ${tables}
 <script>
 const DATA = ${data};
 const host = document.getElementById('charts');
-for (const c of DATA.charts) {
+// Every chart's box first, so that each plot is sized in the final grid (the first box alone would span the page).
+const divs = DATA.charts.map((c) => {
   const div = document.createElement('div'); div.className = 'chart';
   const h = document.createElement('h4'); h.textContent = c.title; div.appendChild(h); host.appendChild(div);
+  return div;
+});
+DATA.charts.forEach((c, k) => {
+  const div = divs[k];
+  div.title = c.stops.map((m) => m.reason).join('\\n');
   const data = [c.x]; const series = [{ label: c.xLabel }]; const bands = [];
   for (const s of c.series) {
     const col = DATA.color[s.label] || '#444';
@@ -198,8 +229,23 @@ for (const c of DATA.charts) {
   new uPlot({ width, height: 300, series, bands, scales: { x: { time: false }, y: c.log ? { distr: 3 } : {} },
     axes: [{ label: c.xLabel }, { label: 'training loss' + (c.log ? ' (log scale)' : ''), size: 60,
       values: (u, vals) => vals.map((v) => v == null ? '' : (v !== 0 && (Math.abs(v) < 1e-2 || Math.abs(v) >= 1e5)) ? v.toExponential(0) : String(+v.toPrecision(3))) }],
-    legend: { show: false } }, data, div);
-}
+    legend: { show: false },
+    hooks: { draw: [(u) => {
+      // Stop markers at each run's last point, in its optimizer's colour.
+      const ctx = u.ctx; const r = 5 * devicePixelRatio;
+      for (const m of c.stops) {
+        if (m.y == null) continue;
+        const x = u.valToPos(m.x, 'x', true); const y = u.valToPos(m.y, 'y', true);
+        if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
+        ctx.save(); ctx.strokeStyle = ctx.fillStyle = DATA.color[m.label] || '#444'; ctx.lineWidth = 2 * devicePixelRatio;
+        ctx.beginPath();
+        if (m.kind === 'converged') { ctx.arc(x, y, r, 0, 2 * Math.PI); ctx.fill(); }
+        else if (m.kind === 'diverged') { ctx.moveTo(x - r, y - r); ctx.lineTo(x + r, y + r); ctx.moveTo(x + r, y - r); ctx.lineTo(x - r, y + r); ctx.stroke(); }
+        else { ctx.moveTo(x, y - r); ctx.lineTo(x, y + r); ctx.stroke(); }
+        ctx.restore();
+      }
+    }] } }, data, div);
+});
 </script>
 </body></html>
 `;

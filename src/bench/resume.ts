@@ -9,7 +9,24 @@ import { optimizerEntry } from '../optim/registry.js';
 import type { OptimizerState } from '../optim/types.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { problemById } from './problems.js';
-import type { RunMetadata } from './runner.js';
+import type { Hyper } from './hyper.js';
+
+/** A run's state on disk: identity, counters, parameters and optimizer state. */
+export interface Checkpoint {
+  problem: string;
+  optimizer: string;
+  seed: number;
+  step: number;
+  seconds: number;
+  evals: number;
+  curvatureProducts: number;
+  params: PyTree;
+  state: OptimizerState;
+  hyper: Hyper;
+}
+
+/** A checkpoint's identity and counters: everything but the trees. */
+export type RunMetadata = Omit<Checkpoint, 'params' | 'state'>;
 
 /**
  * The most steps a run may take: one billion (days of the cheapest step on the smallest

@@ -10,10 +10,12 @@ import { openScope, popScope, resumeScope, type Scope } from '../tensor/memory.j
 import { closeScope, keep, sweepScope, tidy } from '../tensor/scope.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
+import { curvatureSampler } from '../curvature/diagnostics.js';
 import { divergenceMonitor, type DivergenceEvent } from '../optim/divergence.js';
 import { hyperFor, type Hyper } from './hyper.js';
+import { stoppingRule, type Stop, type StopKind, type StoppingOptions } from './stopping.js';
 import { problemById, type DataSize, type Evaluation, type ProblemInstance } from './problems.js';
-import { MAX_STEPS, resumedParams, resumedState, validateRunMetadata } from './resume.js';
+import { MAX_STEPS, resumedParams, resumedState, validateRunMetadata, type Checkpoint } from './resume.js';
 
 export { MAX_STEPS, validateRunMetadata } from './resume.js';
 
@@ -26,6 +28,10 @@ export interface CurvePoint {
   testLoss?: number;
   testAccuracy?: number;
   trainReconstructionError?: number;
+  /** With `curvatureEvery`: the Hessian's top eigenvalue (power iteration) and Hutchinson trace ± stderr on the full training objective. */
+  topEigenvalue?: number;
+  hessianTrace?: number;
+  hessianTraceStderr?: number;
 }
 
 export interface RunRecord {
@@ -34,7 +40,8 @@ export interface RunRecord {
   seed: number;
   hyper: Hyper;
   curve: CurvePoint[];
-  final: CurvePoint & { stopped: string; rejectedSteps: number };
+  /** The last point, with what ended the run ('converged', 'diverged' or 'budget') and why. */
+  final: CurvePoint & { stopped: StopKind; stopReason: string; rejectedSteps: number };
   /** Divergence signals (a persistent rise of the full-data training or the test loss; see optim/divergence.ts). */
   divergence?: DivergenceEvent[];
 }
@@ -46,29 +53,28 @@ export interface Budget {
 
 export interface RunOptions {
   size?: DataSize;
+  /**
+   * Sample the top Hessian eigenvalue and trace at the curve points of every N-th step (outside
+   * the timed work; curvatureSampler in curvature/diagnostics.ts).
+   */
+  curvatureEvery?: number;
   /** Replace the table's hyper-parameters. */
   hyper?: Hyper;
   /** Called after each curve point (progress bars). */
   onPoint?: (p: CurvePoint, budget: Budget) => void;
   /** Resume from a saved run: parameters, optimizer state and counters. */
   resume?: Checkpoint;
+  /**
+   * End the run when it converges or diverges (bench/stopping.ts), not only at the budget:
+   * true for the default rules, or the rules' options. The loss floor defaults to the problem's
+   * known minimum (test functions) or 0 (the models' losses are non-negative). Off by default:
+   * a run then makes exactly the steps of its budget unless its loss becomes non-finite.
+   * The rules' state starts afresh on resume.
+   */
+  stopping?: boolean | StoppingOptions;
 }
 
-export interface Checkpoint {
-  problem: string;
-  optimizer: string;
-  seed: number;
-  step: number;
-  seconds: number;
-  evals: number;
-  curvatureProducts: number;
-  params: PyTree;
-  state: OptimizerState;
-  hyper: Hyper;
-}
-
-/** A checkpoint's identity and counters: everything but the trees. */
-export type RunMetadata = Omit<Checkpoint, 'params' | 'state'>;
+export type { Checkpoint, RunMetadata } from './resume.js';
 
 /** What `runSteps` yields after each step: the step count and the run's state as a checkpoint. */
 export interface RunProgress {
@@ -152,12 +158,26 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     const fired = [monitors.train.observe(p.step, p.trainLoss), p.testLoss === undefined ? undefined : monitors.test.observe(p.step, p.testLoss)];
     for (const e of fired) if (e !== undefined) divergence.push(e);
   };
+  const every = options.curvatureEvery;
+  if (every !== undefined && (!Number.isSafeInteger(every) || every < 1)) throw new RangeError(`runOne: curvatureEvery must be a positive integer, got ${every}`);
+  const sampler = every === undefined ? undefined : curvatureSampler(inst.full, 1, { seed });
+  // Curve points fall at geometrically spaced steps: sample at the first point of each new
+  // multiple of `every` (and at step 0), so a sample is at most one curve point late.
+  let sampledBlock = -1;
+  const sampleCurvature = sampler === undefined || every === undefined ? undefined : (k: number, p: PyTree) => {
+    const block = Math.floor(k / every);
+    if (block === sampledBlock) return undefined;
+    sampledBlock = block;
+    return sampler(k, p);
+  };
   const evalPoint = (): CurvePoint => {
     const e: Evaluation = tidy(() => inst.evaluate(params));
     const p: CurvePoint = { step, seconds, evals, curvatureProducts, trainLoss: e.trainLoss };
     if (e.testLoss !== undefined) p.testLoss = e.testLoss;
     if (e.testAccuracy !== undefined) p.testAccuracy = e.testAccuracy;
     if (e.trainReconstructionError !== undefined) p.trainReconstructionError = e.trainReconstructionError;
+    const c = sampleCurvature?.(step, params);
+    if (c !== undefined) Object.assign(p, { topEigenvalue: c.topEigenvalue, hessianTrace: c.trace, hessianTraceStderr: c.traceStderr });
     curve.push(p);
     watch(p);
     options.onPoint?.(p, budget);
@@ -167,8 +187,12 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   let nextEvalStep = step + 1;
   let lastEvalSeconds = seconds;
   const evalInterval = budget.seconds !== undefined ? budget.seconds / 50 : Infinity;
-  let stopped = 'budget';
-  while (true) {
+  let stop: Stop | undefined;
+  const rule = options.stopping === undefined || options.stopping === false ? undefined
+    : stoppingRule({ lossFloor: problem.fStar ?? (problem.kind === 'function' ? undefined : 0), ...(options.stopping === true ? {} : options.stopping) });
+  const fullBatch = hyper.batchSize === 'full';
+  if (rule !== undefined) stop = rule.afterPoint(curve[0].step, curve[0].trainLoss);
+  while (stop === undefined) {
     if (budget.steps !== undefined && step >= budget.steps) break;
     if (budget.seconds !== undefined && seconds >= budget.seconds) break;
     const t0 = process.hrtime.bigint();
@@ -182,21 +206,18 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     evals += res.info.evals;
     curvatureProducts += res.info.curvatureProducts;
     if (!res.info.accepted) rejected++;
+    stop = rule?.afterStep(step, res.info, fullBatch);
     const due = step >= nextEvalStep || seconds - lastEvalSeconds >= evalInterval;
     const last = (budget.steps !== undefined && step >= budget.steps) || (budget.seconds !== undefined && seconds >= budget.seconds);
-    if (due || last) {
+    if (due || last || stop !== undefined) {
       const p = evalPoint();
       lastEvalSeconds = seconds;
       nextEvalStep = Math.max(step + 1, Math.ceil(step * 1.15));
-      if (!Number.isFinite(p.trainLoss)) {
-        stopped = 'diverged';
-        break;
-      }
+      if (!Number.isFinite(p.trainLoss)) stop = { kind: 'diverged', reason: `the full training loss is ${p.trainLoss} at step ${step}` };
+      else stop = rule?.afterPoint(step, p.trainLoss) ?? stop;
     }
-    if (rejected > 20 && rejected > step / 2) {
-      stopped = 'most steps rejected';
-      break;
-    }
+    if (stop === undefined && rejected > 20 && rejected > step / 2) stop = { kind: 'diverged', reason: `${rejected} of ${step} steps rejected (non-finite values)` };
+    if (stop !== undefined) break;
     // A checkpoint the caller takes may be held past the next step: its tensors leave the
     // runner's scope (kept), so sweeping the next step cannot release them under the caller.
     yield {
@@ -209,7 +230,8 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   // What the steps made and the result keeps moves to the caller's scope, if any.
   closeScope(carried, [params, state]);
   if (curve[curve.length - 1].step !== step) evalPoint();
-  const final = { ...curve[curve.length - 1], stopped, rejectedSteps: rejected };
+  stop ??= { kind: 'budget', reason: budget.steps !== undefined && step >= budget.steps ? `the budget of ${budget.steps} steps ran out` : `the budget of ${budget.seconds ?? 0} s ran out` };
+  const final = { ...curve[curve.length - 1], stopped: stop.kind, stopReason: stop.reason, rejectedSteps: rejected };
   return {
     record: { problem: problemId, optimizer: optimizerId, seed, hyper, curve, final, divergence },
     checkpoint: { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper },

@@ -5,15 +5,35 @@
  * {
  *   version: string, created: string (ISO date),
  *   machine: { cpu: string, cores: number, backend: string, simd: string, threads: number, node: string },
- *   settings: { budget: {seconds?: number, steps?: number}, seeds: number, size: string, tuned: boolean },
+ *   settings: { budget: {seconds?: number, steps?: number}, seeds: number, size: string, tuned: boolean,
+ *               suite: string ("quick" | "deep" | "paper", or "custom" for explicit lists only),
+ *               stopping: false | { gradientTolerance, lossTolerance, patience, decreaseTolerance: number } },
+ *   headlines: [ { problem: string, text: string, target?: number, winner?: string, factorOverAdam?: number,
+ *                  notReached: string[], seedsAgree: boolean } ],
  *   runs: [ { problem: string, optimizer: string, seed: number, hyper: { options: object, batchSize: number | "full" },
  *             curve: [ { step, seconds, evals, curvatureProducts, trainLoss, testLoss?, testAccuracy? } ],
- *             final: { ...a curve point, stopped: string, rejectedSteps: number },
+ *             final: { ...a curve point, stopped: "converged" | "diverged" | "budget", stopReason: string, rejectedSteps: number },
  *             divergence?: [ { series: string, step: number, loss: number | null, best: number, bestStep: number, message: string } ] } ],
  *   peers: { torch: { available: boolean, reason?: string, version?: string } }
  * }
  * Losses may be null in JSON when a run diverged (JSON has no NaN).
  */
+import type { Budget, RunRecord } from './runner.js';
+import type { DataSize } from './problems.js';
+import type { Headline } from './headline.js';
+import { STOP_KINDS, type StoppingOptions } from './stopping.js';
+
+/** results.json as written by `hessian bench`. */
+export interface Results {
+  version: string;
+  created: string;
+  machine: { cpu: string; cores: number; backend: string; simd: string; threads: number; node: string };
+  settings: { budget: Budget; seeds: number; size: DataSize; tuned: boolean; suite: string; stopping: false | StoppingOptions };
+  headlines: Headline[];
+  runs: RunRecord[];
+  peers: { torch: { available: boolean; reason?: string; version?: string } };
+}
+
 type Json = unknown;
 
 function isObj(x: Json): x is Record<string, Json> {
@@ -41,6 +61,21 @@ export function validateResults(doc: Json): string[] {
     need(num(s.seeds), 'settings.seeds must be a number');
     need(typeof s.size === 'string', 'settings.size must be a string');
     need(typeof s.tuned === 'boolean', 'settings.tuned must be a boolean');
+    need(typeof s.suite === 'string', 'settings.suite must be a string');
+    need(s.stopping === false || (isObj(s.stopping) && Object.values(s.stopping).every((v) => num(v) || isObj(v))), 'settings.stopping must be false or an object of numbers');
+  }
+  if (!Array.isArray(doc.headlines)) errs.push('headlines must be an array');
+  else {
+    doc.headlines.forEach((h: Json, i: number) => {
+      const at = `headlines[${i}]`;
+      if (!isObj(h)) { errs.push(`${at} must be an object`); return; }
+      need(typeof h.problem === 'string' && typeof h.text === 'string' && h.text !== '', `${at} needs problem and text`);
+      need(Array.isArray(h.notReached) && h.notReached.every((o: Json) => typeof o === 'string'), `${at}.notReached must be an array of strings`);
+      need(typeof h.seedsAgree === 'boolean', `${at}.seedsAgree must be a boolean`);
+      if (h.target !== undefined) need(num(h.target), `${at}.target must be a number`);
+      if (h.winner !== undefined) need(typeof h.winner === 'string', `${at}.winner must be a string`);
+      if (h.factorOverAdam !== undefined) need(num(h.factorOverAdam) && (h.factorOverAdam as number) >= 1, `${at}.factorOverAdam must be a number >= 1`);
+    });
   }
   if (!Array.isArray(doc.runs)) errs.push('runs must be an array');
   else {
@@ -67,7 +102,15 @@ export function validateResults(doc: Json): string[] {
         }
       }
       point(r.final, `${at}.final`);
-      if (isObj(r.final)) need(typeof r.final.stopped === 'string' && num(r.final.rejectedSteps), `${at}.final needs stopped and rejectedSteps`);
+      if (isObj(r.final)) {
+        need(typeof r.final.stopped === 'string' && num(r.final.rejectedSteps), `${at}.final needs stopped and rejectedSteps`);
+        need((STOP_KINDS as readonly unknown[]).includes(r.final.stopped), `${at}.final.stopped must be one of ${STOP_KINDS.join(', ')}`);
+        need(typeof r.final.stopReason === 'string', `${at}.final.stopReason must be a string`);
+        if (Array.isArray(r.curve) && r.curve.length > 0) {
+          const last = r.curve[r.curve.length - 1] as Record<string, Json>;
+          need(last.step === r.final.step, `${at}.curve must end at the final step (the curve stops where the run stopped)`);
+        }
+      }
       if (r.divergence !== undefined) {
         if (!Array.isArray(r.divergence)) errs.push(`${at}.divergence must be an array`);
         else {

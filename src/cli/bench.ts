@@ -1,9 +1,10 @@
 /**
- * `hessian bench`: every chosen optimizer on every chosen problem for several seeds, under a
- * budget; writes DIR/results.json (schema in the README) and a self-contained DIR/report.html,
- * and prints a table of time and steps to a target loss with ratios to Adam. Where Debian's
- * python3-torch is installed, the same model problems also run in PyTorch (Adam, SGD with
- * momentum, L-BFGS) in the same invocation.
+ * `hessian bench`: a suite (quick by default, see bench/suites.ts) or chosen optimizers on chosen
+ * problems for several seeds, each run under a budget and ending early when it converges or
+ * diverges (bench/stopping.ts); writes DIR/results.json (schema in bench/schema.ts and the README)
+ * and a self-contained DIR/report.html, and prints a headline per problem, then a table of time
+ * and steps to a target loss with ratios to Adam. Where Debian's python3-torch is installed, the
+ * suite's peer problems also run in PyTorch (Adam, SGD with momentum, L-BFGS) in the same invocation.
  */
 import { mkdirSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -14,13 +15,21 @@ import { problemById, type DataSize } from '../bench/problems.js';
 import { OPTIMIZERS, optimizerEntry } from '../optim/registry.js';
 import { divergenceWarning, parseBudget, runOne, type Budget, type RunRecord } from '../bench/runner.js';
 import { hyperFor, TUNE_GRID, type Hyper } from '../bench/hyper.js';
+import { applyHyperArgs, type HyperArgs } from './hyper-args.js';
 import { renderReport, summarize } from '../bench/report.js';
+import { headlines } from '../bench/headline.js';
+import { resolveStopping } from '../bench/stopping.js';
+import { suiteById, suiteHyper, SUITES, type Suite } from '../bench/suites.js';
+import type { Results } from '../bench/schema.js';
 import { runTorchPeers } from '../bench/peers.js';
 import { table } from '../bench/util.js';
 import { UsageError } from './errors.js';
 import { sizeArg } from './train.js';
 
-export interface BenchArgs {
+export type { Results } from '../bench/schema.js';
+
+export interface BenchArgs extends HyperArgs {
+  suite?: string;
   problems?: string;
   optimizers?: string;
   budget?: string;
@@ -29,24 +38,15 @@ export interface BenchArgs {
   size?: string;
   tune?: boolean;
   'no-peers'?: boolean;
+  /** Run every run to its budget (no convergence or divergence stops). */
+  'no-stop'?: boolean;
+  /** Top Hessian eigenvalue and trace at the curve points of every N-th step. */
+  'curvature-every'?: string;
   json?: boolean;
 }
 
-/** The default suite: about five minutes on 2 cores. */
-export const DEFAULT_SUITE = {
-  problems: ['mgh/rosenbrock', 'mlp-iris', 'logreg-mnist', 'autoencoder-curves'],
-  optimizers: ['sgd', 'momentum', 'adam', 'lbfgs', 'hessian-free', 'kfac'],
-  budget: '8s',
-};
-
-export interface Results {
-  version: string;
-  created: string;
-  machine: { cpu: string; cores: number; backend: string; simd: string; threads: number; node: string };
-  settings: { budget: Budget; seeds: number; size: DataSize; tuned: boolean };
-  runs: RunRecord[];
-  peers: { torch: { available: boolean; reason?: string; version?: string } };
-}
+/** The default suite (`--suite quick`). */
+export const DEFAULT_SUITE = SUITES.quick;
 
 function list(name: string, v: string | undefined, dflt: string[], valid: (id: string) => void): string[] {
   const ids = v === undefined ? dflt : v.split(',').map((s) => s.trim()).filter((s) => s !== '');
@@ -61,8 +61,8 @@ function list(name: string, v: string | undefined, dflt: string[], valid: (id: s
   return ids;
 }
 
-function tune(problem: string, optimizer: string, budget: Budget, size: DataSize): Hyper {
-  const base = hyperFor(problem, problemById(problem).kind, optimizer);
+function tune(problem: string, optimizer: string, budget: Budget, size: DataSize, suite: Suite): Hyper {
+  const base = suiteHyper(suite, problem, optimizer, hyperFor(problem, problemById(problem).kind, optimizer));
   const grid = TUNE_GRID[optimizer];
   if (grid === undefined) return base;
   let best = base;
@@ -80,19 +80,49 @@ function tune(problem: string, optimizer: string, budget: Budget, size: DataSize
   return best;
 }
 
+/** A run's final line of the progress log. */
+function runLine(r: RunRecord): string {
+  return `${r.optimizer} on ${r.problem} (seed ${r.seed}): ${r.final.step} steps, ${r.final.seconds.toFixed(2)}s, train loss ${r.final.trainLoss.toPrecision(5)}, ${r.final.stopped} (${r.final.stopReason})`;
+}
+
 export async function runBench(a: BenchArgs): Promise<number> {
-  const suiteOptimizers = DEFAULT_SUITE.optimizers.filter((o) => OPTIMIZERS.has(o));
-  const problems = list('problems', a.problems, DEFAULT_SUITE.problems, (id) => problemById(id));
-  const optimizers = list('optimizers', a.optimizers, suiteOptimizers, (id) => optimizerEntry(id));
-  let budget: Budget;
+  let suite;
   try {
-    budget = parseBudget(a.budget ?? DEFAULT_SUITE.budget);
+    suite = suiteById(a.suite ?? 'quick');
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }
-  const seeds = a.seeds === undefined ? 1 : Number(a.seeds);
+  // Explicit lists replace the suite's; the suite name records what the defaults came from.
+  const custom = a.problems !== undefined && a.optimizers !== undefined && a.suite === undefined;
+  const suiteOptimizers = suite.optimizers.filter((o) => OPTIMIZERS.has(o));
+  const problems = list('problems', a.problems, [...suite.problems], (id) => problemById(id));
+  const optimizers = list('optimizers', a.optimizers, suiteOptimizers, (id) => optimizerEntry(id));
+  let budget: Budget;
+  try {
+    budget = parseBudget(a.budget ?? suite.budget);
+  } catch (e) {
+    throw new UsageError(e instanceof Error ? e.message : String(e));
+  }
+  const seeds = a.seeds === undefined ? suite.seeds : Number(a.seeds);
   if (!Number.isInteger(seeds) || seeds < 1 || seeds > 100) throw new UsageError(`--seeds must be an integer in [1, 100], got '${a.seeds}'`);
-  const size = sizeArg(a.size);
+  const size: DataSize = a.size === undefined ? suite.size : sizeArg(a.size);
+  const tuned = a.tune === true || (a.tune === undefined && suite.tune);
+  const ce = a['curvature-every'];
+  const curvatureEvery = ce === undefined ? undefined : Number(ce);
+  if (curvatureEvery !== undefined && (!Number.isSafeInteger(curvatureEvery) || curvatureEvery < 1)) throw new UsageError(`--curvature-every must be a positive integer, got '${ce}'`);
+  const overrides = a.lr !== undefined || a['batch-size'] !== undefined || (a.set ?? []).length > 0;
+  if (overrides && a.tune === true) throw new UsageError('--tune chooses the learning rate itself: give --tune or --lr/--batch-size/--set, not both');
+  const hyperOf = (p: string, o: string): Hyper => {
+    const base = suiteHyper(suite, p, o, hyperFor(p, problemById(p).kind, o));
+    return overrides ? applyHyperArgs(o, base, a) : base;
+  };
+  // Flags that an optimizer refuses fail before any run starts.
+  if (overrides) for (const p of problems) for (const o of optimizers) hyperOf(p, o);
+  const stopping = a['no-stop'] === true ? false as const : resolveStopping();
+  const stoppingSettings = stopping === false ? false as const
+    : { gradientTolerance: stopping.gradientTolerance, lossTolerance: stopping.lossTolerance, patience: stopping.patience, decreaseTolerance: stopping.decreaseTolerance };
+  // The peer runs the suite's peer problems, or every model problem when the lists were given.
+  const peerProblems = a.problems === undefined ? problems.filter((p) => suite.peerProblems.includes(p)) : problems;
   const out = resolve(a.out ?? 'bench-out');
   try {
     mkdirSync(out, { recursive: true });
@@ -109,30 +139,39 @@ export async function runBench(a: BenchArgs): Promise<number> {
   const log = (s: string) => { if (!tty && !a.json) console.log(s); };
   const runs: RunRecord[] = [];
   let done = 0;
+  const started = performance.now();
   for (const p of problems) {
     for (const o of optimizers) {
-      const hyper = a.tune ? tune(p, o, budget, size) : hyperFor(p, problemById(p).kind, o);
+      const hyper = tuned && !overrides ? tune(p, o, budget, size, suite) : hyperOf(p, o);
       for (let seed = 0; seed < seeds; seed++) {
         bar?.update(done, { what: `${o} on ${p}, seed ${seed}` });
-        const { record } = runOne(p, o, seed, budget, { size, hyper });
+        const { record } = runOne(p, o, seed, budget, { size, hyper, stopping: stopping === false ? false : true, curvatureEvery });
         runs.push(record);
         done++;
-        log(`[${done}/${total}] ${o} on ${p} (seed ${seed}): ${record.final.step} steps, ${record.final.seconds.toFixed(2)}s, train loss ${record.final.trainLoss.toPrecision(5)} (${record.final.stopped})`);
+        log(`[${done}/${total}] ${runLine(record)}`);
         const warning = divergenceWarning(record);
         if (warning !== undefined) console.warn(warning);
       }
     }
   }
   bar?.update(done, { what: 'PyTorch peers' });
-  const peer = a['no-peers'] ? { available: false, reason: 'disabled with --no-peers', runs: [] as RunRecord[] } : runTorchPeers(problems, seeds, budget, size);
-  runs.push(...peer.runs);
+  const peer = a['no-peers'] ? { available: false, reason: 'disabled with --no-peers', runs: [] as RunRecord[] }
+    : peerProblems.length === 0 ? { available: false, reason: `the ${suite.id} suite runs no peer problem among these`, runs: [] as RunRecord[] }
+      : runTorchPeers(peerProblems, seeds, budget, size);
+  for (const r of peer.runs) {
+    // The peer has no stopping rules: its runs end on the budget or a non-finite loss.
+    r.final.stopReason ??= r.final.stopped === 'budget' ? 'the budget ran out (the PyTorch peer has no stopping rules)' : 'the training loss became non-finite';
+    runs.push(r);
+  }
+  const wall = (performance.now() - started) / 1000;
   bar?.stop();
   const i = info();
   const results: Results = {
     version: i.version,
     created: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, backend: i.backend, simd: i.simd, threads: i.threads, node: i.node },
-    settings: { budget, seeds, size, tuned: a.tune === true },
+    settings: { budget, seeds, size, tuned, suite: custom ? 'custom' : suite.id, stopping: stoppingSettings },
+    headlines: headlines(runs),
     runs,
     peers: { torch: { available: peer.available, reason: peer.reason, version: 'version' in peer ? (peer as { version?: string }).version : undefined } },
   };
@@ -142,14 +181,16 @@ export async function runBench(a: BenchArgs): Promise<number> {
     console.log(JSON.stringify({ out, results: join(out, 'results.json'), report: join(out, 'report.html'), runs: runs.length }));
     return 0;
   }
+  console.log(`\n${results.headlines.map((h) => h.text).join('\n')}`);
   for (const s of summarize(results)) {
-    console.log(`\n${s.problem} (target loss ${s.target.toPrecision(4)}: the best Adam reached; median over seeds)`);
-    console.log(table(['optimizer', 'final loss', 'steps to target', 'seconds to target', 'time vs adam', 'steps vs adam'], s.rows.map((r) => [
+    console.log(`\n${s.problem} (target loss ${s.target.toPrecision(4)}: the highest final loss of the Adam runs; medians over seeds)`);
+    console.log(table(['optimizer', 'final loss', 'steps to target', 'seconds to target', 'time vs adam', 'steps vs adam', 'stopped'], s.rows.map((r) => [
       r.optimizer, r.finalLoss.toPrecision(4), r.stepsToTarget ?? '-', r.secondsToTarget === undefined ? '-' : r.secondsToTarget.toFixed(2),
-      r.timeRatio === undefined ? '-' : r.timeRatio.toFixed(2), r.stepRatio === undefined ? '-' : r.stepRatio.toFixed(2),
+      r.timeRatio === undefined ? '-' : r.timeRatio.toFixed(2), r.stepRatio === undefined ? '-' : r.stepRatio.toFixed(2), r.stopped,
     ])));
   }
   if (!peer.available) console.log(`\nPyTorch peer skipped: ${peer.reason}`);
+  console.log(`\n${runs.length} runs in ${wall.toFixed(0)} s of wall-clock time (suite ${results.settings.suite})`);
   console.log(`\nwrote ${join(out, 'results.json')} and ${join(out, 'report.html')} (open the report in a browser: it is one offline file)`);
   return 0;
 }

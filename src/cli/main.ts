@@ -13,8 +13,13 @@ import { UsageError } from './errors.js';
 
 const HELP: Record<string, string> = {
   bench: `hessian bench: run optimizers on problems, write DIR/results.json and DIR/report.html
-  [--problems a,b] [--optimizers x,y] [--budget 60s|500steps] [--seeds 3]
-  [--out DIR] [--size tiny|small|paper] [--tune] [--no-peers] [--json]`,
+  [--suite quick|deep|paper] [--problems a,b] [--optimizers x,y]
+  [--budget 60s|500steps] [--seeds 3] [--out DIR] [--size tiny|small|paper]
+  [--lr X] [--batch-size N|full] [--set key=value ...]
+  [--curvature-every N] [--tune] [--no-peers] [--no-stop] [--json]
+  the suite (default quick) gives the defaults; runs end early when they
+  converge or diverge unless --no-stop; --lr, --batch-size and --set override
+  the hyper-parameters of every chosen optimizer (checked by each optimizer).`,
   train: `hessian train: train one problem with one optimizer
   --problem P | --data FILE [--labels FILE] --model SPEC [--loss ce|bce|mse] [--test-fraction 0.2]
   --optimizer O [--steps N | --budget S] [--seed K]
@@ -102,10 +107,11 @@ async function main(argv: string[]): Promise<number> {
     }
     if (cmd === 'bench') {
       const { values } = parse(rest, {
-        problems: { type: 'string' }, optimizers: { type: 'string' }, budget: { type: 'string' }, seeds: { type: 'string' },
-        out: { type: 'string' }, size: { type: 'string' }, tune: { type: 'boolean' }, 'no-peers': { type: 'boolean' }, json: { type: 'boolean' },
+        suite: { type: 'string' }, problems: { type: 'string' }, optimizers: { type: 'string' }, budget: { type: 'string' }, seeds: { type: 'string' },
+        out: { type: 'string' }, size: { type: 'string' }, tune: { type: 'boolean' }, 'no-peers': { type: 'boolean' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' },
+        lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true }, 'curvature-every': { type: 'string' },
       });
-      return await runBench(values);
+      return await runBench(values as never);
     }
     throw new UsageError(`unknown command '${cmd}' (commands: bench, train, spectrum, list, info; see 'hessian --help')`);
   } catch (e) {

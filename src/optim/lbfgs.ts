@@ -141,6 +141,10 @@ export function lbfgsTransform<P extends PyTree>(options: LbfgsOptions = {}): Tr
     name: 'lbfgs',
     init: () => ({ history: emptyHistory<P>(), failures: 0 }),
     update: (g, state, params, ctx: UpdateContext<P>) => {
+      if (treeVdot(g, g) === 0) {
+        ctx.converged = 'the gradient is zero';
+        return [treeScale(0, g), state];
+      }
       let history = state.history;
       let d = treeScale(-1, twoLoop(history, g, historyScaling(history)));
       let slope = treeVdot(g, d);
@@ -175,6 +179,8 @@ export function lbfgsTransform<P extends PyTree>(options: LbfgsOptions = {}): Tr
       const acceptable = o.lineSearch === 'none' ? x !== undefined && ok : ok && improved;
       if (!acceptable || x === undefined) {
         ctx.events.push(`line search failed (${message || 'non-finite value'}); history reset${improved ? ', best point taken' : ''}`);
+        // Along steepest descent with no history a retry from the same point repeats this search.
+        if (!improved && history.s.length === 0) ctx.converged = 'no decrease found along steepest descent';
         if (improved) ctx.accepted = { params: x as P, loss: point.value, grad: point.grad };
         return [treeScale(0, g), { history: emptyHistory<P>(), failures: state.failures + 1 }];
       }

@@ -786,6 +786,7 @@ export function lbfgsbTransform<P extends PyTree>(options: LbfgsbTransformOption
       }
       if (projectedGradientNorm(x, g, lower, upper) === 0) {
         ctx.events.push('the projected gradient is zero; no step');
+        ctx.converged = 'the projected gradient is zero';
         return [treeScale(0, grad), state];
       }
       const mem = memoryFromState(state, o.historySize);
@@ -799,6 +800,8 @@ export function lbfgsbTransform<P extends PyTree>(options: LbfgsbTransformOption
         }
         if (it.kind === 'stop') {
           ctx.events.push(it.message);
+          // 'stop' is final: the next step would start from the same point and memory.
+          ctx.converged = it.message;
           if (moved) {
             const projected = unflattenLike(params, x);
             ctx.accepted = { params: projected, loss: f, grad: unflattenLike(grad, g) };

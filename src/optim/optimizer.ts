@@ -56,7 +56,7 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
         return {
           params,
           state: { step: state.step + 1, inner },
-          info: { loss, gradNorm: treeNorm(grad), evals: counters.evals, curvatureProducts: counters.curvatureProducts, accepted: false, events: [...events, ctx.rejected] },
+          info: { loss, gradNorm: treeNorm(grad), evals: counters.evals, curvatureProducts: counters.curvatureProducts, accepted: false, events: [...events, ctx.rejected], ...(ctx.converged === undefined ? {} : { converged: ctx.converged }) },
         };
       }
       const next = ctx.accepted?.params ?? treeAdd(params, updates);
@@ -77,6 +77,7 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
         accepted: true,
         events,
       };
+      if (ctx.converged !== undefined) info.converged = ctx.converged;
       return { params: next, state: { step: state.step + 1, inner }, info };
     }) as Optimizer<S, P>['step'],
   });

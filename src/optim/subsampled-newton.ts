@@ -48,7 +48,10 @@ export function subsampledNewtonTransform<P extends PyTree>(options: SubsampledN
     init: () => ({ cgIterations: 0 }),
     update: (g, _state, params, ctx) => {
       const obj = ctx.objective;
-      if (treeVdot(g, g) === 0) return [treeZerosLike(g), { cgIterations: 0 }];
+      if (treeVdot(g, g) === 0) {
+        ctx.converged = 'the gradient is zero';
+        return [treeZerosLike(g), { cgIterations: 0 }];
+      }
       const curv = o.curvatureFraction < 1 && obj.subsample ? obj.subsample(o.curvatureFraction, 104729 * (ctx.step + 1)) : obj;
       if (curv.hvp === undefined) throw new Error('subsampledNewton: the objective must provide hvp (use objective() or modelObjective())');
       const hessian = fromObjective(curv, params, 'hessian', { onMatvec: () => { ctx.counters.curvatureProducts++; } });
@@ -74,6 +77,8 @@ export function subsampledNewtonTransform<P extends PyTree>(options: SubsampledN
         t *= 0.5;
       }
       ctx.events.push('subsampledNewton: line search found no decrease; no step taken');
+      // With the whole batch as curvature sample the next step would repeat this one exactly.
+      if (curv === obj) ctx.converged = 'line search found no decrease along the Newton-CG direction';
       return [treeZerosLike(g), { cgIterations: cg.iterations }];
     },
   };

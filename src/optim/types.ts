@@ -63,6 +63,11 @@ export interface UpdateContext<P extends PyTree = PyTree> {
    * the reason here: the parameters stay, but its returned state (a raised damping) is kept.
    */
   rejected?: string;
+  /**
+   * A transform that judges its own iteration finished (a zero gradient, or no decrease found
+   * along steepest descent where a deterministic retry would do the same) says why here.
+   */
+  converged?: string;
   /** Counters the transform adds to (function/gradient evaluations, curvature products). */
   readonly counters: Counters;
   /** Notes for the step report (e.g. 'line search failed; history reset'). */
@@ -93,6 +98,8 @@ export interface StepInfo {
   /** False when the step was rejected (non-finite loss or gradient): parameters unchanged. */
   accepted: boolean;
   events: string[];
+  /** The method's own verdict that further steps from here cannot make progress, with why. */
+  converged?: string;
 }
 
 export interface OptimizerState<S extends PyTree = PyTree> {
