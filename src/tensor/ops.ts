@@ -4,6 +4,7 @@
  */
 import { kernels } from '../kernels/index.js';
 import type { BinaryOp, FloatArray, ReduceOp, UnaryOp } from '../kernels/types.js';
+import { smallBinary, smallBinaryLimit, smallUnary, smallUnaryLimit } from './small-kernels.js';
 import {
   Tensor, allocate, allocateUninit, checkSameDType, contiguousStrides, describe, fmtShape, sameShape, shapeSize, type Shape,
 } from './tensor.js';
@@ -44,8 +45,33 @@ export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
 export function unaryOp(op: UnaryOp, x: Tensor, name: string = op): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${describe(x)}`);
   const out = allocateUninit(x.dtype, x.size);
-  kernels().unary(op, x.data, out);
+  // Small inputs of exactly rounded ops stay in JavaScript (same bits, no N-API crossing).
+  if (x.size > smallUnaryLimit(op) || !smallUnary(op, x.data, out)) kernels().unary(op, x.data, out);
   return new Tensor(out, x.shape);
+}
+
+/** Flat strides and shape for a same-shape elementwise kernel call (one axis, any size). */
+const FLAT: readonly number[] = Object.freeze([1]);
+const SCALAR: readonly number[] = Object.freeze([0]);
+
+/**
+ * The same-shape and tensor-with-scalar cases without building broadcast strides: the JavaScript
+ * loop below the op's size limit, else one flat kernel call. Null when broadcasting is needed.
+ */
+function binaryFlat(op: BinaryOp, A: Tensor, B: Tensor): Tensor | null {
+  let shape: Shape;
+  let sa = 1;
+  let sb = 1;
+  if (sameShape(A.shape, B.shape)) shape = A.shape;
+  else if (B.size === 1 && B.ndim <= A.ndim) { shape = A.shape; sb = 0; }
+  else if (A.size === 1 && A.ndim <= B.ndim) { shape = B.shape; sa = 0; }
+  else return null;
+  const n = sa === 1 ? A.size : B.size;
+  const out = allocateUninit(A.dtype, n);
+  if (n > 0 && (n > smallBinaryLimit(op) || !smallBinary(op, A.data, sa, B.data, sb, out, n))) {
+    kernels().binary(op, A.data, sa === 1 ? FLAT : SCALAR, B.data, sb === 1 ? FLAT : SCALAR, out, [n]);
+  }
+  return new Tensor(out, shape);
 }
 
 export function binaryOp(op: BinaryOp, a: TensorLike, b: TensorLike, name: string = op): Tensor {
@@ -60,7 +86,9 @@ export function binaryOp(op: BinaryOp, a: TensorLike, b: TensorLike, name: strin
   const A = ta instanceof Tensor ? ta : scalarLike(ta, ref);
   const B = tb instanceof Tensor ? tb : scalarLike(tb, ref);
   checkSameDType(name, A, B);
-  const shape = sameShape(A.shape, B.shape) ? A.shape : broadcastShapes(name, A.shape, B.shape);
+  const flat = binaryFlat(op, A, B);
+  if (flat !== null) return flat;
+  const shape = broadcastShapes(name, A.shape, B.shape);
   const out = allocateUninit(A.dtype, shapeSize(shape));
   kernels().binary(op, A.data, broadcastStrides(A.shape, shape), B.data, broadcastStrides(B.shape, shape), out, shape);
   return new Tensor(out, shape);
@@ -146,8 +174,28 @@ export function normalizeAxes(op: string, ndim: number, axis: number | readonly 
   return [...out].sort((x, y) => x - y);
 }
 
+const NO_AXES: readonly number[] = Object.freeze([]);
+
+/** True when `axes` (sorted, distinct, as normalizeAxes returns) names every axis of an ndim tensor. */
+function allAxes(axes: readonly number[], ndim: number): boolean {
+  return axes.length === ndim && (ndim === 0 || axes[ndim - 1] === ndim - 1);
+}
+
+/** `axis` is the sorted list 0..ndim-1 (what the differentiable layer passes for a full reduction). */
+function allAxesValid(axis: readonly number[], ndim: number): boolean {
+  if (!allAxes(axis, ndim)) return false;
+  for (let i = 0; i < ndim; i++) if (axis[i] !== i) return false;
+  return true;
+}
+
 function reduceOp(op: ReduceOp, name: string, x: Tensor, axis: number | readonly number[] | undefined, keepdims: boolean): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${describe(x)}`);
+  // A full reduction without keepdims: one kernel call over [1, size, 1], no shape bookkeeping.
+  if (!keepdims && x.size > 0 && (axis === undefined || (Array.isArray(axis) && allAxesValid(axis, x.ndim)))) {
+    const out = allocate(x.dtype, 1);
+    kernels().reduce(op, x.data, 1, x.size, 1, out);
+    return new Tensor(out, NO_AXES);
+  }
   const axes = normalizeAxes(name, x.ndim, axis);
   const kept = x.shape.filter((_, i) => !axes.includes(i));
   const outShape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : kept;

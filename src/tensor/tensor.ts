@@ -108,7 +108,8 @@ export class Tensor {
     }
     this._data = data;
     this.size = size;
-    this.shape = Object.freeze(shape.slice());
+    // A frozen shape (another tensor's) cannot change under us: share it instead of copying.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze(shape.slice());
     this.dtype = data instanceof Float32Array ? 'float32' : 'float64';
     retainBuffer(data);
     track(this);
