@@ -4,7 +4,7 @@
  * their compositions see through them. These are what the package root exports.
  */
 import type { BinaryOp, DType, UnaryOp } from '../kernels/types.js';
-import { Tensor, allocate, checkDType, checkSameDType, describe, fmtShape, reshapeTensor, sameShape } from '../tensor/tensor.js';
+import { Tensor, allocate, checkDType, checkSameDType, describe, fmtShape, resolveReshape, sameShape } from '../tensor/tensor.js';
 import { broadcastShapes, normalizeAxes } from '../tensor/ops.js';
 import { sliceBounds } from '../tensor/shape-ops.js';
 import * as C from '../tensor/conv.js';
@@ -159,8 +159,8 @@ export function vdot(x: Tensor, y: Tensor): Tensor {
 }
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const r = reshapeTensor(checkT('reshape', x), shape); // validates and resolves -1
-  return sameShape(r.shape, x.shape) ? x : bind('reshape', [x], { shape: r.shape.slice() });
+  const s = resolveReshape(checkT('reshape', x), shape); // validates and resolves -1
+  return sameShape(s, x.shape) ? x : bind('reshape', [x], { shape: s });
 }
 
 export function flatten(x: Tensor): Tensor {

@@ -316,6 +316,11 @@ export function tensor(
 /** Reshape sharing the buffer; one dimension may be -1. */
 export function reshapeTensor(x: Tensor, shape: Shape, op = 'reshape'): Tensor {
   if (x._data === null) throw releasedError(op, x);
+  return new Tensor(x._data, resolveReshape(x, shape, op));
+}
+
+/** The shape `reshape(x, shape)` gives (with -1 resolved), or an error naming the op; reads no values. */
+export function resolveReshape(x: Tensor, shape: Shape, op = 'reshape'): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array, got ${describe(shape)}`);
   const s = shape.slice() as number[];
   let infer = -1;
@@ -339,7 +344,7 @@ export function reshapeTensor(x: Tensor, shape: Shape, op = 'reshape'): Tensor {
   } else if (known !== x.size) {
     throw new RangeError(`${op}: cannot reshape ${fmtShape(x.shape)} (${x.size} elements) into ${fmtShape(s)} (${known} elements)`);
   }
-  return new Tensor(x.data, s);
+  return s;
 }
 
 function creation(op: string, shape: Shape, options: TensorOptions): { shape: number[]; dtype: DType } {
