@@ -105,24 +105,24 @@ describe('jit equals eager bit for bit', () => {
 
   it('the networks of the autodiff tests: an MLP value and gradient, its Hessian-vector product, a jvp and a vjp', () => {
     const rng0 = new Rng(3);
-    const mlp = (p: { w1: Tensor; b1: Tensor; w2: Tensor }, x: Tensor) => O.matmul(O.sigmoid(O.add(O.matmul(x, p.w1), p.b1)), p.w2);
+    type P = { w1: Tensor; b1: Tensor; w2: Tensor };
+    const mlp = (p: P, x: Tensor) => O.matmul(O.sigmoid(O.add(O.matmul(x, p.w1), p.b1)), p.w2);
     const labels = [0, 2, 1, 1, 0, 2];
-    const loss = (p: { w1: Tensor; b1: Tensor; w2: Tensor }, x: Tensor) => O.mean(O.neg(O.takeAlongAxis(O.logSoftmax(mlp(p, x)), labels, 1)));
-    const params = (rng: Rng) => ({ w1: rng.normal([4, 8], f64), b1: rng.normal([8], f64), w2: rng.normal([8, 3], f64) });
-    const p0 = params(rng0);
-    const jvg = jit((p: typeof p0, x: Tensor) => valueAndGrad((q: typeof p0) => loss(q, x))(p));
-    const jh = jit((p: typeof p0, v: typeof p0, x: Tensor) => hvp((q: typeof p0) => loss(q, x), p, v));
-    const jj = jit((p: typeof p0, v: typeof p0, x: Tensor) => jvp((q: typeof p0) => mlp(q, x), [p], [v]));
-    const jv = jit((p: typeof p0, x: Tensor, ct: Tensor) => vjp((q: typeof p0) => O.tanh(mlp(q, x)), p)[1](ct));
+    const loss = (p: P, x: Tensor) => O.mean(O.neg(O.takeAlongAxis(O.logSoftmax(mlp(p, x)), labels, 1)));
+    const params = (rng: Rng): P => ({ w1: rng.normal([4, 8], f64), b1: rng.normal([8], f64), w2: rng.normal([8, 3], f64) });
+    const jvg = jit((p: P, x: Tensor) => valueAndGrad((q: P) => loss(q, x))(p));
+    const jh = jit((p: P, v: P, x: Tensor) => hvp((q: P) => loss(q, x), p, v));
+    const jj = jit((p: P, v: P, x: Tensor) => jvp((q: P) => mlp(q, x), [p], [v]));
+    const jv = jit((p: P, x: Tensor, ct: Tensor) => vjp((q: P) => O.tanh(mlp(q, x)), p)[1](ct));
     for (let call = 0; call < 4; call++) {
       const p = params(rng0);
       const v = params(rng0);
       const x = rng0.normal([6, 4], f64);
       const ct = rng0.normal([6, 3], f64);
-      assertSameBits(jvg(p, x), valueAndGrad((q: typeof p0) => loss(q, x))(p), `valueAndGrad call ${call}`);
-      assertSameBits(jh(p, v, x), hvp((q: typeof p0) => loss(q, x), p, v), `hvp call ${call}`);
-      assertSameBits(jj(p, v, x), jvp((q: typeof p0) => mlp(q, x), [p], [v]), `jvp call ${call}`);
-      assertSameBits(jv(p, x, ct), vjp((q: typeof p0) => O.tanh(mlp(q, x)), p)[1](ct), `vjp call ${call}`);
+      assertSameBits(jvg(p, x), valueAndGrad((q: P) => loss(q, x))(p), `valueAndGrad call ${call}`);
+      assertSameBits(jh(p, v, x), hvp((q: P) => loss(q, x), p, v), `hvp call ${call}`);
+      assertSameBits(jj(p, v, x), jvp((q: P) => mlp(q, x), [p], [v]), `jvp call ${call}`);
+      assertSameBits(jv(p, x, ct), vjp((q: P) => O.tanh(mlp(q, x)), p)[1](ct), `vjp call ${call}`);
     }
     assert.equal(jvg.jitInfo.replays, 2);
     assert.equal(jh.jitInfo.replays, 2);
