@@ -27,7 +27,7 @@
  *   tracing), jit(f) just runs `f`: the enclosing transformation sees through it.
  */
 import { Tensor, fmtShape, releasedError } from '../tensor/tensor.js';
-import { openScope } from '../tensor/memory.js';
+import { openScope, popScope, unmanageBuffer } from '../tensor/memory.js';
 import { closeScope } from '../tensor/scope.js';
 import { Tracer, bind, newLevel, releaseLevel, transformationActive, type OpaqueImpl, type Trace } from './core.js';
 import { IMPLS, type PrimitiveName, type PrimitiveParams } from './primitives.js';
@@ -254,7 +254,29 @@ function difference(a: Traced, b: Traced): string | null {
   return null;
 }
 
-function replay(name: string, plan: Plan, leaves: readonly Tensor[]): unknown {
+function replay(plan: Plan, leaves: readonly Tensor[]): unknown {
+  // In a scope of its own, so that every buffer is tracked and the ones released below go back
+  // to the pool (outside scopes small buffers are left to the collector), without the cost of
+  // closing it by reachability: what it made is either released here or an output.
+  const scope = openScope(false);
+  let outs: Tensor[] = [];
+  try {
+    outs = run(plan, leaves);
+  } finally {
+    popScope(scope);
+    const parent = scope.parent;
+    for (let i = 0; i < outs.length; i++) {
+      const t = outs[i];
+      // Arguments returned as they are belong to the caller's scopes already.
+      if (plan.outSlots[i] < plan.nInputs || t._data === null || t._kept) continue;
+      if (parent !== null) parent.tensors.push(t);
+      else unmanageBuffer(t._data);
+    }
+  }
+  return rebuild(plan.outTree, outs);
+}
+
+function run(plan: Plan, leaves: readonly Tensor[]): Tensor[] {
   const slots = new Array<Tensor>(plan.nInputs + plan.constants.length + plan.steps.length);
   for (let i = 0; i < leaves.length; i++) slots[i] = leaves[i];
   for (let i = 0; i < plan.constants.length; i++) slots[plan.nInputs + i] = plan.constants[i];
@@ -272,13 +294,11 @@ function replay(name: string, plan: Plan, leaves: readonly Tensor[]): unknown {
     args.fill(undefined as unknown as Tensor);
   }
   const nFixed = plan.nInputs;
-  const outs = plan.outSlots.map((s) => {
+  return plan.outSlots.map((s) => {
     const t = slots[s];
     // A constant output is copied: the caller may dispose what it gets.
     return s >= nFixed && s < nFixed + plan.constants.length ? t.clone() : t;
   });
-  void name;
-  return rebuild(plan.outTree, outs);
 }
 
 /** What a jitted function reports about itself. */
@@ -321,7 +341,7 @@ export function jit<F extends (...args: never[]) => unknown>(f: F, options: JitO
     const entry = cache.get(sig.key);
     if (entry?.plan != null) {
       info.replays++;
-      return replay(name, entry.plan, sig.leaves);
+      return replay(entry.plan, sig.leaves);
     }
     const t = trace(name, f, args, sig.leaves);
     info.traces++;

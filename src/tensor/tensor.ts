@@ -5,7 +5,7 @@
  * meets, and contiguity keeps every kernel a tight loop).
  */
 import type { DType, FloatArray } from '../kernels/types.js';
-import { releaseBuffer, retainBuffer, takeBuffer, track } from './memory.js';
+import { currentScope, releaseBuffer, retainBuffer, takeBuffer, track } from './memory.js';
 
 export type { DType, FloatArray } from '../kernels/types.js';
 export type Shape = readonly number[];
@@ -32,9 +32,39 @@ export function describe(v: unknown): string {
   return String(v);
 }
 
+/**
+ * Small buffers made outside every scope are views into a shared slab. Why: such a buffer is
+ * never pooled (nothing says when it dies), and a fresh typed array with its own backing store
+ * costs ~4 µs here (allocation, external-memory accounting, and page faults when the C heap is
+ * trimmed after a collection) — more than a 20×20 add itself. A view into a 16 KiB slab costs
+ * a fraction of that. The price: a slab is freed only when all its views are, so a long-lived
+ * small tensor made outside scopes keeps up to 16 KiB alive (tidy/transformations use the pool
+ * instead and are unaffected). A fresh slab is zero-filled and never reused, so views are zero.
+ */
+const SLAB_BYTES = 1 << 14;
+export const SLAB_MAX_BYTES = 1 << 12;
+let slab = new ArrayBuffer(0);
+let slabOffset = 0;
+
+function slabArray(dtype: DType, size: number): FloatArray {
+  const bytes = size * (dtype === 'float32' ? 4 : 8);
+  const need = (bytes + 63) & ~63; // cache-line aligned, as a fresh array would be
+  if (slabOffset + need > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabOffset = 0;
+  }
+  const off = slabOffset;
+  slabOffset += need;
+  return dtype === 'float32' ? new Float32Array(slab, off, size) : new Float64Array(slab, off, size);
+}
+
+function fromSlab(dtype: DType, size: number): boolean {
+  return size > 0 && size * (dtype === 'float32' ? 4 : 8) <= SLAB_MAX_BYTES && currentScope() === null;
+}
+
 /** A zero-filled buffer (from the pool when one is free), for code that reads before it writes. */
 export function allocate(dtype: DType, size: number): FloatArray {
-  return takeBuffer(dtype, size, true);
+  return fromSlab(dtype, size) ? slabArray(dtype, size) : takeBuffer(dtype, size, true);
 }
 
 /**
@@ -42,7 +72,7 @@ export function allocate(dtype: DType, size: number): FloatArray {
  * before anything reads it: elementwise outputs, copies, GEMM with beta = 0.
  */
 export function allocateUninit(dtype: DType, size: number): FloatArray {
-  return takeBuffer(dtype, size, false);
+  return fromSlab(dtype, size) ? slabArray(dtype, size) : takeBuffer(dtype, size, false);
 }
 
 /** The error for a released tensor, naming the operation that tried to use it. */
