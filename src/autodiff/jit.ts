@@ -26,7 +26,7 @@
  * - Called inside another transformation (with tracers among its arguments, or while one is
  *   tracing), jit(f) just runs `f`: the enclosing transformation sees through it.
  */
-import { Tensor, fmtShape, releasedError } from '../tensor/tensor.js';
+import { Tensor, fmtShape, releasedError, slabCopy } from '../tensor/tensor.js';
 import { openScope, popScope, unmanageBuffer } from '../tensor/memory.js';
 import { closeScope } from '../tensor/scope.js';
 import { Tracer, bind, newLevel, releaseLevel, transformationActive, type OpaqueImpl, type Trace } from './core.js';
@@ -265,12 +265,24 @@ function replay(plan: Plan, leaves: readonly Tensor[]): unknown {
   } finally {
     popScope(scope);
     const parent = scope.parent;
+    const moved = new Map<Tensor, Tensor>();
     for (let i = 0; i < outs.length; i++) {
       const t = outs[i];
       // Arguments returned as they are belong to the caller's scopes already.
       if (plan.outSlots[i] < plan.nInputs || t._data === null || t._kept) continue;
-      if (parent !== null) parent.tensors.push(t);
-      else unmanageBuffer(t._data);
+      if (parent !== null) {
+        parent.tensors.push(t);
+        continue;
+      }
+      // Leaving every scope: a small result moves to a slab view and its pooled buffer goes back.
+      let u = moved.get(t);
+      if (u === undefined) {
+        u = slabCopy(t) ?? t;
+        if (u !== t) t._release();
+        else unmanageBuffer(t._data);
+        moved.set(t, u);
+      }
+      outs[i] = u;
     }
   }
   return rebuild(plan.outTree, outs);

@@ -62,6 +62,18 @@ function fromSlab(dtype: DType, size: number): boolean {
   return size > 0 && size * (dtype === 'float32' ? 4 : 8) <= SLAB_MAX_BYTES && currentScope() === null;
 }
 
+/**
+ * A copy of `t` in a slab view when it is small enough for one, else null. For results computed
+ * in pooled buffers that leave every scope: the copy costs less than the fresh array the pool
+ * would otherwise need next time, and the pooled buffer goes back at once.
+ */
+export function slabCopy(t: Tensor): Tensor | null {
+  if (!fromSlab(t.dtype, t.size)) return null;
+  const d = slabArray(t.dtype, t.size);
+  d.set(t.data);
+  return new Tensor(d, t.shape);
+}
+
 /** A zero-filled buffer (from the pool when one is free), for code that reads before it writes. */
 export function allocate(dtype: DType, size: number): FloatArray {
   return fromSlab(dtype, size) ? slabArray(dtype, size) : takeBuffer(dtype, size, true);
