@@ -76,6 +76,12 @@ class JitTrace implements Trace {
   readonly constants: Tensor[] = [];
   private readonly constantSlots = new Map<Tensor, number>();
   valuesRead = false;
+  /**
+   * The concrete values computed while tracing. They are held (`_kept`) until the trace ends:
+   * the tapes of transformations inside f pin the tracers, not the values under them, so a
+   * vjp function disposed inside f would otherwise release a value an outer tape still reads.
+   */
+  readonly values: Tensor[] = [];
   constructor(readonly level: number, readonly nInputs: number) {}
 
   private get nextSlot(): number {
@@ -104,13 +110,22 @@ class JitTrace implements Trace {
     const y = bind(prim, primals, params);
     const same = primals.indexOf(y);
     if (same >= 0) return inputs[same]; // the primitive returned its input (a no-op): no step
+    this.hold(y);
     const out = this.steps.length;
     this.steps.push({ prim, params, opaque: null, ins: inputs.map((t) => (t as JitTracer).slot), out });
     return new JitTracer(this, y, this.nInputs + 1e9 + out);
   }
 
+  private hold(y: Tensor): void {
+    if (!y._kept) {
+      y._kept = true;
+      this.values.push(y);
+    }
+  }
+
   stage(name: string, key: string, inputs: Tracer[], impl: OpaqueImpl): Tensor {
     const y = impl(inputs.map((t) => t.primal), key);
+    this.hold(y);
     const out = this.steps.length;
     this.steps.push({ prim: null, params: null, opaque: { name, key, impl }, ins: inputs.map((t) => (t as JitTracer).slot), out });
     return new JitTracer(this, y, this.nInputs + 1e9 + out);
@@ -194,6 +209,8 @@ function trace(name: string, f: (...args: never[]) => unknown, args: readonly un
     result = rebuild(out, outs.map((t) => (t instanceof JitTracer && t.trace === tr ? t.primal : t)));
   } finally {
     releaseLevel();
+    // The trace is over: its values are ordinary tensors of this scope again.
+    for (const v of tr.values) v._kept = false;
     closeScope(scope, result);
   }
   // A tensor f returns without computing it from its arguments is a constant of the plan.
