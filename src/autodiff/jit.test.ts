@@ -129,6 +129,29 @@ describe('jit equals eager bit for bit', () => {
   });
 });
 
+describe('jit through nested reverse passes', () => {
+  it('equals eager on a physics-informed loss: second input derivatives by a disposed vjp, inside a parameter gradient', () => {
+    const rng = new Rng(11);
+    const e0 = tensor([1, 0, 1, 0, 1, 0], [3, 2], f64);
+    const e1 = tensor([0, 1, 0, 1, 0, 1], [3, 2], f64);
+    const net = (p: Tensor[], x: Tensor) => O.matmul(O.tanh(O.add(O.matmul(x, p[0]), p[1])), p[2]);
+    const loss = (p: Tensor[], x: Tensor) => {
+      const [, back] = vjp((xi: Tensor) => grad((xj: Tensor) => O.sum(net(p, xj)))(xi), x);
+      const [h0] = back(e0);
+      const [h1] = back(e1);
+      back.dispose(); // releases what only this vjp read, while the outer tape still holds its own
+      return O.mean(O.square(O.sum(O.add(O.mul(h0, e0), O.mul(h1, e1)), 1)));
+    };
+    const jvg = jit((p: Tensor[], x: Tensor) => valueAndGrad((q: Tensor[]) => loss(q, x))(p));
+    for (let call = 0; call < 4; call++) {
+      const p = [rng.normal([2, 5], f64), rng.normal([5], f64), rng.normal([5, 1], f64)];
+      const x = rng.uniform([3, 2], f64);
+      assertSameBits(jvg(p, x), valueAndGrad((q: Tensor[]) => loss(q, x))(p), `call ${call}`);
+    }
+    assert.equal(jvg.jitInfo.replays, 2);
+  });
+});
+
 describe('jit signatures, pytrees and constants', () => {
   it('retraces on a new signature (shape, dtype, structure, static argument) and only then', () => {
     let calls = 0;
