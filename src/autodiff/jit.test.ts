@@ -129,6 +129,26 @@ describe('jit equals eager bit for bit', () => {
   });
 });
 
+describe('jit plans', () => {
+  it('drop steps whose results nobody reads and write intermediates into buffers of their own', () => {
+    const b = new Rng(4).normal([6, 6], f64);
+    const f = (x: Tensor) => {
+      void O.exp(x); // dead
+      return O.sum(O.tanh(O.matmul(x, b)));
+    };
+    const jg = jit(grad(f));
+    const rng = new Rng(8);
+    for (let i = 0; i < 4; i++) {
+      const x = rng.normal([6, 6], f64);
+      assertSameBits(jg(x), grad(f)(x), `call ${i}`);
+    }
+    const [plan] = jg.jitInfo.plans;
+    // matmul, tanh, (sum: the value grad drops), reshape + broadcastTo of the seed, fused tanh', matmul
+    assert.ok(plan.steps <= 6, `dead steps kept: ${plan.steps}`);
+    assert.ok(plan.ownBuffers >= 3, `own buffers: ${plan.ownBuffers}`);
+  });
+});
+
 describe('jit through nested reverse passes', () => {
   it('equals eager on a physics-informed loss: second input derivatives by a disposed vjp, inside a parameter gradient', () => {
     const rng = new Rng(11);
@@ -162,7 +182,7 @@ describe('jit signatures, pytrees and constants', () => {
     const x = tensor([1, 2, 3], undefined, f64);
     for (let i = 0; i < 5; i++) assert.deepEqual(jf(x, 2).toFlatArray(), [2, 4, 6]);
     assert.equal(calls, 2, 'f runs for the trace and its check only');
-    assert.deepEqual(jf.jitInfo, { traces: 2, replays: 3, eager: false });
+    assert.deepEqual(jf.jitInfo, { traces: 2, replays: 3, eager: false, plans: [{ steps: 1, ownBuffers: 0 }] });
     jf(tensor([1, 2], undefined, f64), 2);
     assert.equal(jf.jitInfo.traces, 3, 'new shape');
     jf(tensor([1, 2, 3]), 2);

@@ -26,37 +26,12 @@
  * - Called inside another transformation (with tracers among its arguments, or while one is
  *   tracing), jit(f) just runs `f`: the enclosing transformation sees through it.
  */
-import { Tensor, fmtShape, releasedError, slabCopy } from '../tensor/tensor.js';
+import { Tensor, fmtShape, releasedError, slabCopy, type FloatArray } from '../tensor/tensor.js';
 import { openScope, popScope, unmanageBuffer } from '../tensor/memory.js';
 import { closeScope } from '../tensor/scope.js';
 import { Tracer, bind, newLevel, releaseLevel, transformationActive, type OpaqueImpl, type Trace } from './core.js';
 import { IMPLS, type PrimitiveName, type PrimitiveParams } from './primitives.js';
-
-/** One recorded application: a primitive (or an opaque kernel) from slots to a new slot. */
-interface Step {
-  readonly prim: PrimitiveName | null;
-  readonly params: unknown;
-  /** For opaque steps: the name, key and implementation recorded by `bindOpaque`. */
-  readonly opaque: { name: string; key: string; impl: OpaqueImpl } | null;
-  readonly ins: readonly number[];
-  readonly out: number;
-}
-
-/** A plan: slots 0..nInputs-1 hold the argument leaves, then the constants, then step outputs. */
-interface Plan {
-  readonly nInputs: number;
-  readonly constants: readonly Tensor[];
-  readonly steps: readonly Step[];
-  /** Output leaves: a slot, or a non-tensor value passed through. */
-  readonly outSlots: readonly number[];
-  readonly outTree: unknown;
-  /** Slots to release after each step (their last use, not outputs, inputs or constants). */
-  readonly releaseAfter: readonly (readonly number[])[];
-  /** Per step, its argument array (reused across replays). */
-  readonly args: Tensor[][];
-  /** Why f could not be staged (read a traced tensor's values), or null. */
-  readonly unstageable: string | null;
-}
+import { preparePlan, type Into, type Plan, type Step } from './jit-plan.js';
 
 class JitTracer extends Tracer {
   constructor(readonly trace: JitTrace, primal: Tensor, readonly slot: number) {
@@ -112,7 +87,7 @@ class JitTrace implements Trace {
     if (same >= 0) return inputs[same]; // the primitive returned its input (a no-op): no step
     this.hold(y);
     const out = this.steps.length;
-    this.steps.push({ prim, params, opaque: null, ins: inputs.map((t) => (t as JitTracer).slot), out });
+    this.steps.push({ prim, params, opaque: null, ins: inputs.map((t) => (t as JitTracer).slot), out, shape: y.shape, dtype: y.dtype });
     return new JitTracer(this, y, this.nInputs + 1e9 + out);
   }
 
@@ -127,7 +102,7 @@ class JitTrace implements Trace {
     const y = impl(inputs.map((t) => t.primal), key);
     this.hold(y);
     const out = this.steps.length;
-    this.steps.push({ prim: null, params: null, opaque: { name, key, impl }, ins: inputs.map((t) => (t as JitTracer).slot), out });
+    this.steps.push({ prim: null, params: null, opaque: { name, key, impl }, ins: inputs.map((t) => (t as JitTracer).slot), out, shape: y.shape, dtype: y.dtype });
     return new JitTracer(this, y, this.nInputs + 1e9 + out);
   }
 }
@@ -185,12 +160,19 @@ function outLeaves(tree: unknown, out: Tensor[]): string {
   return typeof tree === 'function' ? 'fn' : (JSON.stringify(tree) ?? 'u');
 }
 
+/** What one trace recorded (compared with the next trace of the signature before replaying). */
 interface Traced {
-  plan: Plan;
+  readonly nInputs: number;
+  readonly constants: readonly Tensor[];
+  readonly steps: readonly Step[];
+  readonly outSlots: readonly number[];
+  readonly outTree: unknown;
+  /** Why f could not be staged (read a traced tensor's values), or null. */
+  readonly unstageable: string | null;
   /** The results of the traced call (computed eagerly while tracing). */
-  result: unknown;
+  readonly result: unknown;
   /** The output structure, for comparing two traces. */
-  outKey: string;
+  readonly outKey: string;
 }
 
 function trace(name: string, f: (...args: never[]) => unknown, args: readonly unknown[], leaves: readonly Tensor[]): Traced {
@@ -219,25 +201,16 @@ function trace(name: string, f: (...args: never[]) => unknown, args: readonly un
   const dense = (s: number): number => (s >= STEP_BASE ? tr.nInputs + nConst + (s - tr.nInputs - STEP_BASE) : s < 0 ? tr.nInputs + (-1 - s) : s);
   const outSlots = rawOut.map(dense);
   const steps = tr.steps.map((s) => ({ ...s, ins: s.ins.map(dense), out: tr.nInputs + tr.constants.length + s.out }));
-  const nFixed = tr.nInputs + tr.constants.length;
-  const lastUse = new Map<number, number>();
-  steps.forEach((s, k) => { for (const i of s.ins) lastUse.set(i, k); });
-  const keep = new Set(outSlots);
-  const releaseAfter: number[][] = steps.map(() => []);
-  for (const [slot, k] of lastUse) if (slot >= nFixed && !keep.has(slot)) releaseAfter[k].push(slot);
-  // A step output nobody reads (dead code of f) goes right after it is made.
-  steps.forEach((s, k) => { if (!lastUse.has(s.out) && !keep.has(s.out)) releaseAfter[k].push(s.out); });
-  const plan: Plan = {
+  return {
     nInputs: tr.nInputs,
     constants: tr.constants,
     steps,
     outSlots,
     outTree: out,
-    releaseAfter,
-    args: steps.map((s) => new Array<Tensor>(s.ins.length)),
     unstageable: tr.valuesRead ? 'f reads the values of a traced tensor (.data, item(), toArray(), or an op that branches on values such as maxPool2d or gather with tensor indices)' : null,
+    result,
+    outKey,
   };
-  return { plan, result, outKey };
 }
 
 function sameBits(a: Tensor, b: Tensor): boolean {
@@ -251,8 +224,8 @@ function sameBits(a: Tensor, b: Tensor): boolean {
 /** Why two traces of one signature differ, or null when they are the same plan. */
 function difference(a: Traced, b: Traced): string | null {
   if (a.outKey !== b.outKey) return `the output structure changed (${a.outKey} then ${b.outKey})`;
-  const p = a.plan;
-  const q = b.plan;
+  const p = a;
+  const q = b;
   if (p.steps.length !== q.steps.length) return `the number of operations changed (${p.steps.length} then ${q.steps.length})`;
   for (let k = 0; k < p.steps.length; k++) {
     const s = p.steps[k];
@@ -306,7 +279,7 @@ function replay(plan: Plan, leaves: readonly Tensor[]): unknown {
 }
 
 function run(plan: Plan, leaves: readonly Tensor[]): Tensor[] {
-  const slots = new Array<Tensor>(plan.nInputs + plan.constants.length + plan.steps.length);
+  const slots = new Array<Tensor>(plan.nSlots);
   for (let i = 0; i < leaves.length; i++) slots[i] = leaves[i];
   for (let i = 0; i < plan.constants.length; i++) slots[plan.nInputs + i] = plan.constants[i];
   const steps = plan.steps;
@@ -314,6 +287,13 @@ function run(plan: Plan, leaves: readonly Tensor[]): Tensor[] {
     const s = steps[k];
     const args = plan.args[k];
     for (let j = 0; j < s.ins.length; j++) args[j] = slots[s.ins[j]];
+    const own = plan.own[k];
+    if (own !== null) {
+      (plan.into[k] as Into)(args, own._data as FloatArray);
+      slots[s.out] = own;
+      args.fill(undefined as unknown as Tensor);
+      continue;
+    }
     const y = s.prim !== null
       ? (IMPLS[s.prim] as (inputs: Tensor[], params: unknown) => Tensor)(args, s.params)
       : (s.opaque as { impl: OpaqueImpl; key: string }).impl(args, (s.opaque as { key: string }).key);
@@ -338,6 +318,8 @@ export interface JitInfo {
   readonly replays: number;
   /** Whether jit fell back to eager evaluation (f reads traced values). */
   readonly eager: boolean;
+  /** Per ready plan (in signature order): kernel steps kept after dead-step removal, and how many write into buffers of the plan's own. */
+  readonly plans: readonly { steps: number; ownBuffers: number }[];
 }
 
 export interface JitOptions {
@@ -374,12 +356,12 @@ export function jit<F extends (...args: never[]) => unknown>(f: F, options: JitO
     }
     const t = trace(name, f, args, sig.leaves);
     info.traces++;
-    if (t.plan.unstageable !== null) {
+    if (t.unstageable !== null) {
       info.eager = true;
       cache.clear();
       if (!warned) {
         warned = true;
-        process.emitWarning(`${name} evaluates eagerly from now on: ${t.plan.unstageable}`, { code: 'HESSIAN_JIT_FALLBACK' });
+        process.emitWarning(`${name} evaluates eagerly from now on: ${t.unstageable}`, { code: 'HESSIAN_JIT_FALLBACK' });
       }
       return t.result;
     }
@@ -392,14 +374,20 @@ export function jit<F extends (...args: never[]) => unknown>(f: F, options: JitO
       throw new Error(`${name}: two calls with the same input signature traced differently: ${why}. f must depend only on its arguments: pass what changes between calls as an argument`);
     }
     // The first trace's plan: its constants are the ones already compared.
-    entry.plan = (entry.first as Traced).plan;
+    const first = entry.first as Traced;
+    entry.plan = preparePlan(first.nInputs, first.constants, first.steps, first.outSlots, first.outTree, sig.leaves.map((x) => x.shape));
     entry.first = null;
-    for (const c of t.plan.constants) c._release();
+    for (const c of t.constants) c._release();
     return t.result;
   }) as Jitted<F>;
-  Object.defineProperty(jitted, 'jitInfo', { get: (): JitInfo => ({ ...info }) });
+  Object.defineProperty(jitted, 'jitInfo', {
+    get: (): JitInfo => ({
+      ...info,
+      plans: [...cache.values()].flatMap((e) => (e.plan === null ? [] : [{ steps: e.plan.steps.length, ownBuffers: e.plan.own.filter((t) => t !== null).length }])),
+    }),
+  });
   jitted.clearCache = () => {
-    for (const e of cache.values()) for (const c of (e.plan ?? e.first?.plan)?.constants ?? []) c._release();
+    for (const e of cache.values()) for (const c of (e.plan ?? e.first)?.constants ?? []) c._release();
     cache.clear();
   };
   return jitted;

@@ -5,7 +5,7 @@
  * `jvp.ts` and `vjp.ts`, in tables typed over `PrimitiveName`, so a primitive without a rule
  * is a compile-time error.
  */
-import type { BinaryOp, DType, UnaryOp } from '../kernels/types.js';
+import type { BinaryOp, DType, FloatArray, UnaryOp } from '../kernels/types.js';
 import { Tensor, allocateUninit } from '../tensor/tensor.js';
 import { kernels } from '../kernels/index.js';
 import * as T from '../tensor/ops.js';
@@ -60,11 +60,18 @@ export const NON_DIFFERENTIABLE_BINARY: ReadonlySet<BinaryOp> = new Set<BinaryOp
  */
 function matmul2d(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
   const m = tA ? a.shape[1] : a.shape[0];
-  const k = tA ? a.shape[0] : a.shape[1];
   const n = tB ? b.shape[0] : b.shape[1];
   const out = allocateUninit(a.dtype, m * n);
-  if (m * n > 0) kernels().gemm(tA, tB, m, n, k, 1, a.data, a.shape[1], 0, b.data, b.shape[1], 0, 0, out, n, m * n, 1);
+  matmul2dInto(a, b, tA, tB, out);
   return new Tensor(out, [m, n]);
+}
+
+/** The GEMM of `matmul2d` into `out` (jit replays call it on buffers of their own). */
+export function matmul2dInto(a: Tensor, b: Tensor, tA: boolean, tB: boolean, out: FloatArray): void {
+  const m = tA ? a.shape[1] : a.shape[0];
+  const k = tA ? a.shape[0] : a.shape[1];
+  const n = tB ? b.shape[0] : b.shape[1];
+  if (m * n > 0) kernels().gemm(tA, tB, m, n, k, 1, a.data, a.shape[1], 0, b.data, b.shape[1], 0, 0, out, n, m * n, 1);
 }
 
 type Impl<K extends PrimitiveName> = (inputs: Tensor[], params: PrimitiveParams[K]) => Tensor;
