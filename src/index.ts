@@ -30,6 +30,7 @@ export { grad, valueAndGrad, vjp, retainGrad, type GradOptions, type RetainedGra
 export { jvp } from './autodiff/jvp.js';
 export { hvp, hessian, jacfwd } from './autodiff/compose.js';
 export { stopGradient } from './autodiff/core.js';
+export { jit, type JitOptions, type JitInfo, type Jitted } from './autodiff/jit.js';
 export { treeLeaves, treeUnflatten, treeMap, treeMap2, treePaths, type PyTree } from './autodiff/pytree.js';
 
 export * as nn from './nn/index.js';

@@ -13,11 +13,19 @@
  * are written with differentiable ops (which bind again), so every derivative can be
  * differentiated once more: grad of grad, jvp of grad, and so on.
  */
-import { Tensor, releasedError } from '../tensor/tensor.js';
+import { Tensor, releasedError, type FloatArray } from '../tensor/tensor.js';
 import { IMPLS, type PrimitiveName, type PrimitiveParams } from './primitives.js';
 
 export interface Trace {
   readonly level: number;
+  /**
+   * True for a trace that records operations instead of differentiating them (`jit`): a
+   * derivative shortcut that would bypass `bind` must not apply to its tracers, and
+   * `stopGradient` stops at them (their values are not known until the plan replays).
+   */
+  readonly staging?: boolean;
+  /** A staging trace records an opaque, non-differentiable kernel application (see `bindOpaque`). */
+  stage?(name: string, key: string, inputs: Tracer[], impl: OpaqueImpl): Tensor;
   /** Wrap a value of a lower level (or a plain tensor) as a tracer of this trace. */
   lift(x: Tensor): Tracer;
   process<K extends PrimitiveName>(prim: K, inputs: Tracer[], params: PrimitiveParams[K]): Tensor;
@@ -29,8 +37,16 @@ export abstract class Tracer extends Tensor {
   readonly primal: Tensor;
 
   constructor(primal: Tensor) {
-    super(primal.data, primal.shape);
+    const d = primal._data;
+    if (d === null) throw releasedError('trace', primal);
+    super(d, primal.shape);
     this.primal = primal;
+  }
+
+  /** Reading the values goes through the levels below, so a staging trace sees every read. */
+  override get data(): FloatArray {
+    if (this._data === null) throw releasedError('data', this);
+    return this.primal.data;
   }
 
   /** @internal A tracer reads its primal's buffer: keeping the tracer keeps the primal. */
@@ -46,6 +62,11 @@ let activeTraces = 0;
 export function newLevel(): number {
   activeTraces++;
   return nextLevel++;
+}
+
+/** True while any transformation (grad, vjp, jvp, jit, ...) is tracing. */
+export function transformationActive(): boolean {
+  return activeTraces > 0;
 }
 
 export function releaseLevel(): void {
@@ -76,9 +97,38 @@ export function bind<K extends PrimitiveName>(prim: K, inputs: Tensor[], params:
   return trace.process(prim, lifted, params);
 }
 
-/** The concrete tensor under any number of tracer levels (stops differentiation). */
+/**
+ * The concrete tensor under any number of tracer levels (stops differentiation). Under `jit`
+ * it stops at the staging tracer: the value is still recorded, only not differentiated.
+ */
 export function stopGradient(x: Tensor): Tensor {
   let v = x;
-  while (v instanceof Tracer) v = v.primal;
+  while (v instanceof Tracer && v.trace.staging !== true) v = v.primal;
   return v;
+}
+
+/** True when `x` is differentiated by an active transformation (a tracer of a non-staging trace). */
+export function differentiated(x: Tensor): boolean {
+  return x instanceof Tracer && x.trace.staging !== true;
+}
+
+/** A kernel application on concrete tensors that has no derivative rule (a fused derivative). */
+export type OpaqueImpl = (inputs: Tensor[], key: string) => Tensor;
+
+/**
+ * Apply `impl` to `inputs` (keyed by `key`, e.g. the op it fuses): concretely, or recorded by
+ * a staging trace. Callers use it only where no differentiating trace sees the inputs.
+ */
+export function bindOpaque(name: string, key: string, inputs: Tensor[], impl: OpaqueImpl): Tensor {
+  let top: Trace | undefined;
+  for (const x of inputs) {
+    if (x._data === null) throw releasedError(name, x);
+    if (x instanceof Tracer && (top === undefined || x.trace.level > top.level)) top = x.trace;
+  }
+  if (top === undefined) return impl(inputs, key);
+  const trace = top;
+  const stage = trace.stage;
+  if (stage === undefined) throw new Error(`${name}: has no derivative rule and cannot run under a differentiating transformation`);
+  const lifted = inputs.map((x) => (levelOf(x) === trace.level ? (x as Tracer) : trace.lift(x)));
+  return stage.call(trace, name, key, lifted, impl);
 }

@@ -6,7 +6,7 @@
 import type { BinaryOp, UnaryGradOp, UnaryOp } from '../kernels/types.js';
 import { Tensor, fmtShape, sameShape } from '../tensor/tensor.js';
 import { fusedDerivatives, unaryGrad } from '../tensor/fused.js';
-import { Tracer } from './core.js';
+import { bindOpaque, differentiated } from './core.js';
 import { add, cos, div, exp, greaterEqual, less, log, mul, neg, pow, sigmoid, sin, square, sub, sum, reshape, where, equal, greater } from './ops.js';
 
 /**
@@ -53,10 +53,13 @@ export function fusedUnaryVjp(op: UnaryOp, ct: Tensor, x: Tensor, y: Tensor): Te
   const f = FUSED_UNARY[op];
   if (f === undefined || !fusedDerivatives.enabled) return null;
   const residual = f.reads === 'x' ? x : y;
-  if (ct instanceof Tracer || residual instanceof Tracer) return null;
+  if (differentiated(ct) || differentiated(residual)) return null;
   if (ct.dtype !== residual.dtype || !sameShape(ct.shape, residual.shape)) return null;
-  return unaryGrad(f.op, residual, ct);
+  // Through bindOpaque, so that jit records the fused kernel (and replays the same bits).
+  return bindOpaque('unaryGrad', f.op, [residual, ct], fusedImpl);
 }
+
+const fusedImpl = ([r, g]: Tensor[], op: string): Tensor => unaryGrad(op as UnaryGradOp, r, g);
 
 type Partial = ((a: Tensor, b: Tensor, y: Tensor) => Tensor) | number;
 

@@ -4,7 +4,7 @@
  * their compositions see through them. These are what the package root exports.
  */
 import type { BinaryOp, DType, UnaryOp } from '../kernels/types.js';
-import { Tensor, allocate, checkDType, checkSameDType, describe, fmtShape, reshapeTensor, sameShape } from '../tensor/tensor.js';
+import { Tensor, allocate, checkDType, checkSameDType, describe, fmtShape, resolveReshape, sameShape } from '../tensor/tensor.js';
 import { broadcastShapes, normalizeAxes } from '../tensor/ops.js';
 import { sliceBounds } from '../tensor/shape-ops.js';
 import * as C from '../tensor/conv.js';
@@ -40,12 +40,19 @@ function operands(op: string, a: TensorLike, b: TensorLike): [Tensor, Tensor] {
   return [A, B];
 }
 
-const unary = (op: UnaryOp) => (x: Tensor): Tensor => bind('unary', [checkT(op, x)], { op });
+// Parameters are shared per op (frozen: rules and jit plans read them, nothing writes them).
+const unary = (op: UnaryOp) => {
+  const params = Object.freeze({ op });
+  return (x: Tensor): Tensor => bind('unary', [checkT(op, x)], params);
+};
 function binary(op: BinaryOp, name: string = op) {
+  const params = Object.freeze({ op });
   return (a: TensorLike, b: TensorLike): Tensor => {
+    // The common case first: two tensors of one dtype and shape need no conversion or broadcast check.
+    if (a instanceof Tensor && b instanceof Tensor && a.dtype === b.dtype && sameShape(a.shape, b.shape)) return bind('binary', [a, b], params);
     const [A, B] = operands(name, a, b);
     if (!sameShape(A.shape, B.shape)) broadcastShapes(name, A.shape, B.shape); // validate before tracing
-    return bind('binary', [A, B], { op });
+    return bind('binary', [A, B], params);
   };
 }
 
@@ -90,8 +97,21 @@ export function clip(x: Tensor, lo: number, hi: number): Tensor {
   return minimum(maximum(x, lo), hi);
 }
 
+/** The params of a full reduction per rank and keepdims (frozen, shared). */
+const fullParams: { axes: number[]; keepdims: boolean }[][] = [[], []];
+function fullReduction(ndim: number, keepdims: boolean): { axes: number[]; keepdims: boolean } {
+  const list = fullParams[keepdims ? 1 : 0];
+  let p = list[ndim];
+  if (p === undefined) {
+    p = Object.freeze({ axes: Object.freeze(Array.from({ length: ndim }, (_, i) => i)) as number[], keepdims });
+    list[ndim] = p;
+  }
+  return p;
+}
+
 function reduction(prim: 'sum' | 'max' | 'min' | 'logsumexp', name: string, x: Tensor, axis: Axes, keepdims: boolean): Tensor {
   checkT(name, x);
+  if (axis === undefined) return bind(prim, [x], fullReduction(x.ndim, keepdims));
   const axes = normalizeAxes(name, x.ndim, axis);
   return bind(prim, [x], { axes, keepdims });
 }
@@ -140,8 +160,8 @@ export function vdot(x: Tensor, y: Tensor): Tensor {
 }
 
 export function reshape(x: Tensor, shape: readonly number[]): Tensor {
-  const r = reshapeTensor(checkT('reshape', x), shape); // validates and resolves -1
-  return sameShape(r.shape, x.shape) ? x : bind('reshape', [x], { shape: r.shape.slice() });
+  const s = resolveReshape(checkT('reshape', x), shape); // validates and resolves -1
+  return sameShape(s, x.shape) ? x : bind('reshape', [x], { shape: s });
 }
 
 export function flatten(x: Tensor): Tensor {
@@ -271,6 +291,8 @@ export interface MatmulOptions {
   transposeB?: boolean;
 }
 
+const MATMUL_PARAMS = [false, true].flatMap((transposeA) => [false, true].map((transposeB) => Object.freeze({ transposeA, transposeB })));
+
 /** Matrix product with NumPy semantics (vector promotion, broadcast batches) and transpose flags. */
 export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tensor {
   checkT('matmul', a, 'first operand');
@@ -280,6 +302,15 @@ export function matmul(a: Tensor, b: Tensor, options: MatmulOptions = {}): Tenso
   if (a.dtype !== b.dtype) throw new TypeError(`matmul: dtype mismatch, ${a.toString()} and ${b.toString()}; convert one with .astype()`);
   const aVec = a.ndim === 1;
   const bVec = b.ndim === 1;
+  if (a.ndim === 2 && b.ndim === 2) {
+    // Plain matrices: no promotion, no batch to broadcast.
+    const tA = options.transposeA === true;
+    const tB = options.transposeB === true;
+    const k = tA ? a.shape[0] : a.shape[1];
+    const kb = tB ? b.shape[1] : b.shape[0];
+    if (k !== kb) throw new RangeError(`matmul: inner dimensions differ: ${fmtShape(a.shape)}${tA ? '^T' : ''} @ ${fmtShape(b.shape)}${tB ? '^T' : ''} (${k} vs ${kb})`);
+    return bind('matmul', [a, b], MATMUL_PARAMS[(tA ? 2 : 0) + (tB ? 1 : 0)]);
+  }
   const A = aVec ? reshape(a, [1, a.shape[0]]) : a;
   const B = bVec ? reshape(b, [b.shape[0], 1]) : b;
   const transposeA = options.transposeA === true && !aVec;

@@ -5,8 +5,9 @@
  * `jvp.ts` and `vjp.ts`, in tables typed over `PrimitiveName`, so a primitive without a rule
  * is a compile-time error.
  */
-import type { BinaryOp, DType, UnaryOp } from '../kernels/types.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { BinaryOp, DType, FloatArray, UnaryOp } from '../kernels/types.js';
+import { Tensor, allocateUninit } from '../tensor/tensor.js';
+import { kernels } from '../kernels/index.js';
 import * as T from '../tensor/ops.js';
 import * as S from '../tensor/shape-ops.js';
 import { matmul as matmulConcrete } from '../tensor/matmul.js';
@@ -53,6 +54,26 @@ export type PrimitiveName = keyof PrimitiveParams;
 export const NON_DIFFERENTIABLE_UNARY: ReadonlySet<UnaryOp> = new Set<UnaryOp>(['sign', 'step']);
 export const NON_DIFFERENTIABLE_BINARY: ReadonlySet<BinaryOp> = new Set<BinaryOp>(['eq', 'ne', 'gt', 'ge', 'lt', 'le']);
 
+/**
+ * Two plain matrices (shapes checked by the caller): one GEMM call, the same call the general
+ * path makes for them, without its promotion and batch bookkeeping.
+ */
+function matmul2d(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
+  const m = tA ? a.shape[1] : a.shape[0];
+  const n = tB ? b.shape[0] : b.shape[1];
+  const out = allocateUninit(a.dtype, m * n);
+  matmul2dInto(a, b, tA, tB, out);
+  return new Tensor(out, [m, n]);
+}
+
+/** The GEMM of `matmul2d` into `out` (jit replays call it on buffers of their own). */
+export function matmul2dInto(a: Tensor, b: Tensor, tA: boolean, tB: boolean, out: FloatArray): void {
+  const m = tA ? a.shape[1] : a.shape[0];
+  const k = tA ? a.shape[0] : a.shape[1];
+  const n = tB ? b.shape[0] : b.shape[1];
+  if (m * n > 0) kernels().gemm(tA, tB, m, n, k, 1, a.data, a.shape[1], 0, b.data, b.shape[1], 0, 0, out, n, m * n, 1);
+}
+
 type Impl<K extends PrimitiveName> = (inputs: Tensor[], params: PrimitiveParams[K]) => Tensor;
 
 export const IMPLS: { readonly [K in PrimitiveName]: Impl<K> } = {
@@ -76,7 +97,7 @@ export const IMPLS: { readonly [K in PrimitiveName]: Impl<K> } = {
   takeAlongAxisAdjoint: ([y], p) => S.takeAlongAxisAdjoint(y, p.indices, p.axis, p.n),
   where: ([c, a, b]) => S.where(c, a, b),
   cast: ([x], p) => x.astype(p.dtype),
-  matmul: ([a, b], p) => matmulConcrete(a, b, p),
+  matmul: ([a, b], p) => (a.ndim === 2 && b.ndim === 2 ? matmul2d(a, b, p.transposeA, p.transposeB) : matmulConcrete(a, b, p)),
   conv2d: ([x, w], p) => C.conv2d(x, w, p),
   conv2dBackwardInput: ([gy, w], p) => C.conv2dBackwardInput(gy, w, p.xShape, p),
   conv2dBackwardFilter: ([x, gy], p) => C.conv2dBackwardFilter(x, gy, p.wShape, p),

@@ -4,6 +4,7 @@
  */
 import { kernels } from '../kernels/index.js';
 import type { BinaryOp, FloatArray, ReduceOp, UnaryOp } from '../kernels/types.js';
+import { smallBinary, smallBinaryLimit, smallUnary, smallUnaryLimit } from './small-kernels.js';
 import {
   Tensor, allocate, allocateUninit, checkSameDType, contiguousStrides, describe, fmtShape, sameShape, shapeSize, type Shape,
 } from './tensor.js';
@@ -44,8 +45,50 @@ export function broadcastStrides(shape: Shape, outShape: Shape): number[] {
 export function unaryOp(op: UnaryOp, x: Tensor, name: string = op): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${describe(x)}`);
   const out = allocateUninit(x.dtype, x.size);
-  kernels().unary(op, x.data, out);
+  unaryInto(op, x.data, out);
   return new Tensor(out, x.shape);
+}
+
+/** The kernel work of `unaryOp` into `out` (jit replays call it on buffers of their own). */
+export function unaryInto(op: UnaryOp, x: FloatArray, out: FloatArray): void {
+  // Small inputs of exactly rounded ops stay in JavaScript (same bits, no N-API crossing).
+  if (out.length > smallUnaryLimit(op) || !smallUnary(op, x, out)) kernels().unary(op, x, out);
+}
+
+/**
+ * How `binaryOp` reads two operands without broadcast strides: `[sa, sb]` (1 = elementwise,
+ * 0 = a broadcast single element) for the same-shape and tensor-with-one-element cases, else null.
+ */
+export function flatStrides(a: Shape, aSize: number, b: Shape, bSize: number): [number, number] | null {
+  if (sameShape(a, b)) return [1, 1];
+  if (bSize === 1 && b.length <= a.length) return [1, 0];
+  if (aSize === 1 && a.length <= b.length) return [0, 1];
+  return null;
+}
+
+/** The kernel work of the flat case of `binaryOp` into `out` (n elements). */
+export function binaryFlatInto(op: BinaryOp, a: FloatArray, sa: number, b: FloatArray, sb: number, out: FloatArray, n: number): void {
+  if (n > 0 && (n > smallBinaryLimit(op) || !smallBinary(op, a, sa, b, sb, out, n))) {
+    kernels().binary(op, a, sa === 1 ? FLAT : SCALAR, b, sb === 1 ? FLAT : SCALAR, out, [n]);
+  }
+}
+
+/** Flat strides and shape for a same-shape elementwise kernel call (one axis, any size). */
+const FLAT: readonly number[] = Object.freeze([1]);
+const SCALAR: readonly number[] = Object.freeze([0]);
+
+/**
+ * The same-shape and tensor-with-scalar cases without building broadcast strides: the JavaScript
+ * loop below the op's size limit, else one flat kernel call. Null when broadcasting is needed.
+ */
+function binaryFlat(op: BinaryOp, A: Tensor, B: Tensor): Tensor | null {
+  const st = flatStrides(A.shape, A.size, B.shape, B.size);
+  if (st === null) return null;
+  const [sa, sb] = st;
+  const n = sa === 1 ? A.size : B.size;
+  const out = allocateUninit(A.dtype, n);
+  binaryFlatInto(op, A.data, sa, B.data, sb, out, n);
+  return new Tensor(out, sa === 1 ? A.shape : B.shape);
 }
 
 export function binaryOp(op: BinaryOp, a: TensorLike, b: TensorLike, name: string = op): Tensor {
@@ -60,7 +103,9 @@ export function binaryOp(op: BinaryOp, a: TensorLike, b: TensorLike, name: strin
   const A = ta instanceof Tensor ? ta : scalarLike(ta, ref);
   const B = tb instanceof Tensor ? tb : scalarLike(tb, ref);
   checkSameDType(name, A, B);
-  const shape = sameShape(A.shape, B.shape) ? A.shape : broadcastShapes(name, A.shape, B.shape);
+  const flat = binaryFlat(op, A, B);
+  if (flat !== null) return flat;
+  const shape = broadcastShapes(name, A.shape, B.shape);
   const out = allocateUninit(A.dtype, shapeSize(shape));
   kernels().binary(op, A.data, broadcastStrides(A.shape, shape), B.data, broadcastStrides(B.shape, shape), out, shape);
   return new Tensor(out, shape);
@@ -146,8 +191,33 @@ export function normalizeAxes(op: string, ndim: number, axis: number | readonly 
   return [...out].sort((x, y) => x - y);
 }
 
+const NO_AXES: readonly number[] = Object.freeze([]);
+
+/** True when `axes` (sorted, distinct, as normalizeAxes returns) names every axis of an ndim tensor. */
+function allAxes(axes: readonly number[], ndim: number): boolean {
+  return axes.length === ndim && (ndim === 0 || axes[ndim - 1] === ndim - 1);
+}
+
+/** Whether `reduceOp` takes its one-call path: every axis, no keepdims, a non-empty input. */
+export function fullReduction(x: Tensor, axis: number | readonly number[] | undefined, keepdims: boolean): boolean {
+  return !keepdims && x.size > 0 && (axis === undefined || (Array.isArray(axis) && allAxesValid(axis, x.ndim)));
+}
+
+/** `axis` is the sorted list 0..ndim-1 (what the differentiable layer passes for a full reduction). */
+function allAxesValid(axis: readonly number[], ndim: number): boolean {
+  if (!allAxes(axis, ndim)) return false;
+  for (let i = 0; i < ndim; i++) if (axis[i] !== i) return false;
+  return true;
+}
+
 function reduceOp(op: ReduceOp, name: string, x: Tensor, axis: number | readonly number[] | undefined, keepdims: boolean): Tensor {
   if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${describe(x)}`);
+  // A full reduction without keepdims: one kernel call over [1, size, 1], no shape bookkeeping.
+  if (fullReduction(x, axis, keepdims)) {
+    const out = allocate(x.dtype, 1);
+    kernels().reduce(op, x.data, 1, x.size, 1, out);
+    return new Tensor(out, NO_AXES);
+  }
   const axes = normalizeAxes(name, x.ndim, axis);
   const kept = x.shape.filter((_, i) => !axes.includes(i));
   const outShape = keepdims ? x.shape.map((d, i) => (axes.includes(i) ? 1 : d)) : kept;

@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Tensor, arange, eye, full, linspace, ones, tensor, zeros } from './tensor.js';
 import { Rng, bernoulli, manualSeed, rademacher, rand, randn } from './random.js';
@@ -108,4 +108,15 @@ describe('random numbers', () => {
     assert.deepEqual([r2.nextNormal(), r2.nextFloat()], a);
     assert.throws(() => bernoulli([2], 1.5), /p must be in \[0, 1\]/);
   });
+});
+
+test('tensor(values, { dtype }) takes options second, as tensor(values, shape, options) takes them third', () => {
+  const a = tensor([[1, 2], [3, 4]], { dtype: 'float64' });
+  assert.equal(a.dtype, 'float64');
+  assert.deepEqual(a.shape, [2, 2]);
+  assert.deepEqual(Array.from(a.data), [1, 2, 3, 4]);
+  assert.equal(tensor([1, 2, 3, 4], [2, 2], { dtype: 'float64' }).dtype, 'float64');
+  assert.equal(tensor(5, {}).dtype, 'float32');
+  assert.throws(() => tensor([1], { dtype: 'float64' }, {} as never), /the second argument is an options object; give the shape first/);
+  assert.throws(() => tensor([1], { dtype: 'int8' as never }), /dtype must be 'float32' or 'float64', got 'int8'/);
 });

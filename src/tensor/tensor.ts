@@ -5,7 +5,7 @@
  * meets, and contiguity keeps every kernel a tight loop).
  */
 import type { DType, FloatArray } from '../kernels/types.js';
-import { releaseBuffer, retainBuffer, takeBuffer, track } from './memory.js';
+import { currentScope, releaseBuffer, retainBuffer, takeBuffer, track } from './memory.js';
 
 export type { DType, FloatArray } from '../kernels/types.js';
 export type Shape = readonly number[];
@@ -32,9 +32,51 @@ export function describe(v: unknown): string {
   return String(v);
 }
 
+/**
+ * Small buffers made outside every scope are views into a shared slab. Why: such a buffer is
+ * never pooled (nothing says when it dies), and a fresh typed array with its own backing store
+ * costs ~4 µs here (allocation, external-memory accounting, and page faults when the C heap is
+ * trimmed after a collection) — more than a 20×20 add itself. A view into a 16 KiB slab costs
+ * a fraction of that. The price: a slab is freed only when all its views are, so a long-lived
+ * small tensor made outside scopes keeps up to 16 KiB alive (tidy/transformations use the pool
+ * instead and are unaffected). A fresh slab is zero-filled and never reused, so views are zero.
+ */
+const SLAB_BYTES = 1 << 14;
+export const SLAB_MAX_BYTES = 1 << 12;
+let slab = new ArrayBuffer(0);
+let slabOffset = 0;
+
+function slabArray(dtype: DType, size: number): FloatArray {
+  const bytes = size * (dtype === 'float32' ? 4 : 8);
+  const need = (bytes + 63) & ~63; // cache-line aligned, as a fresh array would be
+  if (slabOffset + need > slab.byteLength) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabOffset = 0;
+  }
+  const off = slabOffset;
+  slabOffset += need;
+  return dtype === 'float32' ? new Float32Array(slab, off, size) : new Float64Array(slab, off, size);
+}
+
+function fromSlab(dtype: DType, size: number): boolean {
+  return size > 0 && size * (dtype === 'float32' ? 4 : 8) <= SLAB_MAX_BYTES && currentScope() === null;
+}
+
+/**
+ * A copy of `t` in a slab view when it is small enough for one, else null. For results computed
+ * in pooled buffers that leave every scope: the copy costs less than the fresh array the pool
+ * would otherwise need next time, and the pooled buffer goes back at once.
+ */
+export function slabCopy(t: Tensor): Tensor | null {
+  if (!fromSlab(t.dtype, t.size)) return null;
+  const d = slabArray(t.dtype, t.size);
+  d.set(t.data);
+  return new Tensor(d, t.shape);
+}
+
 /** A zero-filled buffer (from the pool when one is free), for code that reads before it writes. */
 export function allocate(dtype: DType, size: number): FloatArray {
-  return takeBuffer(dtype, size, true);
+  return fromSlab(dtype, size) ? slabArray(dtype, size) : takeBuffer(dtype, size, true);
 }
 
 /**
@@ -42,7 +84,7 @@ export function allocate(dtype: DType, size: number): FloatArray {
  * before anything reads it: elementwise outputs, copies, GEMM with beta = 0.
  */
 export function allocateUninit(dtype: DType, size: number): FloatArray {
-  return takeBuffer(dtype, size, false);
+  return fromSlab(dtype, size) ? slabArray(dtype, size) : takeBuffer(dtype, size, false);
 }
 
 /** The error for a released tensor, naming the operation that tried to use it. */
@@ -108,7 +150,8 @@ export class Tensor {
     }
     this._data = data;
     this.size = size;
-    this.shape = Object.freeze(shape.slice());
+    // A frozen shape (another tensor's) cannot change under us: share it instead of copying.
+    this.shape = Object.isFrozen(shape) ? shape : Object.freeze(shape.slice());
     this.dtype = data instanceof Float32Array ? 'float32' : 'float64';
     retainBuffer(data);
     track(this);
@@ -249,12 +292,22 @@ export interface TensorOptions {
  * `shape` says how to read it; with nested arrays the shape is inferred (and checked against
  * `shape` when given). The default dtype is float32, or the typed array's own dtype.
  */
+export function tensor(values: NestedArray | readonly number[] | FloatArray | Tensor, options: TensorOptions): Tensor;
+export function tensor(values: NestedArray | readonly number[] | FloatArray | Tensor, shape?: Shape, options?: TensorOptions): Tensor;
 export function tensor(
   values: NestedArray | readonly number[] | FloatArray | Tensor,
-  shape?: Shape,
-  options: TensorOptions = {},
+  shapeOrOptions?: Shape | TensorOptions,
+  opts: TensorOptions = {},
 ): Tensor {
   const op = 'tensor';
+  // tensor(values, { dtype }) as well as tensor(values, shape, { dtype }) (TensorFlow.js and
+  // NumPy users write the first).
+  let shape: Shape | undefined;
+  let options = opts;
+  if (shapeOrOptions !== undefined && shapeOrOptions !== null && typeof shapeOrOptions === 'object' && !Array.isArray(shapeOrOptions)) {
+    if (arguments.length > 2) throw new TypeError(`${op}: the second argument is an options object; give the shape first: tensor(values, shape, options)`);
+    options = shapeOrOptions as TensorOptions;
+  } else shape = shapeOrOptions as Shape | undefined;
   if (options === null || typeof options !== 'object') throw new TypeError(`${op}: options must be an object, got ${describe(options)}`);
   if (values instanceof Tensor) {
     const t = options.dtype ? values.astype(options.dtype) : values.clone();
@@ -315,6 +368,11 @@ export function tensor(
 /** Reshape sharing the buffer; one dimension may be -1. */
 export function reshapeTensor(x: Tensor, shape: Shape, op = 'reshape'): Tensor {
   if (x._data === null) throw releasedError(op, x);
+  return new Tensor(x._data, resolveReshape(x, shape, op));
+}
+
+/** The shape `reshape(x, shape)` gives (with -1 resolved), or an error naming the op; reads no values. */
+export function resolveReshape(x: Tensor, shape: Shape, op = 'reshape'): number[] {
   if (!Array.isArray(shape)) throw new TypeError(`${op}: shape must be an array, got ${describe(shape)}`);
   const s = shape.slice() as number[];
   let infer = -1;
@@ -338,7 +396,7 @@ export function reshapeTensor(x: Tensor, shape: Shape, op = 'reshape'): Tensor {
   } else if (known !== x.size) {
     throw new RangeError(`${op}: cannot reshape ${fmtShape(x.shape)} (${x.size} elements) into ${fmtShape(s)} (${known} elements)`);
   }
-  return new Tensor(x.data, s);
+  return s;
 }
 
 function creation(op: string, shape: Shape, options: TensorOptions): { shape: number[]; dtype: DType } {
