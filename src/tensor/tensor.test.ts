@@ -117,6 +117,6 @@ test('tensor(values, { dtype }) takes options second, as tensor(values, shape, o
   assert.deepEqual(Array.from(a.data), [1, 2, 3, 4]);
   assert.equal(tensor([1, 2, 3, 4], [2, 2], { dtype: 'float64' }).dtype, 'float64');
   assert.equal(tensor(5, {}).dtype, 'float32');
-  assert.throws(() => tensor([1], { dtype: 'float64' }, {} as never), /the second argument is an options object; give the shape first/);
+  assert.throws(() => tensor([1], { dtype: 'float64' } as never, {}), /the second argument is an options object; give the shape first/);
   assert.throws(() => tensor([1], { dtype: 'int8' as never }), /dtype must be 'float32' or 'float64', got 'int8'/);
 });
