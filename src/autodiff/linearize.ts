@@ -203,7 +203,10 @@ function describeTrees(trees: readonly PyTree[]): string {
   const parts: string[] = [];
   trees.forEach((t, i) => {
     const paths = treePaths(t);
-    treeLeaves(t).forEach((l, j) => parts.push(`${trees.length > 1 ? `${i}` : ''}${paths[j] === '' ? '' : (trees.length > 1 ? '.' : '') + paths[j]}: ${l.dtype} ${fmtShape(l.shape)}`));
+    treeLeaves(t).forEach((l, j) => {
+      const path = [trees.length > 1 ? `${i}` : '', paths[j]].filter((s) => s !== '').join('.');
+      parts.push(`${path === '' ? '' : `${path}: `}${l.dtype} ${fmtShape(l.shape)}`);
+    });
   });
   return `[${parts.join(', ')}]`;
 }
