@@ -28,13 +28,14 @@ export { memory, setMemoryOptions, getMemoryOptions, emptyPool, type MemoryInfo,
 
 export { grad, valueAndGrad, vjp, retainGrad, type GradOptions, type RetainedGrad, type VjpFn } from './autodiff/vjp.js';
 export { jvp } from './autodiff/jvp.js';
+export { linearize, type LinearizedFn } from './autodiff/linearize.js';
 export { hvp, hessian, jacfwd } from './autodiff/compose.js';
 export { stopGradient } from './autodiff/core.js';
 export { treeLeaves, treeUnflatten, treeMap, treeMap2, treePaths, type PyTree } from './autodiff/pytree.js';
 
 export * as nn from './nn/index.js';
 export { saveTree, loadTree, serializeTree, deserializeTree } from './nn/checkpoint.js';
-export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './curvature/products.js';
+export { ggnvp, fisherVp, ggnOperatorFn, fisherOperatorFn, perExampleGrads, type Batch, type ModelFn, type FisherOptions, type CurvatureOperatorFn } from './curvature/products.js';
 
 export * as optim from './optim/index.js';
 export { sgd, momentum, adam, adamw, rmsprop, adagrad } from './optim/baselines.js';
