@@ -19,17 +19,11 @@ import { Tracer, bind, newLevel, releaseLevel, stopGradient, type Trace } from '
 import { IMPLS, type PrimitiveName, type PrimitiveParams } from './primitives.js';
 import { jvp } from './jvp.js';
 import { VJP_RULES } from './vjp.js';
-import { add } from './ops.js';
+import { add, mul, neg } from './ops.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from './pytree.js';
+import { applySum, simplify, type Node, type PrimNode } from './linearize-simplify.js';
 import { openScope } from '../tensor/memory.js';
 import { autoScope, closeScope } from '../tensor/scope.js';
-
-/** One recorded linear op: its inputs are node indices (tangents) or constant tensors. */
-interface Node {
-  readonly prim: PrimitiveName;
-  readonly params: PrimitiveParams[PrimitiveName];
-  readonly inputs: readonly (number | Tensor)[];
-}
 
 /** A recorded value: its shape and dtype, as a zero tensor that VJP rules may read shapes from. */
 type Stub = Tensor;
@@ -184,7 +178,7 @@ class LinearTrace implements Trace {
     checkLinear(prim, params, sym, values);
     const first = values[sym.indexOf(true)];
     const dtype = prim === 'cast' ? (params as PrimitiveParams['cast']).dtype : first.dtype;
-    const node: Node = { prim, params, inputs: tracers.map((t, i) => (sym[i] ? t.node : this.pin(t.primal))) };
+    const node: PrimNode = { kind: 'prim', prim, params, inputs: tracers.map((t, i) => (sym[i] ? t.node : this.pin(t.primal))) };
     const shape = inferShape(prim, values, params);
     if (shape !== null) return this.value(node, dtype, shape);
     // Rare ops (conv, pooling, gathers): evaluate once on the zero stand-ins for the shape.
@@ -237,6 +231,10 @@ export type LinearizedFn<Args extends PyTree[], Out extends PyTree> = ((...tange
   readonly disposed: boolean;
 };
 
+const PROF = typeof process !== 'undefined' && process.env?.LIN_PROFILE === '1'; // TEMPORARY profiling
+export const profile = new Map<string, [number, number]>();
+function prof(k: string, ms: number): void { const e = profile.get(k) ?? [0, 0]; e[0]++; e[1] += ms; profile.set(k, e); }
+
 // A linear map the caller drops unpins its residuals once it is collected.
 const droppedMaps = new FinalizationRegistry<LinearTrace>((trace) => trace.unpin());
 
@@ -268,6 +266,7 @@ export function linearize<Out extends PyTree, Args extends PyTree[]>(f: (...args
     outLeaves = treeLeaves(out);
     // An output whose tangent is not a recorded value does not depend on the inputs: zero.
     outNodes = treeLeaves(tans).map((t) => (t instanceof LinearTracer && t.trace === trace && t.node >= 0 ? t.node : null));
+    simplify(trace.nodes, (k) => trace.stubs[k].shape, outNodes, (t) => trace.pin(t));
     kept = out;
   } catch (e) {
     trace.unpin();
@@ -285,7 +284,8 @@ export function linearize<Out extends PyTree, Args extends PyTree[]>(f: (...args
   for (let k = nodes.length - 1; k >= nIn; k--) {
     const node = nodes[k];
     if (live[k] === 0 || node === null) continue;
-    for (const i of node.inputs) if (typeof i === 'number') live[i] = 1;
+    if (node.kind === 'sum') for (const t of node.terms) live[t.input] = 1;
+    else for (const i of node.inputs) if (typeof i === 'number') live[i] = 1;
   }
   const inSig: Signature = { trees: primals, leaves: inLeaves };
   const outSig: Signature = { trees: [values], leaves: outLeaves };
@@ -303,7 +303,14 @@ export function linearize<Out extends PyTree, Args extends PyTree[]>(f: (...args
       for (let k = nIn; k < nodes.length; k++) {
         const node = nodes[k];
         if (live[k] === 0 || node === null) continue;
+        const t0 = PROF ? performance.now() : 0;
+        if (node.kind === 'sum') {
+          vals[k] = applySum(node.terms, (i) => vals[i] as Tensor);
+          if (PROF) prof(`F sum${node.terms.length} ${fmtShape(stubs[k].shape)}`, performance.now() - t0);
+          continue;
+        }
         vals[k] = bind(node.prim, node.inputs.map((i) => (typeof i === 'number' ? vals[i] as Tensor : i)), node.params as never);
+        if (PROF) prof(`F ${opLabel(node.prim, node.params)} ${node.inputs.map((i) => (typeof i === 'number' ? 'v' : 'c') + fmtShape((typeof i === 'number' ? stubs[i] : i).shape)).join(' ')}`, performance.now() - t0);
       }
       return treeUnflatten(values, outNodes.map((o, i) => (o === null ? zeros(outLeaves[i].shape, { dtype: outLeaves[i].dtype }) : vals[o] as Tensor)));
     });
@@ -324,10 +331,18 @@ export function linearize<Out extends PyTree, Args extends PyTree[]>(f: (...args
         const ct = acc.get(k);
         if (ct === undefined || node === null) continue;
         acc.delete(k);
+        if (node.kind === 'sum') {
+          const t0 = PROF ? performance.now() : 0;
+          for (const { coef, input } of node.terms) accumulate(input, coef === 1 ? ct : coef === -1 ? neg(ct) : mul(ct, coef));
+          if (PROF) prof(`T sum${node.terms.length} ${fmtShape(stubs[k].shape)}`, performance.now() - t0);
+          continue;
+        }
         const ins = node.inputs.map((i) => (typeof i === 'number' ? stubs[i] : i));
         const needs = node.inputs.map((i) => typeof i === 'number');
         const rule = VJP_RULES[node.prim] as (ct: Tensor, p: Tensor[], y: Tensor, params: unknown, needs: boolean[]) => (Tensor | null)[];
+        const t0 = PROF ? performance.now() : 0;
         const gs = rule(ct, ins, stubs[k], node.params, needs);
+        if (PROF) prof(`T ${opLabel(node.prim, node.params)} ${node.inputs.map((i) => (typeof i === 'number' ? 'v' : 'c') + fmtShape((typeof i === 'number' ? stubs[i] : i).shape)).join(' ')}`, performance.now() - t0);
         node.inputs.forEach((i, j) => {
           const g = gs[j];
           if (typeof i === 'number' && g !== null && g !== undefined) accumulate(i, g);
