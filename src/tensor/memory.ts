@@ -15,6 +15,12 @@
  *
  * The cap: `setMemoryOptions({ poolBytes })` or the HESSIAN_POOL_BYTES environment variable
  * (default 1 GiB); 0 turns pooling off. Over the cap, a released buffer goes to the collector.
+ *
+ * Idle sizes: every closing of an outermost scope (a training step, a `tidy` at top level) is one
+ * epoch. A size that no allocation asked for during the last `poolIdleScopes` epochs (default
+ * 64) leaves the pool, so sizes a run needed once (a line search's probe, an outer step's
+ * temporary of a new shape) do not stay resident for the rest of a long run. Sizes a loop uses
+ * every step are untouched.
  */
 import type { DType, FloatArray } from '../kernels/types.js';
 import { kernels } from '../kernels/index.js';
@@ -34,6 +40,12 @@ interface Account {
 
 const storages = new WeakMap<FloatArray, Storage>();
 const pools: Record<DType, Map<number, FloatArray[]>> = { float32: new Map(), float64: new Map() };
+
+/** Per dtype and length: the epoch of the last allocation of that size. */
+const lastAsked: Record<DType, Map<number, number>> = { float32: new Map(), float64: new Map() };
+let epoch = 0;
+const DEFAULT_IDLE_SCOPES = 64;
+let idleScopes = DEFAULT_IDLE_SCOPES;
 
 const stats = { liveBytes: 0, liveBuffers: 0, pooledBytes: 0, pooledBuffers: 0, hits: 0, misses: 0 };
 
@@ -77,20 +89,50 @@ function cap(): number {
 export interface MemoryOptions {
   /** Most bytes kept in the pool for reuse (default 1 GiB, or HESSIAN_POOL_BYTES); 0 turns pooling off. */
   poolBytes?: number;
+  /**
+   * Pooled buffers of a size that no allocation asked for during this many outermost scopes
+   * (training steps, top-level `tidy` calls) are dropped (default 64; Infinity keeps them).
+   */
+  poolIdleScopes?: number;
 }
 
 /** Set the pool cap; a lower cap drops pooled buffers beyond it at once. */
 export function setMemoryOptions(options: MemoryOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('setMemoryOptions: options must be an object');
-  for (const k of Object.keys(options)) if (k !== 'poolBytes') throw new RangeError(`setMemoryOptions: unknown option '${k}'`);
+  for (const k of Object.keys(options)) if (k !== 'poolBytes' && k !== 'poolIdleScopes') throw new RangeError(`setMemoryOptions: unknown option '${k}'`);
+  const idle = options.poolIdleScopes;
+  if (idle !== undefined && !(typeof idle === 'number' && idle >= 1 && (Number.isInteger(idle) || idle === Infinity))) {
+    throw new RangeError(`setMemoryOptions: poolIdleScopes must be an integer >= 1 or Infinity, got ${String(idle)}`);
+  }
   if (options.poolBytes !== undefined) {
     poolCap = checkPoolBytes('setMemoryOptions: poolBytes', options.poolBytes);
     trimPool(poolCap);
   }
+  if (idle !== undefined) idleScopes = idle;
 }
 
 export function getMemoryOptions(): Required<MemoryOptions> {
-  return { poolBytes: cap() };
+  return { poolBytes: cap(), poolIdleScopes: idleScopes };
+}
+
+/** Drop the pooled buffers of sizes not asked for in the last `idleScopes` epochs. */
+function trimIdle(): void {
+  for (const dtype of ['float64', 'float32'] as const) {
+    const asked = lastAsked[dtype];
+    for (const [len, list] of pools[dtype]) {
+      if (epoch - (asked.get(len) ?? -Infinity) <= idleScopes) continue;
+      stats.pooledBytes -= list.length * len * (dtype === 'float32' ? 4 : 8);
+      stats.pooledBuffers -= list.length;
+      pools[dtype].delete(len);
+    }
+    for (const [len, e] of asked) if (epoch - e > idleScopes && !pools[dtype].has(len)) asked.delete(len);
+  }
+}
+
+/** An outermost scope closed: one epoch passed. Checks for idle sizes a few times per window. */
+function endEpoch(): void {
+  epoch++;
+  if (idleScopes !== Infinity && epoch % Math.max(1, Math.ceil(idleScopes / 4)) === 0) trimIdle();
 }
 
 export interface MemoryInfo {
@@ -155,6 +197,7 @@ export function takeBuffer(dtype: DType, size: number, zero: boolean): FloatArra
   const list = size > 0 ? pools[dtype].get(size) : undefined;
   const reused = list !== undefined ? list.pop() : undefined;
   if (reused !== undefined) {
+    lastAsked[dtype].set(size, epoch);
     const st = storages.get(reused) as Storage;
     stats.hits++;
     stats.pooledBytes -= st.acct.bytes;
@@ -172,6 +215,7 @@ export function takeBuffer(dtype: DType, size: number, zero: boolean): FloatArra
   // Outside scopes only large buffers are tracked: a WeakMap entry per small array made in a
   // tight unscoped loop delays their collection and costs resident memory for no page-fault gain.
   if (size > 0 && (managed || data.byteLength >= UNSCOPED_TRACK_BYTES)) {
+    lastAsked[dtype].set(size, epoch);
     stats.misses++;
     const acct: Account = { bytes: data.byteLength, live: managed };
     storages.set(data, { refs: 0, acct });
@@ -201,6 +245,7 @@ export function releaseBuffer(data: FloatArray): void {
   const bytes = st.acct.bytes;
   if (stats.pooledBytes + bytes > cap()) return; // over the cap: leave it to the collector
   const dtype: DType = data instanceof Float32Array ? 'float32' : 'float64';
+  if (!lastAsked[dtype].has(data.length)) lastAsked[dtype].set(data.length, epoch);
   let list = pools[dtype].get(data.length);
   if (list === undefined) pools[dtype].set(data.length, (list = []));
   list.push(data);
@@ -246,6 +291,7 @@ export function openScope(auto: boolean): Scope {
 /** Pop `scope` (and any inner scope an exception left open). */
 export function popScope(scope: Scope): void {
   current = scope.parent;
+  if (current === null) endEpoch();
 }
 
 /** Make a scope opened earlier (and popped) current again; its parent must be current. */
