@@ -14,6 +14,7 @@ import * as D from './ops.js';
 import { jvp } from './jvp.js';
 import { grad, vjp } from './vjp.js';
 import { linearize } from './linearize.js';
+import { hvp, hvpOperatorFn } from './compose.js';
 import { treeLeaves, treeUnflatten } from './pytree.js';
 import { memory } from '../tensor/memory.js';
 import { tidy } from '../tensor/scope.js';
@@ -146,6 +147,31 @@ describe('linearize on pytrees and compositions', () => {
     assert.ok(relErr(viaT, viaVjp) <= 1e-12, `grad through lin.transpose: ${relErr(viaT, viaVjp)}`);
   });
 
+  it('composes with jvp: forward mode through a linearization equals jvp of jvp', () => {
+    const v = rand([4, 3]);
+    const dw = rand([4, 3]);
+    const h = (w: Tensor) => D.tanh(D.matmul(x, w, { transposeB: true }));
+    const viaLin = jvp((w: Tensor) => { const [, lin] = linearize(h, w); return lin(v); }, [params.w], [dw])[1];
+    const viaJvp = jvp((w: Tensor) => jvp(h, [w], [v])[1], [params.w], [dw])[1];
+    assert.ok(relErr(viaLin, viaJvp) <= 1e-12, `${relErr(viaLin, viaJvp)}`);
+  });
+
+  it('float32 maps stay float32 and agree with jvp and vjp to float32 rounding', () => {
+    const w32 = params.w.astype('float32');
+    const x32 = x.astype('float32');
+    const h = (w: Tensor) => D.sigmoid(D.matmul(x32, w, { transposeB: true }));
+    const [, lin] = linearize(h, w32);
+    const v = rand([4, 3]).astype('float32');
+    const got = lin(v);
+    assert.equal(got.dtype, 'float32');
+    assert.ok(relErr(got, jvp(h, [w32], [v])[1]) < 1e-6);
+    const u = rand([5, 4]).astype('float32');
+    const back = lin.transpose(u)[0];
+    assert.equal(back.dtype, 'float32');
+    assert.ok(relErr(back, vjp(h, w32)[1](u)[0]) < 1e-6);
+    lin.dispose();
+  });
+
   it('a linear map built outside is differentiable in the vector it is applied to', () => {
     const h = (w: Tensor) => D.tanh(D.matmul(x, w, { transposeB: true }));
     const [, lin] = linearize(h, params.w);
@@ -154,6 +180,26 @@ describe('linearize on pytrees and compositions', () => {
     const g = grad((v: Tensor) => D.vdot(u, lin(v)))(rand([4, 3]));
     assert.ok(relErr(g, lin.transpose(u)[0]) <= 1e-12);
     lin.dispose();
+  });
+});
+
+describe('hvpOperatorFn', () => {
+  it('every apply equals the forward-over-reverse hvp to 1e-12; dispose ends it', () => {
+    const x = rand([4, 3]);
+    const y = rand([4, 2]);
+    const p0 = { w1: rand([3, 5]), w2: rand([5, 2]), b: rand([5]) };
+    type P = typeof p0;
+    const f = (p: P) => D.sum(sq(D.sub(D.matmul(D.softplus(D.add(D.matmul(x, p.w1), p.b)), p.w2), y)));
+    const op = hvpOperatorFn(f, p0);
+    for (let k = 0; k < 3; k++) {
+      const v = treeUnflatten(p0, treeLeaves(p0).map((l) => rand(l.shape)));
+      const ref = hvp(f, p0, v);
+      const got = op.apply(v);
+      treeLeaves(got).forEach((g, i) => assert.ok(relErr(g, treeLeaves(ref)[i]) <= TOL, `apply ${k}, leaf ${i}: ${relErr(g, treeLeaves(ref)[i])}`));
+    }
+    op.dispose();
+    assert.ok(op.disposed);
+    assert.throws(() => op.apply(p0), /disposed linear map/);
   });
 });
 
