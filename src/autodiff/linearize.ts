@@ -231,10 +231,6 @@ export type LinearizedFn<Args extends PyTree[], Out extends PyTree> = ((...tange
   readonly disposed: boolean;
 };
 
-const PROF = typeof process !== 'undefined' && process.env?.LIN_PROFILE === '1'; // TEMPORARY profiling
-export const profile = new Map<string, [number, number]>();
-function prof(k: string, ms: number): void { const e = profile.get(k) ?? [0, 0]; e[0]++; e[1] += ms; profile.set(k, e); }
-
 // A linear map the caller drops unpins its residuals once it is collected.
 const droppedMaps = new FinalizationRegistry<LinearTrace>((trace) => trace.unpin());
 
@@ -303,14 +299,11 @@ export function linearize<Out extends PyTree, Args extends PyTree[]>(f: (...args
       for (let k = nIn; k < nodes.length; k++) {
         const node = nodes[k];
         if (live[k] === 0 || node === null) continue;
-        const t0 = PROF ? performance.now() : 0;
         if (node.kind === 'sum') {
           vals[k] = applySum(node.terms, (i) => vals[i] as Tensor);
-          if (PROF) prof(`F sum${node.terms.length} ${fmtShape(stubs[k].shape)}`, performance.now() - t0);
           continue;
         }
         vals[k] = bind(node.prim, node.inputs.map((i) => (typeof i === 'number' ? vals[i] as Tensor : i)), node.params as never);
-        if (PROF) prof(`F ${opLabel(node.prim, node.params)} ${node.inputs.map((i) => (typeof i === 'number' ? 'v' : 'c') + fmtShape((typeof i === 'number' ? stubs[i] : i).shape)).join(' ')}`, performance.now() - t0);
       }
       return treeUnflatten(values, outNodes.map((o, i) => (o === null ? zeros(outLeaves[i].shape, { dtype: outLeaves[i].dtype }) : vals[o] as Tensor)));
     });
@@ -332,17 +325,13 @@ export function linearize<Out extends PyTree, Args extends PyTree[]>(f: (...args
         if (ct === undefined || node === null) continue;
         acc.delete(k);
         if (node.kind === 'sum') {
-          const t0 = PROF ? performance.now() : 0;
           for (const { coef, input } of node.terms) accumulate(input, coef === 1 ? ct : coef === -1 ? neg(ct) : mul(ct, coef));
-          if (PROF) prof(`T sum${node.terms.length} ${fmtShape(stubs[k].shape)}`, performance.now() - t0);
           continue;
         }
         const ins = node.inputs.map((i) => (typeof i === 'number' ? stubs[i] : i));
         const needs = node.inputs.map((i) => typeof i === 'number');
         const rule = VJP_RULES[node.prim] as (ct: Tensor, p: Tensor[], y: Tensor, params: unknown, needs: boolean[]) => (Tensor | null)[];
-        const t0 = PROF ? performance.now() : 0;
         const gs = rule(ct, ins, stubs[k], node.params, needs);
-        if (PROF) prof(`T ${opLabel(node.prim, node.params)} ${node.inputs.map((i) => (typeof i === 'number' ? 'v' : 'c') + fmtShape((typeof i === 'number' ? stubs[i] : i).shape)).join(' ')}`, performance.now() - t0);
         node.inputs.forEach((i, j) => {
           const g = gs[j];
           if (typeof i === 'number' && g !== null && g !== undefined) accumulate(i, g);
