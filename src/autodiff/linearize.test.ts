@@ -19,6 +19,7 @@ import { treeLeaves, treeUnflatten } from './pytree.js';
 import { memory } from '../tensor/memory.js';
 import { tidy } from '../tensor/scope.js';
 import { relErr } from '../testing/helpers.js';
+import { kernels, type Kernels } from '../kernels/index.js';
 
 const rng = new Rng(4242);
 
@@ -116,6 +117,30 @@ describe('linearize on pytrees and compositions', () => {
     for (let i = 0; i < 3; i++) lin(v);
     lin.transpose({ h: rand([5, 4]), s: rand([]), c: rand([2]) });
     assert.equal(calls, 1);
+    lin.dispose();
+  });
+
+  it('applying and transposing run no nonlinear kernel (no exp, tanh, sigmoid, softmax: only products and sums)', () => {
+    const g = (p: P) => D.sum(D.logSoftmax(D.mul(D.sigmoid(D.matmul(x, p.w, { transposeB: true })), D.exp(D.tanh(p.layers[0].b)))));
+    const [, lin] = linearize((p: P) => grad(g)(p), params); // a Hessian: nonlinear work on both passes
+    const v = treeUnflatten(params, treeLeaves(params).map((l) => rand(l.shape)));
+    const k = kernels() as { -readonly [K in keyof Kernels]: Kernels[K] };
+    const saved = { unary: k.unary, unaryGrad: k.unaryGrad, softmax: k.softmax };
+    const seen: string[] = [];
+    k.unary = (op, a, out) => { if (op !== 'neg') seen.push(op); saved.unary.call(k, op, a, out); };
+    k.unaryGrad = (op, a, b, out) => { seen.push(`${op}'`); saved.unaryGrad.call(k, op, a, b, out); };
+    k.softmax = (...args) => { seen.push('softmax'); saved.softmax.apply(k, args); };
+    let applied: string[];
+    try {
+      lin(v);
+      lin.transpose(v);
+      applied = seen.slice();
+      grad(g)(params); // the probe sees a gradient's nonlinear work
+    } finally {
+      Object.assign(k, saved);
+    }
+    assert.deepEqual(applied, []);
+    assert.ok(seen.includes('sigmoid') && seen.includes('softmax'), `the probe saw ${seen.join(', ')}`);
     lin.dispose();
   });
 
