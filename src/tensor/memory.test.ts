@@ -39,7 +39,7 @@ it('10,000 iterations of a dense-layer step keep resident memory flat', () => {
   assert.ok(grown < 16, `resident memory grew by ${grown.toFixed(1)} MiB over 10,000 iterations`);
 });
 
-describe('idle pool sizes', () => {
+describe('idle pooled buffers', () => {
   const pooledOf = (n: number) => {
     // Buffers of n float64 elements waiting in the pool: ask for them back and count.
     const before = memory().poolHits;
@@ -63,6 +63,24 @@ describe('idle pool sizes', () => {
       assert.equal(memory().pooledBytes, every * 8, 'only the size used every scope remains');
       assert.equal(pooledOf(once), 0);
       assert.equal(pooledOf(every), 1);
+    } finally {
+      setMemoryOptions({ poolIdleScopes: prev });
+    }
+  });
+
+  it('a peak of many buffers of one size in a rare scope shrinks back to what later scopes use', () => {
+    const prev = getMemoryOptions().poolIdleScopes;
+    setMemoryOptions({ poolIdleScopes: 8 });
+    try {
+      emptyPool();
+      const n = 23_456;
+      tidy(() => { for (let i = 0; i < 5; i++) zeros([n], { dtype: 'float32' }); });
+      assert.equal(memory().pooledBytes, 5 * n * 4);
+      for (let i = 0; i < 40; i++) tidy(() => { zeros([n], { dtype: 'float32' }); zeros([n], { dtype: 'float32' }); });
+      assert.equal(memory().pooledBytes, 2 * n * 4, 'the two buffers each scope uses stay pooled, the three idle ones left');
+      const hits = memory().poolHits;
+      tidy(() => { zeros([n], { dtype: 'float32' }); zeros([n], { dtype: 'float32' }); });
+      assert.equal(memory().poolHits - hits, 2);
     } finally {
       setMemoryOptions({ poolIdleScopes: prev });
     }

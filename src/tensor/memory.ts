@@ -16,11 +16,12 @@
  * The cap: `setMemoryOptions({ poolBytes })` or the HESSIAN_POOL_BYTES environment variable
  * (default 1 GiB); 0 turns pooling off. Over the cap, a released buffer goes to the collector.
  *
- * Idle sizes: every closing of an outermost scope (a training step, a `tidy` at top level) is one
- * epoch. A size that no allocation asked for during the last `poolIdleScopes` epochs (default
- * 64) leaves the pool, so sizes a run needed once (a line search's probe, an outer step's
- * temporary of a new shape) do not stay resident for the rest of a long run. Sizes a loop uses
- * every step are untouched.
+ * Idle buffers: every closing of an outermost scope (a training step, a `tidy` at top level) is
+ * one epoch. Every `poolIdleScopes` epochs (default 64), each size bucket drops as many buffers
+ * as it never dropped below during that window (its low-water mark): those sat idle the whole
+ * window. So a size a run needed once (a line search's probe), or a peak of many buffers of one
+ * size in a rare step (Hessian-free's longest CG run), does not stay resident for the rest of a
+ * long run, while what a loop uses every step stays pooled.
  */
 import type { DType, FloatArray } from '../kernels/types.js';
 import { kernels } from '../kernels/index.js';
@@ -41,8 +42,8 @@ interface Account {
 const storages = new WeakMap<FloatArray, Storage>();
 const pools: Record<DType, Map<number, FloatArray[]>> = { float32: new Map(), float64: new Map() };
 
-/** Per dtype and length: the epoch of the last allocation of that size. */
-const lastAsked: Record<DType, Map<number, number>> = { float32: new Map(), float64: new Map() };
+/** Per bucket: the fewest buffers it held since the last trim (those were never needed). */
+const lowWater: Record<DType, Map<number, number>> = { float32: new Map(), float64: new Map() };
 let epoch = 0;
 const DEFAULT_IDLE_SCOPES = 64;
 let idleScopes = DEFAULT_IDLE_SCOPES;
@@ -90,8 +91,8 @@ export interface MemoryOptions {
   /** Most bytes kept in the pool for reuse (default 1 GiB, or HESSIAN_POOL_BYTES); 0 turns pooling off. */
   poolBytes?: number;
   /**
-   * Pooled buffers of a size that no allocation asked for during this many outermost scopes
-   * (training steps, top-level `tidy` calls) are dropped (default 64; Infinity keeps them).
+   * Pooled buffers that sat unused for a window of this many outermost scopes (training steps,
+   * top-level `tidy` calls) are dropped (default 64; Infinity keeps them).
    */
   poolIdleScopes?: number;
 }
@@ -115,24 +116,28 @@ export function getMemoryOptions(): Required<MemoryOptions> {
   return { poolBytes: cap(), poolIdleScopes: idleScopes };
 }
 
-/** Drop the pooled buffers of sizes not asked for in the last `idleScopes` epochs. */
+/** Drop, per bucket, the buffers that stayed in the pool through the whole window. */
 function trimIdle(): void {
   for (const dtype of ['float64', 'float32'] as const) {
-    const asked = lastAsked[dtype];
+    const low = lowWater[dtype];
+    const bytesPer = dtype === 'float32' ? 4 : 8;
     for (const [len, list] of pools[dtype]) {
-      if (epoch - (asked.get(len) ?? -Infinity) <= idleScopes) continue;
-      stats.pooledBytes -= list.length * len * (dtype === 'float32' ? 4 : 8);
-      stats.pooledBuffers -= list.length;
-      pools[dtype].delete(len);
+      const idle = Math.min(low.get(len) ?? 0, list.length);
+      list.length -= idle;
+      stats.pooledBytes -= idle * len * bytesPer;
+      stats.pooledBuffers -= idle;
+      if (list.length === 0) {
+        pools[dtype].delete(len);
+        low.delete(len);
+      } else low.set(len, list.length);
     }
-    for (const [len, e] of asked) if (epoch - e > idleScopes && !pools[dtype].has(len)) asked.delete(len);
   }
 }
 
-/** An outermost scope closed: one epoch passed. Checks for idle sizes a few times per window. */
+/** An outermost scope closed: one epoch passed; a window ends every `idleScopes` epochs. */
 function endEpoch(): void {
   epoch++;
-  if (idleScopes !== Infinity && epoch % Math.max(1, Math.ceil(idleScopes / 4)) === 0) trimIdle();
+  if (idleScopes !== Infinity && epoch % idleScopes === 0) trimIdle();
 }
 
 export interface MemoryInfo {
@@ -183,7 +188,10 @@ function trimPool(limit: number): void {
         stats.pooledBytes -= len * (dtype === 'float32' ? 4 : 8);
         stats.pooledBuffers--;
       }
-      if (list.length === 0) pools[dtype].delete(len);
+      if (list.length === 0) {
+        pools[dtype].delete(len);
+        lowWater[dtype].delete(len);
+      }
     }
   }
 }
@@ -197,7 +205,8 @@ export function takeBuffer(dtype: DType, size: number, zero: boolean): FloatArra
   const list = size > 0 ? pools[dtype].get(size) : undefined;
   const reused = list !== undefined ? list.pop() : undefined;
   if (reused !== undefined) {
-    lastAsked[dtype].set(size, epoch);
+    const low = lowWater[dtype];
+    if ((list as FloatArray[]).length < (low.get(size) ?? 0)) low.set(size, (list as FloatArray[]).length);
     const st = storages.get(reused) as Storage;
     stats.hits++;
     stats.pooledBytes -= st.acct.bytes;
@@ -214,8 +223,8 @@ export function takeBuffer(dtype: DType, size: number, zero: boolean): FloatArra
   const managed = current !== null;
   // Outside scopes only large buffers are tracked: a WeakMap entry per small array made in a
   // tight unscoped loop delays their collection and costs resident memory for no page-fault gain.
+  if (list !== undefined) lowWater[dtype].set(size, 0); // the bucket ran dry: all of it was needed
   if (size > 0 && (managed || data.byteLength >= UNSCOPED_TRACK_BYTES)) {
-    lastAsked[dtype].set(size, epoch);
     stats.misses++;
     const acct: Account = { bytes: data.byteLength, live: managed };
     storages.set(data, { refs: 0, acct });
@@ -245,9 +254,11 @@ export function releaseBuffer(data: FloatArray): void {
   const bytes = st.acct.bytes;
   if (stats.pooledBytes + bytes > cap()) return; // over the cap: leave it to the collector
   const dtype: DType = data instanceof Float32Array ? 'float32' : 'float64';
-  if (!lastAsked[dtype].has(data.length)) lastAsked[dtype].set(data.length, epoch);
   let list = pools[dtype].get(data.length);
-  if (list === undefined) pools[dtype].set(data.length, (list = []));
+  if (list === undefined) {
+    pools[dtype].set(data.length, (list = []));
+    lowWater[dtype].set(data.length, 0); // a new bucket: its buffers were in use this window
+  }
   list.push(data);
   stats.pooledBytes += bytes;
   stats.pooledBuffers++;
