@@ -28,7 +28,8 @@ export { memory, setMemoryOptions, getMemoryOptions, emptyPool, type MemoryInfo,
 
 export { grad, valueAndGrad, vjp, retainGrad, type GradOptions, type RetainedGrad, type VjpFn } from './autodiff/vjp.js';
 export { jvp } from './autodiff/jvp.js';
-export { hvp, hessian, jacfwd } from './autodiff/compose.js';
+export { linearize, type LinearizedFn } from './autodiff/linearize.js';
+export { hvp, hvpOperatorFn, hessian, jacfwd, type HvpOperatorFn } from './autodiff/compose.js';
 export { stopGradient } from './autodiff/core.js';
 export { jit, type JitOptions, type JitInfo, type Jitted } from './autodiff/jit.js';
 export { treeLeaves, treeUnflatten, treeMap, treeMap2, treePaths, type PyTree } from './autodiff/pytree.js';
@@ -36,7 +37,7 @@ export { treeLeaves, treeUnflatten, treeMap, treeMap2, treePaths, type PyTree } 
 export * as nn from './nn/index.js';
 export * as models from './nn/models.js';
 export { saveTree, loadTree, serializeTree, deserializeTree } from './nn/checkpoint.js';
-export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './curvature/products.js';
+export { ggnvp, fisherVp, ggnOperatorFn, fisherOperatorFn, perExampleGrads, type Batch, type ModelFn, type FisherOptions, type CurvatureOperatorFn } from './curvature/products.js';
 export * as curvature from './curvature/index.js';
 
 export * as optim from './optim/index.js';

@@ -5,6 +5,7 @@
 import { Tensor, zeros } from '../tensor/tensor.js';
 import { jvp } from './jvp.js';
 import { grad } from './vjp.js';
+import { linearize } from './linearize.js';
 import type { PyTree } from './pytree.js';
 import { autoScope, tidy } from '../tensor/scope.js';
 
@@ -17,6 +18,32 @@ export function hvp<P extends PyTree>(f: (x: P) => Tensor, x: P, v: P): P {
   const g = grad(f);
   // Its own scope: the gradient computed on the way is released, only H v survives.
   return autoScope(() => jvp((p: P) => g(p), [x], [v])[1]);
+}
+
+/** The Hessian at one point as a function of the direction: build once, apply to many vectors. */
+export interface HvpOperatorFn<P> {
+  /** `H v`, a tree shaped like `x`. */
+  apply(v: P): P;
+  /** Release the linearization's residuals; `apply` throws afterwards. */
+  dispose(): void;
+  readonly disposed: boolean;
+}
+
+/**
+ * The Hessian of scalar `f` at `x` as an operator, for many products at one point (Newton-CG,
+ * Lanczos, Hutchinson probes): the gradient is linearized once (one forward and one backward
+ * pass, the derivative factors of both kept), and each `apply(v)` is then one linear forward and
+ * one linear backward pass, with no nonlinear work and no re-run of `f`.
+ */
+export function hvpOperatorFn<P extends PyTree>(f: (x: P) => Tensor, x: P): HvpOperatorFn<P> {
+  const g = grad(f);
+  // Its own scope: the gradient computed while recording is released; the residuals are pinned.
+  const lin = autoScope(() => linearize((p: P) => g(p), x)[1]);
+  return {
+    apply: (v: P) => lin(v),
+    dispose: () => lin.dispose(),
+    get disposed() { return lin.disposed; },
+  };
 }
 
 /**

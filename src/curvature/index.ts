@@ -11,7 +11,7 @@ export { fisher, type FisherOperatorOptions } from './operators/fisher.js';
 export { kfac, kfacOperator, type KfacOperatorOptions } from './operators/kfac.js';
 export { fromObjective, type CurvatureKind, type CurvatureProducts, type FromObjectiveOptions } from './operators/from-objective.js';
 export { cg, conjugateGradient, type CgOptions, type CgOperatorOptions, type CgResult } from './cg.js';
-export { ggnvp, fisherVp, perExampleGrads, type Batch, type ModelFn, type FisherOptions } from './products.js';
+export { ggnvp, fisherVp, ggnOperatorFn, fisherOperatorFn, perExampleGrads, type Batch, type ModelFn, type FisherOptions, type CurvatureOperatorFn } from './products.js';
 export { diagEmpiricalFisher } from './diag-fisher.js';
 
 // Estimators, eigensolvers and low-rank methods on any operator.

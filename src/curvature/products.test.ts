@@ -22,7 +22,9 @@ import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
 import { Conv2d, Flatten, LayerNorm, Linear, Tanh, layerNorm } from '../nn/layers.js';
 import { Sequential, TapRecorder } from '../nn/module.js';
 import { mse, sigmoidBinaryCrossEntropy, softmaxCrossEntropy, type Loss } from '../nn/losses.js';
-import { fisherVp, ggnvp, perExampleGrads, type Batch } from './products.js';
+import { fisherOperatorFn, fisherVp, ggnOperatorFn, ggnvp, perExampleGrads, type Batch } from './products.js';
+import { jvp } from '../autodiff/jvp.js';
+import { vjp } from '../autodiff/vjp.js';
 
 const rng = new Rng(99);
 const f64 = { dtype: 'float64' as const };
@@ -169,6 +171,61 @@ describe('Gauss-Newton and Fisher products', () => {
     const loss = mse();
     const bad = treeUnflatten(params, treeLeaves(params).map((l, i) => (i === 0 ? zeros([1], f64) : l)));
     assert.throws(() => ggnvp(net, loss, params, { x, y: rng.normal([5, 3], f64) }, bad), /ggnvp: v tensor 0 is Tensor\(float64, \[1\]\), expected/);
+  });
+});
+
+describe('operators built once at a point (linearized)', () => {
+  const x = rng.normal([6, 3], f64);
+  const net = new Sequential([new Linear(3, 5), new Tanh(), new Linear(5, 4)]);
+  const params = net.init(new Rng(8), f64);
+  type P = typeof params;
+  const f = (p: P) => net.apply(p, x);
+  const dir = () => treeUnflatten(params, treeLeaves(params).map((l) => rng.normal(l.shape.slice(), f64)));
+  // The two-mode oracle: J v by forward mode, J^T u by reverse mode with its own forward pass.
+  const jOf = (v: P) => jvp(f, [params], [v])[1];
+  const jtOf = (u: Tensor) => vjp(f, params)[1](u)[0];
+  const losses: [string, Loss, Tensor][] = [
+    ['mse', mse(), rng.normal([6, 4], f64)],
+    ['softmax cross-entropy', softmaxCrossEntropy(), new Tensor(Float64Array.from([0, 3, 1, 2, 0, 1]), [6])],
+    ['sigmoid BCE', sigmoidBinaryCrossEntropy(), rng.uniform([6, 4], f64)],
+  ];
+  for (const [name, loss, y] of losses) {
+    it(`${name}: every apply of ggnOperatorFn equals J^T H_L J v from jvp and vjp to 1e-12`, () => {
+      const op = ggnOperatorFn(net, loss, params, { x, y });
+      const z = f(params);
+      for (let k = 0; k < 3; k++) {
+        const v = dir();
+        const ref = jtOf(loss.outputHvp(z, y, jOf(v)));
+        assert.ok(relErr(flat(op.apply(v)), flat(ref)) < 1e-12, `apply ${k}: ${relErr(flat(op.apply(v)), flat(ref))}`);
+      }
+      op.dispose();
+    });
+    it(`${name}: every apply of fisherOperatorFn (empirical and sampled) equals J^T (w r (r · J v)) from jvp and vjp to 1e-12`, () => {
+      const z = f(params);
+      for (const kind of ['empirical', 'true'] as const) {
+        const op = fisherOperatorFn(net, loss, params, { x, y }, { kind, rng: new Rng(21) });
+        const targets = kind === 'empirical' ? y : loss.sampleTargets(z, new Rng(21));
+        const r = grad((zz: Tensor) => sum(loss.perExample(zz, targets)))(z);
+        for (let k = 0; k < 2; k++) {
+          const v = dir();
+          const s = T.sum(T.mul(r, jOf(v)), [1], true);
+          const ref = jtOf(T.mul(T.mul(r, s), loss.batchWeight(6)));
+          assert.ok(relErr(flat(op.apply(v)), flat(ref)) < 1e-12, `${kind} apply ${k}`);
+        }
+        op.dispose();
+      }
+    });
+  }
+
+  it('an operator rejects a direction of the wrong shape and any use after dispose', () => {
+    const op = ggnOperatorFn(net, mse(), params, { x, y: rng.normal([6, 4], f64) });
+    const bad = treeUnflatten(params, treeLeaves(params).map((l, i) => (i === 1 ? zeros([2], f64) : l)));
+    assert.throws(() => op.apply(bad), /ggnOperatorFn: v tensor 1 is Tensor\(float64, \[2\]\), expected/);
+    op.dispose();
+    assert.ok(op.disposed);
+    assert.throws(() => op.apply(dir()), /ggnOperatorFn: apply on a disposed operator/);
+    assert.throws(() => op.dispose(), /already disposed/);
+    assert.throws(() => fisherOperatorFn(net, mse(), params, { x, y: rng.normal([6, 4], f64) }, { kind: 'sampled' as 'true' }), /kind must be 'true' or 'empirical'/);
   });
 });
 

@@ -6,7 +6,7 @@
  */
 import type { BackendName, Kernels } from './types.js';
 import { tsKernels } from './ts-backend.js';
-import { loadNativeKernels, nativeLoadError } from './native-backend.js';
+import { loadNativeKernels, nativeBuildIsStale, nativeLoadError } from './native-backend.js';
 import { loadWasmKernels, wasmLoadError } from './wasm-backend.js';
 
 export type { BackendName, BinaryOp, DType, FloatArray, Kernels, ReduceOp, UnaryGradOp, UnaryOp } from './types.js';
@@ -58,6 +58,10 @@ export function kernels(): Kernels {
       }
     } else {
       current = tryLoad('native') ?? tryLoad('wasm') ?? tsKernels;
+      // A build that exists but does not load (a stale ABI after an update) must not go unnoticed.
+      if (current.name !== 'native' && nativeBuildIsStale()) {
+        console.warn(`hessian: native kernels not loaded (${nativeLoadError() ?? 'unknown reason'}); using ${current.name}. Rebuild them with \`npm run build:native\`.`);
+      }
     }
   }
   return current;

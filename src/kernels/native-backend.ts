@@ -72,6 +72,8 @@ export function nativeAddonPath(): string {
 let addon: NativeAddon | null | undefined;
 let kernels: Kernels | null = null;
 let loadError: string | undefined;
+/** Set when the addon file exists but does not load: a stale or broken build, worth a warning. */
+let staleBuild = false;
 
 /** The raw addon (for tests and benchmarks), or null when it is not built or fails to load. */
 export function loadNativeAddon(): NativeAddon | null {
@@ -92,8 +94,15 @@ export function loadNativeAddon(): NativeAddon | null {
     addon = mod as NativeAddon;
   } catch (e) {
     loadError = `cannot load ${file}: ${e instanceof Error ? e.message : String(e)}`;
+    staleBuild = true;
   }
   return addon;
+}
+
+/** True when the native addon is built but fails to load (wrong ABI, missing symbols, corrupt file). */
+export function nativeBuildIsStale(): boolean {
+  loadNativeAddon();
+  return staleBuild;
 }
 
 /** Why the native backend is unavailable (undefined when it loaded, or was not tried yet). */

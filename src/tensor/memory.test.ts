@@ -1,14 +1,18 @@
 /**
  * Buffers are reused, not leaked: 10,000 iterations of a training-sized op sequence
- * (a dense layer forward and backward) keep resident memory flat.
+ * (a dense layer forward and backward) keep resident memory flat; sizes left unused for
+ * `poolIdleScopes` outermost scopes leave the pool.
  */
-import { it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { randn } from './random.js';
 import { matmul } from './matmul.js';
 import { add, mul, sub, sum, tanh } from './ops.js';
+import { emptyPool, getMemoryOptions, memory, setMemoryOptions } from './memory.js';
+import { tidy } from './scope.js';
+import { zeros } from './tensor.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -33,4 +37,69 @@ it('10,000 iterations of a dense-layer step keep resident memory flat', () => {
   const grown = (process.memoryUsage().rss - before) / 2 ** 20;
   assert.ok(Number.isFinite(last));
   assert.ok(grown < 16, `resident memory grew by ${grown.toFixed(1)} MiB over 10,000 iterations`);
+});
+
+describe('idle pooled buffers', () => {
+  const pooledOf = (n: number) => {
+    // Buffers of n float64 elements waiting in the pool: ask for them back and count.
+    const before = memory().poolHits;
+    tidy(() => { for (let i = 0; i < 4; i++) zeros([n], { dtype: 'float64' }); });
+    return memory().poolHits - before;
+  };
+
+  it('a size unused for poolIdleScopes outermost scopes leaves the pool; a size used every scope stays', () => {
+    const prev = getMemoryOptions().poolIdleScopes;
+    setMemoryOptions({ poolIdleScopes: 8 });
+    try {
+      emptyPool();
+      const once = 12_345;
+      const every = 6_789;
+      tidy(() => { zeros([once], { dtype: 'float64' }); zeros([once], { dtype: 'float64' }); });
+      const bytesOnce = 2 * once * 8;
+      assert.ok(memory().pooledBytes >= bytesOnce, 'released buffers are pooled');
+      for (let i = 0; i < 7; i++) tidy(() => { zeros([every], { dtype: 'float64' }); });
+      assert.ok(memory().pooledBytes >= bytesOnce, 'within the window the idle size is still pooled');
+      for (let i = 0; i < 8; i++) tidy(() => { zeros([every], { dtype: 'float64' }); });
+      assert.equal(memory().pooledBytes, every * 8, 'only the size used every scope remains');
+      assert.equal(pooledOf(once), 0);
+      assert.equal(pooledOf(every), 1);
+    } finally {
+      setMemoryOptions({ poolIdleScopes: prev });
+    }
+  });
+
+  it('a peak of many buffers of one size in a rare scope shrinks back to what later scopes use', () => {
+    const prev = getMemoryOptions().poolIdleScopes;
+    setMemoryOptions({ poolIdleScopes: 8 });
+    try {
+      emptyPool();
+      const n = 23_456;
+      tidy(() => { for (let i = 0; i < 5; i++) zeros([n], { dtype: 'float32' }); });
+      assert.equal(memory().pooledBytes, 5 * n * 4);
+      for (let i = 0; i < 40; i++) tidy(() => { zeros([n], { dtype: 'float32' }); zeros([n], { dtype: 'float32' }); });
+      assert.equal(memory().pooledBytes, 2 * n * 4, 'the two buffers each scope uses stay pooled, the three idle ones left');
+      const hits = memory().poolHits;
+      tidy(() => { zeros([n], { dtype: 'float32' }); zeros([n], { dtype: 'float32' }); });
+      assert.equal(memory().poolHits - hits, 2);
+    } finally {
+      setMemoryOptions({ poolIdleScopes: prev });
+    }
+  });
+
+  it('poolIdleScopes: Infinity keeps every size; bad values are rejected naming the option', () => {
+    const prev = getMemoryOptions().poolIdleScopes;
+    setMemoryOptions({ poolIdleScopes: Infinity });
+    try {
+      emptyPool();
+      tidy(() => { zeros([4_321], { dtype: 'float32' }); });
+      for (let i = 0; i < 300; i++) tidy(() => { zeros([10], { dtype: 'float32' }); });
+      assert.ok(memory().pooledBytes >= 4_321 * 4);
+    } finally {
+      setMemoryOptions({ poolIdleScopes: prev });
+    }
+    for (const bad of [0, -1, 2.5, NaN, '8' as unknown as number]) {
+      assert.throws(() => setMemoryOptions({ poolIdleScopes: bad }), /poolIdleScopes must be an integer >= 1 or Infinity/);
+    }
+    assert.equal(getMemoryOptions().poolIdleScopes, prev);
+  });
 });

@@ -15,6 +15,13 @@
  *
  * The cap: `setMemoryOptions({ poolBytes })` or the HESSIAN_POOL_BYTES environment variable
  * (default 1 GiB); 0 turns pooling off. Over the cap, a released buffer goes to the collector.
+ *
+ * Idle buffers: every closing of an outermost scope (a training step, a `tidy` at top level) is
+ * one epoch. Every `poolIdleScopes` epochs (default 64), each size bucket drops as many buffers
+ * as it never dropped below during that window (its low-water mark): those sat idle the whole
+ * window. So a size a run needed once (a line search's probe), or a peak of many buffers of one
+ * size in a rare step (Hessian-free's longest CG run), does not stay resident for the rest of a
+ * long run, while what a loop uses every step stays pooled.
  */
 import type { DType, FloatArray } from '../kernels/types.js';
 import { kernels } from '../kernels/index.js';
@@ -34,6 +41,12 @@ interface Account {
 
 const storages = new WeakMap<FloatArray, Storage>();
 const pools: Record<DType, Map<number, FloatArray[]>> = { float32: new Map(), float64: new Map() };
+
+/** Per bucket: the fewest buffers it held since the last trim (those were never needed). */
+const lowWater: Record<DType, Map<number, number>> = { float32: new Map(), float64: new Map() };
+let epoch = 0;
+const DEFAULT_IDLE_SCOPES = 64;
+let idleScopes = DEFAULT_IDLE_SCOPES;
 
 const stats = { liveBytes: 0, liveBuffers: 0, pooledBytes: 0, pooledBuffers: 0, hits: 0, misses: 0 };
 
@@ -77,20 +90,54 @@ function cap(): number {
 export interface MemoryOptions {
   /** Most bytes kept in the pool for reuse (default 1 GiB, or HESSIAN_POOL_BYTES); 0 turns pooling off. */
   poolBytes?: number;
+  /**
+   * Pooled buffers that sat unused for a window of this many outermost scopes (training steps,
+   * top-level `tidy` calls) are dropped (default 64; Infinity keeps them).
+   */
+  poolIdleScopes?: number;
 }
 
 /** Set the pool cap; a lower cap drops pooled buffers beyond it at once. */
 export function setMemoryOptions(options: MemoryOptions): void {
   if (options === null || typeof options !== 'object') throw new TypeError('setMemoryOptions: options must be an object');
-  for (const k of Object.keys(options)) if (k !== 'poolBytes') throw new RangeError(`setMemoryOptions: unknown option '${k}'`);
+  for (const k of Object.keys(options)) if (k !== 'poolBytes' && k !== 'poolIdleScopes') throw new RangeError(`setMemoryOptions: unknown option '${k}'`);
+  const idle = options.poolIdleScopes;
+  if (idle !== undefined && !(typeof idle === 'number' && idle >= 1 && (Number.isInteger(idle) || idle === Infinity))) {
+    throw new RangeError(`setMemoryOptions: poolIdleScopes must be an integer >= 1 or Infinity, got ${String(idle)}`);
+  }
   if (options.poolBytes !== undefined) {
     poolCap = checkPoolBytes('setMemoryOptions: poolBytes', options.poolBytes);
     trimPool(poolCap);
   }
+  if (idle !== undefined) idleScopes = idle;
 }
 
 export function getMemoryOptions(): Required<MemoryOptions> {
-  return { poolBytes: cap() };
+  return { poolBytes: cap(), poolIdleScopes: idleScopes };
+}
+
+/** Drop, per bucket, the buffers that stayed in the pool through the whole window. */
+function trimIdle(): void {
+  for (const dtype of ['float64', 'float32'] as const) {
+    const low = lowWater[dtype];
+    const bytesPer = dtype === 'float32' ? 4 : 8;
+    for (const [len, list] of pools[dtype]) {
+      const idle = Math.min(low.get(len) ?? 0, list.length);
+      list.length -= idle;
+      stats.pooledBytes -= idle * len * bytesPer;
+      stats.pooledBuffers -= idle;
+      if (list.length === 0) {
+        pools[dtype].delete(len);
+        low.delete(len);
+      } else low.set(len, list.length);
+    }
+  }
+}
+
+/** An outermost scope closed: one epoch passed; a window ends every `idleScopes` epochs. */
+function endEpoch(): void {
+  epoch++;
+  if (idleScopes !== Infinity && epoch % idleScopes === 0) trimIdle();
 }
 
 export interface MemoryInfo {
@@ -141,7 +188,10 @@ function trimPool(limit: number): void {
         stats.pooledBytes -= len * (dtype === 'float32' ? 4 : 8);
         stats.pooledBuffers--;
       }
-      if (list.length === 0) pools[dtype].delete(len);
+      if (list.length === 0) {
+        pools[dtype].delete(len);
+        lowWater[dtype].delete(len);
+      }
     }
   }
 }
@@ -155,6 +205,8 @@ export function takeBuffer(dtype: DType, size: number, zero: boolean): FloatArra
   const list = size > 0 ? pools[dtype].get(size) : undefined;
   const reused = list !== undefined ? list.pop() : undefined;
   if (reused !== undefined) {
+    const low = lowWater[dtype];
+    if ((list as FloatArray[]).length < (low.get(size) ?? 0)) low.set(size, (list as FloatArray[]).length);
     const st = storages.get(reused) as Storage;
     stats.hits++;
     stats.pooledBytes -= st.acct.bytes;
@@ -171,6 +223,7 @@ export function takeBuffer(dtype: DType, size: number, zero: boolean): FloatArra
   const managed = current !== null;
   // Outside scopes only large buffers are tracked: a WeakMap entry per small array made in a
   // tight unscoped loop delays their collection and costs resident memory for no page-fault gain.
+  if (list !== undefined) lowWater[dtype].set(size, 0); // the bucket ran dry: all of it was needed
   if (size > 0 && (managed || data.byteLength >= UNSCOPED_TRACK_BYTES)) {
     stats.misses++;
     const acct: Account = { bytes: data.byteLength, live: managed };
@@ -202,7 +255,10 @@ export function releaseBuffer(data: FloatArray): void {
   if (stats.pooledBytes + bytes > cap()) return; // over the cap: leave it to the collector
   const dtype: DType = data instanceof Float32Array ? 'float32' : 'float64';
   let list = pools[dtype].get(data.length);
-  if (list === undefined) pools[dtype].set(data.length, (list = []));
+  if (list === undefined) {
+    pools[dtype].set(data.length, (list = []));
+    lowWater[dtype].set(data.length, 0); // a new bucket: its buffers were in use this window
+  }
   list.push(data);
   stats.pooledBytes += bytes;
   stats.pooledBuffers++;
@@ -246,6 +302,7 @@ export function openScope(auto: boolean): Scope {
 /** Pop `scope` (and any inner scope an exception left open). */
 export function popScope(scope: Scope): void {
   current = scope.parent;
+  if (current === null) endEpoch();
 }
 
 /** Make a scope opened earlier (and popped) current again; its parent must be current. */
