@@ -170,9 +170,15 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
       }
       const x0 = o.cgDecay > 0 ? treeScale(o.cgDecay, state.previous) : undefined;
-      const solved = cg(B, treeScale(-1, g), {
-        x0, preconditioner: precond, maxIter: o.cgMaxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
-      });
+      let solved: ReturnType<typeof cg<P>>;
+      try {
+        solved = cg(B, treeScale(-1, g), {
+          x0, preconditioner: precond, maxIter: o.cgMaxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
+        });
+      } finally {
+        // The linearization CG's products shared (built at the first one) goes back to the pool.
+        B.dispose();
+      }
       if (!treeIsFinite(solved.x) || !solved.iterates.every((c) => Number.isFinite(c.phi))) {
         // A bad curvature product or preconditioner says nothing about the step size: λ stays.
         ctx.rejected = 'hessianFree: non-finite curvature product or preconditioner in CG; step rejected, damping unchanged';

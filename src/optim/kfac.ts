@@ -200,7 +200,8 @@ export function refreshCurvature<P extends PyTree>(
       // to find: its diagonal comes from Hutchinson estimates, by design and documented.
       if (first) ctx.events.push(`${owner}: the objective is a plain function (no kfacStatistics); diagonal blocks ${kind ? 'from Hutchinson estimates of its curvature' : 'from squared gradients'}`);
       if (kind !== undefined) ctx.counters.curvatureProducts++;
-      const curvature = kind === undefined ? undefined : fromObjective(obj, params, kind);
+      // One product (one Hutchinson probe): a linearization would cost more than it saves.
+      const curvature = kind === undefined ? undefined : fromObjective(obj, params, kind, { linearize: false });
       const diagonal = curvature !== undefined ? hutchinsonDiagonal(curvature, { rng }) : treeMapValues(grad, (x) => x * x);
       stats = { layers: [], diagonal };
     }
@@ -340,7 +341,7 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
         if (modelKind === undefined && ctx.step === 0) ctx.events.push(`${owner}: the objective has no ggnvp or fisherVp; the quadratic model uses its Hessian (hvp), which may be indefinite`);
         // M's curvature F + λI, damped once; its Gram matrix comes by forward mode when the
         // objective offers it (kfacObjective's ggnGram), else from one product per vector.
-        const curvatureModel = fromObjective(obj, params, kind).damped(lambda);
+        const curvatureModel = fromObjective(obj, params, kind, { linearize: false }).damped(lambda);
         let faultyProduct = false;
         const gram: Gram<P> = (vs) => {
           const m = curvatureModel.gram(vs);

@@ -26,7 +26,12 @@ export function newtonCg(input: MinimizerInput): MinimizerOutput {
     const gnorm = Math.sqrt(treeVdot(g, g));
     // The forcing tolerance ||r|| <= min(0.5, sqrt(||g||))·||g|| (relative to ||b|| = ||g||).
     const hessian = fromObjective(input.obj, x, 'hessian', { onMatvec: () => { nhev++; } });
-    const solved = cg(hessian, treeScale(-1, g), { tol: Math.min(0.5, Math.sqrt(gnorm)), maxIter: maxCg, martens: false, storeGamma: 0 });
+    let solved: ReturnType<typeof cg<Tensor>>;
+    try {
+      solved = cg(hessian, treeScale(-1, g), { tol: Math.min(0.5, Math.sqrt(gnorm)), maxIter: maxCg, martens: false, storeGamma: 0 });
+    } finally {
+      hessian.dispose(); // the gradient's linearization, shared by CG's products
+    }
     // CG stops at non-positive curvature with its last iterate; on the first step that is 0, no
     // descent direction, and the test below falls back to steepest descent.
     let p: Tensor = solved.x;

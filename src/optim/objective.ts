@@ -9,13 +9,13 @@
 import { Tensor } from '../tensor/tensor.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
 import { valueAndGrad } from '../autodiff/vjp.js';
-import { hvp as hvpOf } from '../autodiff/compose.js';
+import { hvp as hvpOf, hvpOperatorFn } from '../autodiff/compose.js';
 import { jvp } from '../autodiff/jvp.js';
 import { vdot } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import type { Loss } from '../nn/losses.js';
 import { Module } from '../nn/module.js';
-import { fisherVp, ggnvp, type Batch, type ModelFn } from '../curvature/products.js';
+import { fisherVp, ggnOperatorFn, ggnvp, type Batch, type ModelFn } from '../curvature/products.js';
 import { diagEmpiricalFisher } from '../curvature/diag-fisher.js';
 import { gather } from '../tensor/shape-ops.js';
 import { treeAxpby, treeVdot } from '../autodiff/tree-math.js';
@@ -39,6 +39,7 @@ export function objective<P extends PyTree>(f: (params: P) => Tensor): Objective
     },
     value: (p) => scalar('objective', f(p)),
     hvp: (p, v) => hvpOf(f, p, v),
+    hvpOperator: (p) => hvpOperatorFn(f, p),
   };
 }
 
@@ -105,6 +106,7 @@ export function modelObjective<P extends PyTree>(
     ...base,
     l2: 0,
     ggnvp: (p, v) => ggnvp(f, loss, p, batch, v),
+    ggnOperator: (p) => ggnOperatorFn(f, loss, p, batch),
     fisherVp: (p, v) => fisherVp(f, loss, p, batch, v, { kind: options.fisher ?? 'true', rng }),
     diagEmpiricalFisher: (p) => diagEmpiricalFisher(seed === undefined && model instanceof Module ? model : f, loss, p, batch),
     ggnGram: (params, vectors) => {
@@ -189,6 +191,15 @@ export function withL2<P extends PyTree, O extends Objective<P>>(obj: O, l2: num
   for (const k of ['hvp', 'ggnvp', 'fisherVp'] as const) {
     const prod = obj[k];
     if (prod) out[k] = (p, v) => treeAxpby(1, prod.call(obj, p, v), l2, maskLike(p, v));
+  }
+  for (const k of ['ggnOperator', 'hvpOperator'] as const) {
+    const make = obj[k];
+    if (make) {
+      out[k] = (p) => {
+        const op = make.call(obj, p);
+        return { apply: (v) => treeAxpby(1, op.apply(v), l2, maskLike(p, v)), dispose: () => op.dispose() };
+      };
+    }
   }
   // diagEmpiricalFisher is kept as it is: the regularizer's curvature is added as damping, not as Fisher.
   const sub = obj.subsample;

@@ -55,7 +55,12 @@ export function subsampledNewtonTransform<P extends PyTree>(options: SubsampledN
       const curv = o.curvatureFraction < 1 && obj.subsample ? obj.subsample(o.curvatureFraction, 104729 * (ctx.step + 1)) : obj;
       if (curv.hvp === undefined) throw new Error('subsampledNewton: the objective must provide hvp (use objective() or modelObjective())');
       const hessian = fromObjective(curv, params, 'hessian', { onMatvec: () => { ctx.counters.curvatureProducts++; } });
-      const cg = solveCg(o.damping > 0 ? hessian.damped(o.damping) : hessian, treeScale(-1, g), { maxIter: o.cgMaxIter, tol: o.cgTolerance, martens: false, storeGamma: 0 });
+      let cg: ReturnType<typeof solveCg<P>>;
+      try {
+        cg = solveCg(o.damping > 0 ? hessian.damped(o.damping) : hessian, treeScale(-1, g), { maxIter: o.cgMaxIter, tol: o.cgTolerance, martens: false, storeGamma: 0 });
+      } finally {
+        hessian.dispose(); // the gradient's linearization, shared by CG's products
+      }
       let p = cg.x;
       let slope = treeVdot(g, p);
       if (cg.negativeCurvature) ctx.events.push(`negative curvature in CG at iteration ${cg.negativeCurvature.iteration}`);

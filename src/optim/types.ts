@@ -37,6 +37,14 @@ export interface Objective<P extends PyTree = PyTree> {
   ggnvp?(params: P, v: P): P;
   /** Fisher-vector product. */
   fisherVp?(params: P, v: P): P;
+  /**
+   * The Gauss-Newton matrix at `params` as an operator built once (one forward pass recorded as a
+   * linearization), for many products at one point: CG in Hessian-free. Each `apply` is one
+   * linear forward and one linear backward pass; `dispose` releases the residuals.
+   */
+  ggnOperator?(params: P): { apply(v: P): P; dispose(): void };
+  /** The Hessian at `params` as an operator built once (the gradient linearized), as `ggnOperator`. */
+  hvpOperator?(params: P): { apply(v: P): P; dispose(): void };
   /** Diagonal of the empirical Fisher, w·Σ_i (∇L_i)² (Hessian-free's preconditioner). */
   diagEmpiricalFisher?(params: P): P;
   /**

@@ -17,11 +17,16 @@ export interface CurvatureProducts<P extends PyTree> {
   ggnvp?(params: P, v: P): P;
   fisherVp?(params: P, v: P): P;
   ggnGram?(params: P, vectors: readonly P[]): number[][];
+  /** Operators built once at a point (a linearization), used in place of ggnvp / hvp when present. */
+  ggnOperator?(params: P): { apply(v: P): P; dispose(): void };
+  hvpOperator?(params: P): { apply(v: P): P; dispose(): void };
 }
 
 export interface FromObjectiveOptions {
   /** Called once per product (optimizers count curvature products). */
   onMatvec?: () => void;
+  /** Use the objective's ggnOperator / hvpOperator when it has one (default true). */
+  linearize?: boolean;
 }
 
 const PRODUCT = { hessian: 'hvp', ggn: 'ggnvp', fisher: 'fisherVp' } as const;
@@ -38,16 +43,29 @@ export function fromObjective<P extends PyTree>(objective: CurvatureProducts<P>,
   }
   const count = options.onMatvec;
   const gramOf = objective.ggnGram;
+  // Where the objective can linearize its curvature at a point, the first product builds that
+  // linearization and every later one reuses it (one linear forward and backward pass each,
+  // no nonlinear work): CG's tens of products at one point cost what their papers promise.
+  const makeOp = kind === 'ggn' ? objective.ggnOperator : kind === 'hessian' ? objective.hvpOperator : undefined;
+  let built: { apply(v: P): P; dispose(): void } | undefined;
   return new LinearOperator<P>({
     name: kind,
     like: params,
     apply: (v) => {
       count?.();
+      if (typeof makeOp === 'function' && options.linearize !== false) {
+        built ??= makeOp.call(objective, params);
+        return built.apply(v);
+      }
       return product.call(objective, params, v);
     },
     symmetric: true,
     // The GGN and the Fisher of a loss convex in the outputs (every loss in nn.losses).
     psd: kind !== 'hessian',
     gram: kind === 'ggn' && typeof gramOf === 'function' ? (vs) => gramOf.call(objective, params, vs) : undefined,
+    release: () => {
+      built?.dispose();
+      built = undefined;
+    },
   });
 }

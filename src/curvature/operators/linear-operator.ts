@@ -32,6 +32,8 @@ export interface LinearOperatorSpec<P extends PyTree> {
    * product per vector (the GGN by forward mode: (J vᵢ)ᵀ H_L (J vⱼ)); vectors already checked.
    */
   gram?: (vectors: readonly P[]) => number[][];
+  /** Releases what the operator holds (a linearization's residuals); see `dispose`. */
+  release?: () => void;
 }
 
 /** Largest size `toDense` agrees to build (n² entries, n products). */
@@ -52,6 +54,7 @@ export class LinearOperator<P extends PyTree = PyTree> {
   private readonly applyFn: (v: P) => P;
   private readonly blockFn?: LinearOperatorSpec<P>['block'];
   private readonly gramFn?: LinearOperatorSpec<P>['gram'];
+  private readonly releaseFn?: () => void;
   private readonly shapes: readonly (readonly number[])[];
   private readonly dtypes: readonly DType[];
 
@@ -64,6 +67,7 @@ export class LinearOperator<P extends PyTree = PyTree> {
     this.applyFn = spec.apply;
     this.blockFn = spec.block;
     this.gramFn = spec.gram;
+    this.releaseFn = spec.release;
     this.symmetric = spec.symmetric ?? true;
     this.psd = spec.psd ?? false;
     this.shapes = leaves.map((l) => l.shape.slice());
@@ -110,7 +114,17 @@ export class LinearOperator<P extends PyTree = PyTree> {
         const b = other.gram(vs);
         return this.gram(vs).map((row, i) => row.map((x, j) => x + b[i][j]));
       },
+      release: () => { this.dispose(); other.dispose(); },
     });
+  }
+
+  /**
+   * Releases what the operator holds (the residuals of a linearization built at its first
+   * product); a later product builds it again. Derived operators (damped, scale, plus) release
+   * the ones they are made of. A no-op for operators that hold nothing.
+   */
+  dispose(): void {
+    this.releaseFn?.();
   }
 
   /** αA. */
@@ -124,6 +138,7 @@ export class LinearOperator<P extends PyTree = PyTree> {
       psd: this.psd && alpha >= 0,
       block: (path) => this.block(path).scale(alpha) as LinearOperator<PyTree>,
       gram: (vs) => this.gram(vs).map((row) => row.map((x) => alpha * x)),
+      release: () => this.dispose(),
     });
   }
 
@@ -138,6 +153,7 @@ export class LinearOperator<P extends PyTree = PyTree> {
       psd: this.psd && lambda >= 0,
       block: (path) => this.block(path).damped(lambda) as LinearOperator<PyTree>,
       gram: (vs) => this.gram(vs).map((row, i) => row.map((x, j) => x + lambda * treeVdot(vs[i], vs[j]))),
+      release: () => this.dispose(),
     });
   }
 
