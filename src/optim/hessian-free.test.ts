@@ -48,18 +48,22 @@ function solve(A: Tensor, b: Tensor): Tensor {
   return new Tensor(x, [n]);
 }
 
+/** ½xᵀAx − bᵀx with A = Σ_k s_k g_k g_kᵀ (rank 8, s_k from 1e4 down by 4×) + 1e-2·I, n = 40. */
+function lowRankQuadratic() {
+  const n = 40;
+  const rng = new Rng(11);
+  const g = rng.normal([8, n], f64);
+  const s = tensor(Array.from({ length: 8 }, (_, k) => 1e4 / 4 ** k), [8, 1], f64);
+  const A = O.add(O.matmul(O.mul(g, s), g, { transposeA: true }), O.mul(1e-2, tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64)));
+  const b = rng.normal([n], f64);
+  const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))), O.sum(O.mul(b, x))));
+  return { n, base, obj: { ...base, ggnvp: base.hvp } };
+}
+
 describe('Hessian-free', () => {
   it("preconditioner: 'nystrom' solves a low-rank-plus-damping system in fewer CG iterations, counting its sketch products", () => {
-    // A = Σ_k s_k g_k g_kᵀ (rank 8, s_k from 1e4 down) + 1e-2·I: CG alone needs about one
-    // iteration per large eigenvalue; a rank-12 Nyström sketch captures them all.
-    const n = 40;
-    const rng = new Rng(11);
-    const g = rng.normal([8, n], f64);
-    const s = tensor(Array.from({ length: 8 }, (_, k) => 1e4 / 4 ** k), [8, 1], f64);
-    const A = O.add(O.matmul(O.mul(g, s), g, { transposeA: true }), O.mul(1e-2, tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64)));
-    const b = rng.normal([n], f64);
-    const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))), O.sum(O.mul(b, x))));
-    const obj = { ...base, ggnvp: base.hvp };
+    // CG alone needs about one iteration per large eigenvalue; a rank-12 Nyström sketch captures them all.
+    const { n, base, obj } = lowRankQuadratic();
     const x0 = tensor(new Float64Array(n), [n]);
     const run = (preconditioner: boolean | 'nystrom') => {
       const opt = hessianFree<Tensor>({ damping: 1e-3, minDamping: 1e-6, cgTolerance: 1e-8, cgMaxIter: 200, preconditioner, nystromRank: 12, backtracking: false });
@@ -74,6 +78,27 @@ describe('Hessian-free', () => {
     assert.ok(Math.abs(ny.loss - plain.loss) < 1e-6 * Math.abs(plain.loss));
     assert.throws(() => hessianFree({ preconditioner: 'jacobi' as never }), /preconditioner/);
     assert.throws(() => hessianFree({ nystromRank: 0 }), /nystromRank/);
+  });
+
+  it("sub-sampled Newton-CG with preconditioner: 'nystrom' needs fewer CG iterations; on an indefinite Hessian it steps without it and says so", () => {
+    const { n, base } = lowRankQuadratic();
+    const x0 = tensor(new Float64Array(n), [n]);
+    const run = (preconditioner: 'none' | 'nystrom') => {
+      const opt = subsampledNewton<Tensor>({ curvatureFraction: 1, cgMaxIter: 200, cgTolerance: 1e-10, preconditioner, nystromRank: 12 });
+      const r = opt.step(x0, opt.init(x0), base);
+      return { iterations: r.state.inner.cgIterations, loss: base.valueAndGrad(r.params)[0] };
+    };
+    const plain = run('none');
+    const ny = run('nystrom');
+    assert.ok(ny.iterations < plain.iterations / 2, `CG iterations: nystrom ${ny.iterations}, none ${plain.iterations}`);
+    assert.ok(Math.abs(ny.loss - plain.loss) < 1e-6 * Math.abs(plain.loss));
+    // x² − y² near the saddle: the sketch meets negative curvature.
+    const saddle = objective((x: Tensor) => O.sum(O.mul(tensor([1, -1], [2], f64), O.square(x))));
+    const p0 = tensor([0.5, 0.1], [2], f64);
+    const opt = subsampledNewton<Tensor>({ curvatureFraction: 1, preconditioner: 'nystrom', nystromRank: 2 });
+    const r = opt.step(p0, opt.init(p0), saddle);
+    assert.ok(r.info.events.some((e) => e.includes('no Nyström preconditioner this step')), r.info.events.join('; '));
+    assert.throws(() => subsampledNewton({ preconditioner: 'jacobi' as never }), /option 'preconditioner' must be one of 'none', 'nystrom'/);
   });
 
   it('on a convex quadratic a single step with λ → 0 lands on the minimizer', () => {

@@ -11,7 +11,8 @@ import { fromObjective } from '../curvature/operators/from-objective.js';
 import { createOptimizer } from './optimizer.js';
 import { treeAxpby, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import type { Optimizer, Schedule, Transform } from './types.js';
-import { checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
+import { checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
+import { cgPreconditioner } from '../curvature/lowrank/nystrom.js';
 
 export interface SubsampledNewtonOptions {
   /** Fraction of the batch for Hessian products, default 0.1 (Byrd et al. used 1–10%). */
@@ -25,11 +26,20 @@ export interface SubsampledNewtonOptions {
   lr?: Schedule;
   armijoC?: number;
   maxLineSearchSteps?: number;
+  /**
+   * 'none' (default) or 'nystrom': a randomized Nyström low-rank preconditioner of the
+   * sub-sampled Hessian for the damped system (Frangella, Tropp & Udell 2023), from
+   * `nystromRank` products per step. It needs the Hessian PSD on its sketch (near a minimum, or
+   * with enough damping); where the sketch meets negative curvature the step runs CG without it
+   * and says so in its events.
+   */
+  preconditioner?: 'none' | 'nystrom';
+  nystromRank?: number;
 }
 
 function resolve(options: SubsampledNewtonOptions) {
   const o = 'subsampledNewton';
-  checkKnownOptions(o, options, ['curvatureFraction', 'cgMaxIter', 'cgTolerance', 'damping', 'lr', 'armijoC', 'maxLineSearchSteps']);
+  checkKnownOptions(o, options, ['curvatureFraction', 'cgMaxIter', 'cgTolerance', 'damping', 'lr', 'armijoC', 'maxLineSearchSteps', 'preconditioner', 'nystromRank']);
   return {
     curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 0.1, { min: 0, max: 1, minExclusive: true }),
     cgMaxIter: checkNumber(o, 'cgMaxIter', options.cgMaxIter ?? 10, { min: 1, integer: true }),
@@ -38,6 +48,8 @@ function resolve(options: SubsampledNewtonOptions) {
     lr: checkSchedule(o, 'lr', options.lr ?? 1, { min: 0, minExclusive: true }),
     armijoC: checkNumber(o, 'armijoC', options.armijoC ?? 1e-4, { min: 0, max: 1, maxExclusive: true }),
     maxLineSearchSteps: checkNumber(o, 'maxLineSearchSteps', options.maxLineSearchSteps ?? 30, { min: 1, integer: true }),
+    preconditioner: checkChoice(o, 'preconditioner', options.preconditioner ?? 'none', ['none', 'nystrom'] as const),
+    nystromRank: checkNumber(o, 'nystromRank', options.nystromRank ?? 10, { min: 1, integer: true }),
   };
 }
 
@@ -57,7 +69,15 @@ export function subsampledNewtonTransform<P extends PyTree>(options: SubsampledN
       const hessian = fromObjective(curv, params, 'hessian', { onMatvec: () => { ctx.counters.curvatureProducts++; } });
       let cg: ReturnType<typeof solveCg<P>>;
       try {
-        cg = solveCg(o.damping > 0 ? hessian.damped(o.damping) : hessian, treeScale(-1, g), { maxIter: o.cgMaxIter, tol: o.cgTolerance, martens: false, storeGamma: 0 });
+        let preconditioner: ((r: P) => P) | undefined;
+        if (o.preconditioner === 'nystrom') {
+          try {
+            preconditioner = cgPreconditioner('nystrom', hessian, { rank: Math.min(o.nystromRank, hessian.size), seed: ctx.step, damping: o.damping });
+          } catch (e) {
+            ctx.events.push(`subsampledNewton: no Nyström preconditioner this step (${e instanceof Error ? e.message : String(e)})`);
+          }
+        }
+        cg = solveCg(o.damping > 0 ? hessian.damped(o.damping) : hessian, treeScale(-1, g), { maxIter: o.cgMaxIter, tol: o.cgTolerance, martens: false, storeGamma: 0, preconditioner });
       } finally {
         hessian.dispose(); // the gradient's linearization, shared by CG's products
       }
