@@ -55,7 +55,7 @@ export { objective, modelObjective, withL2, type ModelObjective, type ModelObjec
 export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, OptimizerState } from './optim/types.js';
 
 export * as data from './data/index.js';
-export { train, type TrainOptions, type TrainResult, type TrainPoint, type TrainCallbacks } from './train/train.js';
+export { train, type TrainOptions, type TrainResult, type TrainPoint, type TrainCallbacks, type CurvePointBase } from './train/train.js';
 export { registerProblem, type ProblemSpec, type Problem, type ProblemInstance, type ProblemKind, type Split, type Evaluation, type DataSize } from './bench/problems.js';
 export { registerOptimizer, type OptimizerEntry } from './optim/registry.js';
 

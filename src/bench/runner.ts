@@ -11,6 +11,7 @@ import { closeScope, keep, sweepScope, tidy } from '../tensor/scope.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
 import { curvatureSampler } from '../curvature/diagnostics.js';
+import type { CurvePointBase } from '../train/train.js';
 import { divergenceMonitor, type DivergenceEvent } from '../optim/divergence.js';
 import { hyperFor, type Hyper } from './hyper.js';
 import { stoppingRule, type Stop, type StopKind, type StoppingOptions } from './stopping.js';
@@ -19,14 +20,7 @@ import { MAX_STEPS, resumedParams, resumedState, validateRunMetadata, type Check
 
 export { MAX_STEPS, validateRunMetadata } from './resume.js';
 
-export interface CurvePoint {
-  step: number;
-  seconds: number;
-  evals: number;
-  curvatureProducts: number;
-  trainLoss: number;
-  testLoss?: number;
-  testAccuracy?: number;
+export interface CurvePoint extends CurvePointBase {
   trainReconstructionError?: number;
   /** With `curvatureEvery`: the Hessian's top eigenvalue (power iteration) and Hutchinson trace ± stderr on the full training objective. */
   topEigenvalue?: number;

@@ -25,10 +25,9 @@ import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState, StepInfo } from '../optim/types.js';
 import { takeRows, type Dataset } from '../data/files/dataset.js';
 
-/** One point of a training curve (the benchmark runner records the same fields). */
-export interface TrainPoint {
+/** The fields every training curve point has (here and in the benchmark runner's curves). */
+export interface CurvePointBase {
   step: number;
-  epoch: number;
   /** Optimizer time only: evaluations for the curve are not counted. */
   seconds: number;
   evals: number;
@@ -38,6 +37,11 @@ export interface TrainPoint {
   testLoss?: number;
   /** Fraction of test examples whose argmax output equals the label (classifiers: 1-D integer labels). */
   testAccuracy?: number;
+}
+
+/** One point of a `train` curve. */
+export interface TrainPoint extends CurvePointBase {
+  epoch: number;
 }
 
 export interface TrainCallbacks<P extends PyTree> {
