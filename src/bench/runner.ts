@@ -6,8 +6,7 @@
  */
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { CheckpointError } from '../nn/checkpoint.js';
-import { openScope, popScope, resumeScope, type Scope } from '../tensor/memory.js';
-import { closeScope, keep, sweepScope, tidy } from '../tensor/scope.js';
+import { closeScope, detachedScope, keep, runInScope, sweepScope, tidy } from '../tensor/scope.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
 import { curvatureSampler } from '../curvature/diagnostics.js';
@@ -91,16 +90,6 @@ export function parseBudget(text: string): Budget {
   return { steps: v };
 }
 
-/** Run one step in its own scope nested in `carried`: temporaries go, the result moves to `carried`. */
-function stepInScope<T>(carried: Scope, fn: () => T): T {
-  resumeScope(carried);
-  try {
-    return tidy(fn);
-  } finally {
-    popScope(carried);
-  }
-}
-
 function stepObjective(inst: ProblemInstance, hyper: Hyper, step: number): Objective {
   return hyper.batchSize === 'full' ? inst.full : inst.batch(step, hyper.batchSize);
 }
@@ -142,8 +131,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   let curvatureProducts = r?.curvatureProducts ?? 0;
   let rejected = 0;
   // Tracks what the steps return (parameters, state), so that each step frees the one before.
-  const carried = openScope(false);
-  popScope(carried);
+  const carried = detachedScope();
   const curve: CurvePoint[] = [];
   // Divergence monitors read the curve's full-data losses, never the mini-batch loss.
   const divergence: DivergenceEvent[] = [];
@@ -190,7 +178,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     if (budget.steps !== undefined && step >= budget.steps) break;
     if (budget.seconds !== undefined && seconds >= budget.seconds) break;
     const t0 = process.hrtime.bigint();
-    const res = stepInScope(carried, () => opt.step(params, state, stepObjective(inst, hyper, step)));
+    const res = runInScope(carried, () => opt.step(params, state, stepObjective(inst, hyper, step)));
     seconds += Number(process.hrtime.bigint() - t0) / 1e9;
     params = res.params;
     state = res.state;

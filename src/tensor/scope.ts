@@ -10,7 +10,7 @@
  * with none, they are left to the garbage collector as before.
  */
 import { Tensor, checkTensor } from './tensor.js';
-import { openScope, popScope, unmanageBuffer, type Scope } from './memory.js';
+import { openScope, popScope, resumeScope, unmanageBuffer, type Scope } from './memory.js';
 
 function markTensor(t: Tensor, keep: Set<Tensor>): void {
   if (keep.has(t)) return;
@@ -136,4 +136,24 @@ export function keep<T extends Tensor>(t: T): T {
 export function escape<T extends Tensor>(t: T): T {
   t._escape = true;
   return t;
+}
+
+/**
+ * A scope that is not current: it collects what `runInScope` moves into it (a training loop's
+ * parameters and optimizer state, step after step) until `sweepScope` or `closeScope`.
+ */
+export function detachedScope(): Scope {
+  const s = openScope(false);
+  popScope(s);
+  return s;
+}
+
+/** Run one step in its own `tidy` nested in `carried`: temporaries go, the result moves to `carried`. */
+export function runInScope<T>(carried: Scope, fn: () => T): T {
+  resumeScope(carried);
+  try {
+    return tidy(fn);
+  } finally {
+    popScope(carried);
+  }
 }

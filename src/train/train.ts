@@ -13,8 +13,7 @@ import { writeFileSync, renameSync } from 'node:fs';
 import { Tensor, describe } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { argmax } from '../tensor/ops.js';
-import { openScope, popScope, resumeScope } from '../tensor/memory.js';
-import { closeScope, sweepScope, tidy } from '../tensor/scope.js';
+import { closeScope, detachedScope, runInScope, sweepScope, tidy } from '../tensor/scope.js';
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { Module } from '../nn/module.js';
 import type { Loss } from '../nn/losses.js';
@@ -215,21 +214,14 @@ export function train<P extends PyTree>(model: Module<P> | ModelFn<P>, loss: Los
   evaluate();
   let nextEval = 1;
   let stopped: TrainResult<P>['final']['stopped'] = 'steps';
-  const carried = openScope(false);
-  popScope(carried);
+  const carried = detachedScope();
   try {
     for (;;) {
       if (steps !== undefined && step >= steps) { stopped = 'steps'; break; }
       if (epochs !== undefined && step >= epochs * perEpoch) { stopped = 'epochs'; break; }
       if (seconds !== undefined && time >= seconds) { stopped = 'seconds'; break; }
       const t0 = process.hrtime.bigint();
-      resumeScope(carried);
-      let res: ReturnType<Optimizer<PyTree, P>['step']>;
-      try {
-        res = tidy(() => opt.step(params, state, batchAt(step)));
-      } finally {
-        popScope(carried);
-      }
+      const res = runInScope(carried, () => opt.step(params, state, batchAt(step)));
       time += Number(process.hrtime.bigint() - t0) / 1e9;
       params = res.params;
       state = res.state;
