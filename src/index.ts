@@ -41,16 +41,16 @@ export { ggnvp, fisherVp, ggnOperatorFn, fisherOperatorFn, perExampleGrads, type
 export * as curvature from './curvature/index.js';
 
 export * as optim from './optim/index.js';
-export { sgd, momentum, adam, adamw, rmsprop, adagrad } from './optim/baselines.js';
-export { lbfgs } from './optim/lbfgs.js';
-export { olbfgs } from './optim/olbfgs.js';
-export { hessianFree } from './optim/hessian-free.js';
-export { saddleFreeNewton } from './optim/saddle-free-newton.js';
-export { subsampledNewton } from './optim/subsampled-newton.js';
-export { kfac } from './optim/kfac.js';
-export { ekfac } from './optim/ekfac.js';
-export { kfacObjective } from './optim/kfac-objective.js';
-export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/minimize.js';
+export { sgd, momentum, adam, adamw, rmsprop, adagrad } from './optim/first-order/baselines.js';
+export { lbfgs } from './optim/quasi-newton/lbfgs.js';
+export { olbfgs } from './optim/quasi-newton/olbfgs.js';
+export { hessianFree } from './optim/krylov/hessian-free.js';
+export { saddleFreeNewton } from './optim/krylov/saddle-free-newton.js';
+export { subsampledNewton } from './optim/krylov/subsampled-newton.js';
+export { kfac } from './optim/kronecker/kfac.js';
+export { ekfac } from './optim/kronecker/ekfac.js';
+export { kfacObjective } from './optim/kronecker/kfac-objective.js';
+export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/minimize/minimize.js';
 export { objective, modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions, type L2Options, type L2Exclude } from './optim/objective.js';
 export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, OptimizerState } from './optim/types.js';
 

@@ -8,7 +8,7 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { MGH_PROBLEMS } from '../data/mgh.js';
-import { minimize } from '../optim/minimize.js';
+import { minimize } from '../optim/minimize/minimize.js';
 import { table } from './util.js';
 
 interface PeerRow { id: string; nit: number; nfev: number; fun: number; success: boolean }

@@ -9,7 +9,7 @@ import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { Rng } from '../tensor/random.js';
 import { gather } from '../tensor/shape-ops.js';
-import { kfacObjective } from '../optim/kfac-objective.js';
+import { kfacObjective } from '../optim/kronecker/kfac-objective.js';
 import type { Module } from '../nn/module.js';
 import type { Loss } from '../nn/losses.js';
 import { epochOrders, problemById } from './problems.js';

@@ -16,7 +16,7 @@ import { sparseInit } from '../nn/init.js';
 import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy, type Loss } from '../nn/losses.js';
 import { describe } from '../tensor/tensor.js';
 import { objective } from '../optim/objective.js';
-import { kfacObjective } from '../optim/kfac-objective.js';
+import { kfacObjective } from '../optim/kronecker/kfac-objective.js';
 import type { Objective } from '../optim/types.js';
 import { MGH_PROBLEMS, mghProblem } from '../data/mgh.js';
 import { loadMnist } from '../data/mnist.js';

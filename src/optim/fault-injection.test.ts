@@ -21,7 +21,7 @@ import { Linear, Tanh } from '../nn/layers.js';
 import { Sequential } from '../nn/module.js';
 import { softmaxCrossEntropy } from '../nn/losses.js';
 import { twoSpirals } from '../data/synthetic.js';
-import { kfacObjective, type KfacObjective } from './kfac-objective.js';
+import { kfacObjective, type KfacObjective } from './kronecker/kfac-objective.js';
 import { OPTIMIZERS } from './registry.js';
 import type { Objective, Optimizer, OptimizerState } from './types.js';
 

@@ -8,8 +8,8 @@ import { Linear, Tanh } from '../nn/layers.js';
 import { Sequential } from '../nn/module.js';
 import { mse } from '../nn/losses.js';
 import { modelObjective, withL2 } from './objective.js';
-import { hasKfacStatistics } from './kfac-objective.js';
-import { kfac } from './kfac.js';
+import { hasKfacStatistics } from './kronecker/kfac-objective.js';
+import { kfac } from './kronecker/kfac.js';
 
 const f64 = { dtype: 'float64' as const };
 

@@ -11,7 +11,7 @@ import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { Linear, Tanh } from '../nn/layers.js';
 import { Sequential } from '../nn/module.js';
 import { mse } from '../nn/losses.js';
-import { kfacObjective } from './kfac-objective.js';
+import { kfacObjective } from './kronecker/kfac-objective.js';
 import { optimizerEntry } from './registry.js';
 import { runOne } from '../bench/runner.js';
 import { withPoolBytes } from '../testing/helpers.js';

@@ -4,15 +4,15 @@
  * registry imports the optimizer modules, never the reverse (they would form import cycles).
  */
 import type { PyTree } from '../autodiff/pytree.js';
-import { adagrad, adam, adamw, momentum, rmsprop, sgd } from './baselines.js';
-import { lbfgs } from './lbfgs.js';
-import { lbfgsbOptimizer } from './lbfgsb.js';
-import { olbfgs } from './olbfgs.js';
-import { hessianFree } from './hessian-free.js';
-import { subsampledNewton } from './subsampled-newton.js';
-import { kfac } from './kfac.js';
-import { ekfac } from './ekfac.js';
-import { saddleFreeNewton } from './saddle-free-newton.js';
+import { adagrad, adam, adamw, momentum, rmsprop, sgd } from './first-order/baselines.js';
+import { lbfgs } from './quasi-newton/lbfgs.js';
+import { lbfgsbOptimizer } from './quasi-newton/lbfgsb.js';
+import { olbfgs } from './quasi-newton/olbfgs.js';
+import { hessianFree } from './krylov/hessian-free.js';
+import { subsampledNewton } from './krylov/subsampled-newton.js';
+import { kfac } from './kronecker/kfac.js';
+import { ekfac } from './kronecker/ekfac.js';
+import { saddleFreeNewton } from './krylov/saddle-free-newton.js';
 import type { Objective, Optimizer } from './types.js';
 
 export interface OptimizerEntry {

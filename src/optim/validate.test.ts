@@ -13,8 +13,8 @@ import * as O from '../autodiff/ops.js';
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { objective } from './objective.js';
 import { OPTIMIZERS } from './registry.js';
-import { adagrad, adam, adamw, rmsprop } from './baselines.js';
-import { hessianFree } from './hessian-free.js';
+import { adagrad, adam, adamw, rmsprop } from './first-order/baselines.js';
+import { hessianFree } from './krylov/hessian-free.js';
 import type { Objective, StepResult } from './types.js';
 
 const f64 = { dtype: 'float64' as const };

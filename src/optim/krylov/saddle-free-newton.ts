@@ -10,15 +10,15 @@
  * the line search's function evaluations. Registered as `saddle-free-newton` and available as
  * `minimize(f, x0, { method: 'saddle-free-newton' })`.
  */
-import type { Tensor } from '../tensor/tensor.js';
-import type { PyTree } from '../autodiff/pytree.js';
-import { linearOperator } from '../curvature/operators/linear-operator.js';
-import { saddleFreeDirection } from '../curvature/lowrank/saddle-free.js';
-import { treeAxpby, treeIsFinite, treeMaxAbs, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
-import { createOptimizer } from './optimizer.js';
-import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from './types.js';
-import { checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
-import type { MinimizerInput, MinimizerOutput } from './minimizer-types.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import type { PyTree } from '../../autodiff/pytree.js';
+import { linearOperator } from '../../curvature/operators/linear-operator.js';
+import { saddleFreeDirection } from '../../curvature/lowrank/saddle-free.js';
+import { treeAxpby, treeIsFinite, treeMaxAbs, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import { createOptimizer } from '../optimizer.js';
+import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from '../types.js';
+import { checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from '../validate.js';
+import type { MinimizerInput, MinimizerOutput } from '../minimize/minimizer-types.js';
 
 export interface SaddleFreeNewtonOptions {
   /** Krylov dimension: Hessian-vector products per step (default 10, capped at the parameter count). */

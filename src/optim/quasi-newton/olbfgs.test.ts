@@ -1,16 +1,16 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Rng } from '../tensor/random.js';
-import { Tensor } from '../tensor/tensor.js';
-import { slice } from '../autodiff/ops.js';
-import { argmax } from '../tensor/ops.js';
-import { Linear, Tanh } from '../nn/layers.js';
-import { Sequential } from '../nn/module.js';
-import { softmaxCrossEntropy } from '../nn/losses.js';
-import { loadIris } from '../data/iris.js';
-import { modelObjective } from './objective.js';
+import { Rng } from '../../tensor/random.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { slice } from '../../autodiff/ops.js';
+import { argmax } from '../../tensor/ops.js';
+import { Linear, Tanh } from '../../nn/layers.js';
+import { Sequential } from '../../nn/module.js';
+import { softmaxCrossEntropy } from '../../nn/losses.js';
+import { loadIris } from '../../data/iris.js';
+import { modelObjective } from '../objective.js';
 import { olbfgs } from './olbfgs.js';
-import type { PyTree } from '../autodiff/pytree.js';
+import type { PyTree } from '../../autodiff/pytree.js';
 
 it('oLBFGS with its defaults trains a small MLP on the iris data with mini-batches of 16', () => {
   const { x, y } = loadIris({ dtype: 'float64' });

@@ -19,13 +19,13 @@
  *
  * One optimizer step = one L-BFGS iteration (PyTorch runs up to max_iter per `step`).
  */
-import type { PyTree } from '../autodiff/pytree.js';
+import type { PyTree } from '../../autodiff/pytree.js';
 import { armijo, moreThuente, strongWolfe, type LinePoint } from './line-search.js';
-import { createOptimizer } from './optimizer.js';
-import { treeAxpby, treeScale, treeSub, treeVdot } from '../autodiff/tree-math.js';
-import type { Objective, Optimizer, Transform, UpdateContext } from './types.js';
-import { checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
-import type { Schedule } from './types.js';
+import { createOptimizer } from '../optimizer.js';
+import { treeAxpby, treeScale, treeSub, treeVdot } from '../../autodiff/tree-math.js';
+import type { Objective, Optimizer, Transform, UpdateContext } from '../types.js';
+import { checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from '../validate.js';
+import type { Schedule } from '../types.js';
 
 export interface LbfgsHistory<P extends PyTree> {
   readonly s: readonly P[];

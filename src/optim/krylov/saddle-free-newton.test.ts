@@ -1,15 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, tensor } from '../tensor/tensor.js';
-import { cholesky, solveTriangular } from '../tensor/linalg.js';
-import * as O from '../autodiff/ops.js';
-import { hessian } from '../autodiff/compose.js';
-import { objective } from './objective.js';
-import { optimizerEntry } from './registry.js';
-import { sgd } from './baselines.js';
-import { minimize } from './minimize.js';
+import { Tensor, tensor } from '../../tensor/tensor.js';
+import { cholesky, solveTriangular } from '../../tensor/linalg.js';
+import * as O from '../../autodiff/ops.js';
+import { hessian } from '../../autodiff/compose.js';
+import { objective } from '../objective.js';
+import { optimizerEntry } from '../registry.js';
+import { sgd } from '../first-order/baselines.js';
+import { minimize } from '../minimize/minimize.js';
 import { saddleFreeNewton, saddleFreeNewtonTransform } from './saddle-free-newton.js';
-import type { Optimizer, UpdateContext } from './types.js';
+import type { Optimizer, UpdateContext } from '../types.js';
 
 const f64 = { dtype: 'float64' as const };
 // f(x, y) = x² + (y² − 1)²/4: a strict saddle at the origin (H = diag(2, −1)), minima at (0, ±1).

@@ -26,16 +26,16 @@
  * the hidden states, supplied by the model.
  * Cost per step: ~(CG iterations) curvature products + (backtracking + line search) evaluations.
  */
-import type { PyTree } from '../autodiff/pytree.js';
-import { cg } from '../curvature/cg.js';
-import { fromObjective } from '../curvature/operators/from-objective.js';
-import { linearOperator } from '../curvature/operators/linear-operator.js';
-import { cgPreconditioner } from '../curvature/lowrank/nystrom.js';
-import { createOptimizer } from './optimizer.js';
-import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
-import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
-import type { Objective, Optimizer, Transform, UpdateContext } from './types.js';
-import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from './validate.js';
+import type { PyTree } from '../../autodiff/pytree.js';
+import { cg } from '../../curvature/cg.js';
+import { fromObjective } from '../../curvature/operators/from-objective.js';
+import { linearOperator } from '../../curvature/operators/linear-operator.js';
+import { cgPreconditioner } from '../../curvature/lowrank/nystrom.js';
+import { createOptimizer } from '../optimizer.js';
+import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from '../fault-damping.js';
+import type { Objective, Optimizer, Transform, UpdateContext } from '../types.js';
+import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from '../validate.js';
 
 export interface HessianFreeOptions {
   /** 'ggn' (default, Martens' choice) or 'hessian' (may meet negative curvature; reported). */

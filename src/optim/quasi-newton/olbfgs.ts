@@ -11,12 +11,12 @@
  * Step: d = −H g by the two-loop recursion with H0 = γI, γ = the mean of s_i^T y_i / y_i^T y_i
  * over the history (the paper's smoothed scaling); without history, d = −ε·g.
  */
-import type { PyTree } from '../autodiff/pytree.js';
-import { createOptimizer } from './optimizer.js';
+import type { PyTree } from '../../autodiff/pytree.js';
+import { createOptimizer } from '../optimizer.js';
 import { emptyHistory, pushPair, twoLoop, type LbfgsHistory } from './lbfgs.js';
-import { treeAxpby, treeIsFinite, treeNorm, treeScale, treeVdot } from '../autodiff/tree-math.js';
-import type { Optimizer, Schedule, Transform } from './types.js';
-import { checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
+import { treeAxpby, treeIsFinite, treeNorm, treeScale, treeVdot } from '../../autodiff/tree-math.js';
+import type { Optimizer, Schedule, Transform } from '../types.js';
+import { checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from '../validate.js';
 
 export interface OlbfgsOptions {
   /** Step size η (number or schedule), default 0.1. */

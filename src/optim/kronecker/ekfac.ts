@@ -14,10 +14,10 @@
  * per layer; extra cost: per-example gradients in the eigenbasis at each statistics update (one
  * GEMM of squares for dense layers, one small GEMM per example for convolutions).
  */
-import type { PyTree } from '../autodiff/pytree.js';
-import { createOptimizer } from './optimizer.js';
+import type { PyTree } from '../../autodiff/pytree.js';
+import { createOptimizer } from '../optimizer.js';
 import { kfacTransform, resolveKfacOptions, type KfacOptions, type KfacState } from './kfac.js';
-import type { Optimizer } from './types.js';
+import type { Optimizer } from '../types.js';
 
 /** EKFAC as an optimizer; the same options and objective (`kfacObjective`) as `kfac`. */
 export function ekfac<P extends PyTree = PyTree>(options: KfacOptions = {}): Optimizer<KfacState<P>, P> {

@@ -3,13 +3,13 @@
  * Gram products K-FAC and EKFAC need (and `withL2` keeps them), so `kfacObjective` is kept as
  * a name for existing code: `modelObjective` with the coupled L2 given as an option.
  */
-import type { PyTree } from '../autodiff/pytree.js';
-import type { Loss } from '../nn/losses.js';
-import type { Batch } from '../curvature/products.js';
-import type { TappedModel } from '../curvature/kronecker-estimator.js';
-import { modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions } from './objective.js';
-import type { Objective } from './types.js';
-import { checkNumber } from './validate.js';
+import type { PyTree } from '../../autodiff/pytree.js';
+import type { Loss } from '../../nn/losses.js';
+import type { Batch } from '../../curvature/products.js';
+import type { TappedModel } from '../../curvature/kronecker-estimator.js';
+import { modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions } from '../objective.js';
+import type { Objective } from '../types.js';
+import { checkNumber } from '../validate.js';
 
 /** An objective K-FAC can read layer statistics from (every `modelObjective` is one). */
 export type KfacObjective<P extends PyTree = PyTree> = ModelObjective<P>;

@@ -7,8 +7,8 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { lbfgsb, lbfgsbOptimizer, type LbfgsbObjective } from './lbfgsb.js';
-import { Tensor } from '../tensor/tensor.js';
-import type { Objective } from './types.js';
+import { Tensor } from '../../tensor/tensor.js';
+import type { Objective } from '../types.js';
 
 type Fg = LbfgsbObjective;
 

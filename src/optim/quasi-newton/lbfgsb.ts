@@ -25,13 +25,13 @@
  * (t free variables), O(n log n) to sort breakpoints; memory O(n·m).
  */
 import { moreThuente, type LinePoint, type Phi } from './line-search.js';
-import { Tensor, allocate } from '../tensor/tensor.js';
-import { stopGradient } from '../autodiff/core.js';
-import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
-import { createOptimizer } from './optimizer.js';
-import { treeScale, treeSub } from '../autodiff/tree-math.js';
-import type { Optimizer, Transform, UpdateContext } from './types.js';
-import { checkKnownOptions, checkNumber } from './validate.js';
+import { Tensor, allocate } from '../../tensor/tensor.js';
+import { stopGradient } from '../../autodiff/core.js';
+import { treeLeaves, treeUnflatten, type PyTree } from '../../autodiff/pytree.js';
+import { createOptimizer } from '../optimizer.js';
+import { treeScale, treeSub } from '../../autodiff/tree-math.js';
+import type { Optimizer, Transform, UpdateContext } from '../types.js';
+import { checkKnownOptions, checkNumber } from '../validate.js';
 
 export interface LbfgsbOptions {
   /** History size (pairs kept), default 10. */

@@ -38,20 +38,20 @@
  * plus two parameter-sized trees (δ₀, the step). Cost per step: the gradient, the statistics
  * pass, 4 small GEMMs per layer, 2 curvature products and one evaluation ('quadraticModel').
  */
-import type { PyTree } from '../autodiff/pytree.js';
-import { Rng } from '../tensor/random.js';
-import type { Approximation, InverseMethod, LayerSample } from '../curvature/kronecker.js';
+import type { PyTree } from '../../autodiff/pytree.js';
+import { Rng } from '../../tensor/random.js';
+import type { Approximation, InverseMethod, LayerSample } from '../../curvature/kronecker.js';
 import {
   layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState,
-} from '../curvature/kronecker-estimator.js';
-import { fromObjective, type CurvatureKind } from '../curvature/operators/from-objective.js';
-import { diagonal as hutchinsonDiagonal } from '../curvature/estimators/diagonal.js';
-import { createOptimizer } from './optimizer.js';
-import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from './fault-damping.js';
+} from '../../curvature/kronecker-estimator.js';
+import { fromObjective, type CurvatureKind } from '../../curvature/operators/from-objective.js';
+import { diagonal as hutchinsonDiagonal } from '../../curvature/estimators/diagonal.js';
+import { createOptimizer } from '../optimizer.js';
+import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from '../fault-damping.js';
 import { hasKfacStatistics } from './kfac-objective.js';
-import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
-import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from './types.js';
-import { checkBoolean, checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
+import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import type { Objective, Optimizer, Schedule, Transform, UpdateContext } from '../types.js';
+import { checkBoolean, checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from '../validate.js';
 
 export interface KfacCurvatureOptions {
   /** 'true' (Fisher with sampled targets, default), 'empirical', or 'ggn' (exact, one pass per output). */

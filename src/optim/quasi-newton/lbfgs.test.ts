@@ -1,14 +1,14 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, tensor } from '../tensor/tensor.js';
-import { Rng } from '../tensor/random.js';
-import * as O from '../autodiff/ops.js';
+import { Tensor, tensor } from '../../tensor/tensor.js';
+import { Rng } from '../../tensor/random.js';
+import * as O from '../../autodiff/ops.js';
 import { armijo, strongWolfe, cubicMinimizer } from './line-search.js';
 import { emptyHistory, lbfgs, linePhi, pushPair, twoLoop, type LbfgsHistory } from './lbfgs.js';
-import { minimize } from './minimize.js';
-import { objective } from './objective.js';
-import { treeVdot } from '../autodiff/tree-math.js';
-import type { Objective } from './types.js';
+import { minimize } from '../minimize/minimize.js';
+import { objective } from '../objective.js';
+import { treeVdot } from '../../autodiff/tree-math.js';
+import type { Objective } from '../types.js';
 
 const f64 = { dtype: 'float64' as const };
 

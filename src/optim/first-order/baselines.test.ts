@@ -4,12 +4,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, tensor } from '../tensor/tensor.js';
-import type { Objective } from './types.js';
+import { Tensor, tensor } from '../../tensor/tensor.js';
+import type { Objective } from '../types.js';
 import { adagrad, adam, adamw, momentum, rmsprop, sgd } from './baselines.js';
-import { cosineDecay, stepDecay, warmup } from './schedules.js';
-import { chain, clipByGlobalNorm, scaleByLearningRate } from './transforms.js';
-import { createOptimizer } from './optimizer.js';
+import { cosineDecay, stepDecay, warmup } from '../schedules.js';
+import { chain, clipByGlobalNorm, scaleByLearningRate } from '../transforms.js';
+import { createOptimizer } from '../optimizer.js';
 
 const f64 = { dtype: 'float64' as const };
 /** A fixed gradient sequence, whatever the parameters. */

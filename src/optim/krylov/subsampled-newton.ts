@@ -5,14 +5,14 @@
  * residual or at non-positive curvature, then an Armijo backtracking line search from
  * t = lr. A stochastic second-order baseline next to Hessian-free.
  */
-import type { PyTree } from '../autodiff/pytree.js';
-import { cg as solveCg } from '../curvature/cg.js';
-import { fromObjective } from '../curvature/operators/from-objective.js';
-import { createOptimizer } from './optimizer.js';
-import { treeAxpby, treeScale, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
-import type { Optimizer, Schedule, Transform } from './types.js';
-import { checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from './validate.js';
-import { cgPreconditioner } from '../curvature/lowrank/nystrom.js';
+import type { PyTree } from '../../autodiff/pytree.js';
+import { cg as solveCg } from '../../curvature/cg.js';
+import { fromObjective } from '../../curvature/operators/from-objective.js';
+import { createOptimizer } from '../optimizer.js';
+import { treeAxpby, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import type { Optimizer, Schedule, Transform } from '../types.js';
+import { checkChoice, checkKnownOptions, checkNumber, checkSchedule, evalSchedule } from '../validate.js';
+import { cgPreconditioner } from '../../curvature/lowrank/nystrom.js';
 
 export interface SubsampledNewtonOptions {
   /** Fraction of the batch for Hessian products, default 0.1 (Byrd et al. used 1–10%). */

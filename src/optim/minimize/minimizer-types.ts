@@ -3,8 +3,8 @@
  * of their own so that the methods (bfgs.ts, nonlinear-cg.ts, newton-cg.ts) and minimize.ts, which
  * dispatches to them, do not import each other.
  */
-import type { Tensor } from '../tensor/tensor.js';
-import type { Objective } from './types.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import type { Objective } from '../types.js';
 
 export interface MinimizeResult {
   x: Tensor;

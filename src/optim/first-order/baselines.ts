@@ -3,13 +3,13 @@
  * `weightDecay` is coupled L2 on the gradient (PyTorch's `weight_decay`) except in AdamW,
  * where it is decoupled (Loshchilov & Hutter 2019).
  */
-import type { PyTree } from '../autodiff/pytree.js';
-import { createOptimizer } from './optimizer.js';
+import type { PyTree } from '../../autodiff/pytree.js';
+import { createOptimizer } from '../optimizer.js';
 import {
   addDecayedWeights, addL2Gradient, chain, clipByGlobalNorm, scaleByAdagrad, scaleByAdam, scaleByLearningRate, scaleByRms, traceMomentum,
-} from './transforms.js';
-import type { Optimizer, Schedule, Transform } from './types.js';
-import { checkBoolean, checkKnownOptions, checkNumber, checkSchedule } from './validate.js';
+} from '../transforms.js';
+import type { Optimizer, Schedule, Transform } from '../types.js';
+import { checkBoolean, checkKnownOptions, checkNumber, checkSchedule } from '../validate.js';
 
 interface Common {
   /** Learning rate: a number or a schedule (step) => number. */

@@ -4,10 +4,10 @@
  * search (c2 = 0.1, so every direction is a descent direction; restarted on steepest descent
  * otherwise). Memory: three copies of x.
  */
-import type { Tensor } from '../tensor/tensor.js';
-import { strongWolfe } from './line-search.js';
-import { linePhi } from './lbfgs.js';
-import { treeAxpby, treeMaxAbs, treeScale, treeVdot } from '../autodiff/tree-math.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { strongWolfe } from '../quasi-newton/line-search.js';
+import { linePhi } from '../quasi-newton/lbfgs.js';
+import { treeAxpby, treeMaxAbs, treeScale, treeVdot } from '../../autodiff/tree-math.js';
 import type { MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
 /** N&W eq. 3.60 / SciPy: first trial step from the last decrease, at most 1. */

@@ -7,18 +7,18 @@
  * 'bfgs' (dense inverse-Hessian BFGS), 'newton-cg' (truncated Newton with exact
  * Hessian-vector products). The result mirrors SciPy's OptimizeResult.
  */
-import { Tensor, fmtShape, tensor } from '../tensor/tensor.js';
-import { stopGradient } from '../autodiff/core.js';
-import type { Objective, UpdateContext } from './types.js';
-import { objective as autodiffObjective } from './objective.js';
-import { lbfgsTransform } from './lbfgs.js';
-import { lbfgsb } from './lbfgsb.js';
+import { Tensor, fmtShape, tensor } from '../../tensor/tensor.js';
+import { stopGradient } from '../../autodiff/core.js';
+import type { Objective, UpdateContext } from '../types.js';
+import { objective as autodiffObjective } from '../objective.js';
+import { lbfgsTransform } from '../quasi-newton/lbfgs.js';
+import { lbfgsb } from '../quasi-newton/lbfgsb.js';
 import { nonlinearCg } from './nonlinear-cg.js';
 import { bfgs } from './bfgs.js';
-import { newtonCg } from './newton-cg.js';
-import { saddleFreeNewtonMinimizer } from './saddle-free-newton.js';
-import { treeMaxAbs } from '../autodiff/tree-math.js';
-import { checkNumber } from './validate.js';
+import { newtonCg } from '../krylov/newton-cg.js';
+import { saddleFreeNewtonMinimizer } from '../krylov/saddle-free-newton.js';
+import { treeMaxAbs } from '../../autodiff/tree-math.js';
+import { checkNumber } from '../validate.js';
 import type { MinimizeResult, MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 
 export const MINIMIZE_METHODS = ['lbfgs', 'lbfgsb', 'cg', 'bfgs', 'newton-cg', 'saddle-free-newton'] as const;

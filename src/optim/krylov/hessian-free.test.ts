@@ -1,18 +1,18 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, tensor } from '../tensor/tensor.js';
-import { Rng } from '../tensor/random.js';
-import * as O from '../autodiff/ops.js';
-import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
-import { Dropout, Linear, Sigmoid, Tanh } from '../nn/layers.js';
-import { Sequential } from '../nn/module.js';
-import { mse, sigmoidBinaryCrossEntropy } from '../nn/losses.js';
-import { objective, modelObjective, withL2 } from './objective.js';
+import { Tensor, tensor } from '../../tensor/tensor.js';
+import { Rng } from '../../tensor/random.js';
+import * as O from '../../autodiff/ops.js';
+import { treeLeaves, type PyTree } from '../../autodiff/pytree.js';
+import { Dropout, Linear, Sigmoid, Tanh } from '../../nn/layers.js';
+import { Sequential } from '../../nn/module.js';
+import { mse, sigmoidBinaryCrossEntropy } from '../../nn/losses.js';
+import { objective, modelObjective, withL2 } from '../objective.js';
 import { hessianFree, hessianFreeTransform } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
-import { treeAxpby, treeNorm, treeScale, treeSub } from '../autodiff/tree-math.js';
-import { conjugateGradient } from '../curvature/cg.js';
-import type { Objective, UpdateContext } from './types.js';
+import { treeAxpby, treeNorm, treeScale, treeSub } from '../../autodiff/tree-math.js';
+import { conjugateGradient } from '../../curvature/cg.js';
+import type { Objective, UpdateContext } from '../types.js';
 
 const f64 = { dtype: 'float64' as const };
 

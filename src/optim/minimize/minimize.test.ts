@@ -4,12 +4,12 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, tensor } from '../tensor/tensor.js';
-import { Rng } from '../tensor/random.js';
-import * as O from '../autodiff/ops.js';
+import { Tensor, tensor } from '../../tensor/tensor.js';
+import { Rng } from '../../tensor/random.js';
+import * as O from '../../autodiff/ops.js';
 import { minimize, MINIMIZE_METHODS } from './minimize.js';
-import { lbfgs } from './lbfgs.js';
-import { objective } from './objective.js';
+import { lbfgs } from '../quasi-newton/lbfgs.js';
+import { objective } from '../objective.js';
 
 const f64 = { dtype: 'float64' as const };
 const at = (x: Tensor, i: number) => O.slice(x, [i], [i + 1]);

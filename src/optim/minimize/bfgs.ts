@@ -4,10 +4,10 @@
  * y^T s / y^T y before the first update (eq. 6.20), strong-Wolfe line search. Memory: n².
  * For small problems; L-BFGS is the large-scale method.
  */
-import { Tensor } from '../tensor/tensor.js';
-import { strongWolfe } from './line-search.js';
-import { linePhi } from './lbfgs.js';
-import { treeMaxAbs, treeVdot } from '../autodiff/tree-math.js';
+import { Tensor } from '../../tensor/tensor.js';
+import { strongWolfe } from '../quasi-newton/line-search.js';
+import { linePhi } from '../quasi-newton/lbfgs.js';
+import { treeMaxAbs, treeVdot } from '../../autodiff/tree-math.js';
 import { initialStep } from './nonlinear-cg.js';
 import type { MinimizerInput, MinimizerOutput } from './minimizer-types.js';
 

@@ -5,13 +5,13 @@
  * min(0.5, sqrt(||g||))·||g||, or at negative curvature (then the last iterate, or −g on the
  * first CG step); a strong-Wolfe line search from t = 1 follows.
  */
-import type { Tensor } from '../tensor/tensor.js';
-import { strongWolfe } from './line-search.js';
-import { linePhi } from './lbfgs.js';
-import { treeMaxAbs, treeScale, treeVdot } from '../autodiff/tree-math.js';
-import { cg } from '../curvature/cg.js';
-import { fromObjective } from '../curvature/operators/from-objective.js';
-import type { MinimizerInput, MinimizerOutput } from './minimizer-types.js';
+import type { Tensor } from '../../tensor/tensor.js';
+import { strongWolfe } from '../quasi-newton/line-search.js';
+import { linePhi } from '../quasi-newton/lbfgs.js';
+import { treeMaxAbs, treeScale, treeVdot } from '../../autodiff/tree-math.js';
+import { cg } from '../../curvature/cg.js';
+import { fromObjective } from '../../curvature/operators/from-objective.js';
+import type { MinimizerInput, MinimizerOutput } from '../minimize/minimizer-types.js';
 
 export function newtonCg(input: MinimizerInput): MinimizerOutput {
   if (input.obj.hvp === undefined) throw new Error("minimize: method 'newton-cg' needs Hessian-vector products; give an f built from the library's ops (autodiff) instead of jac");
