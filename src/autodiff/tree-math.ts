@@ -42,9 +42,26 @@ export function treeSub<P extends PyTree>(x: P, y: P): P {
 }
 
 export function treeScale<P extends PyTree>(alpha: number, x: P): P {
+  const k = kernels();
   return treeUnflatten(x, leavesOf(x).map((a) => {
     const out = allocate(a.dtype, a.size);
-    for (let i = 0; i < out.length; i++) out[i] = alpha * a.data[i];
+    // alpha * x[i] through the kernel (a broadcast scalar) in the tensor's dtype: float32 trees
+    // scale by alpha rounded to float32, as PyTorch's `x * alpha` does.
+    const s = a.dtype === 'float32' ? Float32Array.of(alpha) : Float64Array.of(alpha); // not engine storage
+    k.binary('mul', a.data, [1], s, [0], out, [a.size]);
+    return new Tensor(out, a.shape);
+  }));
+}
+
+/** `x * y`, leafwise and elementwise (e.g. a diagonal preconditioner applied to a residual). */
+export function treeMul<P extends PyTree>(x: P, y: P): P {
+  const lx = leavesOf(x);
+  const ly = leavesOf(y);
+  checkSameStructure('treeMul', lx, ly);
+  const k = kernels();
+  return treeUnflatten(x, lx.map((a, i) => {
+    const out = allocate(a.dtype, a.size);
+    k.binary('mul', a.data, [1], ly[i].data, [1], out, [a.size]);
     return new Tensor(out, a.shape);
   }));
 }

@@ -32,7 +32,7 @@ import { fromObjective } from '../../curvature/operators/from-objective.js';
 import { linearOperator } from '../../curvature/operators/linear-operator.js';
 import { cgPreconditioner } from '../../curvature/lowrank/nystrom.js';
 import { createOptimizer } from '../optimizer.js';
-import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeData, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import { treeAxpby, treeIsFinite, treeMapValues, treeMul, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from '../fault-damping.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from '../types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from '../validate.js';
@@ -163,9 +163,9 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         precond = cgPreconditioner('nystrom', curvature, { rank: Math.min(o.nystromRank, curvature.size), seed: ctx.step, damping: lambda });
       } else if (o.preconditioner && curvObj.diagEmpiricalFisher) {
         const diag = curvObj.diagEmpiricalFisher(params);
-        const m = treeMapValues(diag, (d) => Math.pow(d + lambda, o.preconditionerExponent));
-        const md = treeData(m);
-        precond = (r) => treeMapValues(r, (v, i, leaf) => v / md[leaf][i]);
+        // The reciprocal of (diag + λ)^α once; each CG iteration is then one kernel product.
+        const inv = treeMapValues(diag, (d) => 1 / Math.pow(d + lambda, o.preconditionerExponent));
+        precond = (r) => treeMul(r, inv);
       } else if (o.preconditioner && ctx.step === 0) {
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
       }
