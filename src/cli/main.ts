@@ -22,7 +22,7 @@ const HELP: Record<string, string> = {
   the hyper-parameters of every chosen optimizer (checked by each optimizer).`,
   train: `hessian train: train one problem with one optimizer
   --problem P | --data FILE [--labels FILE] --model SPEC [--loss ce|bce|mse] [--test-fraction 0.2]
-  --optimizer O [--steps N | --budget S] [--seed K]
+  --optimizer O [--steps N | --budget 60s|2m|500steps] [--seed K]
   [--lr X] [--batch-size N|full] [--set key=value ...]
   [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
   [--size tiny|small|paper] [--curvature-every N] [--json]
