@@ -10,8 +10,12 @@
  * Last, `matmul` 1024² float32 as a user calls it (a fresh output every call, released at once
  * as a user of tidy would), median of 25 calls, interleaved in rounds with PyTorch's torch.mm.
  *
+ * Then `eigh` and `cholesky` of a 1000×1000 float64 SPD matrix as a user calls them (tensor API,
+ * allocation included), median of interleaved rounds against torch.linalg.eigh (LAPACK syevd) and
+ * torch.linalg.cholesky.
+ *
  * Options: --sizes=256,512 (fp32 sizes), --min-ms=300 (time budget per row), --only=alloc (just
- * the matmul-with-allocation rows).
+ * the matmul-with-allocation rows), --only=linalg (just eigh and cholesky).
  */
 import { spawnSync } from 'node:child_process';
 import type { FloatArray, Kernels } from '../kernels/types.js';
@@ -25,6 +29,7 @@ import { PeerSession, median } from './peer-session.js';
 import { matmul } from '../tensor/matmul.js';
 import { randn } from '../tensor/random.js';
 import { tidy } from '../tensor/scope.js';
+import { cholesky, eigh } from '../tensor/linalg.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string): string | undefined => args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
@@ -235,9 +240,58 @@ async function matmulWithAllocation(): Promise<void> {
   console.log('target (issue 11): matmul with allocation >= 1.0x PyTorch');
 }
 
+/**
+ * `eigh` and `cholesky` of a 1000×1000 float64 SPD matrix (X Xᵀ/n + I), through the tensor API,
+ * 3 rounds of 2 calls each, ours then PyTorch's (LAPACK through OpenBLAS), 2 threads each.
+ */
+async function linalgRows(): Promise<void> {
+  const n = 1000;
+  const rounds = 3;
+  const per = 2;
+  const x = randn([n, n], { seed: 3, dtype: 'float64' });
+  const a = tidy(() => {
+    const g = matmul(x, x, { transposeB: true });
+    const d = g.data;
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) d[i * n + j] = d[i * n + j] / n + (i === j ? 1 : 0);
+    return g;
+  });
+  const time = (fn: () => void): number => {
+    const t0 = process.hrtime.bigint();
+    fn();
+    return Number(process.hrtime.bigint() - t0) / 1e9;
+  };
+  const jobs = [
+    { name: 'eigh', cmd: 'eigh', run: () => tidy(() => { eigh(a); }) },
+    { name: 'cholesky', cmd: 'cholesky', run: () => tidy(() => { cholesky(a); }) },
+  ];
+  const peer = await PeerSession.start(2);
+  const rows: (string | number)[][] = [];
+  for (const job of jobs) {
+    job.run();
+    if (typeof peer !== 'string') await peer.times({ cmd: job.cmd, n, threads: 2, calls: 1 }); // warm-up
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let r = 0; r < rounds; r++) {
+      for (let i = 0; i < per; i++) ours.push(time(job.run));
+      if (typeof peer !== 'string') theirs.push(...(await peer.times({ cmd: job.cmd, n, threads: 2, calls: per })));
+    }
+    rows.push([`${job.name} ${n}x${n} f64`, median(ours) * 1e3, Math.min(...ours) * 1e3,
+      theirs.length > 0 ? median(theirs) * 1e3 : '-', theirs.length > 0 ? (median(ours) / median(theirs)).toFixed(2) : '-']);
+  }
+  if (typeof peer !== 'string') peer.close();
+  console.log(`\ndense linear algebra, allocation included, median of ${rounds * per} calls in ${rounds} interleaved rounds, 2 threads`);
+  console.log(table(['call', 'ours median ms', 'ours best ms', 'PyTorch median ms', 'time ours/PyTorch'], rows));
+  if (typeof peer === 'string') console.log(`PyTorch peer skipped: ${peer}`);
+  console.log('target (issue 13): eigh of 1000x1000 float64 <= 2x LAPACK');
+}
+
 async function main(): Promise<void> {
   if (args.includes('--only=alloc')) {
     await matmulWithAllocation();
+    return;
+  }
+  if (args.includes('--only=linalg')) {
+    await linalgRows();
     return;
   }
   const rows: Row[] = [];
@@ -271,6 +325,7 @@ async function main(): Promise<void> {
     console.log(table(header, rows.map((r) => [r.kernel, r.backend, r.dtype, r.shape, r.threads, r.gflops])));
     console.log(`PyTorch peer skipped: ${peer}`);
     await matmulWithAllocation();
+    await linalgRows();
     return;
   }
   console.log(table([...header, 'PyTorch', 'ours/PyTorch'], rows.map((r) => {
@@ -279,6 +334,7 @@ async function main(): Promise<void> {
   })));
   console.log(`PyTorch ${peer.version} (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for the peer)`);
   await matmulWithAllocation();
+  await linalgRows();
 }
 
 await main();

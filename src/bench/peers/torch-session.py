@@ -2,6 +2,8 @@
 command per line on stdin, answers one JSON line on stdout. Commands:
   {"cmd": "mm", "n": 1024, "threads": 2, "calls": 5}     times of torch.mm(a, b), a fresh output each call
   {"cmd": "ae", "batch": 256, "threads": 2, "calls": 5}  times of the autoencoder's fwd+bwd step
+  {"cmd": "eigh", "n": 1000, "threads": 2, "calls": 3}  times of torch.linalg.eigh (LAPACK syevd), float64 SPD
+  {"cmd": "cholesky", "n": 1000, "threads": 2, "calls": 3}  times of torch.linalg.cholesky, float64 SPD
   {"cmd": "quit"}
 """
 import json
@@ -44,6 +46,14 @@ def ae_setup(batch):
     return state[key]
 
 
+def spd_setup(n):
+    key = ("spd", n)
+    if key not in state:
+        x = torch.randn(n, n, dtype=torch.float64)
+        state[key] = x @ x.T / n + torch.eye(n, dtype=torch.float64)
+    return state[key]
+
+
 def timed(fn, calls):
     ts = []
     for _ in range(calls):
@@ -64,6 +74,12 @@ for line in sys.stdin:
         out = timed(lambda: torch.mm(a, b), int(cmd["calls"]))
     elif cmd["cmd"] == "ae":
         out = timed(ae_setup(int(cmd["batch"])), int(cmd["calls"]))
+    elif cmd["cmd"] == "eigh":
+        a = spd_setup(int(cmd["n"]))
+        out = timed(lambda: torch.linalg.eigh(a), int(cmd["calls"]))
+    elif cmd["cmd"] == "cholesky":
+        a = spd_setup(int(cmd["n"]))
+        out = timed(lambda: torch.linalg.cholesky(a), int(cmd["calls"]))
     else:
         out = {"error": "unknown command " + str(cmd["cmd"])}
     print(json.dumps({"seconds": out}), flush=True)
