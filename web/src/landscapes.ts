@@ -245,7 +245,7 @@ export class LandscapesPage {
     ctx.stroke();
     if (drawnPath && this.startedAt > 0 && this.firstDrawAt === 0) this.firstDrawAt = performance.now();
     const all = Object.values(this.series).flat().map((p) => p.loss);
-    const logY = all.length > 0 && all.every((v) => !Number.isFinite(v) || v > 0);
+    const logY = all.length > 0 && all.every((v) => !Number.isFinite(v) || v >= 0);
     drawLines(this.el<HTMLCanvasElement>('canvas.loss'), Object.entries(this.series).map(([id, pts]) => ({
       label: id, color: COLORS[id] ?? '#000', xs: pts.map((p) => p.step), ys: pts.map((p) => p.loss),
     })), { title: `f along each trajectory${logY ? ' (log scale)' : ''}`, xLabel: 'steps', logY });

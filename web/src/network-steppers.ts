@@ -27,7 +27,11 @@ import type { Stepper } from './landscape-steppers.js';
 export interface Digits { train: { x: Tensor; labels: Uint8Array }; test: { x: Tensor; labels: Uint8Array } }
 
 const PIXELS = 784;
+/** Digits are trained at 14×14 (2×2 averages of the 28×28 pixels): 16× less work for K-FAC's input factor, and the demo stays live. */
+export const SIDE = 14;
+const INPUTS = SIDE * SIDE;
 
+/** Decode digits.bin and average each image's 2×2 blocks (28×28 → 14×14). */
 export function decodeDigits(bytes: ArrayBuffer): Digits {
   if (bytes.byteLength < 8) throw new Error(`digits.bin: ${bytes.byteLength} bytes, too short for its header`);
   const [nTrain, nTest] = new Uint32Array(bytes, 0, 2);
@@ -36,9 +40,17 @@ export function decodeDigits(bytes: ArrayBuffer): Digits {
   const px = new Uint8Array(bytes, 8, n * PIXELS);
   const labels = new Uint8Array(bytes, 8 + n * PIXELS, n);
   const part = (start: number, m: number) => {
-    const x = new Float32Array(m * PIXELS);
-    for (let i = 0; i < m * PIXELS; i++) x[i] = px[start * PIXELS + i] / 255;
-    return { x: new Tensor(x, [m, PIXELS]), labels: labels.slice(start, start + m) };
+    const x = new Float32Array(m * INPUTS);
+    for (let k = 0; k < m; k++) {
+      const src = (start + k) * PIXELS;
+      for (let r = 0; r < SIDE; r++) {
+        for (let c = 0; c < SIDE; c++) {
+          const o = src + 2 * r * 28 + 2 * c;
+          x[k * INPUTS + r * SIDE + c] = (px[o] + px[o + 1] + px[o + 28] + px[o + 29]) / (4 * 255);
+        }
+      }
+    }
+    return { x: new Tensor(x, [m, INPUTS]), labels: labels.slice(start, start + m) };
   };
   return { train: part(0, nTrain), test: part(nTrain, nTest) };
 }
@@ -56,15 +68,15 @@ const SHOWN = 8;
 
 function optionsFor(id: string): Record<string, unknown> {
   switch (id) {
-    case 'adam': return { lr: 3e-3 };
-    case 'hessian-free': return { cgMaxIter: 20 };
+    case 'adam': return { lr: 1e-2 };
+    case 'hessian-free': return { cgMaxIter: 10, curvatureFraction: 0.25 };
     default: return {};
   }
 }
 
 export function networkSteppers(problem: NetworkProblem, optimizers: readonly string[], digits: Digits): Stepper[] {
   const classifier = problem === 'mlp';
-  const net: Sequential = classifier ? mlp([PIXELS, 32, 10]) : deepAutoencoder([PIXELS, 64, 16]);
+  const net: Sequential = classifier ? mlp([INPUTS, 32, 10]) : deepAutoencoder([INPUTS, 64, 16]);
   const loss = classifier ? softmaxCrossEntropy() : sigmoidBinaryCrossEntropy({ reduction: 'batchmean' });
   const { train, test } = digits;
   const nTrain = train.labels.length;

@@ -9,7 +9,8 @@ import { COLORS, drawLines, fitCanvas } from './plot.js';
 import type { FromWorker, NetworkProblem, Point } from './protocol.js';
 import { NETWORK_OPTIMIZERS } from './optimizer-ids.js';
 
-const PROBLEMS: Record<NetworkProblem, string> = { mlp: 'MLP classifier 784-32-10', autoencoder: 'autoencoder 784-64-16-64-784' };
+const PROBLEMS: Record<NetworkProblem, string> = { mlp: 'MLP classifier 196-32-10', autoencoder: 'autoencoder 196-64-16-64-196' };
+const SIDE = 14;
 const TITLES: Record<string, string> = { adam: 'Adam', kfac: 'K-FAC', 'hessian-free': 'Hessian-free' };
 const MAX_STEPS = 100_000;
 
@@ -156,18 +157,18 @@ export class NetworksPage {
       const canvas = box.querySelector('canvas')!;
       const ctx = fitCanvas(canvas);
       const cell = canvas.clientWidth / n;
-      const img = new ImageData(28 * n, 28);
+      const img = new ImageData(SIDE * n, SIDE);
       for (let k = 0; k < n; k++) {
-        for (let p = 0; p < 784; p++) {
-          const v = 255 - Math.round(255 * Math.min(1, Math.max(0, s.images[k * 784 + p])));
-          const o = ((p / 28 | 0) * 28 * n + k * 28 + (p % 28)) * 4;
+        for (let p = 0; p < SIDE * SIDE; p++) {
+          const v = 255 - Math.round(255 * Math.min(1, Math.max(0, s.images[k * SIDE * SIDE + p])));
+          const o = (((p / SIDE) | 0) * SIDE * n + k * SIDE + (p % SIDE)) * 4;
           img.data[o] = img.data[o + 1] = img.data[o + 2] = v;
           img.data[o + 3] = 255;
         }
       }
       const off = document.createElement('canvas');
-      off.width = 28 * n;
-      off.height = 28;
+      off.width = SIDE * n;
+      off.height = SIDE;
       off.getContext('2d')!.putImageData(img, 0, 0);
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(off, 0, 0, cell * n, cell);

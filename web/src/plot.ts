@@ -33,12 +33,15 @@ export function drawLines(canvas: HTMLCanvasElement, series: LineSeries[], opts:
   ctx.fillStyle = '#222';
   ctx.font = '12px system-ui, sans-serif';
   ctx.fillText(opts.title, m.l, 14);
-  const ty = (v: number) => (opts.logY ? Math.log10(Math.max(v, 1e-300)) : v);
+  // On a log axis, values at or below 0 (an exact minimum) sit on a floor 16 decades below the top.
+  const top = Math.max(1e-300, ...series.flatMap((s) => s.ys.filter(Number.isFinite)));
+  const floor = top * 1e-16;
+  const ty = (v: number) => (opts.logY ? Math.log10(Math.max(v, floor)) : v);
   let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
   for (const s of series) {
     s.xs.forEach((x, i) => {
       const y = s.ys[i];
-      if (!Number.isFinite(y) || !Number.isFinite(x) || (opts.logY && y <= 0)) return;
+      if (!Number.isFinite(y) || !Number.isFinite(x)) return;
       x0 = Math.min(x0, x); x1 = Math.max(x1, x);
       y0 = Math.min(y0, ty(y)); y1 = Math.max(y1, ty(y));
     });
@@ -67,7 +70,7 @@ export function drawLines(canvas: HTMLCanvasElement, series: LineSeries[], opts:
     let pen = false;
     s.xs.forEach((x, i) => {
       const y = s.ys[i];
-      if (!Number.isFinite(y) || (opts.logY && y <= 0)) { pen = false; return; }
+      if (!Number.isFinite(y)) { pen = false; return; }
       if (pen) ctx.lineTo(px(x), py(y));
       else ctx.moveTo(px(x), py(y));
       pen = true;

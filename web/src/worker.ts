@@ -13,7 +13,6 @@ import { networkSteppers, loadDigits, type Digits } from './network-steppers.js'
 const post = (m: FromWorker, transfer: Transferable[] = []): void => (self as unknown as Worker).postMessage(m, transfer);
 
 let steppers: Stepper[] = [];
-let running = false;
 /** Bumped by every run, pause and new setup: a loop of an older generation stops at its next turn. */
 let generation = 0;
 let digits: Digits | undefined;
@@ -37,7 +36,6 @@ const yieldToMessages = (): Promise<void> => new Promise((r) => setTimeout(r, 0)
 /** Step every optimizer in turn, posting what was reached about every 30 ms, until paused or done. */
 async function run(maxSteps: number): Promise<void> {
   const gen = ++generation;
-  running = true;
   const active = (): Stepper[] => steppers.filter((s) => !s.done && s.step < maxSteps);
   while (gen === generation && active().length > 0) {
     const t0 = performance.now();
@@ -54,7 +52,6 @@ async function run(maxSteps: number): Promise<void> {
     await yieldToMessages();
   }
   if (gen !== generation) return;
-  running = false;
   post({ type: 'progress', points: {}, running: false, done: steppers.filter((s) => s.done || s.step >= maxSteps).map((s) => s.id) });
 }
 
@@ -62,17 +59,13 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
   const m = ev.data;
   try {
     if (m.type === 'init') await init(m.base);
-    else if (m.type === 'pause') {
-      generation++;
-      running = false;
-    }
+    else if (m.type === 'pause') generation++;
     else if (m.type === 'run') await run(m.maxSteps);
     else if (m.type === 'surface') {
       const s = surface(m.spec, m.n);
       post({ type: 'surface', n: m.n, ...s }, [s.values.buffer]);
     } else if (m.type === 'landscape' || m.type === 'network') {
       generation++;
-      running = false;
       for (const s of steppers) s.dispose();
       steppers = [];
       if (m.type === 'landscape') {
@@ -90,7 +83,6 @@ self.onmessage = async (ev: MessageEvent<ToWorker>) => {
     }
   } catch (e) {
     generation++;
-    running = false;
     post({ type: 'error', error: e instanceof Error ? `${e.message}` : String(e) });
   }
 };
