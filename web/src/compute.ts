@@ -13,6 +13,8 @@ export class Compute {
       if (m.type === 'ready') {
         this.backend = m.backend;
         this.note = m.note;
+        const el = document.querySelector('.backend');
+        if (el) el.textContent = `kernels: ${m.backend}${m.note ? ` — ${m.note}` : ''} (in a Web Worker)`;
       }
       onMessage(m);
     };

@@ -175,8 +175,6 @@ export class LandscapesPage {
     } else if (m.type === 'error') {
       this.running = false;
       this.el('.formula-error').textContent = m.error;
-    } else if (m.type === 'ready') {
-      document.querySelector('.backend')!.textContent = `kernels: ${m.backend}${m.note ? ` — ${m.note}` : ''}`;
     }
     this.dirty = true;
   }

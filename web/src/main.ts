@@ -6,7 +6,7 @@
  */
 import { LandscapesPage } from './landscapes.js';
 import { NetworksPage } from './networks.js';
-import { ResultsPage } from './results.js';
+import type { ResultsPage } from './results.js';
 import './style.css';
 
 type PageId = 'landscapes' | 'networks' | 'results';
@@ -33,7 +33,16 @@ function show(): void {
   const root = document.getElementById(page)!;
   if (page === 'landscapes') landscapes ??= new LandscapesPage(root);
   if (page === 'networks') networks ??= new NetworksPage(root);
-  if (page === 'results') results ??= new ResultsPage(root);
+  if (page === 'results') void resultsPage();
+}
+
+/** The results page (with the report renderer and uPlot) loads on first visit only. */
+async function resultsPage(): Promise<ResultsPage> {
+  if (!results) {
+    const { ResultsPage } = await import('./results.js');
+    results ??= new ResultsPage(document.getElementById('results')!);
+  }
+  return results;
 }
 
 function frame(): void {
@@ -51,7 +60,7 @@ declare global {
       /** Landscapes: ms from start to the first trajectory drawn (0 before). */
       firstTrajectoryMs(): number;
       /** Results: render a results.json given as text (what dropping the file does). */
-      showResults(name: string, text: string): void;
+      showResults(name: string, text: string): Promise<void>;
     };
   }
 }
@@ -67,9 +76,8 @@ window.hessianDemo = {
     };
   },
   firstTrajectoryMs: () => (landscapes && landscapes.firstDrawAt > 0 ? landscapes.firstDrawAt - landscapes.startedAt : 0),
-  showResults(name, text) {
-    results ??= new ResultsPage(document.getElementById('results')!);
-    results.show(name, text);
+  async showResults(name, text) {
+    (await resultsPage()).show(name, text);
   },
 };
 
