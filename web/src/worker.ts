@@ -4,7 +4,7 @@
  * page's main thread only draws. Kernels: the package's WASM SIMD build, fetched next to the
  * page; where it is missing or the engine lacks SIMD, the TypeScript reference kernels.
  */
-import { createWasmKernels } from '../../src/kernels/wasm-backend.js';
+import { createWasmKernels, wasmModuleUrl } from '../../src/kernels/wasm-backend.js';
 import { kernels, useKernels } from '../../src/kernels/index.js';
 import type { FromWorker, ToWorker } from './protocol.js';
 import { landscapeSteppers, surface, type Stepper } from './landscape-steppers.js';
@@ -22,7 +22,7 @@ async function init(b: string): Promise<void> {
   base = b;
   let note = '';
   try {
-    const res = await fetch(new URL('kernels.wasm', base));
+    const res = await fetch(wasmModuleUrl());
     if (!res.ok) throw new Error(`kernels.wasm: HTTP ${res.status}`);
     useKernels(createWasmKernels(await res.arrayBuffer()));
   } catch (e) {
