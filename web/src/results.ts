@@ -21,6 +21,9 @@ export class ResultsPage {
       const file = e.dataTransfer?.files[0];
       if (file) void this.load(file);
     });
+    // This module loads on the first visit: a file picked before that is read now.
+    if (input.files?.[0]) void this.load(input.files[0]);
+    root.dataset.ready = 'true';
   }
 
   /** Show the report of a results.json's text, or say what is wrong with it under the drop zone. */
