@@ -4,9 +4,11 @@
  * ended, and a single self-contained HTML file with the plots (uPlot, inlined), which opens
  * offline. Curves of several seeds are resampled onto a common grid and drawn as the median with
  * a band from the minimum to the maximum; each run's stop is marked where its curve ends.
+ *
+ * No static `node:` import: the browser demo's results page renders the same report from a
+ * dropped results.json, passing uPlot's files itself (`ReportAssets`); in Node.js they are read
+ * from the uplot package.
  */
-import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import type { RunRecord } from './runner.js';
 import type { Results } from './schema.js';
 import { firstReach, groupBy, headlines, median, targetLoss } from './headline.js';
@@ -14,6 +16,9 @@ import { firstReach, groupBy, headlines, median, targetLoss } from './headline.j
 export interface SummaryRow {
   optimizer: string;
   finalLoss: number;
+  /** Seeds whose curve reached the target, of `seeds`. */
+  reached: number;
+  seeds: number;
   stepsToTarget?: number;
   secondsToTarget?: number;
   timeRatio?: number;
@@ -26,6 +31,8 @@ export interface ProblemSummary {
   problem: string;
   target: number;
   rows: SummaryRow[];
+  /** Why the ratio columns are empty, where Adam gives no reference ('' where it does). */
+  noRatio: string;
 }
 
 function stoppedWords(runs: readonly RunRecord[]): string {
@@ -43,7 +50,7 @@ export function summarize(results: Pick<Results, 'runs'>): ProblemSummary[] {
     const rows: SummaryRow[] = [...byOpt].map(([optimizer, rs]) => {
       const reach = rs.map((r) => firstReach(r, target));
       const ok = reach.filter((x): x is { step: number; seconds: number } => x !== undefined);
-      const row: SummaryRow = { optimizer, finalLoss: finals.get(optimizer) ?? NaN, stopped: stoppedWords(rs) };
+      const row: SummaryRow = { optimizer, finalLoss: finals.get(optimizer) ?? NaN, reached: ok.length, seeds: rs.length, stopped: stoppedWords(rs) };
       if (ok.length * 2 > rs.length) {
         row.stepsToTarget = median(ok.map((x) => x.step));
         row.secondsToTarget = median(ok.map((x) => x.seconds));
@@ -55,7 +62,12 @@ export function summarize(results: Pick<Results, 'runs'>): ProblemSummary[] {
       if (ref?.secondsToTarget !== undefined && r.secondsToTarget !== undefined && ref.secondsToTarget > 0) r.timeRatio = r.secondsToTarget / ref.secondsToTarget;
       if (ref?.stepsToTarget !== undefined && r.stepsToTarget !== undefined && ref.stepsToTarget > 0) r.stepRatio = r.stepsToTarget / ref.stepsToTarget;
     }
-    out.push({ problem, target, rows });
+    const noRatio = ref === undefined ? 'there is no Adam run to compare with'
+      : !Number.isFinite(target) ? 'no run ended with a finite loss, so there is no target'
+        : ref.stepsToTarget === undefined ? `Adam reached the target in ${ref.reached} of ${ref.seeds} seeds, not a majority`
+          : ref.stepsToTarget === 0 ? 'Adam was at the target from its first point (the loss never went below the start), so there is nothing to divide by'
+            : '';
+    out.push({ problem, target, rows, noRatio });
   }
   return out;
 }
@@ -149,15 +161,41 @@ function escapeHtml(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
-function asset(file: string): string {
+/** uPlot's stylesheet and script, inlined into the report. */
+export interface ReportAssets { css: string; js: string }
+
+/** uPlot's files from the uplot package (Node.js >= 20.16; a browser passes its own `ReportAssets`). */
+export function uplotAssets(): ReportAssets {
+  const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  if (typeof get !== 'function') throw new Error('renderReport: pass uPlot\'s files as assets outside Node.js (uplot/dist/uPlot.min.css and uPlot.iife.min.js)');
+  const { readFileSync } = get('node:fs') as typeof import('node:fs');
+  const { createRequire } = get('node:module') as typeof import('node:module');
   const require = createRequire(import.meta.url);
-  return readFileSync(require.resolve(`uplot/dist/${file}`), 'utf8');
+  const read = (file: string) => readFileSync(require.resolve(`uplot/dist/${file}`), 'utf8');
+  return { css: read('uPlot.min.css'), js: read('uPlot.iife.min.js') };
+}
+
+/** A cell of the time/steps columns: the value, or '–' with a tooltip saying why it is missing. */
+function cell(v: string | undefined, why: string): string {
+  return v !== undefined ? v : `<span class="missing" title="${escapeHtml(why)}">–</span>`;
+}
+
+/** The note under a table that says in words what each '–' in it means. */
+function dashNote(s: ProblemSummary): string {
+  const notes: string[] = [];
+  const missed = s.rows.filter((r) => r.stepsToTarget === undefined);
+  if (missed.length > 0) {
+    notes.push(`– in steps and seconds: ${missed.map((r) => `${escapeHtml(r.optimizer)} reached the target in ${r.reached} of ${r.seeds} seed(s)`).join('; ')}; a median needs a majority of the seeds to have reached it.`);
+  }
+  if (s.noRatio !== '') notes.push(`– in the columns vs Adam: ${escapeHtml(s.noRatio)}.`);
+  else if (missed.length > 0) notes.push('– in the columns vs Adam: that optimizer has no time or steps to divide.');
+  return notes.length === 0 ? '' : `<p class="note dash-note">${notes.join(' ')}</p>`;
 }
 
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#393b79', '#637939'];
 
 /** The whole report as one HTML document (scripts and data inlined; no network). */
-export function renderReport(results: Results): string {
+export function renderReport(results: Results, assets: ReportAssets = uplotAssets()): string {
   const summaries = summarize(results);
   const heads = results.headlines ?? headlines(results.runs);
   const problems = [...groupBy(results.runs, (r) => r.problem)];
@@ -168,15 +206,15 @@ export function renderReport(results: Results): string {
     <h3>${escapeHtml(s.problem)}</h3>
     <p class="note">Target: training loss ${s.target.toPrecision(4)} (${s.rows.some((r) => r.optimizer === 'adam') ? 'the highest final loss of the Adam runs' : 'the highest final loss of any method'}). Medians over ${results.settings.seeds} seed(s).</p>
     <table><thead><tr><th>optimizer</th><th>final loss</th><th>steps to target</th><th>seconds to target</th><th>time vs Adam</th><th>steps vs Adam</th><th>stopped</th></tr></thead><tbody>
-    ${s.rows.map((r) => `<tr><td><span class="sw" style="background:${color[r.optimizer]}"></span>${escapeHtml(r.optimizer)}</td><td>${r.finalLoss.toPrecision(4)}</td><td>${r.stepsToTarget ?? '–'}</td><td>${r.secondsToTarget?.toFixed(2) ?? '–'}</td><td>${r.timeRatio?.toFixed(2) ?? '–'}</td><td>${r.stepRatio?.toFixed(2) ?? '–'}</td><td>${escapeHtml(r.stopped)}</td></tr>`).join('\n')}
-    </tbody></table>`).join('\n');
+    ${s.rows.map((r) => `<tr><td><span class="sw" style="background:${color[r.optimizer]}"></span>${escapeHtml(r.optimizer)}</td><td>${r.finalLoss.toPrecision(4)}</td><td>${cell(r.stepsToTarget?.toString(), `reached in ${r.reached} of ${r.seeds} seed(s)`)}</td><td>${cell(r.secondsToTarget?.toFixed(2), `reached in ${r.reached} of ${r.seeds} seed(s)`)}</td><td>${cell(r.timeRatio?.toFixed(2), s.noRatio || 'no time to target')}</td><td>${cell(r.stepRatio?.toFixed(2), s.noRatio || 'no steps to target')}</td><td>${escapeHtml(r.stopped)}</td></tr>`).join('\n')}
+    </tbody></table>${dashNote(s)}`).join('\n');
   const m = results.machine;
   const peer = results.peers.torch;
   const data = JSON.stringify({ charts, color }).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>hessian benchmark report</title>
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<style>${asset('uPlot.min.css')}
+<style>${assets.css}
 body{font:14px/1.45 system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222;padding:0 1rem}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
 table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{padding:.25rem .7rem;border-bottom:1px solid #eee;text-align:right}td:first-child,th:first-child{text-align:left}
@@ -202,7 +240,7 @@ ${tables}
 <tr><td>Node.js</td><td>${escapeHtml(m.node)}</td></tr>
 <tr><td>PyTorch peer</td><td>${peer.available ? `PyTorch ${escapeHtml(peer.version ?? '')} (runs labelled torch-*)` : `not run: ${escapeHtml(peer.reason ?? 'unavailable')}`}</td></tr>
 </tbody></table>
-<script>${asset('uPlot.iife.min.js')}</script>
+<script>${assets.js}</script>
 <script>
 const DATA = ${data};
 const host = document.getElementById('charts');

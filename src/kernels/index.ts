@@ -67,6 +67,19 @@ export function kernels(): Kernels {
   return current;
 }
 
+/**
+ * Make `k` the backend loaded under its name and the active one: for kernels built outside
+ * the automatic loaders, e.g. `createWasmKernels(bytes)` on bytes fetched in a browser, where
+ * `build/wasm/kernels.wasm` cannot be read synchronously. Returns the previous one's name.
+ */
+export function useKernels(k: Kernels): BackendName {
+  if (!BACKENDS.includes(k?.name)) throw new Error(`useKernels: expects a Kernels object named one of ${BACKENDS.join(', ')}`);
+  const prev = current?.name ?? k.name;
+  loaded.set(k.name, k);
+  current = k;
+  return prev;
+}
+
 /** Switch the active backend; returns the previous one's name. */
 export function setBackend(name: BackendName): BackendName {
   const prev = kernels().name;

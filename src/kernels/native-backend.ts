@@ -11,11 +11,11 @@
  * types, one dtype per call, array lengths against the sizes, strides and leading dimensions
  * it is told), and throws a TypeError/RangeError naming the kernel rather than touching memory
  * out of bounds.
+ *
+ * No static `node:` import, so that this module (and the kernel index that imports it) also
+ * loads in a browser bundle, where the backend is simply unavailable: the Node.js modules are
+ * taken from `process.getBuiltinModule` (Node.js >= 20.16) on first use.
  */
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import path from 'node:path';
-import fs from 'node:fs';
 import type { Kernels } from './types.js';
 import { tsKernels } from './ts-backend.js';
 
@@ -63,9 +63,35 @@ const REQUIRED = [
   'elementwiseIsa', 'selectElementwiseIsa', 'unaryReference', 'allocateLarge',
 ] as const;
 
+interface NodeModules {
+  fs: typeof import('node:fs');
+  path: typeof import('node:path');
+  url: typeof import('node:url');
+  module: typeof import('node:module');
+}
+
+/** The Node.js built-ins this module needs, or undefined outside Node.js (a browser). */
+function nodeModules(): NodeModules | undefined {
+  const get = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process?.getBuiltinModule;
+  if (typeof get !== 'function') return undefined;
+  return {
+    fs: get('node:fs') as NodeModules['fs'],
+    path: get('node:path') as NodeModules['path'],
+    url: get('node:url') as NodeModules['url'],
+    module: get('node:module') as NodeModules['module'],
+  };
+}
+
+function requireNode(): NodeModules {
+  const m = nodeModules();
+  if (m === undefined) throw new Error('the native backend needs Node.js >= 20.16');
+  return m;
+}
+
 /** `<package root>/build/native/hessian.node`; this module is `<root>/dist/kernels/native-backend.js`. */
 export function nativeAddonPath(): string {
-  const here = path.dirname(fileURLToPath(import.meta.url));
+  const { path, url } = requireNode();
+  const here = path.dirname(url.fileURLToPath(import.meta.url));
   return path.resolve(here, '..', '..', 'build', 'native', 'hessian.node');
 }
 
@@ -79,13 +105,18 @@ let staleBuild = false;
 export function loadNativeAddon(): NativeAddon | null {
   if (addon !== undefined) return addon;
   addon = null;
+  const node = nodeModules();
+  if (node === undefined) {
+    loadError = 'not running in Node.js >= 20.16 (native addons load only there)';
+    return null;
+  }
   const file = nativeAddonPath();
-  if (!fs.existsSync(file)) {
+  if (!node.fs.existsSync(file)) {
     loadError = `${file} is not built (run \`npm run build:native\`)`;
     return null;
   }
   try {
-    const mod = createRequire(import.meta.url)(file) as Partial<NativeAddon>;
+    const mod = node.module.createRequire(import.meta.url)(file) as Partial<NativeAddon>;
     const missing = REQUIRED.filter((name) => typeof mod[name] !== 'function');
     if (missing.length > 0) throw new Error(`it lacks ${missing.join(', ')} (stale build?)`);
     if (mod.abiVersion !== ABI_VERSION) {
