@@ -54,7 +54,7 @@ export interface ShampooPreconditionerOptions {
 export interface ShampooOptions extends ShampooPreconditionerOptions {
   /** Learning rate (default 1e-3: with Adam grafting the step has Adam's scale). */
   lr?: Schedule;
-  /** EMA momentum μ on the grafted step (default 0.9; 0 disables). */
+  /** EMA momentum μ on the grafted step, bias-corrected as Adam's first moment (default 0.9; 0 disables). */
   momentum?: number;
   /** Nesterov's look-ahead on the momentum (default false). */
   nesterov?: boolean;
@@ -247,7 +247,7 @@ export function shampoo<P extends PyTree = PyTree>(options: ShampooOptions = {})
   };
   const transform = chain<P>(
     graft(preconditioner<P>(owner, pre), graftingMagnitude<P>(o.grafting, o.graftingBeta2, o.graftingEps)) as Transform<PyTree, P>,
-    emaMomentum<P>(o.momentum, o.nesterov) as Transform<PyTree, P>,
+    emaMomentum<P>(o.momentum, o.nesterov, true) as Transform<PyTree, P>,
     addDecayedWeights<P>(o.weightDecay),
     scaleByLearningRate<P>(o.lr),
   );
