@@ -87,7 +87,10 @@ describe('SOAP is Adam in the eigenbasis', () => {
       let s = opt.init(p);
       const obj = sequence(gs);
       const out: P[] = [];
-      for (let k = 0; k < gs.length; k++) ({ params: p, state: s } = opt.step(p, s, obj)), out.push(p);
+      for (let k = 0; k < gs.length; k++) {
+        ({ params: p, state: s } = opt.step(p, s, obj));
+        out.push(p);
+      }
       return out;
     };
     const a = run(soap<P>({ lr: 0.01, b1: 0.9, b2: 0.999 }));
