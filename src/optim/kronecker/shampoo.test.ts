@@ -151,6 +151,23 @@ describe('Shampoo steps', () => {
     });
   });
 
+  it('momentum is a bias-corrected EMA of the grafted steps, and weight decay shrinks by lr·wd (SGD grafting, before roots)', () => {
+    const lr = 0.1;
+    const mu = 0.9;
+    const wd = 0.5;
+    const g1 = tensor([[1, 2], [3, 4]], undefined, f64);
+    const g2 = tensor([[-2, 0], [1, 1]], undefined, f64);
+    const p0 = tensor([[1, -1], [2, 0]], undefined, f64);
+    const opt = shampoo<Tensor>({ lr, momentum: mu, weightDecay: wd, grafting: 'sgd', preconditionPeriod: 100 });
+    const { params } = runAll(opt, p0, [g1, g2]);
+    // m₁ = (1−μ)g₁ / (1−μ) = g₁; m₂ = (μ(1−μ)g₁ + (1−μ)g₂) / (1−μ²).
+    const x1 = p0.toFlatArray().map((x, i) => x - lr * (g1.data[i] + wd * x));
+    const m2 = g1.toFlatArray().map((a, i) => (mu * (1 - mu) * a + (1 - mu) * g2.data[i]) / (1 - mu * mu));
+    const x2 = x1.map((x, i) => x - lr * (m2[i] + wd * x));
+    assertClose(params[0].toFlatArray(), x1, 1e-12, 'step 1');
+    assertClose(params[1].toFlatArray(), x2, 1e-12, 'step 2');
+  });
+
   it('a zero gradient gives a zero step and no NaN in parameters or state', () => {
     const z = new Tensor(new Float64Array(6), [2, 3]);
     const { params, state } = runAll(shampoo<Tensor>({ preconditionPeriod: 1 }), z.clone(), [z, z, z]);
