@@ -27,6 +27,10 @@ const BASE: Record<string, Hyper> = {
   'newton-cg': { options: { curvatureFraction: 0.1 }, batchSize: 'full' },
   kfac: { options: {}, batchSize: 256 },
   ekfac: { options: {}, batchSize: 256 },
+  // Kronecker-family first-order-cost methods: their papers' defaults, Adam's batch size.
+  shampoo: { options: {}, batchSize: 128 },
+  soap: { options: {}, batchSize: 128 },
+  muon: { options: {}, batchSize: 128 },
 };
 
 /** Overrides by problem kind, then by problem id (later wins). */

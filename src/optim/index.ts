@@ -34,3 +34,7 @@ export type { ModelObjective, ModelObjectiveOptions, L2Options, L2Exclude } from
 export type { EstimationMode, TappedModel, KfacStatistics, EstimatorState } from '../curvature/kronecker-estimator.js';
 export type { InverseMethod, Approximation, BlockState, LayerSample, KroneckerState, DiagonalState, LayerKind, EigenInverse, CholeskyInverse } from '../curvature/kronecker.js';
 export { saddleFreeNewton, saddleFreeNewtonTransform, type SaddleFreeNewtonOptions, type SaddleFreeNewtonState } from './krylov/saddle-free-newton.js';
+export { graft, type DirectionTransform, type GraftState } from './graft.js';
+export { shampoo, shampooPreconditioner, shampooRoot, graftingMagnitude, type ShampooOptions, type ShampooPreconditionerOptions, type ShampooState, type ShampooBlockState, type RootMethod, type GraftingMethod } from './kronecker/shampoo.js';
+export { soap, soapTransform, type SoapOptions, type SoapState, type SoapBlockState, type SoapLeafState, type BasisRefresh } from './kronecker/soap.js';
+export { muon, muonTransform, newtonSchulz, type MuonOptions, type MuonState, type MuonLeafState } from './kronecker/muon.js';

@@ -13,6 +13,9 @@ import { subsampledNewton } from './krylov/subsampled-newton.js';
 import { kfac } from './kronecker/kfac.js';
 import { ekfac } from './kronecker/ekfac.js';
 import { saddleFreeNewton } from './krylov/saddle-free-newton.js';
+import { shampoo } from './kronecker/shampoo.js';
+import { soap } from './kronecker/soap.js';
+import { muon } from './kronecker/muon.js';
 import type { Objective, Optimizer } from './types.js';
 
 export interface OptimizerEntry {
@@ -44,6 +47,12 @@ const entries: OptimizerEntry[] = [
     needs: ['ggnvp'], stochastic: true, create: (o) => kfac(o) as unknown as Optimizer<PyTree, PyTree>,
   },
   { id: 'ekfac', title: 'EKFAC', reference: 'George et al. 2018', needs: ['ggnvp'], stochastic: true, create: (o) => ekfac(o) as unknown as Optimizer<PyTree, PyTree> },
+  // Hyper-parameters: ShampooOptions (lr 1e-3 with Adam grafting, momentum 0.9, rootOrder 4, preconditionPeriod 10, blockSize 512, eps 1e-6 relative floor).
+  { id: 'shampoo', title: 'Shampoo (Adam grafting)', reference: 'Gupta, Koren & Singer 2018; Anil et al. 2020 (grafting, blocking)', needs: [], stochastic: true, create: (o) => shampoo(o) },
+  // Hyper-parameters: SoapOptions (lr 3e-3, b1 = b2 = 0.95, preconditionPeriod 10, basisRefresh 'power-qr', blockSize 512).
+  { id: 'soap', title: 'SOAP', reference: 'Vyas et al. 2024', needs: [], stochastic: true, create: (o) => soap(o) },
+  // Hyper-parameters: MuonOptions (lr 0.02, momentum 0.95 Nesterov, 5 Newton-Schulz steps; Adam lr 3e-4 on the rest).
+  { id: 'muon', title: 'Muon', reference: 'Jordan et al. 2024', needs: [], stochastic: true, create: (o) => muon(o) },
   { id: 'saddle-free-newton', title: 'saddle-free Newton (Krylov)', reference: 'Dauphin et al. 2014', needs: ['hvp'], stochastic: false, create: (o) => saddleFreeNewton(o) as unknown as Optimizer<PyTree, PyTree> },
 ];
 

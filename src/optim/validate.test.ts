@@ -84,7 +84,7 @@ function choicesOf(id: string, option: string): string[] | undefined {
 
 // Learning rates, weight decay and oLBFGS's first step are free scales (a valid lr of 1e9
 // diverges by design), so their valid draws stay where the methods are stable on the quadratic.
-const SCALE_OPTIONS: Record<string, [number, number]> = { lr: [1e-4, 0.05], weightDecay: [0, 1], initialScale: [1e-4, 0.1] };
+const SCALE_OPTIONS: Record<string, [number, number]> = { lr: [1e-4, 0.05], adamLr: [1e-4, 0.05], weightDecay: [0, 1], initialScale: [1e-4, 0.1] };
 const boundary = [0, -0, 1e-300, 1e-12, 1e-8, 1e-3, 0.25, 0.5, 0.9, 0.999, 1 - 1e-12, 1, 1.5, 2, 3, 10, 100, 1e8, 1e9, 1e308, -1, -1e-12, 2.5];
 const invalid = [NaN, Infinity, -Infinity, '1', 'abc', null, true, false, [], {}, [1]];
 
