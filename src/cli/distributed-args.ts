@@ -7,10 +7,14 @@ import { Tensor } from '../tensor/tensor.js';
 import { requireMpi, type Communicator } from '../distributed/communicator.js';
 import { UsageError } from './errors.js';
 
-/** The MPI world for `--distributed`; a UsageError (one line) outside mpirun or without the binding. */
+/**
+ * The MPI world for `--distributed`; a UsageError (one line) outside mpirun or without the
+ * binding, whose hint repeats the user's own arguments after `command` ('npx hessian train').
+ */
 export function distributedWorld(command: string): Communicator {
+  const args = process.argv.slice(3).filter((x) => x !== '--distributed').map((x) => (/^[\w@%+=:,./-]+$/.test(x) ? x : `'${x}'`));
   try {
-    return requireMpi(command);
+    return requireMpi([command, ...args].join(' '));
   } catch (e) {
     throw new UsageError(e instanceof Error ? e.message : String(e));
   }

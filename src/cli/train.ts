@@ -191,7 +191,7 @@ async function trainOnRanks(args: TrainArgs, comm: ReturnType<typeof distributed
         if (stopSignal !== undefined) {
           bar?.stop();
           await write(save, last);
-          console.error(`hessian: stopped by ${stopSignal} after step ${last.step}; saved to ${save} (continue with --resume ${save})`);
+          if (leader) console.error(`hessian: stopped by ${stopSignal} after step ${last.step}; saved to ${save} (continue with --resume ${save})`);
           return SIGNAL_EXIT[stopSignal];
         }
       }
