@@ -7,7 +7,7 @@
  *    communicator).
  * 2. The all-reduce's cost against message size on 2 ranks (float32; our reduce + broadcast;
  *    median of repetitions that each start at a barrier): t = α + bytes/β, α from one float,
- *    β from the largest message.
+ *    β the median rate over messages of 40 kB and more.
  * 3. A model of step time against ranks K (strong scaling, fixed global batch):
  *      T(K) = C/K + L·2⌈log₂K⌉α + 2·bytes/B
  *    with C the measured one-rank compute per batch, L the number of all-reduced leaves (one
@@ -112,11 +112,14 @@ function worker(): void {
   if (comm.rank === 0) console.log(`RESULT ${JSON.stringify(result)}`);
 }
 
-/** t = α + bytes/β: α from the smallest message, β from the largest (both medians). */
+/**
+ * t = α + bytes/β: α from the smallest message; β the median over messages of 40 kB and more
+ * of bytes/(t − α) (one size hit by descheduling on a loaded machine does not set it).
+ */
 function fit(points: { floats: number; seconds: number }[]): { alpha: number; beta: number } {
   const alpha = points[0].seconds;
-  const last = points[points.length - 1];
-  return { alpha, beta: (4 * last.floats) / Math.max(last.seconds - alpha, 1e-9) };
+  const rates = points.filter((p) => p.floats >= 1e4).map((p) => (4 * p.floats) / Math.max(p.seconds - alpha, 1e-9)).sort((a, b) => a - b);
+  return { alpha, beta: rates[rates.length >> 1] };
 }
 
 function stepModel(computeOneRank: number, leaves: number, bytes: number, alpha: number, bandwidth: number, k: number): number {

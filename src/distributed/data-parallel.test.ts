@@ -17,7 +17,7 @@ import { init, type Communicator } from './communicator.js';
 import { shardBatch } from './shard.js';
 import { distributedObjective } from './objective.js';
 import { checkSameTree } from './tree-check.js';
-import { shareRoundRobin } from './round-robin.js';
+import { mapRoundRobin, shareRoundRobin } from './round-robin.js';
 import { isMpiWorker, mpirunCommand, runUnderMpirun } from './mpi-harness.js';
 
 const OPTIMIZERS: [string, Record<string, unknown>][] = [
@@ -106,6 +106,9 @@ function worker(comm: Communicator): Record<string, unknown> {
   let computedHere = 0;
   const shared = shareRoundRobin(mats.length, (i) => { computedHere++; const e = eigh(mats[i]); return { values: e.eigenvalues, vectors: e.eigenvectors, order: i }; }, comm);
   const local = mats.map((s) => eigh(s));
+  // Block-like states: nested structure, strings, nulls, non-finite numbers, both dtypes.
+  const blocks = mapRoundRobin([0, 1, 2], (i) => ({ kind: 'dense', scope: `${i}`, count: i, scaling: i === 1 ? Infinity : null, bad: NaN, A: new Tensor(new Float32Array([i, 2 * i]), [2]), inv: { U: [new Tensor(new Float64Array([i / 3]), [1])] } }), comm);
+  out.blocks = blocks.map((b, i) => [b.kind, b.scope, b.count, String(b.scaling), String(b.bad), b.A.dtype, Array.from(b.A.data), b.inv.U[0].dtype, b.inv.U[0].data[0] === i / 3]);
   out.roundRobin = {
     equal: shared.every((r, i) => r.order === i && r.values.data.every((v, j) => v === local[i].eigenvalues.data[j]) && r.vectors.data.every((v, j) => v === local[i].eigenvectors.data[j])),
     computedHere,
@@ -155,5 +158,6 @@ if (isMpiWorker()) {
 
   test('round-robin sharing computes each item on one rank and gives every rank the same results', { skip }, () => {
     assert.deepEqual(results().roundRobin, { equal: true, computedHere: 2 });
+    assert.deepEqual(results().blocks, [0, 1, 2].map((i) => ['dense', `${i}`, i, i === 1 ? 'Infinity' : 'null', 'NaN', 'float32', [i, 2 * i], 'float64', true]));
   });
 }

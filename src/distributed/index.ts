@@ -5,6 +5,6 @@
  */
 export { init, requireMpi, underMpirun, mpiUnavailableReason, localCommunicator, broadcastText, type Communicator, type ReduceOp } from './communicator.js';
 export { shardRange, shardBatch } from './shard.js';
-export { distributedObjective, type DistributedObjectiveOptions, type ShardObjective } from './objective.js';
+export { distributedObjective, type DistributedObjectiveOptions, type ShardObjective, type ShardOperator } from './objective.js';
 export { checkSameTree } from './tree-check.js';
-export { shareRoundRobin, ownerOf } from './round-robin.js';
+export { shareRoundRobin, mapRoundRobin, communicatorOf, ownerOf } from './round-robin.js';

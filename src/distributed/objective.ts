@@ -22,7 +22,8 @@ import type { KfacStatistics, KfacStatisticsOptions } from '../curvature/kroneck
 import type { LayerSample } from '../curvature/kronecker.js';
 import type { Communicator } from './communicator.js';
 
-type Op<P> = { apply(v: P): P; dispose(): void };
+/** A curvature operator built once at a point (as `Objective.ggnOperator` returns). */
+export interface ShardOperator<P> { apply(v: P): P; dispose(): void }
 
 /** The methods of an objective this wrapper reduces (structurally `optim`'s `Objective`/`ModelObjective`). */
 export interface ShardObjective<P extends PyTree = PyTree> {
@@ -31,8 +32,8 @@ export interface ShardObjective<P extends PyTree = PyTree> {
   hvp?(params: P, v: P): P;
   ggnvp?(params: P, v: P): P;
   fisherVp?(params: P, v: P): P;
-  ggnOperator?(params: P): Op<P>;
-  hvpOperator?(params: P): Op<P>;
+  ggnOperator?(params: P): ShardOperator<P>;
+  hvpOperator?(params: P): ShardOperator<P>;
   diagEmpiricalFisher?(params: P): P;
   subsample?(fraction: number, seed: number): ShardObjective<P>;
   ggnGram?(params: P, vectors: readonly P[]): number[][];
@@ -91,6 +92,8 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
   };
   const out: ShardObjective<P> & Record<string, unknown> = {
     ...(obj as ShardObjective<P>),
+    // Where optimizers look for it (`communicatorOf`): K-FAC's round-robin inverses.
+    communicator: comm,
     valueAndGrad: (p) => {
       const [v, g] = obj.valueAndGrad(p);
       // The loss travels with the gradient: one collective per leaf plus one scalar.

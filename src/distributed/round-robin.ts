@@ -15,6 +15,7 @@ export function ownerOf(index: number, size: number): number {
 }
 
 const LEAF = '__hessianLeaf';
+const NUMBER = '__hessianNumber';
 
 /**
  * `compute(i)` for i < count, each computed on rank i mod K only and broadcast from there; every
@@ -29,7 +30,7 @@ export function shareRoundRobin<T extends PyTree>(count: number, compute: (index
     if (comm.size === 1) { out.push(compute(i)); continue; }
     const mine = comm.rank === owner ? compute(i) : undefined;
     // The structure, with each tensor as {dtype, shape}: receivers allocate, then take the values.
-    const shape = comm.rank === owner ? JSON.stringify(mine, (_, v: unknown) => (v instanceof Tensor ? { [LEAF]: [v.dtype, v.shape] } : v)) : '';
+    const shape = comm.rank === owner ? JSON.stringify(mine, (_, v: unknown) => (v instanceof Tensor ? { [LEAF]: [v.dtype, v.shape] } : typeof v === 'number' && !Number.isFinite(v) ? { [NUMBER]: String(v) } : v)) : '';
     const parsed = JSON.parse(broadcastText(comm, shape, owner) || 'null') as unknown;
     if (comm.rank === owner) {
       comm.broadcast(treeLeaves(mine), owner);
@@ -39,6 +40,8 @@ export function shareRoundRobin<T extends PyTree>(count: number, compute: (index
         if (Array.isArray(v)) return v.map(revive);
         if (v !== null && typeof v === 'object') {
           const leaf = (v as Record<string, unknown>)[LEAF] as [string, number[]] | undefined;
+          const num = (v as Record<string, unknown>)[NUMBER];
+          if (typeof num === 'string') return Number(num); // NaN and ±Infinity, which JSON lacks
           if (leaf !== undefined) {
             const size = leaf[1].reduce((p, d) => p * d, 1);
             return new Tensor(leaf[0] === 'float64' ? new Float64Array(size) : new Float32Array(size), leaf[1]);
@@ -54,4 +57,20 @@ export function shareRoundRobin<T extends PyTree>(count: number, compute: (index
     }
   }
   return out;
+}
+
+/**
+ * `items.map(f)`, with each item computed on rank i mod K and broadcast (`shareRoundRobin`) when
+ * `comm` has several ranks and `share` is true (e.g. only on steps that recompute inverses).
+ * The hook for K-FAC's per-layer updates: every rank holds the same blocks afterwards.
+ */
+export function mapRoundRobin<T, R extends PyTree>(items: readonly T[], f: (item: T, index: number) => R, comm: Communicator | undefined, share = true): R[] {
+  if (comm === undefined || comm.size === 1 || !share) return items.map(f);
+  return shareRoundRobin(items.length, (i) => f(items[i], i), comm);
+}
+
+/** The communicator of a `distributedObjective` (undefined for any other objective). */
+export function communicatorOf(objective: object): Communicator | undefined {
+  const c = (objective as { communicator?: unknown }).communicator;
+  return c !== null && typeof c === 'object' && typeof (c as Communicator).allReduce === 'function' ? c as Communicator : undefined;
 }
