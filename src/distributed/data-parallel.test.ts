@@ -12,6 +12,7 @@ import { mlp } from '../nn/models.js';
 import { mse } from '../nn/losses.js';
 import { modelObjective } from '../optim/objective.js';
 import { optimizerEntry } from '../optim/registry.js';
+import { train } from '../train/train.js';
 import type { Objective, OptimizerState } from '../optim/types.js';
 import { init, type Communicator } from './communicator.js';
 import { shardBatch } from './shard.js';
@@ -87,6 +88,15 @@ function worker(comm: Communicator): Record<string, unknown> {
     out[`equivalence-${dtype}`] = errors;
   }
 
+  // train(): mini-batches of a seeded order, each sharded; the same parameters as one process.
+  {
+    const { model, loss, batch } = problem('float64');
+    const opts = { optimizer: 'adam', optimizerOptions: { lr: 0.05 }, steps: 5, batchSize: 8, seed: 3, progress: false } as const;
+    const one = train(model, loss, batch, opts);
+    const two = train(model, loss, batch, { ...opts, distributed: comm });
+    out.train = relativeError(treeLeaves(two.params).flatMap((l) => Array.from(l.data)), treeLeaves(one.params).flatMap((l) => Array.from(l.data)));
+  }
+
   // Mismatched trees: rank 1 has an extra hidden unit in its first layer.
   try {
     checkSameTree(mlp([3, comm.rank === 1 ? 6 : 5, 2]).init(new Rng(0)), comm, 'parameters');
@@ -150,6 +160,10 @@ if (isMpiWorker()) {
     const errors = results()['equivalence-float32'] as Record<string, number>;
     const bound = STEPS * 40 * 2 ** -23; // ≈ 1.9e-5; measured at most 9e-7 (kfac)
     for (const [id] of OPTIMIZERS) assert.ok(errors[id] <= bound, `${id}: relative error ${errors[id]} > ${bound}`);
+  });
+
+  test('train() with distributed: 5 adam steps on sharded mini-batches equal one process to 1e-10 (float64)', { skip }, () => {
+    assert.ok((results().train as number) <= 1e-10, `relative error ${String(results().train)}`);
   });
 
   test('mismatched parameter trees across ranks fail on every rank naming the first differing path', { skip }, () => {

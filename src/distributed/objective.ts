@@ -18,7 +18,7 @@
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
-import type { KfacStatistics, KfacStatisticsOptions } from '../curvature/kronecker-estimator.js';
+import type { EstimationMode, KfacStatistics } from '../curvature/kronecker-estimator.js';
 import type { LayerSample } from '../curvature/kronecker.js';
 import type { Communicator } from './communicator.js';
 
@@ -37,7 +37,7 @@ export interface ShardObjective<P extends PyTree = PyTree> {
   diagEmpiricalFisher?(params: P): P;
   subsample?(fraction: number, seed: number): ShardObjective<P>;
   ggnGram?(params: P, vectors: readonly P[]): number[][];
-  kfacStatistics?(params: P, options: Pick<KfacStatisticsOptions, 'mode' | 'rng'>): KfacStatistics<P>;
+  kfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng }): KfacStatistics<P>;
 }
 
 export interface DistributedObjectiveOptions {
@@ -137,7 +137,7 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
   }
   const stats = obj.kfacStatistics;
   if (stats) {
-    out.kfacStatistics = (p: P, o: Pick<KfacStatisticsOptions, 'mode' | 'rng'>) => {
+    out.kfacStatistics = (p: P, o: { mode: EstimationMode; rng: Rng }) => {
       // One draw from the shared generator on every rank keeps it identical across ranks (it is
       // optimizer state); the rank's own stream samples its targets.
       const rng = new Rng(rankSeed(o.rng.nextFloat() * 2 ** 32, comm.rank));
