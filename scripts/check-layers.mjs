@@ -2,7 +2,7 @@
 // Fails (exit 1) when a source file imports against the layer order, or when files import each
 // other in a cycle. The folder tree is the architecture (DESIGN.md): a file may import from its
 // own layer and from layers to its left in
-//   kernels → tensor → autodiff → nn → curvature → optim → data → train → bench → cli
+//   kernels → tensor → autodiff → nn → curvature → distributed → optim → data → train → bench → cli
 // src/index.ts, src/info.ts and src/testing/ sit outside the order (the package root re-exports
 // everything; tests everywhere use the helpers). Test files (*.test.ts) may import any layer: a
 // test is a leaf that nothing imports, and may use a higher layer as its fixture or oracle (an
@@ -13,7 +13,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const LAYERS = ['kernels', 'tensor', 'autodiff', 'nn', 'curvature', 'optim', 'data', 'train', 'bench', 'cli'];
+export const LAYERS = ['kernels', 'tensor', 'autodiff', 'nn', 'curvature', 'distributed', 'optim', 'data', 'train', 'bench', 'cli'];
 // Root-level tests (the README's examples, the API surface) test the package as a whole.
 const EXEMPT = (file) => file === 'index.ts' || file === 'info.ts' || file.startsWith('testing/') || (!file.includes('/') && file.endsWith('.test.ts'));
 

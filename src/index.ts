@@ -57,6 +57,7 @@ export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/min
 export { objective, modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions, type L2Options, type L2Exclude } from './optim/objective.js';
 export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, OptimizerState } from './optim/types.js';
 
+export * as distributed from './distributed/index.js';
 export * as data from './data/index.js';
 export { train, type TrainOptions, type TrainResult, type TrainPoint, type TrainCallbacks, type CurvePointBase } from './train/train.js';
 export { registerProblem, type ProblemSpec, type Problem, type ProblemInstance, type ProblemKind, type Split, type Evaluation, type DataSize } from './bench/problems.js';

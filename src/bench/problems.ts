@@ -60,6 +60,10 @@ export interface ProblemInstance {
   readonly model?: Module;
   readonly loss?: Loss;
   readonly data?: { train: { x: Tensor; y: Tensor } };
+  /** The training rows of mini-batch `k` (what `batch(k, batchSize)` reads), for sharding over ranks. */
+  batchIndices?(k: number, batchSize: number): readonly number[];
+  /** Coupled L2 strength of `full` and `batch` (0 when none). */
+  readonly l2?: number;
 }
 
 export interface Problem {
@@ -139,6 +143,8 @@ function modelProblem(model: Module, loss: Loss, train: Split, test: Split | und
     model,
     loss,
     data: { train },
+    batchIndices: (k, b) => indexOf(k, Math.min(b, n)),
+    l2,
   };
 }
 

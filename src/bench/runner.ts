@@ -16,6 +16,8 @@ import { hyperFor, type Hyper } from './hyper.js';
 import { stoppingRule, type Stop, type StopKind, type StoppingOptions } from './stopping.js';
 import { problemById, type DataSize, type Evaluation, type ProblemInstance } from './problems.js';
 import { MAX_STEPS, resumedParams, resumedState, validateRunMetadata, type Checkpoint } from './resume.js';
+import type { Communicator } from '../distributed/communicator.js';
+import { checkRanksAgree, distributedInstance, fromRankZero } from './distributed-instance.js';
 
 export { MAX_STEPS, validateRunMetadata } from './resume.js';
 
@@ -65,6 +67,12 @@ export interface RunOptions {
    * The rules' state starts afresh on resume.
    */
   stopping?: boolean | StoppingOptions;
+  /**
+   * Data parallelism: every rank of `distributed` runs this same call on its shard of every
+   * batch, with all-reduced objectives (bench/distributed-instance.ts); the record and
+   * checkpoints are the same on every rank (the caller lets rank 0 print and save them).
+   */
+  distributed?: Communicator;
 }
 
 export type { Checkpoint, RunMetadata } from './resume.js';
@@ -111,7 +119,9 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const entry = optimizerEntry(optimizerId);
   if (budget.seconds === undefined && budget.steps === undefined) throw new RangeError('runOne: the budget needs seconds or steps');
   const hyper = options.hyper ?? hyperFor(problemId, problem.kind, optimizerId);
-  const inst = problem.build(seed, { size: options.size ?? 'small' });
+  const built = problem.build(seed, { size: options.size ?? 'small' });
+  const comm = options.distributed;
+  const inst = comm === undefined ? built : distributedInstance(problemId, built, comm);
   const opt: Optimizer = entry.create(hyper.options);
   const r = options.resume;
   if (r !== undefined) validateRunMetadata(r);
@@ -125,6 +135,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   // bad file fails here naming the tensor, not inside a kernel or silently with fresh weights.
   let params: PyTree = r !== undefined ? resumedParams(r.params, inst.params) : inst.params;
   let state: OptimizerState = r !== undefined ? resumedState(r.state, opt.init(inst.params)) : opt.init(params);
+  if (comm !== undefined) checkRanksAgree(params, state, comm);
   let step = r?.step ?? 0;
   let seconds = r?.seconds ?? 0;
   let evals = r?.evals ?? 0;
@@ -179,7 +190,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     if (budget.seconds !== undefined && seconds >= budget.seconds) break;
     const t0 = process.hrtime.bigint();
     const res = runInScope(carried, () => opt.step(params, state, stepObjective(inst, hyper, step)));
-    seconds += Number(process.hrtime.bigint() - t0) / 1e9;
+    seconds += fromRankZero(comm, Number(process.hrtime.bigint() - t0) / 1e9);
     params = res.params;
     state = res.state;
     // The previous step's parameters and state go back to the pool (the initial ones are not ours).

@@ -4,7 +4,7 @@
  *
  * {
  *   version: string, created: string (ISO date),
- *   machine: { cpu: string, cores: number, backend: string, simd: string, threads: number, node: string },
+ *   machine: { cpu: string, cores: number, backend: string, simd: string, threads: number, node: string, ranks?: number (MPI ranks of a --distributed run) },
  *   settings: { budget: {seconds?: number, steps?: number}, seeds: number, size: string, tuned: boolean,
  *               suite: string ("quick" | "deep" | "paper", or "custom" for explicit lists only),
  *               stopping: false | { gradientTolerance, lossTolerance, patience, decreaseTolerance: number } },
@@ -27,7 +27,7 @@ import { STOP_KINDS, type StoppingOptions } from './stopping.js';
 export interface Results {
   version: string;
   created: string;
-  machine: { cpu: string; cores: number; backend: string; simd: string; threads: number; node: string };
+  machine: { cpu: string; cores: number; backend: string; simd: string; threads: number; node: string; ranks?: number };
   settings: { budget: Budget; seeds: number; size: DataSize; tuned: boolean; suite: string; stopping: false | StoppingOptions };
   headlines: Headline[];
   runs: RunRecord[];

@@ -25,6 +25,8 @@ import { runTorchPeers } from '../bench/peers.js';
 import { table } from '../bench/util.js';
 import { UsageError } from './errors.js';
 import { sizeArg } from './train.js';
+import { distributedWorld, quietUnlessLeader } from './distributed-args.js';
+import type { Communicator } from '../distributed/communicator.js';
 
 export type { Results } from '../bench/schema.js';
 
@@ -43,6 +45,8 @@ export interface BenchArgs extends HyperArgs {
   /** Top Hessian eigenvalue and trace at the curve points of every N-th step. */
   'curvature-every'?: string;
   json?: boolean;
+  /** Under mpirun: every run data-parallel over the ranks; rank 0 alone prints and writes. */
+  distributed?: boolean;
 }
 
 /** The default suite (`--suite quick`). */
@@ -61,7 +65,7 @@ function list(name: string, v: string | undefined, dflt: string[], valid: (id: s
   return ids;
 }
 
-function tune(problem: string, optimizer: string, budget: Budget, size: DataSize, suite: Suite): Hyper {
+function tune(problem: string, optimizer: string, budget: Budget, size: DataSize, suite: Suite, distributed: Communicator | undefined): Hyper {
   const base = suiteHyper(suite, problem, optimizer, hyperFor(problem, problemById(problem).kind, optimizer));
   const grid = TUNE_GRID[optimizer];
   if (grid === undefined) return base;
@@ -70,7 +74,7 @@ function tune(problem: string, optimizer: string, budget: Budget, size: DataSize
   const short: Budget = budget.seconds !== undefined ? { seconds: budget.seconds / 4 } : { steps: Math.max(1, Math.floor((budget.steps ?? 100) / 4)) };
   for (const lr of grid) {
     const h: Hyper = { options: { ...base.options, lr }, batchSize: base.batchSize };
-    const { record } = runOne(problem, optimizer, 0, short, { size, hyper: h });
+    const { record } = runOne(problem, optimizer, 0, short, { size, hyper: h, distributed });
     const l = record.final.trainLoss;
     if (Number.isFinite(l) && l < bestLoss) {
       bestLoss = l;
@@ -86,6 +90,17 @@ function runLine(r: RunRecord): string {
 }
 
 export async function runBench(a: BenchArgs): Promise<number> {
+  const comm = a.distributed === true ? distributedWorld('npx hessian bench') : undefined;
+  const restore = quietUnlessLeader(comm);
+  try {
+    return await benchOnRanks(a, comm);
+  } finally {
+    restore();
+  }
+}
+
+async function benchOnRanks(a: BenchArgs, comm: Communicator | undefined): Promise<number> {
+  const leader = comm === undefined || comm.rank === 0;
   let suite;
   try {
     suite = suiteById(a.suite ?? 'quick');
@@ -124,7 +139,7 @@ export async function runBench(a: BenchArgs): Promise<number> {
   // The peer runs the suite's peer problems, or every model problem when the lists were given.
   const peerProblems = a.problems === undefined ? problems.filter((p) => suite.peerProblems.includes(p)) : problems;
   const out = resolve(a.out ?? 'bench-out');
-  try {
+  if (leader) try {
     mkdirSync(out, { recursive: true });
     const probe = join(out, '.hessian-write-test');
     writeFileSync(probe, '');
@@ -142,10 +157,10 @@ export async function runBench(a: BenchArgs): Promise<number> {
   const started = performance.now();
   for (const p of problems) {
     for (const o of optimizers) {
-      const hyper = tuned && !overrides ? tune(p, o, budget, size, suite) : hyperOf(p, o);
+      const hyper = tuned && !overrides ? tune(p, o, budget, size, suite, comm) : hyperOf(p, o);
       for (let seed = 0; seed < seeds; seed++) {
         bar?.update(done, { what: `${o} on ${p}, seed ${seed}` });
-        const { record } = runOne(p, o, seed, budget, { size, hyper, stopping: stopping === false ? false : true, curvatureEvery });
+        const { record } = runOne(p, o, seed, budget, { size, hyper, stopping: stopping === false ? false : true, curvatureEvery, distributed: comm });
         runs.push(record);
         done++;
         log(`[${done}/${total}] ${runLine(record)}`);
@@ -156,6 +171,7 @@ export async function runBench(a: BenchArgs): Promise<number> {
   }
   bar?.update(done, { what: 'PyTorch peers' });
   const peer = a['no-peers'] ? { available: false, reason: 'disabled with --no-peers', runs: [] as RunRecord[] }
+    : !leader ? { available: false, reason: 'run by rank 0', runs: [] as RunRecord[] }
     : peerProblems.length === 0 ? { available: false, reason: `the ${suite.id} suite runs no peer problem among these`, runs: [] as RunRecord[] }
       : runTorchPeers(peerProblems, seeds, budget, size);
   for (const r of peer.runs) {
@@ -169,12 +185,13 @@ export async function runBench(a: BenchArgs): Promise<number> {
   const results: Results = {
     version: i.version,
     created: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, backend: i.backend, simd: i.simd, threads: i.threads, node: i.node },
+    machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, backend: i.backend, simd: i.simd, threads: i.threads, node: i.node, ...(comm !== undefined ? { ranks: comm.size } : {}) },
     settings: { budget, seeds, size, tuned, suite: custom ? 'custom' : suite.id, stopping: stoppingSettings },
     headlines: headlines(runs),
     runs,
     peers: { torch: { available: peer.available, reason: peer.reason, version: 'version' in peer ? (peer as { version?: string }).version : undefined } },
   };
+  if (!leader) return 0;
   writeFileSync(join(out, 'results.json'), JSON.stringify(results, null, 1));
   writeFileSync(join(out, 'report.html'), renderReport(results));
   if (a.json) {

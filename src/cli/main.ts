@@ -16,7 +16,8 @@ const HELP: Record<string, string> = {
   [--suite quick|deep|paper] [--problems a,b] [--optimizers x,y]
   [--budget 60s|500steps] [--seeds 3] [--out DIR] [--size tiny|small|paper]
   [--lr X] [--batch-size N|full] [--set key=value ...]
-  [--curvature-every N] [--tune] [--no-peers] [--no-stop] [--json]
+  [--curvature-every N] [--tune] [--no-peers] [--no-stop] [--json] [--distributed]
+  --distributed: under \`mpirun -np K\`, every run data-parallel over the K ranks;
   the suite (default quick) gives the defaults; runs end early when they
   converge or diverge unless --no-stop; --lr, --batch-size and --set override
   the hyper-parameters of every chosen optimizer (checked by each optimizer).`,
@@ -25,7 +26,9 @@ const HELP: Record<string, string> = {
   --optimizer O [--steps N | --budget 60s|2m|500steps] [--seed K]
   [--lr X] [--batch-size N|full] [--set key=value ...]
   [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
-  [--size tiny|small|paper] [--curvature-every N] [--json]
+  [--size tiny|small|paper] [--curvature-every N] [--json] [--distributed]
+  --distributed: under \`mpirun -np K\`, data-parallel over K ranks (each takes
+  its shard of every batch; rank 0 prints and saves; --resume works with any K).
   --curvature-every N: top Hessian eigenvalue and trace every N steps (outside the timed work).
   --steps N is the total count (at most 1000000000), also when resuming;
   with --save the checkpoint is written at the end, every N steps or S seconds
@@ -94,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
         seed: { type: 'string' }, save: { type: 'string' }, 'save-every': { type: 'string' }, 'save-every-seconds': { type: 'string' },
         resume: { type: 'string' }, size: { type: 'string' }, 'curvature-every': { type: 'string' }, json: { type: 'boolean' },
         data: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' }, loss: { type: 'string' }, 'test-fraction': { type: 'string' },
-        lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true },
+        lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true }, distributed: { type: 'boolean' },
       });
       return await runTrain(values as never);
     }
@@ -110,6 +113,7 @@ async function main(argv: string[]): Promise<number> {
         suite: { type: 'string' }, problems: { type: 'string' }, optimizers: { type: 'string' }, budget: { type: 'string' }, seeds: { type: 'string' },
         out: { type: 'string' }, size: { type: 'string' }, tune: { type: 'boolean' }, 'no-peers': { type: 'boolean' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' },
         lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true }, 'curvature-every': { type: 'string' },
+        distributed: { type: 'boolean' },
       });
       return await runBench(values as never);
     }

@@ -20,6 +20,7 @@ import { hyperFor } from '../bench/hyper.js';
 import { applyHyperArgs, type HyperArgs } from './hyper-args.js';
 import { registerDataProblem, type DataArgs } from './data-problem.js';
 import { curvatureSampler, type CurvatureSample } from '../curvature/diagnostics.js';
+import { distributedWorld, quietUnlessLeader, ranksAgree } from './distributed-args.js';
 
 export interface TrainArgs extends HyperArgs, DataArgs {
   problem?: string;
@@ -34,6 +35,7 @@ export interface TrainArgs extends HyperArgs, DataArgs {
   size?: string;
   'curvature-every'?: string;
   json?: boolean;
+  distributed?: boolean;
 }
 
 /** The exit code of a run stopped by a signal after saving: 128 + the signal's number, as a shell reports it. */
@@ -63,7 +65,19 @@ export function sizeArg(v: string | undefined): DataSize {
 }
 
 export async function runTrain(args: TrainArgs): Promise<number> {
+  // Under mpirun every rank runs this; rank 0 alone prints and writes the checkpoint.
+  const comm = args.distributed === true ? distributedWorld('npx hessian train') : undefined;
+  const restore = quietUnlessLeader(comm);
+  try {
+    return await trainOnRanks(args, comm);
+  } finally {
+    restore();
+  }
+}
+
+async function trainOnRanks(args: TrainArgs, comm: ReturnType<typeof distributedWorld> | undefined): Promise<number> {
   const a = { ...args };
+  const leader = comm === undefined || comm.rank === 0;
   let trainSize: number | undefined;
   if (a.data !== undefined) {
     if (a.problem !== undefined) throw new UsageError('give --problem or --data, not both');
@@ -98,7 +112,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
   if (a.save === undefined && (saveEvery !== undefined || saveEverySeconds !== undefined)) {
     throw new UsageError(`--${saveEvery !== undefined ? 'save-every' : 'save-every-seconds'} needs --save FILE`);
   }
-  if (a.save !== undefined) await checkSavePath(a.save);
+  if (a.save !== undefined && leader) await checkSavePath(a.save);
   const resume = a.resume !== undefined ? await loadRunCheckpoint(a.resume) : undefined;
   if (resume !== undefined && (resume.problem !== a.problem || resume.optimizer !== a.optimizer || resume.seed !== seed)) {
     throw new UsageError(`cannot resume: '${a.resume}' is a checkpoint of problem '${resume.problem}', optimizer '${resume.optimizer}', seed ${resume.seed}, not '${a.problem}', '${a.optimizer}', ${seed}`);
@@ -120,7 +134,8 @@ export async function runTrain(args: TrainArgs): Promise<number> {
     else console.log(`step ${p.step}  ${p.seconds.toFixed(2)}s  train loss ${p.trainLoss.toPrecision(6)}${p.testLoss !== undefined ? `  test loss ${p.testLoss.toPrecision(6)}` : ''}${p.testAccuracy !== undefined ? `  test accuracy ${(100 * p.testAccuracy).toFixed(2)}%` : ''}`);
   };
   const save = a.save;
-  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, onPoint, resume, hyper });
+  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, onPoint, resume, hyper, distributed: comm });
+  const write = async (file: string, c: Checkpoint): Promise<void> => { if (leader) await saveRunCheckpoint(file, c); };
   let result: { record: RunRecord; checkpoint: Checkpoint } | undefined;
   let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
   const onSignal = (sig: 'SIGINT' | 'SIGTERM'): void => {
@@ -164,17 +179,19 @@ export async function runTrain(args: TrainArgs): Promise<number> {
         const due = (saveEvery !== undefined && r.value.step % saveEvery === 0) || (saveEverySeconds !== undefined && now - lastSave >= 1000 * saveEverySeconds);
         last = r.value.checkpoint();
         if (due) {
-          await saveRunCheckpoint(save, last);
+          await write(save, last);
           lastSave = performance.now();
         }
         if (now - lastTurn >= YIELD_MS) {
           await nextTurn(); // lets the signal handlers run
           lastTurn = performance.now();
         }
+        // Ranks stop at the same step: one that stopped alone would leave the others in a collective.
+        if (comm !== undefined && ranksAgree(comm, stopSignal !== undefined) && stopSignal === undefined) stopSignal = 'SIGTERM';
         if (stopSignal !== undefined) {
           bar?.stop();
-          await saveRunCheckpoint(save, last);
-          console.error(`hessian: stopped by ${stopSignal} after step ${last.step}; saved to ${save} (continue with --resume ${save})`);
+          await write(save, last);
+          if (leader) console.error(`hessian: stopped by ${stopSignal} after step ${last.step}; saved to ${save} (continue with --resume ${save})`);
           return SIGNAL_EXIT[stopSignal];
         }
       }
@@ -187,7 +204,7 @@ export async function runTrain(args: TrainArgs): Promise<number> {
   bar?.stop();
   const warning = divergenceWarning(record);
   if (warning !== undefined) console.warn(warning);
-  if (save !== undefined) await saveRunCheckpoint(save, checkpoint);
+  if (save !== undefined) await write(save, checkpoint);
   const f = record.final;
   const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped, hyper, ...(curvature.length > 0 ? { curvature } : {}) };
   if (a.json) console.log(JSON.stringify(summary));

@@ -23,6 +23,10 @@ import { modelObjective, withL2, type L2Exclude } from '../optim/objective.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer, OptimizerState, StepInfo } from '../optim/types.js';
 import { takeRows, type Dataset } from '../data/files/dataset.js';
+import { init as initDistributed, type Communicator } from '../distributed/communicator.js';
+import { shardRange } from '../distributed/shard.js';
+import { distributedObjective } from '../distributed/objective.js';
+import { checkSameTree } from '../distributed/tree-check.js';
 
 /** The fields every training curve point has (here and in the benchmark runner's curves). */
 export interface CurvePointBase {
@@ -79,6 +83,14 @@ export interface TrainOptions<P extends PyTree> {
   checkpoint?: { path: string; every?: number };
   /** A progress line on stderr (default: when stderr is a terminal). */
   progress?: boolean;
+  /**
+   * Data parallelism over MPI: true (the world `mpirun` started, see `distributed.init`) or a
+   * communicator. Every rank runs the same call; each takes its shard of every batch, the
+   * objective is all-reduced (so the result equals one process on the whole batch), rank 0
+   * alone writes checkpoints and progress. Callbacks run on every rank and must agree on
+   * stopping. Default: one process.
+   */
+  distributed?: boolean | Communicator;
 }
 
 export interface TrainResult<P extends PyTree> {
@@ -115,6 +127,21 @@ function accuracy(z: Tensor, y: Tensor): number | undefined {
     if (pred[i] === y.data[i]) right++;
   }
   return right / pred.length;
+}
+
+function distributedOption(d: TrainOptions<PyTree>['distributed']): Communicator | undefined {
+  if (d === undefined || d === false) return undefined;
+  if (d === true) return initDistributed();
+  if (d !== null && typeof d === 'object' && typeof d.allReduce === 'function' && Number.isInteger(d.rank) && Number.isInteger(d.size)) return d;
+  throw new TypeError(`train: option 'distributed' must be true, false or a communicator, got ${describe(d)}`);
+}
+
+/** Rank 0's step time on every rank: a `seconds` budget then stops every rank at the same step. */
+function elapsedOnRankZero(comm: Communicator | undefined, seconds: number): number {
+  if (comm === undefined || comm.size === 1) return seconds;
+  const t = new Tensor(new Float64Array([seconds]), [1]);
+  comm.broadcast(t, 0);
+  return t.data[0];
 }
 
 /** Train `model` on `data`; see the module comment. */
@@ -158,9 +185,24 @@ export function train<P extends PyTree>(model: Module<P> | ModelFn<P>, loss: Los
   else throw new RangeError('train: a model given as a function needs initial parameters (option params)');
   if (treeLeaves(params).length === 0) throw new RangeError('train: the parameters have no tensors');
 
+  const comm = distributedOption(options.distributed);
+  if (comm !== undefined && batchSize < comm.size) throw new RangeError(`train: option 'batchSize' (${batchSize}) is smaller than the ${comm.size} ranks (each needs one example per step)`);
   const l2 = options.l2 ?? 0;
-  const objectiveOf = (batch: Dataset): Objective<P> => withL2(modelObjective(model, loss, batch), l2, { exclude: options.l2Exclude });
-  const full = objectiveOf(data);
+  // With ranks, each builds its shard's objective and the distributed wrapper sums them; the L2
+  // term goes outside, once.
+  const objectiveOf = (rows: ArrayLike<number> | null): Objective<P> => {
+    let idx = rows;
+    const total = idx === null ? n : idx.length;
+    if (comm !== undefined) {
+      const [a, b] = shardRange(total, comm.rank, comm.size);
+      idx = idx === null ? Array.from({ length: b - a }, (_, i) => a + i) : Array.prototype.slice.call(idx, a, b) as number[];
+    }
+    const batch = idx === null ? data : { x: takeRows(data.x, idx), y: takeRows(data.y, idx) };
+    const shard = modelObjective(model, loss, batch);
+    const obj = comm === undefined ? shard : distributedObjective(shard, { communicator: comm, examples: batch.x.shape[0], total, batchWeight: loss.batchWeight });
+    return withL2(obj, l2, { exclude: options.l2Exclude });
+  };
+  const full = objectiveOf(null);
   // One seeded permutation per epoch; batches of the last incomplete part are skipped, as
   // PyTorch's DataLoader(drop_last=True) does, so every step sees batchSize examples.
   let order: number[] = [];
@@ -173,19 +215,24 @@ export function train<P extends PyTree>(model: Module<P> | ModelFn<P>, loss: Los
       orderEpoch = e;
     }
     const j = k % perEpoch;
-    const idx = order.slice(j * batchSize, (j + 1) * batchSize);
-    return objectiveOf({ x: takeRows(data.x, idx), y: takeRows(data.y, idx) });
+    return objectiveOf(order.slice(j * batchSize, (j + 1) * batchSize));
   };
 
   const apply = (p: P, x: Tensor) => (model instanceof Module ? model.apply(p, x) : model(p, x));
   let state = opt.init(params);
+  if (comm !== undefined) {
+    // A rank with another model or optimizer would sum unrelated numbers or wait forever.
+    checkSameTree(params, comm, 'parameters');
+    checkSameTree(state, comm, 'optimizer states');
+  }
+  const leader = comm === undefined || comm.rank === 0;
   let step = 0;
   let time = 0;
   let evals = 0;
   let curvatureProducts = 0;
   let rejected = 0;
   const curve: TrainPoint[] = [];
-  const tty = options.progress ?? process.stderr.isTTY === true;
+  const tty = leader && (options.progress ?? process.stderr.isTTY === true);
   const evaluate = (): TrainPoint => {
     const p: TrainPoint = tidy(() => {
       const pt: TrainPoint = { step, epoch: step / perEpoch, seconds: time, evals, curvatureProducts, trainLoss: full.value ? full.value(params) : full.valueAndGrad(params)[0] };
@@ -203,7 +250,7 @@ export function train<P extends PyTree>(model: Module<P> | ModelFn<P>, loss: Los
   };
   const save = (): void => {
     const c = options.checkpoint;
-    if (c === undefined) return;
+    if (c === undefined || !leader) return;
     const bytes = serializeTree({ params, state } as unknown as PyTree, { 'hessian.train': JSON.stringify({ optimizer: opt.name, step, seed, seconds: time }) });
     writeFileSync(`${c.path}.tmp`, bytes);
     renameSync(`${c.path}.tmp`, c.path);
@@ -222,7 +269,7 @@ export function train<P extends PyTree>(model: Module<P> | ModelFn<P>, loss: Los
       if (seconds !== undefined && time >= seconds) { stopped = 'seconds'; break; }
       const t0 = process.hrtime.bigint();
       const res = runInScope(carried, () => opt.step(params, state, batchAt(step)));
-      time += Number(process.hrtime.bigint() - t0) / 1e9;
+      time += elapsedOnRankZero(comm, Number(process.hrtime.bigint() - t0) / 1e9);
       params = res.params;
       state = res.state;
       sweepScope(carried, [params, state]);
