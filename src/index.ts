@@ -50,6 +50,8 @@ export { subsampledNewton } from './optim/krylov/subsampled-newton.js';
 export { kfac } from './optim/kronecker/kfac.js';
 export { ekfac } from './optim/kronecker/ekfac.js';
 export { kfacObjective } from './optim/kronecker/kfac-objective.js';
+export { adahessian, type AdahessianOptions } from './optim/diagonal/adahessian.js';
+export { sophia, type SophiaOptions } from './optim/diagonal/sophia.js';
 export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/minimize/minimize.js';
 export { objective, modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions, type L2Options, type L2Exclude } from './optim/objective.js';
 export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, OptimizerState } from './optim/types.js';

@@ -34,3 +34,6 @@ export type { ModelObjective, ModelObjectiveOptions, L2Options, L2Exclude } from
 export type { EstimationMode, TappedModel, KfacStatistics, EstimatorState } from '../curvature/kronecker-estimator.js';
 export type { InverseMethod, Approximation, BlockState, LayerSample, KroneckerState, DiagonalState, LayerKind, EigenInverse, CholeskyInverse } from '../curvature/kronecker.js';
 export { saddleFreeNewton, saddleFreeNewtonTransform, type SaddleFreeNewtonOptions, type SaddleFreeNewtonState } from './krylov/saddle-free-newton.js';
+export { adahessian, scaleByAdahessian, type AdahessianOptions, type AdahessianState } from './diagonal/adahessian.js';
+export { sophia, scaleBySophia, type SophiaOptions, type SophiaState } from './diagonal/sophia.js';
+export { spatialAverage, type DiagonalEstimator } from './diagonal/curvature-estimate.js';
