@@ -62,6 +62,8 @@ export interface ModelObjective<P extends PyTree = PyTree> extends Objective<P> 
    * 2-D quadratic model needs, at about half the cost of one `ggnvp` per vector.
    */
   ggnGram(params: P, vectors: readonly P[]): number[][];
+  /** The Gauss-Newton-Bartlett diagonal (see `Objective.gnbDiagonal`): every model objective has one. */
+  gnbDiagonal(params: P, seed: number): P;
   /** Coupled L2 strength already in the value, gradient and products (0 when none). */
   readonly l2: number;
 }
