@@ -136,6 +136,8 @@ describe('adahessian: training and robustness', () => {
       [{ hessianPower: 1.5 }, /'hessianPower'/],
       [{ blockSize: 0 }, /'blockSize'/],
       [{ probes: 0 }, /'probes'/],
+      [{ probes: 1e9 }, /'probes'/],
+      [{ seed: 1e308 }, /'seed'/],
       [{ weightDecay: -1 }, /'weightDecay'/],
       [{ spatialAveraging: 'yes' }, /'spatialAveraging'/],
       [{ betas: [0.9, 0.999] }, /unknown option 'betas'/],

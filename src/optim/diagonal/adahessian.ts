@@ -9,7 +9,7 @@ import { createOptimizer } from '../optimizer.js';
 import { addDecayedWeights, chain, scaleByLearningRate } from '../transforms.js';
 import type { Optimizer, Schedule, Transform } from '../types.js';
 import { checkBoolean, checkKnownOptions, checkNumber, checkSchedule } from '../validate.js';
-import { estimateDiagonal, spatialAverage } from './curvature-estimate.js';
+import { PROBES_RANGE, SEED_RANGE, estimateDiagonal, spatialAverage } from './curvature-estimate.js';
 
 export interface AdahessianOptions {
   /** Learning rate, a number or a schedule (step) => number; default 0.15 (the paper's). */
@@ -60,11 +60,11 @@ function resolve(options: AdahessianOptions) {
     eps: checkNumber(o, 'eps', options.eps ?? 1e-4, { min: 0, minExclusive: true }),
     hessianPower: checkNumber(o, 'hessianPower', options.hessianPower ?? 1, { min: 0, max: 1 }),
     hessianPeriod: checkNumber(o, 'hessianPeriod', options.hessianPeriod ?? 1, { min: 1, integer: true }),
-    probes: checkNumber(o, 'probes', options.probes ?? 1, { min: 1, integer: true }),
+    probes: checkNumber(o, 'probes', options.probes ?? 1, PROBES_RANGE),
     spatialAveraging: checkBoolean(o, 'spatialAveraging', options.spatialAveraging ?? true),
     blockSize: checkNumber(o, 'blockSize', options.blockSize ?? 1, { min: 1, integer: true }),
     weightDecay: checkSchedule(o, 'weightDecay', options.weightDecay ?? 0, { min: 0 }),
-    seed: checkNumber(o, 'seed', options.seed ?? 0, { integer: true }),
+    seed: checkNumber(o, 'seed', options.seed ?? 0, SEED_RANGE),
   };
 }
 

@@ -22,6 +22,12 @@ import type { UpdateContext } from '../types.js';
 /** The estimators: Hutchinson's (Hessian) or Gauss-Newton-Bartlett (GGN, from sampled targets). */
 export type DiagonalEstimator = 'hutchinson' | 'gnb';
 
+/** Probes per estimate: each is a Hessian-vector product, so a step's cost is bounded here. */
+export const PROBES_RANGE = { min: 1, max: 1000, integer: true } as const;
+
+/** Seeds whose per-step seeds stay exact integers (a seed near 1e308 would overflow to Infinity). */
+export const SEED_RANGE = { min: -(2 ** 31), max: 2 ** 31, integer: true } as const;
+
 /** A seed for step `step`'s draws, distinct per step (as K-FAC derives its own). */
 export function stepSeed(seed: number, step: number): number {
   return seed * 65537 + step + 1;

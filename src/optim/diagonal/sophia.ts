@@ -9,7 +9,7 @@ import { createOptimizer } from '../optimizer.js';
 import { addDecayedWeights, chain, scaleByLearningRate } from '../transforms.js';
 import type { Optimizer, Schedule, Transform } from '../types.js';
 import { checkChoice, checkKnownOptions, checkNumber, checkSchedule } from '../validate.js';
-import { estimateDiagonal, type DiagonalEstimator } from './curvature-estimate.js';
+import { PROBES_RANGE, SEED_RANGE, estimateDiagonal, type DiagonalEstimator } from './curvature-estimate.js';
 
 export interface SophiaOptions {
   /**
@@ -64,9 +64,9 @@ function resolve(options: SophiaOptions) {
     gamma: checkNumber(o, 'gamma', options.gamma ?? 0.01, { min: 0, minExclusive: true }),
     eps: checkNumber(o, 'eps', options.eps ?? 1e-12, { min: 0, minExclusive: true }),
     hessianPeriod: checkNumber(o, 'hessianPeriod', options.hessianPeriod ?? 10, { min: 1, integer: true }),
-    probes: checkNumber(o, 'probes', options.probes ?? 1, { min: 1, integer: true }),
+    probes: checkNumber(o, 'probes', options.probes ?? 1, PROBES_RANGE),
     weightDecay: checkSchedule(o, 'weightDecay', options.weightDecay ?? 0, { min: 0 }),
-    seed: checkNumber(o, 'seed', options.seed ?? 0, { integer: true }),
+    seed: checkNumber(o, 'seed', options.seed ?? 0, SEED_RANGE),
   };
 }
 
