@@ -53,6 +53,8 @@ export { shampoo } from './optim/kronecker/shampoo.js';
 export { soap } from './optim/kronecker/soap.js';
 export { muon } from './optim/kronecker/muon.js';
 export { kfacObjective } from './optim/kronecker/kfac-objective.js';
+export { adahessian, type AdahessianOptions } from './optim/diagonal/adahessian.js';
+export { sophia, type SophiaOptions } from './optim/diagonal/sophia.js';
 export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/minimize/minimize.js';
 export { objective, modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions, type L2Options, type L2Exclude } from './optim/objective.js';
 export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, OptimizerState } from './optim/types.js';

@@ -31,6 +31,11 @@ const BASE: Record<string, Hyper> = {
   shampoo: { options: {}, batchSize: 128 },
   soap: { options: {}, batchSize: 128 },
   muon: { options: {}, batchSize: 128 },
+  adahessian: { options: {}, batchSize: 128 },
+  // Sophia's paper tunes its rate per model (its code defaults to 1e-4): 0.01 was the best of
+  // 1e-3, 3e-3, 0.01 on mlp-spirals (400 steps, seed 0) for both estimators.
+  'sophia-h': { options: { lr: 0.01 }, batchSize: 128 },
+  'sophia-g': { options: { lr: 0.01 }, batchSize: 128 },
 };
 
 /** Overrides by problem kind, then by problem id (later wins). */
@@ -69,6 +74,9 @@ export const TUNE_GRID: Record<string, number[]> = {
   rmsprop: [3e-3, 1e-3, 3e-4],
   adagrad: [0.1, 0.03, 0.01],
   olbfgs: [0.3, 0.1, 0.03],
+  adahessian: [0.3, 0.15, 0.05],
+  'sophia-h': [0.03, 0.01, 3e-3, 1e-3],
+  'sophia-g': [0.03, 0.01, 3e-3, 1e-3],
 };
 
 export function hyperFor(problemId: string, kind: ProblemKind, optimizerId: string): Hyper {

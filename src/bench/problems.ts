@@ -13,9 +13,10 @@ import { Linear } from '../nn/layers.js';
 import { Sequential, Module } from '../nn/module.js';
 import { cnn, deepAutoencoder, mlp } from '../nn/models.js';
 import { sparseInit } from '../nn/init.js';
-import { sigmoidBinaryCrossEntropy, softmaxCrossEntropy, type Loss } from '../nn/losses.js';
+import { mse, sigmoidBinaryCrossEntropy, softmaxCrossEntropy, type Loss } from '../nn/losses.js';
 import { describe } from '../tensor/tensor.js';
-import { objective } from '../optim/objective.js';
+import { modelObjective, objective } from '../optim/objective.js';
+import { reshape } from '../autodiff/ops.js';
 import { kfacObjective } from '../optim/kronecker/kfac-objective.js';
 import type { Objective } from '../optim/types.js';
 import { MGH_PROBLEMS, mghProblem } from '../data/mgh.js';
@@ -165,7 +166,10 @@ const problems: Problem[] = [
     fStar: p.fStar,
     build: () => {
       const x0 = new Tensor(Float64Array.from(p.x0), [p.n]);
-      const full = objective(p.f);
+      // f = Σ rᵢ² is a summed squared error of the residuals against zero targets: that view
+      // gives Sophia-G its Gauss-Newton-Bartlett diagonal; every other method sees objective(f).
+      const asModel = modelObjective((x: Tensor) => reshape(p.residuals(x), [1, p.m]), mse({ reduction: 'sum' }), { x: new Tensor(new Float64Array(1), [1, 1]), y: new Tensor(new Float64Array(p.m), [1, p.m]) });
+      const full: Objective<Tensor> = { ...objective(p.f), gnbDiagonal: asModel.gnbDiagonal };
       return { params: x0, full: full as Objective, batch: () => full as Objective, trainSize: 1, evaluate: (x) => ({ trainLoss: full.valueAndGrad(x as Tensor)[0] }) };
     },
   })),

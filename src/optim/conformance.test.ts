@@ -10,7 +10,8 @@ import { Tensor, tensor } from '../tensor/tensor.js';
 import * as O from '../autodiff/ops.js';
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { deserializeTree, serializeTree } from '../nn/checkpoint.js';
-import { objective } from './objective.js';
+import { modelObjective, objective } from './objective.js';
+import { mse } from '../nn/losses.js';
 import { OPTIMIZERS } from './registry.js';
 import type { Objective } from './types.js';
 
@@ -23,6 +24,12 @@ const params0 = (): Params => ({
 });
 // A convex quadratic with different curvature per leaf.
 const quad = (p: Params) => O.add(O.add(O.sum(O.square(O.sub(p.layer.w, 1))), O.mul(10, O.sum(O.square(p.layer.b)))), O.mul(0.5, O.sum(O.square(O.sub(p.scale[0], 2)))));
+// The same quadratic as a model (its residuals, one example) under a summed squared error, for
+// methods that sample targets from a model (Sophia-G's gnbDiagonal).
+const residuals = (p: Params) => O.reshape(O.concat([
+  O.reshape(O.sub(p.layer.w, 1), [6]), O.mul(Math.sqrt(10), p.layer.b), O.mul(Math.sqrt(0.5), O.sub(p.scale[0], 2)),
+]), [1, 9]);
+const quadModel = modelObjective((p: Params) => residuals(p), mse({ reduction: 'sum' }), { x: tensor([[0]], undefined, f64), y: new Tensor(new Float64Array(9), [1, 9]) });
 
 function bits(tree: PyTree): string {
   return treeLeaves(tree).map((l) => Buffer.from(l.data.buffer, l.data.byteOffset, l.data.byteLength).toString('hex')).join('|');
@@ -32,7 +39,7 @@ for (const [id, entry] of OPTIMIZERS) {
   describe(`optimizer conformance: ${id}`, () => {
     const base = objective(quad);
     // quad is a sum of squares of affine maps: its Gauss-Newton matrix is its Hessian.
-    const obj = { ...base, ggnvp: base.hvp } as Objective<PyTree>;
+    const obj = { ...base, ggnvp: base.hvp, gnbDiagonal: quadModel.gnbDiagonal } as Objective<PyTree>;
     const make = () => entry.create(id === 'sgd' || id === 'momentum' ? { lr: 0.01 } : {});
 
     it('keeps the structure, shapes and dtypes of the parameters, and lowers a convex loss', () => {
@@ -69,7 +76,8 @@ for (const [id, entry] of OPTIMIZERS) {
 
     it('zero gradients produce no NaN and (without decoupled decay) no movement', () => {
       const opt = id === 'adamw' ? entry.create({ weightDecay: 0 }) : make();
-      const zeroObj: Objective<PyTree> = { valueAndGrad: (p) => [1, treeZeros(p)], value: () => 1 };
+      // A constant function: zero gradient and zero curvature.
+      const zeroObj: Objective<PyTree> = { valueAndGrad: (p) => [1, treeZeros(p)], value: () => 1, hvp: (p) => treeZeros(p), gnbDiagonal: (p) => treeZeros(p) };
       let p: PyTree = params0();
       let s = opt.init(p);
       for (let i = 0; i < 3; i++) ({ params: p, state: s } = opt.step(p, s, zeroObj));

@@ -38,3 +38,6 @@ export { graft, type DirectionTransform, type GraftState } from './graft.js';
 export { shampoo, shampooPreconditioner, shampooRoot, graftingMagnitude, type ShampooOptions, type ShampooPreconditionerOptions, type ShampooState, type ShampooBlockState, type RootMethod, type GraftingMethod } from './kronecker/shampoo.js';
 export { soap, soapTransform, type SoapOptions, type SoapState, type SoapBlockState, type SoapLeafState, type BasisRefresh } from './kronecker/soap.js';
 export { muon, muonTransform, newtonSchulz, type MuonOptions, type MuonState, type MuonLeafState } from './kronecker/muon.js';
+export { adahessian, scaleByAdahessian, type AdahessianOptions, type AdahessianState } from './diagonal/adahessian.js';
+export { sophia, scaleBySophia, type SophiaOptions, type SophiaState } from './diagonal/sophia.js';
+export { spatialAverage, type DiagonalEstimator } from './diagonal/curvature-estimate.js';

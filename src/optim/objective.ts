@@ -8,7 +8,7 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
-import { valueAndGrad } from '../autodiff/vjp.js';
+import { grad as gradOf, valueAndGrad } from '../autodiff/vjp.js';
 import { hvp as hvpOf, hvpOperatorFn } from '../autodiff/compose.js';
 import { jvp } from '../autodiff/jvp.js';
 import { vdot } from '../tensor/ops.js';
@@ -18,7 +18,7 @@ import { Module } from '../nn/module.js';
 import { fisherVp, ggnOperatorFn, ggnvp, type Batch, type ModelFn } from '../curvature/products.js';
 import { diagEmpiricalFisher } from '../curvature/diag-fisher.js';
 import { gather } from '../tensor/shape-ops.js';
-import { treeAxpby, treeVdot } from '../autodiff/tree-math.js';
+import { treeAxpby, treeMapValues, treeVdot } from '../autodiff/tree-math.js';
 import { kfacStatistics, type EstimationMode, type KfacStatistics, type TappedModel } from '../curvature/kronecker-estimator.js';
 import type { Objective } from './types.js';
 import { checkNumber } from './validate.js';
@@ -62,6 +62,8 @@ export interface ModelObjective<P extends PyTree = PyTree> extends Objective<P> 
    * 2-D quadratic model needs, at about half the cost of one `ggnvp` per vector.
    */
   ggnGram(params: P, vectors: readonly P[]): number[][];
+  /** The Gauss-Newton-Bartlett diagonal (see `Objective.gnbDiagonal`): every model objective has one. */
+  gnbDiagonal(params: P, seed: number): P;
   /** Coupled L2 strength already in the value, gradient and products (0 when none). */
   readonly l2: number;
 }
@@ -109,6 +111,15 @@ export function modelObjective<P extends PyTree>(
     ggnOperator: (p) => ggnOperatorFn(f, loss, p, batch),
     fisherVp: (p, v) => fisherVp(f, loss, p, batch, v, { kind: options.fisher ?? 'true', rng }),
     diagEmpiricalFisher: (p) => diagEmpiricalFisher(seed === undefined && model instanceof Module ? model : f, loss, p, batch),
+    gnbDiagonal: (p, sampleSeed) => {
+      const w = loss.batchWeight(batch.x.shape[0]);
+      // One pass: the targets are drawn from the detached outputs of the forward being differentiated.
+      const g = gradOf((q: P) => {
+        const z = f(q, batch.x);
+        return loss.value(z, loss.sampleTargets(z, new Rng(sampleSeed)));
+      })(p);
+      return treeMapValues(g, (x) => (x * x) / w);
+    },
     ggnGram: (params, vectors) => {
       const outs = vectors.map((v) => jvp((p: P) => f(p, batch.x), [params], [v]));
       const z = outs[0]?.[0];
@@ -202,6 +213,9 @@ export function withL2<P extends PyTree, O extends Objective<P>>(obj: O, l2: num
     }
   }
   // diagEmpiricalFisher is kept as it is: the regularizer's curvature is added as damping, not as Fisher.
+  // The GNB diagonal estimates curvature: the regularizer adds its own, λ on each penalized entry.
+  const gnb = obj.gnbDiagonal;
+  if (gnb) out.gnbDiagonal = (p, s) => treeAxpby(1, gnb.call(obj, p, s), l2, maskLike(p, treeMapValues(p, () => 1)));
   const sub = obj.subsample;
   if (sub) out.subsample = (fraction, seed) => withL2(sub.call(obj, fraction, seed), l2, options);
   const m = obj as Partial<ModelObjective<P>>;

@@ -23,7 +23,9 @@ function quadratic(c: number, weight: number): Objective<PyTree> {
     const q = p as Params;
     return O.add(O.mul(weight, O.sum(O.square(O.sub(q.w, c)))), O.sum(O.square(O.sub(q.b, -c))));
   });
-  return { ...base, ggnvp: base.hvp } as Objective<PyTree>;
+  // Its Gauss-Newton diagonal (the expectation of Sophia-G's sampled estimate) is the Hessian's.
+  const gnbDiagonal = () => ({ w: tensor([[2 * weight, 2 * weight], [2 * weight, 2 * weight]], undefined, f64), b: tensor([2, 2], undefined, f64) });
+  return { ...base, ggnvp: base.hvp, gnbDiagonal } as Objective<PyTree>;
 }
 
 const nanTree = (p: PyTree): PyTree => treeUnflatten(p, treeLeaves(p).map((l) => O.mul(l, NaN)));
@@ -33,6 +35,7 @@ const allNaN: Objective<PyTree> = {
   hvp: (_p, v) => nanTree(v),
   ggnvp: (_p, v) => nanTree(v),
   fisherVp: (_p, v) => nanTree(v),
+  gnbDiagonal: (p) => nanTree(p),
 };
 
 function optionsFor(id: string): Record<string, unknown> {

@@ -48,6 +48,14 @@ export interface Objective<P extends PyTree = PyTree> {
   /** Diagonal of the empirical Fisher, w·Σ_i (∇L_i)² (Hessian-free's preconditioner). */
   diagEmpiricalFisher?(params: P): P;
   /**
+   * The Gauss-Newton-Bartlett estimate of the Gauss-Newton (= true Fisher) diagonal, Sophia-G's
+   * estimator: targets ŷ drawn from the model's predictive distribution with `seed`, then
+   * (1/w)·(∇L(θ; ŷ))² with w the loss's batch weight (1/N for a mean: N times the squared
+   * gradient). Unbiased: the cross terms between examples have mean zero. One forward and one
+   * backward pass.
+   */
+  gnbDiagonal?(params: P, seed: number): P;
+  /**
    * The same objective on a random `fraction` of the batch (at least one example), drawn from
    * `seed`: curvature estimated on a sub-batch (Hessian-free, sub-sampled Newton).
    */

@@ -25,7 +25,8 @@ const curv = tensor([1, 2, 8], undefined, f64);
 const quad = (p: Params) => O.add(O.sum(O.mul(curv, O.square(O.sub(p.w, 1)))), O.mul(4, O.sum(O.square(O.add(p.b, 1)))));
 const base = objective(quad);
 // A sum of squares of affine maps: its Gauss-Newton matrix is its Hessian.
-const obj = { ...base, ggnvp: base.hvp } as Objective<PyTree>;
+// Its Gauss-Newton diagonal (the expectation of Sophia-G's sampled estimate) is the Hessian's.
+const obj = { ...base, ggnvp: base.hvp, gnbDiagonal: () => ({ w: tensor([2, 4, 16], undefined, f64), b: tensor([8, 8], undefined, f64) }) } as Objective<PyTree>;
 const lossOf = (p: PyTree) => obj.valueAndGrad(p)[0];
 
 function finiteTree(p: PyTree): boolean {
