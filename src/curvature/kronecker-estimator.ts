@@ -16,7 +16,7 @@
  * Diagonal blocks take Σ_k (∂/∂θ of pass k)²: with sampled targets an unbiased estimate of the
  * Fisher's diagonal (cross-example terms vanish in expectation); kfac-jax's "naive diagonal".
  */
-import { Tensor, allocate, sameShape } from '../tensor/tensor.js';
+import { Tensor, allocate } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { eigh } from '../tensor/linalg.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
@@ -25,7 +25,7 @@ import { Module, TapRecorder, type ApplyContext } from '../nn/module.js';
 import type { Loss } from '../nn/losses.js';
 import type { Batch } from './products.js';
 import {
-  DenseEkfac, DenseKronecker, Conv2dEkfac, Conv2dKronecker, DiagonalBlock, blockOf, convGeometry,
+  DiagonalBlock, blockOf, kroneckerBlock, layoutOf,
   type Approximation, type BlockState, type DiagonalState, type InverseMethod, type KroneckerState, type LayerSample,
 } from './kronecker.js';
 
@@ -112,7 +112,7 @@ export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Lo
     });
   }
   back.dispose(); // its residuals go back to the pool now, not when the collector finds the function
-  const layers = taps.taps.map((t, j): LayerSample => ({ scope: t.scope, kind: t.kind, a: t.a, g: g[j], info: t.info }));
+  const layers = taps.taps.map((t, j) => ({ scope: t.scope, kind: t.kind, a: t.a, g: g[j], info: t.info }) as LayerSample);
   const diagonal = treeUnflatten(params, leaves.map((l, j) => new Tensor(l.dtype === 'float64' ? diag[j] : Float32Array.from(diag[j]), l.shape)));
   return { layers, diagonal };
 }
@@ -121,10 +121,6 @@ export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Lo
 export interface EstimatorState {
   readonly blocks: readonly BlockState[];
   [key: string]: PyTree;
-}
-
-function prefix(scope: string): string {
-  return scope === '' ? '' : `${scope}.`;
 }
 
 /**
@@ -146,31 +142,18 @@ export function layoutBlocks<P extends PyTree>(params: P, layers: readonly Layer
   for (const l of layers) {
     if (done.has(l.scope)) continue;
     done.add(l.scope);
-    const w = `${prefix(l.scope)}weight`;
-    const b = `${prefix(l.scope)}bias`;
-    const wi = index.get(w);
-    const bi = index.get(b);
-    const hasBias = l.info.bias === true;
     if ((uses.get(l.scope) ?? 0) > 1) {
       events.push(`kfac: layer '${l.scope}' is applied ${uses.get(l.scope)} times; its parameters get diagonal blocks`);
       continue;
     }
-    if (wi === undefined || (hasBias && bi === undefined)) {
-      events.push(`kfac: tap '${l.scope}' has no matching parameters '${w}'${hasBias ? ` and '${b}'` : ''}; diagonal blocks used`);
+    const laid = layoutOf(l, (p) => { const i = index.get(p); return i === undefined ? undefined : leaves[i].shape; });
+    if (typeof laid === 'string') {
+      events.push(laid);
       continue;
     }
-    const wShape = leaves[wi].shape;
-    const okShape = l.kind === 'dense' ? wShape.length === 2 : wShape.length === 4;
-    if (!okShape || (hasBias && !sameShape(leaves[bi as number].shape, [wShape[0]]))) {
-      events.push(`kfac: parameters of '${l.scope}' do not have ${l.kind} shapes; diagonal blocks used`);
-      continue;
-    }
-    const ps = hasBias ? [w, b] : [w];
-    const block = l.kind === 'dense'
-      ? new (approximation === 'ekfac' ? DenseEkfac : DenseKronecker)(l.scope, ps, wShape)
-      : new (approximation === 'ekfac' ? Conv2dEkfac : Conv2dKronecker)(l.scope, ps, wShape, convGeometry(l.info));
-    blocks.push(block.init(leaves[wi].dtype));
-    ps.forEach((p) => covered.add(p));
+    const block = kroneckerBlock(l.kind, approximation, l.scope, laid);
+    blocks.push(block.init(leaves[index.get(laid.paths[0]) as number].dtype));
+    laid.paths.forEach((p) => covered.add(p));
   }
   paths.forEach((p, i) => {
     if (!covered.has(p)) blocks.push(new DiagonalBlock(p, leaves[i].shape).init(leaves[i].dtype));
