@@ -328,6 +328,14 @@ export abstract class KroneckerBlock {
   }
 
   /**
+   * `combine` for a gradient (a covector): the same except where several parameters enter the
+   * layer as one (a recurrent layer's summed biases, whose gradients are all equal to the sum's).
+   */
+  combineGradient(grads: readonly Tensor[]): Tensor {
+    return this.combine(grads);
+  }
+
+  /**
    * `split` for a preconditioned direction: the same except where several parameters enter the
    * layer as one (a recurrent layer's summed biases), which share the step instead of each
    * taking all of it.
@@ -342,7 +350,7 @@ export abstract class KroneckerBlock {
    */
   precondition(state: KroneckerState, grads: readonly Tensor[], damping: number): Tensor[] {
     const inv = this.requireInverse(state);
-    const m = this.combine(grads);
+    const m = this.combineGradient(grads);
     if (inv.method === 'cholesky') return this.splitSolution(matmul(matmul(inv.Ginv, m), inv.Ainv));
     const dA = inv.dA.data;
     const dG = inv.dG.data;
@@ -444,7 +452,7 @@ export const ekfacBehaviour = {
     if (inv === null || inv.method !== 'eigen' || state.scaling === null) throw new Error(`${block.name} '${block.scope}': no eigenbasis yet; call update() first`);
     const s = state.scaling.data;
     const inn = inv.UA.shape[0];
-    return block.splitSolution(inEigenbasis(inv, block.combine(grads), (o, c) => 1 / (Math.max(0, s[o * inn + c]) + damping)));
+    return block.splitSolution(inEigenbasis(inv, block.combineGradient(grads), (o, c) => 1 / (Math.max(0, s[o * inn + c]) + damping)));
   },
   /** U diag(s) Uᵀ applied to the gradients: the matrix `materialize` builds, without damping. */
   multiply(block: KroneckerBlock, state: KroneckerState, grads: readonly Tensor[]): Tensor[] {

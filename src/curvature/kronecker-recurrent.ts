@@ -8,9 +8,9 @@
  * hidden-to-hidden) and the bias vectors summed into b; ā_t = [x_t; h_{t−1}; 1].
  *
  * Tied biases (PyTorch's `bias_ih` and `bias_hh` both add to s_t) enter as their sum b: the
- * block's curvature on them is Pᵀ(G ⊗ A)P with P summing them, and a preconditioned step Δb is
- * shared equally (each moves by Δb/m, the sum by Δb) — the natural step in the reduced
- * parameterization. Layout: `paths` = [...weights, ...biases], `geometry` = the weights' column
+ * block's curvature on them is Pᵀ(G ⊗ A)P with P summing them; preconditioning reads the sum's
+ * gradient (each tied bias has it) and shares the step Δb equally (each moves by Δb/m, the sum
+ * by Δb) — the natural step in the reduced parameterization, P⁺(G ⊗ A + damping)⁻¹(Pᵀ)⁺. Layout: `paths` = [...weights, ...biases], `geometry` = the weights' column
  * counts; `weightShape` = [out, Σ columns].
  */
 import { Tensor, allocate, fmtShape, shapeSize } from '../tensor/tensor.js';
@@ -43,8 +43,17 @@ export class RecurrentKronecker extends KroneckerBlock {
     return this.paths.length > this.geometry.length;
   }
 
-  /** [W_1 | … | W_k | Σ_j b_j], `[out, in+1]`. */
+  /** A direction: [W_1 | … | W_k | Σ_j b_j], `[out, in+1]` (P: tied biases move the sum by their total). */
   override combine(grads: readonly Tensor[]): Tensor {
+    return this.combineScaled(grads, 1);
+  }
+
+  /** A gradient: the tied biases' gradients are each the sum's; their mean is it ((Pᵀ)⁺). */
+  override combineGradient(grads: readonly Tensor[]): Tensor {
+    return this.combineScaled(grads, 1 / Math.max(1, this.paths.length - this.geometry.length));
+  }
+
+  private combineScaled(grads: readonly Tensor[], biasScale: number): Tensor {
     const out = this.outDim;
     const k = this.geometry.length;
     const inF = shapeSize(this.weightShape) / out;
@@ -60,7 +69,7 @@ export class RecurrentKronecker extends KroneckerBlock {
       for (let o = 0; o < out; o++) for (let i = 0; i < c; i++) m[o * d + col + i] = w[o * c + i];
       col += c;
     }
-    for (let j = k; j < grads.length; j++) for (let o = 0; o < out; o++) m[o * d + inF] += grads[j].data[o];
+    for (let j = k; j < grads.length; j++) for (let o = 0; o < out; o++) m[o * d + inF] += biasScale * grads[j].data[o];
     return new Tensor(m, [out, d]);
   }
 

@@ -8,7 +8,8 @@
  * and other modules' `apply` is as good as a Module (residual connections, shared weights, ...).
  */
 import type { DType } from '../kernels/types.js';
-import { Tensor, describe, fmtShape } from '../tensor/tensor.js';
+import { Tensor, allocate, describe, fmtShape } from '../tensor/tensor.js';
+import { stack } from '../tensor/shape-ops.js';
 import { Rng } from '../tensor/random.js';
 import { add } from '../autodiff/ops.js';
 import { retainGrad, type RetainedGrad } from '../autodiff/vjp.js';
@@ -84,6 +85,32 @@ export class TapRecorder {
     // The tap leaves the transformation through this recorder, not its result: let it out.
     const tap: TapOf<K> = { scope, kind, a: escape(stopGradient(a)), output: retainGrad(s), info };
     this.taps.push(tap as unknown as Tap);
+  }
+
+  /**
+   * A recurrent layer's tap from its time steps: the shared map's input ā_t `[N, in]` and
+   * pre-activation s_t `[N, out]` at each step t, recorded as one tap with `a` `[N, T, in]` and
+   * an output whose gradient, after a backward pass, is the steps' gradients stacked `[N, T, out]`
+   * (steps the backward pass did not reach count as zero).
+   */
+  recordSequence(scope: string, kind: 'recurrent', inputs: readonly Tensor[], outputs: readonly Tensor[], info: RecurrentTapInfo): void {
+    if (inputs.length === 0 || inputs.length !== outputs.length) {
+      throw new RangeError(`TapRecorder: recurrent tap '${scope}' needs one input and one output per time step, got ${inputs.length} and ${outputs.length}`);
+    }
+    const a = escape(stack(inputs.map((x) => stopGradient(x)), 1));
+    const steps = outputs.map((s) => retainGrad(s));
+    const value = escape(stack(steps.map((h) => h.value), 1));
+    const output: RetainedGrad = {
+      value,
+      get grad(): Tensor | null {
+        if (steps.every((h) => h.grad === null)) return null;
+        return stack(steps.map((h) => h.grad ?? new Tensor(allocate(h.value.dtype, h.value.size), h.value.shape)), 1);
+      },
+      set grad(_: Tensor | null) {
+        throw new Error(`TapRecorder: the gradient of recurrent tap '${scope}' is read-only (it stacks its steps' gradients)`);
+      },
+    };
+    this.taps.push({ scope, kind, a, output, info });
   }
 
   /** The tap of a layer by scope (the last one recorded, for layers applied more than once use `taps`). */
