@@ -20,7 +20,7 @@ import { Tensor, allocate } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { eigh } from '../tensor/linalg.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
-import { grad, vjp } from '../autodiff/vjp.js';
+import { grad, valueAndGrad, vjp } from '../autodiff/vjp.js';
 import { Module, TapRecorder, type ApplyContext } from '../nn/module.js';
 import type { Loss } from '../nn/losses.js';
 import type { Batch } from './products.js';
@@ -40,6 +40,8 @@ export interface KfacStatistics<P extends PyTree = PyTree> {
   readonly layers: readonly LayerSample[];
   /** Estimate of the curvature's diagonal for every parameter, Σ_k (pass-k gradient)². */
   readonly diagonal: P;
+  /** True when the statistics came with the gradient's evaluation (no passes of their own). */
+  readonly fromGradientPass?: boolean;
 }
 
 export interface KfacStatisticsOptions {
@@ -83,38 +85,100 @@ function ggnCotangents(loss: Loss, z: Tensor, y: Tensor, maxOutputs: number): Te
   return us;
 }
 
+/** The forward pass with taps, kept for one or more backward passes. */
+function tappedForward<P extends PyTree>(model: TappedModel<P>, batch: Batch, params: P, dropoutSeed: number | undefined) {
+  const taps = new TapRecorder();
+  const ctx: ApplyContext = dropoutSeed === undefined ? { taps } : { taps, training: true, rng: new Rng(dropoutSeed) };
+  const apply = model instanceof Module ? (p: P) => model.apply(p, batch.x, ctx) : (p: P) => model(p, batch.x, ctx);
+  const [z, back] = vjp(apply, params);
+  return { taps, z, back };
+}
+
+/** Accumulates layer samples (each tap's output gradient per pass) and Σ_k (pass-k gradient)². */
+class SampleCollector<P extends PyTree> {
+  private readonly g: Tensor[][];
+  private readonly diag: Float64Array[];
+
+  constructor(private readonly taps: TapRecorder, private readonly params: P) {
+    this.g = taps.taps.map(() => []);
+    this.diag = treeLeaves(params).map((l) => new Float64Array(l.size));
+  }
+
+  /** Read the taps' output gradients and the parameter gradient of the pass just run, both scaled by `scale`. */
+  add(paramGrad: P, scale = 1): void {
+    this.taps.taps.forEach((t, j) => {
+      const grad = t.output.grad ?? new Tensor(allocate(t.output.value.dtype, t.output.value.size), t.output.value.shape);
+      this.g[j].push(scale === 1 ? grad : scaledBy(grad, scale));
+    });
+    const s2 = scale * scale;
+    treeLeaves(paramGrad).forEach((l, j) => {
+      const d = this.diag[j];
+      for (let i = 0; i < l.size; i++) d[i] += s2 * l.data[i] * l.data[i];
+    });
+  }
+
+  result(): KfacStatistics<P> {
+    const layers = this.taps.taps.map((t, j) => ({ scope: t.scope, kind: t.kind, a: t.a, g: this.g[j], info: t.info }) as LayerSample);
+    const leaves = treeLeaves(this.params);
+    const diagonal = treeUnflatten(this.params, leaves.map((l, j) => new Tensor(l.dtype === 'float64' ? this.diag[j] : Float32Array.from(this.diag[j]), l.shape)));
+    return { layers, diagonal };
+  }
+}
+
+/** The cotangents of the estimation mode's backward passes at output z (see the module comment). */
+function statisticsCotangents(loss: Loss, z: Tensor, y: Tensor, options: KfacStatisticsOptions): Tensor[] {
+  if (options.mode === 'ggn') return ggnCotangents(loss, z, y, options.maxGgnOutputs ?? 64);
+  const targets = options.mode === 'empirical' ? y : loss.sampleTargets(z, options.rng);
+  const u = grad((zz: Tensor) => loss.value(zz, targets))(z);
+  return [scaledBy(u, 1 / Math.sqrt(loss.batchWeight(z.shape[0])))];
+}
+
 /**
  * One forward pass with taps, then one backward pass per cotangent of the chosen estimation
  * mode (see the module comment); returns the layer samples and the diagonal estimate.
  */
 export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacStatistics<P> {
-  const taps = new TapRecorder();
-  const ctx: ApplyContext = options.dropoutSeed === undefined ? { taps } : { taps, training: true, rng: new Rng(options.dropoutSeed) };
-  const apply = model instanceof Module ? (p: P) => model.apply(p, batch.x, ctx) : (p: P) => model(p, batch.x, ctx);
-  const [z, back] = vjp(apply, params);
-  const n = batch.x.shape[0];
-  let cotangents: Tensor[];
-  if (options.mode === 'ggn') {
-    cotangents = ggnCotangents(loss, z, batch.y, options.maxGgnOutputs ?? 64);
-  } else {
-    const targets = options.mode === 'empirical' ? batch.y : loss.sampleTargets(z, options.rng);
-    const u = grad((zz: Tensor) => loss.value(zz, targets))(z);
-    cotangents = [scaledBy(u, 1 / Math.sqrt(loss.batchWeight(n)))];
+  const { taps, z, back } = tappedForward(model, batch, params, options.dropoutSeed);
+  try {
+    const collect = new SampleCollector(taps, params);
+    for (const u of statisticsCotangents(loss, z, batch.y, options)) collect.add(back(u)[0]);
+    return collect.result();
+  } finally {
+    back.dispose(); // its residuals go back to the pool now, not when the collector finds the function
   }
-  const g: Tensor[][] = taps.taps.map(() => []);
-  const leaves = treeLeaves(params);
-  const diag = leaves.map((l) => new Float64Array(l.size));
-  for (const u of cotangents) {
-    const [gp] = back(u);
-    taps.taps.forEach((t, j) => g[j].push(t.output.grad ?? new Tensor(allocate(t.output.value.dtype, t.output.value.size), t.output.value.shape)));
-    treeLeaves(gp).forEach((l, j) => {
-      for (let i = 0; i < l.size; i++) diag[j][i] += l.data[i] * l.data[i];
-    });
+}
+
+/** The loss, its gradient and K-FAC's statistics from one forward pass (`kfacValueGradAndStatistics`). */
+export interface KfacEvaluation<P extends PyTree = PyTree> {
+  readonly loss: number;
+  readonly grad: P;
+  readonly statistics: KfacStatistics<P>;
+}
+
+/**
+ * Loss, gradient and K-FAC statistics at the price of the gradient (Martens & Grosse sec. 5;
+ * kfac-jax computes them in the gradient's pass too): ONE forward pass with taps, whose residuals
+ * serve every backward pass.
+ * - 'empirical': the statistics ARE the gradient's backward pass (ĝ = the taps' output gradients
+ *   / √w, the diagonal (∇/√w)²): no extra pass at all.
+ * - 'true': the gradient's backward pass, then the sampled-target backward pass on the same
+ *   forward's residuals — one forward and the work of one double-width backward (the engine
+ *   has no batched cotangents, so the two cotangents run one after the other, not stacked).
+ * - 'ggn': the gradient's backward pass and one per output dimension.
+ * The results equal `valueAndGrad` of the loss and `kfacStatistics` with the same options.
+ */
+export function kfacValueGradAndStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacEvaluation<P> {
+  const { taps, z, back } = tappedForward(model, batch, params, options.dropoutSeed);
+  try {
+    const [value, u] = valueAndGrad((zz: Tensor) => loss.value(zz, batch.y))(z) as [Tensor, Tensor];
+    const [g] = back(u);
+    const collect = new SampleCollector(taps, params);
+    if (options.mode === 'empirical') collect.add(g, 1 / Math.sqrt(loss.batchWeight(z.shape[0])));
+    else for (const c of statisticsCotangents(loss, z, batch.y, options)) collect.add(back(c)[0]);
+    return { loss: value.data[0], grad: g, statistics: collect.result() };
+  } finally {
+    back.dispose();
   }
-  back.dispose(); // its residuals go back to the pool now, not when the collector finds the function
-  const layers = taps.taps.map((t, j) => ({ scope: t.scope, kind: t.kind, a: t.a, g: g[j], info: t.info }) as LayerSample);
-  const diagonal = treeUnflatten(params, leaves.map((l, j) => new Tensor(l.dtype === 'float64' ? diag[j] : Float32Array.from(diag[j]), l.shape)));
-  return { layers, diagonal };
 }
 
 /** All blocks' states, in the order they were laid out. */

@@ -175,6 +175,45 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
 
 type CurvatureConfig = ReturnType<typeof resolveCurvature>;
 
+/** What a step's statistics are computed with (one object: the objective matches requests by identity). */
+export interface StatisticsRequest {
+  readonly mode: EstimationMode;
+  readonly rng: Rng;
+}
+
+function statisticsDue(c: CurvatureConfig, state: EstimatorState, step: number): boolean {
+  return state.blocks.length === 0 || step % c.curvatureUpdatePeriod === 0;
+}
+
+function statisticsRequest(c: CurvatureConfig, step: number): StatisticsRequest {
+  return { mode: c.estimationMode, rng: new Rng(c.seed * 65537 + step + 1) };
+}
+
+/**
+ * The transform's `beforeEvaluate` and the request to hand to `refreshCurvature`: when the
+ * statistics are due and the objective can compute them in the gradient's own pass
+ * (`requestKfacStatistics`), ask for that, so a step pays one forward pass for both.
+ */
+export function gradientPassStatistics<P extends PyTree>(c: CurvatureConfig, curvatureOf: (state: never) => EstimatorState) {
+  let pending: { objective: object; params: P; request: StatisticsRequest } | undefined;
+  return {
+    beforeEvaluate(params: P, state: unknown, objective: Objective<P>, step: number): void {
+      pending = undefined;
+      const curvature = curvatureOf(state as never);
+      if (!statisticsDue(c, curvature, step) || !hasKfacStatistics(objective) || typeof objective.requestKfacStatistics !== 'function') return;
+      const request = statisticsRequest(c, step);
+      objective.requestKfacStatistics(params, request);
+      pending = { objective, params, request };
+    },
+    /** The request made for this evaluation, if it was for this objective and point (taken once). */
+    take(objective: Objective<P>, params: P): StatisticsRequest | undefined {
+      const p = pending;
+      pending = undefined;
+      return p !== undefined && p.objective === objective && p.params === params ? p.request : undefined;
+    },
+  };
+}
+
 
 /**
  * Step 1–2 of the update: statistics and inverses when due. Returns the new estimator state;
@@ -182,15 +221,19 @@ type CurvatureConfig = ReturnType<typeof resolveCurvature>;
  */
 export function refreshCurvature<P extends PyTree>(
   owner: string, approximation: Approximation, c: CurvatureConfig, state: EstimatorState, params: P, grad: P, ctx: UpdateContext<P>, damping: number,
+  requested?: StatisticsRequest,
 ): EstimatorState {
   const obj = ctx.objective;
   const first = state.blocks.length === 0;
   let stats: { layers: readonly LayerSample[]; diagonal: P | undefined } | undefined;
-  if (first || ctx.step % c.curvatureUpdatePeriod === 0) {
-    const rng = new Rng(c.seed * 65537 + ctx.step + 1);
+  if (statisticsDue(c, state, ctx.step)) {
+    const request = requested ?? statisticsRequest(c, ctx.step);
+    const rng = request.rng;
     if (hasKfacStatistics(obj)) {
-      stats = obj.kfacStatistics(params, { mode: c.estimationMode, rng });
-      ctx.counters.evals++;
+      const s = obj.kfacStatistics(params, request);
+      // Statistics from the gradient's own pass cost no evaluation of their own.
+      if (s.fromGradientPass !== true) ctx.counters.evals++;
+      stats = s;
       if (first && stats.layers.length === 0 && !c.diagonalFallback) {
         throw new RangeError(`${owner}: the model recorded no layer taps, so there are no Kronecker blocks: build it from nn layers (a Module, or a function that passes its third argument ctx on to them), or pass { diagonalFallback: true } for diagonal blocks only`);
       }
@@ -297,10 +340,13 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
   if (approximation === 'ekfac' && o.inverseMethod !== 'eigen') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' (EKFAC preconditions in the eigenbasis)`);
   const clamp = (l: number) => (Number.isFinite(l) ? Math.min(o.maxDamping, Math.max(o.minDamping, l)) : o.damping);
   const omega = Math.pow(19 / 20, o.dampingAdaptationPeriod);
+  const gradientPass = gradientPassStatistics<P>(o, (s: KfacState<P>) => s.curvature);
   return {
     name: owner,
     init: (params) => ({ damping: o.damping, curvature: { blocks: [] }, previous: treeZerosLike(params), alpha: NaN, mu: NaN, rho: NaN, faultBoost: 1 }),
+    beforeEvaluate: gradientPass.beforeEvaluate,
     update: (g, state, params, ctx) => {
+      const requested = gradientPass.take(ctx.objective, params);
       if (treeVdot(g, g) === 0) {
         ctx.events.push(`${owner}: zero gradient; no step`);
         return [treeZerosLike(g), state];
@@ -311,7 +357,7 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
       const boost = faultBoostOf(state.faultBoost);
       const lambda = clamp(lmDamping * boost);
       const eta = hasKfacStatistics(obj) ? obj.l2 : 0;
-      const curvature = refreshCurvature(owner, approximation, o, state.curvature, params, g, ctx, lambda + eta);
+      const curvature = refreshCurvature(owner, approximation, o, state.curvature, params, g, ctx, lambda + eta, requested);
       const u = preconditionTree(curvature, g, lambda + eta);
       if (!treeIsFinite(u)) {
         ctx.rejected = `${owner}: non-finite preconditioned gradient; step rejected, damping unchanged`;
@@ -410,15 +456,18 @@ export function kfacPreconditioner<P extends PyTree>(options: KfacPreconditioner
   const damping = checkSchedule(owner, 'damping', options.damping ?? 1e-3, { min: 0, minExclusive: true });
   const approximation = checkChoice(owner, 'approximation', options.approximation ?? 'kronecker', ['kronecker', 'ekfac'] as const);
   if (approximation === 'ekfac' && c.inverseMethod !== 'eigen') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' for EKFAC`);
+  const gradientPass = gradientPassStatistics<P>(c, (s: EstimatorState) => s);
   return {
     name: owner,
     init: () => ({ blocks: [] }),
+    beforeEvaluate: gradientPass.beforeEvaluate,
     update: (g, state, params, ctx) => {
+      const requested = gradientPass.take(ctx.objective, params);
       if (treeVdot(g, g) === 0) return [treeZerosLike(g), state];
       const l = evalSchedule('damping', damping, ctx.step);
       if (!(l > 0)) throw new RangeError(`${owner}: damping schedule returned ${l} at step ${ctx.step}; it must be > 0`);
       const eta = hasKfacStatistics(ctx.objective) ? ctx.objective.l2 : 0;
-      const s = refreshCurvature(owner, approximation, c, state, params, g, ctx, l + eta);
+      const s = refreshCurvature(owner, approximation, c, state, params, g, ctx, l + eta, requested);
       return [preconditionTree(s, g, l + eta), s];
     },
   };
