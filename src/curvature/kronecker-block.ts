@@ -44,9 +44,11 @@ export interface EigenInverse {
 
 export interface CholeskyInverse {
   readonly method: 'cholesky';
-  /** (A + γ_A I)⁻¹ and (G + γ_G I)⁻¹ for the damping given at the last inverse update. */
+  /** (A + γ_A I)⁻¹ and (G + γ_G I)⁻¹ for the damping λ given at the last inverse update. */
   readonly Ainv: Tensor;
   readonly Ginv: Tensor;
+  /** That λ: a different λ at an update refreshes the inverse (undefined in older states: refreshed). */
+  readonly damping?: number;
   [key: string]: PyTree;
 }
 
@@ -87,7 +89,7 @@ export interface BlockUpdateOptions {
   /** Recompute the inverse (or eigenbasis) from the current factors. */
   recomputeInverse: boolean;
   inverseMethod: InverseMethod;
-  /** λ for a Cholesky inverse (eigen inverses take the damping when applied). */
+  /** λ for a Cholesky inverse (eigen inverses take the damping when applied); a Cholesky inverse of another λ is recomputed. */
   damping: number;
 }
 
@@ -278,7 +280,9 @@ export abstract class KroneckerBlock {
         skipped = true;
       }
     }
-    if (o.recomputeInverse || s.inverse === null) {
+    // A Cholesky inverse holds one λ: a new λ (after a damping adaptation) needs a new one.
+    const stale = o.inverseMethod === 'cholesky' && (s.inverse?.method !== 'cholesky' || s.inverse.damping !== o.damping);
+    if (o.recomputeInverse || s.inverse === null || stale) {
       const r = this.computeInverse(s, o.inverseMethod, o.damping);
       s = { ...s, inverse: r.inverse };
       retried = r.retried;
@@ -289,7 +293,7 @@ export abstract class KroneckerBlock {
   protected computeInverse(s: KroneckerState, method: InverseMethod, damping: number): { inverse: EigenInverse | CholeskyInverse; retried: boolean } {
     if (method === 'cholesky') {
       const [gA, gG] = factoredDamping(damping, piCorrection(trace(s.A), this.inDim, trace(s.G), this.outDim));
-      return { inverse: { method: 'cholesky', Ainv: dampedInverse(s.A, gA), Ginv: dampedInverse(s.G, gG) }, retried: false };
+      return { inverse: { method: 'cholesky', Ainv: dampedInverse(s.A, gA), Ginv: dampedInverse(s.G, gG), damping }, retried: false };
     }
     const ea = safeEigh(s.A);
     const eg = safeEigh(s.G);

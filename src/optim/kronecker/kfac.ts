@@ -4,12 +4,16 @@
  * estimator in `curvature/kronecker-estimator.ts`; this file is the optimizer.
  *
  * One step at θ with gradient ∇h (objective h, on the current batch):
- * 1. statistics every `curvatureUpdatePeriod` steps — one forward + backward pass of the
- *    objective's `kfacStatistics` (see `kfacObjective`), folded into each layer's factors
+ * 1. statistics every `curvatureUpdatePeriod` steps — from the gradient's own pass when the
+ *    objective offers it (`requestKfacStatistics`, every `modelObjective`: the same forward
+ *    pass; 'empirical' the same backward pass too, 'true' one more backward pass on its
+ *    residuals), else a forward + backward pass of the objective's `kfacStatistics`, folded into each layer's factors
  *    A = E[ā āᵀ], G = E[ĝ ĝᵀ] by an EMA with ε_k = min(1 − 1/k, `curvatureDecay`); parameters
  *    without a tap get a `DiagonalBlock` (an objective without `kfacStatistics` gets only diagonal
  *    blocks, estimated by Hutchinson's v ⊙ (C v) with the objective's ggnvp, fisherVp or hvp);
- * 2. eigendecompositions (or Cholesky inverses) every `inverseUpdatePeriod` steps;
+ * 2. inverses every `inverseUpdatePeriod` steps (default 20, Martens & Grosse's T₃): Cholesky
+ *    inverses of the damped factors (refreshed also when λ changes), or eigendecompositions for
+ *    EKFAC (`inverseMethod`);
  * 3. Δ = −(F̆ + (λ+η)I)⁻¹∇h with F̆ the block-diagonal K-FAC matrix under factored Tikhonov
  *    damping with the π correction (sec. 6.3), η the objective's coupled L2 (`kfacObjective`);
  * 4. `stepRule: 'quadraticModel'` (default, sec. 7): δ = αΔ + μδ₀ (δ₀ the previous update) with
@@ -34,9 +38,12 @@
  * λ ≥ `minDamping` = 1e-4 and the model's momentum coefficient μ ∈ [0, `maxModelMomentum`]
  * (default 1; outside it μ is clipped and α re-minimized for that μ).
  *
- * Memory: per dense/conv layer the factors and their eigendecompositions (2·(in+1)² + 2·out²),
- * plus two parameter-sized trees (δ₀, the step). Cost per step: the gradient, the statistics
- * pass, 4 small GEMMs per layer, 2 curvature products and one evaluation ('quadraticModel').
+ * Memory: per dense/conv layer the factors and their inverses (2·(in+1)² + 2·out²), plus two
+ * parameter-sized trees (δ₀, the step). Cost per step: one forward pass and one ('empirical')
+ * or two ('true') backward passes for the gradient and the statistics, 2 GEMMs per layer to
+ * precondition, the 2×2 Gram matrix (two forward-mode passes) and one evaluation at the new
+ * point ('quadraticModel'); plus the inverses (about n³ per n×n factor by Cholesky) amortized
+ * over `inverseUpdatePeriod` steps.
  */
 import type { PyTree } from '../../autodiff/pytree.js';
 import { Rng } from '../../tensor/random.js';
@@ -58,11 +65,21 @@ export interface KfacCurvatureOptions {
   estimationMode?: EstimationMode;
   /** EMA decay of the factors, default 0.95. */
   curvatureDecay?: number;
-  /** Statistics every this many steps (default 1); inverses every `inverseUpdatePeriod` (default 5). */
+  /**
+   * Statistics every this many steps (default 1); inverses every `inverseUpdatePeriod` (default
+   * 20, Martens & Grosse's T₃; it was 5 before), amortized over the steps between.
+   */
   curvatureUpdatePeriod?: number;
   inverseUpdatePeriod?: number;
-  /** 'eigen' (default; damping applied when used) or 'cholesky' (explicit damped inverses). */
-  inverseMethod?: InverseMethod;
+  /**
+   * 'cholesky': explicit damped inverses (A + γ_A I)⁻¹, (G + γ_G I)⁻¹ by Cholesky (about n³ per
+   * factor), refreshed every `inverseUpdatePeriod` steps and whenever λ changed (a damping
+   * adaptation), as the step only needs solves at one λ. 'eigen': eigendecompositions (several
+   * times dearer), damping applied when used — what EKFAC needs (its basis). 'auto' (default;
+   * it was 'eigen' before): 'eigen' for EKFAC and for `kfacPreconditioner` with a damping
+   * schedule (a new λ every step), else 'cholesky'.
+   */
+  inverseMethod?: InverseMethod | 'auto';
   /** Seed of the sampled targets and Hutchinson probes (default 0); step k uses its own stream. */
   seed?: number;
   /**
@@ -133,8 +150,8 @@ function resolveCurvature(o: string, options: KfacCurvatureOptions) {
     estimationMode: checkChoice(o, 'estimationMode', options.estimationMode ?? 'true', ['true', 'empirical', 'ggn'] as const),
     curvatureDecay: checkNumber(o, 'curvatureDecay', options.curvatureDecay ?? 0.95, { min: 0, max: 1, maxExclusive: true }),
     curvatureUpdatePeriod: checkNumber(o, 'curvatureUpdatePeriod', options.curvatureUpdatePeriod ?? 1, { min: 1, integer: true }),
-    inverseUpdatePeriod: checkNumber(o, 'inverseUpdatePeriod', options.inverseUpdatePeriod ?? 5, { min: 1, integer: true }),
-    inverseMethod: checkChoice(o, 'inverseMethod', options.inverseMethod ?? 'eigen', ['eigen', 'cholesky'] as const),
+    inverseUpdatePeriod: checkNumber(o, 'inverseUpdatePeriod', options.inverseUpdatePeriod ?? 20, { min: 1, integer: true }),
+    inverseMethod: checkChoice(o, 'inverseMethod', options.inverseMethod ?? 'auto', ['auto', 'eigen', 'cholesky'] as const),
     seed: checkNumber(o, 'seed', options.seed ?? 0, { integer: true }),
     diagonalFallback: checkBoolean(o, 'diagonalFallback', options.diagonalFallback ?? false),
   };
@@ -173,7 +190,15 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
   return r;
 }
 
-type CurvatureConfig = ReturnType<typeof resolveCurvature>;
+/** Curvature options with the inverse method decided ('auto' resolved). */
+type CurvatureConfig = Omit<ReturnType<typeof resolveCurvature>, 'inverseMethod'> & { inverseMethod: InverseMethod };
+
+/** 'auto' → 'eigen' where the eigenbasis is needed (EKFAC) or λ changes every step, else 'cholesky'. */
+function resolveInverseMethod(owner: string, method: InverseMethod | 'auto', approximation: Approximation, dampingVariesPerStep: boolean): InverseMethod {
+  if (approximation === 'ekfac' && method === 'cholesky') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' (EKFAC preconditions in the eigenbasis)`);
+  if (method !== 'auto') return method;
+  return approximation === 'ekfac' || dampingVariesPerStep ? 'eigen' : 'cholesky';
+}
 
 /** What a step's statistics are computed with (one object: the objective matches requests by identity). */
 export interface StatisticsRequest {
@@ -336,8 +361,8 @@ function valueAt<P extends PyTree>(obj: Objective<P>, p: P, ctx: UpdateContext<P
 
 /** The K-FAC (or EKFAC, by `approximation`) update as a transform; see the module comment. */
 export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, approximation: Approximation = 'kronecker', owner = 'kfac'): Transform<KfacState<P>, P> {
-  const o = resolveKfacOptions(owner, options);
-  if (approximation === 'ekfac' && o.inverseMethod !== 'eigen') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' (EKFAC preconditions in the eigenbasis)`);
+  const resolved = resolveKfacOptions(owner, options);
+  const o = { ...resolved, inverseMethod: resolveInverseMethod(owner, resolved.inverseMethod, approximation, false) };
   const clamp = (l: number) => (Number.isFinite(l) ? Math.min(o.maxDamping, Math.max(o.minDamping, l)) : o.damping);
   const omega = Math.pow(19 / 20, o.dampingAdaptationPeriod);
   const gradientPass = gradientPassStatistics<P>(o, (s: KfacState<P>) => s.curvature);
@@ -452,10 +477,10 @@ export interface KfacPreconditionerOptions extends KfacCurvatureOptions {
 export function kfacPreconditioner<P extends PyTree>(options: KfacPreconditionerOptions = {}): Transform<EstimatorState, P> {
   const owner = 'kfacPreconditioner';
   checkKnownOptions(owner, options, [...CURVATURE_OPTIONS, 'damping', 'approximation']);
-  const c = resolveCurvature(owner, options);
+  const curvature = resolveCurvature(owner, options);
   const damping = checkSchedule(owner, 'damping', options.damping ?? 1e-3, { min: 0, minExclusive: true });
   const approximation = checkChoice(owner, 'approximation', options.approximation ?? 'kronecker', ['kronecker', 'ekfac'] as const);
-  if (approximation === 'ekfac' && c.inverseMethod !== 'eigen') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' for EKFAC`);
+  const c = { ...curvature, inverseMethod: resolveInverseMethod(owner, curvature.inverseMethod, approximation, typeof damping === 'function') };
   const gradientPass = gradientPassStatistics<P>(c, (s: EstimatorState) => s);
   return {
     name: owner,
