@@ -9,7 +9,8 @@ import type { PyTree } from '../autodiff/pytree.js';
 import type { TapInfoByKind, TapKind } from '../nn/module.js';
 import { Tensor, allocate, fmtShape, shapeSize, type DType } from '../tensor/tensor.js';
 import { matmul } from '../tensor/matmul.js';
-import { cholesky, eigh, solveTriangular } from '../tensor/linalg.js';
+import { eigh } from '../tensor/linalg.js';
+import { spdInverse } from './kronecker-inverse.js';
 
 /** The layer kinds with Kronecker-factored blocks: every kind that records taps. */
 export type LayerKind = TapKind;
@@ -170,7 +171,7 @@ export function safeEigh(m: Tensor): { values: Tensor; vectors: Tensor; retried:
 }
 
 /**
- * (M + γI)⁻¹ for a symmetric positive semi-definite M and γ > 0, by Cholesky in M's dtype,
+ * (M + γI)⁻¹ for a symmetric positive semi-definite M and γ > 0, by (blocked) Cholesky in M's dtype,
  * retried in float64, and finally through `safeEigh` with the eigenvalue floor γ.
  */
 export function dampedInverse(m: Tensor, gamma: number): Tensor {
@@ -179,12 +180,8 @@ export function dampedInverse(m: Tensor, gamma: number): Tensor {
     try {
       const d = x.clone();
       for (let i = 0; i < n; i++) d.data[i * n + i] += gamma;
-      const L = cholesky(d);
-      const eye = allocate(x.dtype, n * n);
-      for (let i = 0; i < n; i++) eye[i * n + i] = 1;
-      const linv = solveTriangular(L, new Tensor(eye, [n, n]), { lower: true });
-      const inv = matmul(linv, linv, { transposeA: true }); // L⁻ᵀ L⁻¹
-      return isFiniteTensor(inv) ? inv.astype(m.dtype) : null;
+      const inv = spdInverse(d); // L⁻ᵀ L⁻¹, blocked
+      return inv !== null && isFiniteTensor(inv) ? inv.astype(m.dtype) : null;
     } catch {
       return null;
     }
