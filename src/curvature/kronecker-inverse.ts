@@ -15,6 +15,11 @@ import { Tensor, allocate, type FloatArray } from '../tensor/tensor.js';
 
 const BASE = 64;
 
+/** A scratch array outside the pool: it has no tensor to give it back, so the collector takes it. */
+function scratch(like: FloatArray, size: number): FloatArray {
+  return like instanceof Float64Array ? new Float64Array(size) : new Float32Array(size);
+}
+
 /**
  * Factor the diagonal block at (off, off) of size n of `w` (row stride ld) in place: its lower
  * triangle becomes L; the same block of `v` becomes L⁻¹. False when the block is not positive
@@ -23,9 +28,9 @@ const BASE = 64;
 function factorBlock(w: FloatArray, v: FloatArray, ld: number, off: number, n: number): boolean {
   const k = kernels();
   if (n <= BASE) {
-    const blk = allocate(w instanceof Float64Array ? 'float64' : 'float32', n * n);
+    const blk = scratch(w, n * n);
     for (let i = 0; i < n; i++) for (let j = 0; j <= i; j++) blk[i * n + j] = w[(off + i) * ld + off + j];
-    const l = allocate(w instanceof Float64Array ? 'float64' : 'float32', n * n);
+    const l = scratch(w, n * n);
     if (!k.cholesky(n, blk, l)) return false;
     for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) w[(off + i) * ld + off + j] = j <= i ? l[i * n + j] : 0;
     // L⁻¹ column by column: forward substitution on the unit vectors.
@@ -41,8 +46,7 @@ function factorBlock(w: FloatArray, v: FloatArray, ld: number, off: number, n: n
   const h = Math.ceil(n / 2 / 16) * 16;
   const r = n - h;
   if (!factorBlock(w, v, ld, off, h)) return false;
-  const dtype = w instanceof Float64Array ? 'float64' : 'float32';
-  const a21 = allocate(dtype, r * h);
+  const a21 = scratch(w, r * h);
   for (let i = 0; i < r; i++) for (let j = 0; j < h; j++) a21[i * h + j] = w[(off + h + i) * ld + off + j];
   const at = (row: number, col: number) => row * ld + col;
   // L21 = M21 L11⁻ᵀ, written over M21.
@@ -51,7 +55,7 @@ function factorBlock(w: FloatArray, v: FloatArray, ld: number, off: number, n: n
   k.gemm(false, true, r, r, h, -1, w.subarray(at(off + h, off)), ld, 0, w.subarray(at(off + h, off)), ld, 0, 1, w.subarray(at(off + h, off + h)), ld, 0, 1);
   if (!factorBlock(w, v, ld, off + h, r)) return false;
   // (L⁻¹)21 = −L22⁻¹ (L21 L11⁻¹).
-  const t = allocate(dtype, r * h);
+  const t = scratch(w, r * h);
   k.gemm(false, false, r, h, h, 1, w.subarray(at(off + h, off)), ld, 0, v.subarray(at(off, off)), ld, 0, 0, t, h, 0, 1);
   k.gemm(false, false, r, h, r, -1, v.subarray(at(off + h, off + h)), ld, 0, t, h, 0, 0, v.subarray(at(off + h, off)), ld, 0, 1);
   return true;
@@ -60,9 +64,9 @@ function factorBlock(w: FloatArray, v: FloatArray, ld: number, off: number, n: n
 /** M⁻¹ for a symmetric positive definite `m` (its lower triangle is read), or null when it is not positive definite in its precision. */
 export function spdInverse(m: Tensor): Tensor | null {
   const n = m.shape[0];
-  const w = allocate(m.dtype, n * n);
+  const w = scratch(m.data, n * n);
   w.set(m.data.subarray(0, n * n));
-  const v = allocate(m.dtype, n * n);
+  const v = scratch(m.data, n * n);
   if (!factorBlock(w, v, n, 0, n)) return null;
   const out = allocate(m.dtype, n * n);
   kernels().gemm(true, false, n, n, n, 1, v, n, 0, v, n, 0, 0, out, n, 0, 1);

@@ -123,7 +123,10 @@ export function modelObjective<P extends PyTree>(
       ready = { params: p, options: o, stats: { ...r.statistics, fromGradientPass: true } };
       return [r.loss, r.grad];
     },
-    requestKfacStatistics: (p, o) => { requested = { params: p, options: o }; },
+    requestKfacStatistics: (p, o) => {
+      requested = { params: p, options: o };
+      ready = undefined; // statistics of an earlier request nobody took (a rejected step) go
+    },
     l2: 0,
     ggnvp: (p, v) => ggnvp(f, loss, p, batch, v),
     ggnOperator: (p) => ggnOperatorFn(f, loss, p, batch),
