@@ -5,24 +5,18 @@
  * Fast path, from one ordinary backward pass with taps: for a dense layer with per-example
  * input a_i and output gradient g_i = w·∂L_i/∂s_i, ∇_W L_i = g_i a_iᵀ / w, so
  * Σ_i (∇_W L_i)² = (g²)ᵀ (a²) / w² — one GEMM of squares; biases Σ_i g_i² / w². Conv layers
- * square the per-example filter gradients (one GEMM per example). Any parameter that no tap
- * covers sends the whole computation to the general path: per-example gradients, N backward
+ * square the per-example filter gradients (one GEMM per example); each layer kind's row of the
+ * curvature grid (`kronecker-grid.ts`) holds its own rule. Any parameter that no tap
+ * covers (or a tap whose row has no such rule, e.g. recurrent) sends the whole computation to the general path: per-example gradients, N backward
  * passes.
  */
 import { Tensor, allocate } from '../tensor/tensor.js';
-import { matmul } from '../tensor/matmul.js';
-import { conv2dBackwardFilter } from '../tensor/conv.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
 import { valueAndGrad } from '../autodiff/vjp.js';
 import { Module, TapRecorder } from '../nn/module.js';
 import type { Loss } from '../nn/losses.js';
+import { squaredGradientsOf } from './kronecker-grid.js';
 import { perExampleGrads, type Batch, type ModelFn } from './products.js';
-
-function squareData(t: Tensor): Tensor {
-  const d = allocate(t.dtype, t.size);
-  for (let i = 0; i < d.length; i++) d[i] = t.data[i] * t.data[i];
-  return new Tensor(d, t.shape);
-}
 
 function scaled(t: Tensor, s: number): Tensor {
   const d = allocate(t.dtype, t.size);
@@ -41,41 +35,12 @@ function fromTaps<P extends PyTree>(model: Module<P>, loss: Loss, params: P, bat
   for (const tap of taps.taps) {
     const g = tap.output.grad;
     if (g === null) continue;
-    const key = tap.scope === '' ? '' : `${tap.scope}.`;
     if (seen.has(tap.scope)) return undefined; // a layer used twice: per-example sums span both uses
     seen.add(tap.scope);
-    if (tap.kind === 'dense') {
-      if (tap.a.ndim !== 2) return undefined; // sequence inputs: per-example sums over positions
-      byPath.set(`${key}weight`, scaled(matmul(squareData(g), squareData(tap.a), { transposeA: true }), 1 / (w * w)));
-      if (tap.info.bias) {
-        const b = allocate(g.dtype, g.shape[1]);
-        for (let i = 0; i < g.shape[0]; i++) for (let j = 0; j < g.shape[1]; j++) b[j] += g.data[i * g.shape[1] + j] ** 2;
-        byPath.set(`${key}bias`, scaled(new Tensor(b, [g.shape[1]]), 1 / (w * w)));
-      }
-    } else {
-      const [kh, kw] = tap.info.kernel as [number, number];
-      const O = g.shape[1];
-      const C = tap.a.shape[1];
-      const geom = { stride: tap.info.stride as number | [number, number] | undefined, padding: tap.info.padding as number | [number, number] | undefined, dilation: tap.info.dilation as number | [number, number] | undefined };
-      const accW = allocate(g.dtype, O * C * kh * kw);
-      const accB = allocate(g.dtype, O);
-      const imgA = tap.a.size / n;
-      const imgG = g.size / n;
-      for (let i = 0; i < n; i++) {
-        const ai = new Tensor(tap.a.data.subarray(i * imgA, (i + 1) * imgA), [1, ...tap.a.shape.slice(1)]);
-        const gi = new Tensor(g.data.subarray(i * imgG, (i + 1) * imgG), [1, ...g.shape.slice(1)]);
-        const dW = conv2dBackwardFilter(ai, gi, [O, C, kh, kw], geom);
-        for (let k = 0; k < accW.length; k++) accW[k] += dW.data[k] * dW.data[k];
-        const L = imgG / O;
-        for (let o = 0; o < O; o++) {
-          let s = 0;
-          for (let l = 0; l < L; l++) s += gi.data[o * L + l];
-          accB[o] += s * s;
-        }
-      }
-      byPath.set(`${key}weight`, scaled(new Tensor(accW, [O, C, kh, kw]), 1 / (w * w)));
-      if (tap.info.bias) byPath.set(`${key}bias`, scaled(new Tensor(accB, [O]), 1 / (w * w)));
-    }
+    // Each kind's row of the curvature grid knows its per-example squared gradients.
+    const sums = squaredGradientsOf(tap, tap.a, g);
+    if (sums === undefined) return undefined;
+    for (const [path, t] of sums) byPath.set(path, scaled(t, 1 / (w * w)));
   }
   const paths = treePaths(params);
   if (!paths.every((p) => byPath.has(p))) return undefined;

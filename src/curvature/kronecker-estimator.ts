@@ -16,16 +16,16 @@
  * Diagonal blocks take Σ_k (∂/∂θ of pass k)²: with sampled targets an unbiased estimate of the
  * Fisher's diagonal (cross-example terms vanish in expectation); kfac-jax's "naive diagonal".
  */
-import { Tensor, allocate, sameShape } from '../tensor/tensor.js';
+import { Tensor, allocate } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { eigh } from '../tensor/linalg.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
-import { grad, vjp } from '../autodiff/vjp.js';
+import { grad, valueAndGrad, vjp } from '../autodiff/vjp.js';
 import { Module, TapRecorder, type ApplyContext } from '../nn/module.js';
 import type { Loss } from '../nn/losses.js';
 import type { Batch } from './products.js';
 import {
-  DenseEkfac, DenseKronecker, Conv2dEkfac, Conv2dKronecker, DiagonalBlock, blockOf, convGeometry,
+  DiagonalBlock, blockOf, kroneckerBlock, layoutOf,
   type Approximation, type BlockState, type DiagonalState, type InverseMethod, type KroneckerState, type LayerSample,
 } from './kronecker.js';
 
@@ -40,6 +40,8 @@ export interface KfacStatistics<P extends PyTree = PyTree> {
   readonly layers: readonly LayerSample[];
   /** Estimate of the curvature's diagonal for every parameter, Σ_k (pass-k gradient)². */
   readonly diagonal: P;
+  /** True when the statistics came with the gradient's evaluation (no passes of their own). */
+  readonly fromGradientPass?: boolean;
 }
 
 export interface KfacStatisticsOptions {
@@ -83,48 +85,106 @@ function ggnCotangents(loss: Loss, z: Tensor, y: Tensor, maxOutputs: number): Te
   return us;
 }
 
+/** The forward pass with taps, kept for one or more backward passes. */
+function tappedForward<P extends PyTree>(model: TappedModel<P>, batch: Batch, params: P, dropoutSeed: number | undefined) {
+  const taps = new TapRecorder();
+  const ctx: ApplyContext = dropoutSeed === undefined ? { taps } : { taps, training: true, rng: new Rng(dropoutSeed) };
+  const apply = model instanceof Module ? (p: P) => model.apply(p, batch.x, ctx) : (p: P) => model(p, batch.x, ctx);
+  const [z, back] = vjp(apply, params);
+  return { taps, z, back };
+}
+
+/** Accumulates layer samples (each tap's output gradient per pass) and Σ_k (pass-k gradient)². */
+class SampleCollector<P extends PyTree> {
+  private readonly g: Tensor[][];
+  private readonly diag: Float64Array[];
+
+  constructor(private readonly taps: TapRecorder, private readonly params: P) {
+    this.g = taps.taps.map(() => []);
+    this.diag = treeLeaves(params).map((l) => new Float64Array(l.size));
+  }
+
+  /** Read the taps' output gradients and the parameter gradient of the pass just run, both scaled by `scale`. */
+  add(paramGrad: P, scale = 1): void {
+    this.taps.taps.forEach((t, j) => {
+      const grad = t.output.grad ?? new Tensor(allocate(t.output.value.dtype, t.output.value.size), t.output.value.shape);
+      this.g[j].push(scale === 1 ? grad : scaledBy(grad, scale));
+    });
+    const s2 = scale * scale;
+    treeLeaves(paramGrad).forEach((l, j) => {
+      const d = this.diag[j];
+      for (let i = 0; i < l.size; i++) d[i] += s2 * l.data[i] * l.data[i];
+    });
+  }
+
+  result(): KfacStatistics<P> {
+    const layers = this.taps.taps.map((t, j) => ({ scope: t.scope, kind: t.kind, a: t.a, g: this.g[j], info: t.info }) as LayerSample);
+    const leaves = treeLeaves(this.params);
+    const diagonal = treeUnflatten(this.params, leaves.map((l, j) => new Tensor(l.dtype === 'float64' ? this.diag[j] : Float32Array.from(this.diag[j]), l.shape)));
+    return { layers, diagonal };
+  }
+}
+
+/** The cotangents of the estimation mode's backward passes at output z (see the module comment). */
+function statisticsCotangents(loss: Loss, z: Tensor, y: Tensor, options: KfacStatisticsOptions): Tensor[] {
+  if (options.mode === 'ggn') return ggnCotangents(loss, z, y, options.maxGgnOutputs ?? 64);
+  const targets = options.mode === 'empirical' ? y : loss.sampleTargets(z, options.rng);
+  const u = grad((zz: Tensor) => loss.value(zz, targets))(z);
+  return [scaledBy(u, 1 / Math.sqrt(loss.batchWeight(z.shape[0])))];
+}
+
 /**
  * One forward pass with taps, then one backward pass per cotangent of the chosen estimation
  * mode (see the module comment); returns the layer samples and the diagonal estimate.
  */
 export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacStatistics<P> {
-  const taps = new TapRecorder();
-  const ctx: ApplyContext = options.dropoutSeed === undefined ? { taps } : { taps, training: true, rng: new Rng(options.dropoutSeed) };
-  const apply = model instanceof Module ? (p: P) => model.apply(p, batch.x, ctx) : (p: P) => model(p, batch.x, ctx);
-  const [z, back] = vjp(apply, params);
-  const n = batch.x.shape[0];
-  let cotangents: Tensor[];
-  if (options.mode === 'ggn') {
-    cotangents = ggnCotangents(loss, z, batch.y, options.maxGgnOutputs ?? 64);
-  } else {
-    const targets = options.mode === 'empirical' ? batch.y : loss.sampleTargets(z, options.rng);
-    const u = grad((zz: Tensor) => loss.value(zz, targets))(z);
-    cotangents = [scaledBy(u, 1 / Math.sqrt(loss.batchWeight(n)))];
+  const { taps, z, back } = tappedForward(model, batch, params, options.dropoutSeed);
+  try {
+    const collect = new SampleCollector(taps, params);
+    for (const u of statisticsCotangents(loss, z, batch.y, options)) collect.add(back(u)[0]);
+    return collect.result();
+  } finally {
+    back.dispose(); // its residuals go back to the pool now, not when the collector finds the function
   }
-  const g: Tensor[][] = taps.taps.map(() => []);
-  const leaves = treeLeaves(params);
-  const diag = leaves.map((l) => new Float64Array(l.size));
-  for (const u of cotangents) {
-    const [gp] = back(u);
-    taps.taps.forEach((t, j) => g[j].push(t.output.grad ?? new Tensor(allocate(t.output.value.dtype, t.output.value.size), t.output.value.shape)));
-    treeLeaves(gp).forEach((l, j) => {
-      for (let i = 0; i < l.size; i++) diag[j][i] += l.data[i] * l.data[i];
-    });
+}
+
+/** The loss, its gradient and K-FAC's statistics from one forward pass (`kfacValueGradAndStatistics`). */
+export interface KfacEvaluation<P extends PyTree = PyTree> {
+  readonly loss: number;
+  readonly grad: P;
+  readonly statistics: KfacStatistics<P>;
+}
+
+/**
+ * Loss, gradient and K-FAC statistics at the price of the gradient (Martens & Grosse sec. 5;
+ * kfac-jax computes them in the gradient's pass too): ONE forward pass with taps, whose residuals
+ * serve every backward pass.
+ * - 'empirical': the statistics ARE the gradient's backward pass (ĝ = the taps' output gradients
+ *   / √w, the diagonal (∇/√w)²): no extra pass at all.
+ * - 'true': the gradient's backward pass, then the sampled-target backward pass on the same
+ *   forward's residuals — one forward and the work of one double-width backward (the engine
+ *   has no batched cotangents, so the two cotangents run one after the other, not stacked).
+ * - 'ggn': the gradient's backward pass and one per output dimension.
+ * The results equal `valueAndGrad` of the loss and `kfacStatistics` with the same options.
+ */
+export function kfacValueGradAndStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacEvaluation<P> {
+  const { taps, z, back } = tappedForward(model, batch, params, options.dropoutSeed);
+  try {
+    const [value, u] = valueAndGrad((zz: Tensor) => loss.value(zz, batch.y))(z) as [Tensor, Tensor];
+    const [g] = back(u);
+    const collect = new SampleCollector(taps, params);
+    if (options.mode === 'empirical') collect.add(g, 1 / Math.sqrt(loss.batchWeight(z.shape[0])));
+    else for (const c of statisticsCotangents(loss, z, batch.y, options)) collect.add(back(c)[0]);
+    return { loss: value.data[0], grad: g, statistics: collect.result() };
+  } finally {
+    back.dispose();
   }
-  back.dispose(); // its residuals go back to the pool now, not when the collector finds the function
-  const layers = taps.taps.map((t, j): LayerSample => ({ scope: t.scope, kind: t.kind, a: t.a, g: g[j], info: t.info }));
-  const diagonal = treeUnflatten(params, leaves.map((l, j) => new Tensor(l.dtype === 'float64' ? diag[j] : Float32Array.from(diag[j]), l.shape)));
-  return { layers, diagonal };
 }
 
 /** All blocks' states, in the order they were laid out. */
 export interface EstimatorState {
   readonly blocks: readonly BlockState[];
   [key: string]: PyTree;
-}
-
-function prefix(scope: string): string {
-  return scope === '' ? '' : `${scope}.`;
 }
 
 /**
@@ -146,31 +206,18 @@ export function layoutBlocks<P extends PyTree>(params: P, layers: readonly Layer
   for (const l of layers) {
     if (done.has(l.scope)) continue;
     done.add(l.scope);
-    const w = `${prefix(l.scope)}weight`;
-    const b = `${prefix(l.scope)}bias`;
-    const wi = index.get(w);
-    const bi = index.get(b);
-    const hasBias = l.info.bias === true;
     if ((uses.get(l.scope) ?? 0) > 1) {
       events.push(`kfac: layer '${l.scope}' is applied ${uses.get(l.scope)} times; its parameters get diagonal blocks`);
       continue;
     }
-    if (wi === undefined || (hasBias && bi === undefined)) {
-      events.push(`kfac: tap '${l.scope}' has no matching parameters '${w}'${hasBias ? ` and '${b}'` : ''}; diagonal blocks used`);
+    const laid = layoutOf(l, (p) => { const i = index.get(p); return i === undefined ? undefined : leaves[i].shape; });
+    if (typeof laid === 'string') {
+      events.push(laid);
       continue;
     }
-    const wShape = leaves[wi].shape;
-    const okShape = l.kind === 'dense' ? wShape.length === 2 : wShape.length === 4;
-    if (!okShape || (hasBias && !sameShape(leaves[bi as number].shape, [wShape[0]]))) {
-      events.push(`kfac: parameters of '${l.scope}' do not have ${l.kind} shapes; diagonal blocks used`);
-      continue;
-    }
-    const ps = hasBias ? [w, b] : [w];
-    const block = l.kind === 'dense'
-      ? new (approximation === 'ekfac' ? DenseEkfac : DenseKronecker)(l.scope, ps, wShape)
-      : new (approximation === 'ekfac' ? Conv2dEkfac : Conv2dKronecker)(l.scope, ps, wShape, convGeometry(l.info));
-    blocks.push(block.init(leaves[wi].dtype));
-    ps.forEach((p) => covered.add(p));
+    const block = kroneckerBlock(l.kind, approximation, l.scope, laid);
+    blocks.push(block.init(leaves[index.get(laid.paths[0]) as number].dtype));
+    laid.paths.forEach((p) => covered.add(p));
   }
   paths.forEach((p, i) => {
     if (!covered.has(p)) blocks.push(new DiagonalBlock(p, leaves[i].shape).init(leaves[i].dtype));

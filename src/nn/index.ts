@@ -1,5 +1,8 @@
 /** The `nn` namespace: modules, layers, initializers, losses, taps and checkpoints. */
-export { Module, Sequential, Residual, Lambda, TapRecorder, childContext, type ApplyContext, type InitOptions, type Tap } from './module.js';
+export {
+  Module, Sequential, Residual, Lambda, TapRecorder, childContext, type ApplyContext, type InitOptions, type Tap, type TapOf, type TapKind, type TapInfoByKind,
+  type DenseTapInfo, type Conv2dTapInfo, type RecurrentTapInfo,
+} from './module.js';
 export {
   Linear, Conv2d, MaxPool2d, AvgPool2d, Flatten, Dropout, LayerNorm, ReLU, Tanh, Sigmoid, Softplus, GELU, Softmax,
   dropout, layerNorm, gelu, type LinearOptions, type LinearParams, type Conv2dLayerOptions,

@@ -8,34 +8,109 @@
  * and other modules' `apply` is as good as a Module (residual connections, shared weights, ...).
  */
 import type { DType } from '../kernels/types.js';
-import { Tensor, describe, fmtShape } from '../tensor/tensor.js';
+import { Tensor, allocate, describe, fmtShape } from '../tensor/tensor.js';
+import { stack } from '../tensor/shape-ops.js';
 import { Rng } from '../tensor/random.js';
 import { add } from '../autodiff/ops.js';
 import { retainGrad, type RetainedGrad } from '../autodiff/vjp.js';
 import { stopGradient } from '../autodiff/core.js';
 import { escape } from '../tensor/scope.js';
 import type { PyTree } from '../autodiff/pytree.js';
+import type { Pair } from '../tensor/conv.js';
 
-/** What a layer saw in one forward pass, for Kronecker-factored curvature (K-FAC, Shampoo). */
-export interface Tap {
+/** Geometry a dense layer's tap records. */
+export interface DenseTapInfo {
+  readonly bias: boolean;
+}
+
+/** Geometry a conv2d layer's tap records (the layer's options, unresolved: a number or a pair). */
+export interface Conv2dTapInfo {
+  readonly bias: boolean;
+  readonly kernel: Pair;
+  readonly stride?: Pair;
+  readonly padding?: Pair;
+  readonly dilation?: Pair;
+}
+
+/**
+ * A recurrent layer's tap: ONE shared affine map s_t = W ā_t applied at every time step t, so
+ * the tap's `a` is `[N, T, in]` (the map's input at each step, e.g. [x_t; h_{t-1}] for an Elman
+ * RNN) and its output `[N, T, out]` (the pre-activations). The weight W is shared across time:
+ * it is the column-wise concatenation of the parameters named in `weights` (in the order of a's
+ * features, each `[out, in_k]`), and the bias the sum of the vectors named in `biases` (PyTorch
+ * keeps two, `bias_ih` and `bias_hh`, whose gradients are equal). Names are relative to the tap's
+ * scope. Martens, Ba & Johnson (ICLR 2018) build K-FAC blocks for it from these per-step rows.
+ */
+export interface RecurrentTapInfo {
+  readonly bias: boolean;
+  readonly weights: readonly string[];
+  readonly biases: readonly string[];
+}
+
+/**
+ * Per layer kind, what its tap records besides `a` and the output. A new kind of layer that
+ * curvature blocks understand starts here: the curvature grid (`curvature/kronecker-grid.ts`)
+ * is typed over these keys, so a kind without blocks is a compile error there.
+ */
+export interface TapInfoByKind {
+  dense: DenseTapInfo;
+  conv2d: Conv2dTapInfo;
+  recurrent: RecurrentTapInfo;
+}
+
+/** The layer kinds that record taps. */
+export type TapKind = keyof TapInfoByKind;
+
+/** A tap of one kind: what a layer saw in one forward pass. */
+export interface TapOf<K extends TapKind> {
   /** Scope of the layer, the prefix of its parameters' paths (e.g. `2` for `2.weight`). */
   readonly scope: string;
-  readonly kind: 'dense' | 'conv2d';
+  readonly kind: K;
   /** The layer's input (concrete, not differentiated). */
   readonly a: Tensor;
   /** The layer's pre-activation output and, after the backward pass, its gradient. */
   readonly output: RetainedGrad;
-  /** Layer geometry (conv2d: stride, padding, dilation, kernel), and whether it has a bias. */
-  readonly info: Readonly<Record<string, unknown>>;
+  /** Layer geometry and whether it has a bias. */
+  readonly info: TapInfoByKind[K];
 }
+
+/** What a layer saw in one forward pass, for Kronecker-factored curvature (K-FAC, Shampoo): a union over kinds. */
+export type Tap = { [K in TapKind]: TapOf<K> }[TapKind];
 
 /** Collects taps during a forward pass run inside `grad` / `valueAndGrad`. */
 export class TapRecorder {
   readonly taps: Tap[] = [];
 
-  record(scope: string, kind: Tap['kind'], a: Tensor, s: Tensor, info: Record<string, unknown> = {}): void {
+  record<K extends TapKind>(scope: string, kind: K, a: Tensor, s: Tensor, info: TapInfoByKind[K]): void {
     // The tap leaves the transformation through this recorder, not its result: let it out.
-    this.taps.push({ scope, kind, a: escape(stopGradient(a)), output: retainGrad(s), info });
+    const tap: TapOf<K> = { scope, kind, a: escape(stopGradient(a)), output: retainGrad(s), info };
+    this.taps.push(tap as unknown as Tap);
+  }
+
+  /**
+   * A recurrent layer's tap from its time steps: the shared map's input ā_t `[N, in]` and
+   * pre-activation s_t `[N, out]` at each step t, recorded as one tap with `a` `[N, T, in]` and
+   * an output whose gradient, after a backward pass, is the steps' gradients stacked `[N, T, out]`
+   * (steps the backward pass did not reach count as zero).
+   */
+  recordSequence(scope: string, kind: 'recurrent', inputs: readonly Tensor[], outputs: readonly Tensor[], info: RecurrentTapInfo): void {
+    if (inputs.length === 0 || inputs.length !== outputs.length) {
+      throw new RangeError(`TapRecorder: recurrent tap '${scope}' needs one input and one output per time step, got ${inputs.length} and ${outputs.length}`);
+    }
+    const a = escape(stack(inputs.map((x) => stopGradient(x)), 1));
+    const steps = outputs.map((s) => retainGrad(s));
+    const value = escape(stack(steps.map((h) => h.value), 1));
+    const output: RetainedGrad = {
+      value,
+      get grad(): Tensor | null {
+        if (steps.every((h) => h.grad === null)) return null;
+        return stack(steps.map((h) => h.grad ?? new Tensor(allocate(h.value.dtype, h.value.size), h.value.shape)), 1);
+      },
+      set grad(_: Tensor | null) {
+        throw new Error(`TapRecorder: the gradient of recurrent tap '${scope}' is read-only (it stacks its steps' gradients)`);
+      },
+    };
+    this.taps.push({ scope, kind, a, output, info });
   }
 
   /** The tap of a layer by scope (the last one recorded, for layers applied more than once use `taps`). */

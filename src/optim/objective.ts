@@ -19,7 +19,7 @@ import { fisherVp, ggnOperatorFn, ggnvp, type Batch, type ModelFn } from '../cur
 import { diagEmpiricalFisher } from '../curvature/diag-fisher.js';
 import { gather } from '../tensor/shape-ops.js';
 import { treeAxpby, treeMapValues, treeVdot } from '../autodiff/tree-math.js';
-import { kfacStatistics, type EstimationMode, type KfacStatistics, type TappedModel } from '../curvature/kronecker-estimator.js';
+import { kfacStatistics, kfacValueGradAndStatistics, type EstimationMode, type KfacStatistics, type TappedModel } from '../curvature/kronecker-estimator.js';
 import type { Objective } from './types.js';
 import { checkNumber } from './validate.js';
 
@@ -56,6 +56,13 @@ export interface ModelObjective<P extends PyTree = PyTree> extends Objective<P> 
    * ignores its third argument) gives no layers.
    */
   kfacStatistics(params: P, options: { mode: EstimationMode; rng: Rng }): KfacStatistics<P>;
+  /**
+   * Ask that the next `valueAndGrad` at exactly `params` (the same object) compute K-FAC's
+   * statistics in the gradient's own pass (`kfacValueGradAndStatistics`: one forward pass); the
+   * next `kfacStatistics` at `params` with the same `options` object then returns them
+   * (`fromGradientPass: true`) instead of running passes of its own. One-shot.
+   */
+  requestKfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng }): void;
   /**
    * The Gram matrix [vᵢᵀ(G + ηI)vⱼ] of the Gauss-Newton matrix (plus the coupled L2) on a few
    * vectors, by forward mode only: (J vᵢ)ᵀ H_L (J vⱼ) from one jvp per vector — what K-FAC's
@@ -104,8 +111,24 @@ export function modelObjective<P extends PyTree>(
   const lossOf = (p: P) => loss.value(f(p, batch.x), batch.y);
   const base = objective(lossOf);
   const rng = options.rng ?? new Rng(0);
+  type StatsOptions = { mode: EstimationMode; rng: Rng };
+  let requested: { params: P; options: StatsOptions } | undefined;
+  let ready: { params: P; options: StatsOptions; stats: KfacStatistics<P> } | undefined;
+  const statsOptions = (o: StatsOptions) => ({ ...o, dropoutSeed: seed, maxGgnOutputs });
   return {
     ...base,
+    valueAndGrad: (p) => {
+      if (requested === undefined || requested.params !== p) return base.valueAndGrad(p);
+      const o = requested.options;
+      requested = undefined;
+      const r = kfacValueGradAndStatistics(model as TappedModel<P>, loss, batch, p, statsOptions(o));
+      ready = { params: p, options: o, stats: { ...r.statistics, fromGradientPass: true } };
+      return [r.loss, r.grad];
+    },
+    requestKfacStatistics: (p, o) => {
+      requested = { params: p, options: o };
+      ready = undefined; // statistics of an earlier request nobody took (a rejected step) go
+    },
     l2: 0,
     ggnvp: (p, v) => ggnvp(f, loss, p, batch, v),
     ggnOperator: (p) => ggnOperatorFn(f, loss, p, batch),
@@ -126,7 +149,14 @@ export function modelObjective<P extends PyTree>(
       const hj = outs.map(([, jv]) => loss.outputHvp(z, batch.y, jv));
       return vectors.map((_, i) => vectors.map((__, j) => vdot(outs[i][1], hj[j])));
     },
-    kfacStatistics: (params, o) => kfacStatistics(model as TappedModel<P>, loss, batch, params, { ...o, dropoutSeed: seed, maxGgnOutputs }),
+    kfacStatistics: (params, o) => {
+      if (ready !== undefined && ready.params === params && ready.options === o) {
+        const stats = ready.stats;
+        ready = undefined;
+        return stats;
+      }
+      return kfacStatistics(model as TappedModel<P>, loss, batch, params, statsOptions(o));
+    },
     subsample: (fraction, subSeed) => {
       checkNumber('subsample', 'fraction', fraction, { min: 0, max: 1, minExclusive: true });
       const n = batch.x.shape[0];

@@ -40,6 +40,7 @@ export function createOptimizer<S extends PyTree, P extends PyTree = PyTree>(
       if (hit !== undefined) {
         ({ loss, grad } = hit);
       } else {
+        transform.beforeEvaluate?.(params, state.inner as S, objective, state.step);
         [loss, grad] = objective.valueAndGrad(params);
         counters.evals++;
       }

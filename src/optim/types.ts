@@ -100,6 +100,11 @@ export interface Transform<S extends PyTree = PyTree, P extends PyTree = PyTree>
   readonly name: string;
   init(params: P): S;
   update(updates: P, state: S, params: P, ctx: UpdateContext<P>): [P, S];
+  /**
+   * Optional: called by the driver just before it evaluates loss and gradient at `params`, so a
+   * transform can ask the objective for more from that same pass (K-FAC: its layer statistics).
+   */
+  beforeEvaluate?(params: P, state: S, objective: Objective<P>, step: number): void;
 }
 
 export interface StepInfo {

@@ -4,12 +4,16 @@
  * estimator in `curvature/kronecker-estimator.ts`; this file is the optimizer.
  *
  * One step at θ with gradient ∇h (objective h, on the current batch):
- * 1. statistics every `curvatureUpdatePeriod` steps — one forward + backward pass of the
- *    objective's `kfacStatistics` (see `kfacObjective`), folded into each layer's factors
+ * 1. statistics every `curvatureUpdatePeriod` steps — from the gradient's own pass when the
+ *    objective offers it (`requestKfacStatistics`, every `modelObjective`: the same forward
+ *    pass; 'empirical' the same backward pass too, 'true' one more backward pass on its
+ *    residuals), else a forward + backward pass of the objective's `kfacStatistics`, folded into each layer's factors
  *    A = E[ā āᵀ], G = E[ĝ ĝᵀ] by an EMA with ε_k = min(1 − 1/k, `curvatureDecay`); parameters
  *    without a tap get a `DiagonalBlock` (an objective without `kfacStatistics` gets only diagonal
  *    blocks, estimated by Hutchinson's v ⊙ (C v) with the objective's ggnvp, fisherVp or hvp);
- * 2. eigendecompositions (or Cholesky inverses) every `inverseUpdatePeriod` steps;
+ * 2. inverses every `inverseUpdatePeriod` steps (default 20, Martens & Grosse's T₃): Cholesky
+ *    inverses of the damped factors (refreshed also when λ changes), or eigendecompositions for
+ *    EKFAC (`inverseMethod`);
  * 3. Δ = −(F̆ + (λ+η)I)⁻¹∇h with F̆ the block-diagonal K-FAC matrix under factored Tikhonov
  *    damping with the π correction (sec. 6.3), η the objective's coupled L2 (`kfacObjective`);
  * 4. `stepRule: 'quadraticModel'` (default, sec. 7): δ = αΔ + μδ₀ (δ₀ the previous update) with
@@ -34,9 +38,12 @@
  * λ ≥ `minDamping` = 1e-4 and the model's momentum coefficient μ ∈ [0, `maxModelMomentum`]
  * (default 1; outside it μ is clipped and α re-minimized for that μ).
  *
- * Memory: per dense/conv layer the factors and their eigendecompositions (2·(in+1)² + 2·out²),
- * plus two parameter-sized trees (δ₀, the step). Cost per step: the gradient, the statistics
- * pass, 4 small GEMMs per layer, 2 curvature products and one evaluation ('quadraticModel').
+ * Memory: per dense/conv layer the factors and their inverses (2·(in+1)² + 2·out²), plus two
+ * parameter-sized trees (δ₀, the step). Cost per step: one forward pass and one ('empirical')
+ * or two ('true') backward passes for the gradient and the statistics, 2 GEMMs per layer to
+ * precondition, the 2×2 Gram matrix (two forward-mode passes) and one evaluation at the new
+ * point ('quadraticModel'); plus the inverses (about n³ per n×n factor by Cholesky) amortized
+ * over `inverseUpdatePeriod` steps.
  */
 import type { PyTree } from '../../autodiff/pytree.js';
 import { Rng } from '../../tensor/random.js';
@@ -58,11 +65,21 @@ export interface KfacCurvatureOptions {
   estimationMode?: EstimationMode;
   /** EMA decay of the factors, default 0.95. */
   curvatureDecay?: number;
-  /** Statistics every this many steps (default 1); inverses every `inverseUpdatePeriod` (default 5). */
+  /**
+   * Statistics every this many steps (default 1); inverses every `inverseUpdatePeriod` (default
+   * 20, Martens & Grosse's T₃; it was 5 before), amortized over the steps between.
+   */
   curvatureUpdatePeriod?: number;
   inverseUpdatePeriod?: number;
-  /** 'eigen' (default; damping applied when used) or 'cholesky' (explicit damped inverses). */
-  inverseMethod?: InverseMethod;
+  /**
+   * 'cholesky': explicit damped inverses (A + γ_A I)⁻¹, (G + γ_G I)⁻¹ by Cholesky (about n³ per
+   * factor), refreshed every `inverseUpdatePeriod` steps and whenever λ changed (a damping
+   * adaptation), as the step only needs solves at one λ. 'eigen': eigendecompositions (several
+   * times dearer), damping applied when used — what EKFAC needs (its basis). 'auto' (default;
+   * it was 'eigen' before): 'eigen' for EKFAC and for `kfacPreconditioner` with a damping
+   * schedule (a new λ every step), else 'cholesky'.
+   */
+  inverseMethod?: InverseMethod | 'auto';
   /** Seed of the sampled targets and Hutchinson probes (default 0); step k uses its own stream. */
   seed?: number;
   /**
@@ -133,8 +150,8 @@ function resolveCurvature(o: string, options: KfacCurvatureOptions) {
     estimationMode: checkChoice(o, 'estimationMode', options.estimationMode ?? 'true', ['true', 'empirical', 'ggn'] as const),
     curvatureDecay: checkNumber(o, 'curvatureDecay', options.curvatureDecay ?? 0.95, { min: 0, max: 1, maxExclusive: true }),
     curvatureUpdatePeriod: checkNumber(o, 'curvatureUpdatePeriod', options.curvatureUpdatePeriod ?? 1, { min: 1, integer: true }),
-    inverseUpdatePeriod: checkNumber(o, 'inverseUpdatePeriod', options.inverseUpdatePeriod ?? 5, { min: 1, integer: true }),
-    inverseMethod: checkChoice(o, 'inverseMethod', options.inverseMethod ?? 'eigen', ['eigen', 'cholesky'] as const),
+    inverseUpdatePeriod: checkNumber(o, 'inverseUpdatePeriod', options.inverseUpdatePeriod ?? 20, { min: 1, integer: true }),
+    inverseMethod: checkChoice(o, 'inverseMethod', options.inverseMethod ?? 'auto', ['auto', 'eigen', 'cholesky'] as const),
     seed: checkNumber(o, 'seed', options.seed ?? 0, { integer: true }),
     diagonalFallback: checkBoolean(o, 'diagonalFallback', options.diagonalFallback ?? false),
   };
@@ -173,7 +190,54 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
   return r;
 }
 
-type CurvatureConfig = ReturnType<typeof resolveCurvature>;
+/** Curvature options with the inverse method decided ('auto' resolved). */
+type CurvatureConfig = Omit<ReturnType<typeof resolveCurvature>, 'inverseMethod'> & { inverseMethod: InverseMethod };
+
+/** 'auto' → 'eigen' where the eigenbasis is needed (EKFAC) or λ changes every step, else 'cholesky'. */
+function resolveInverseMethod(owner: string, method: InverseMethod | 'auto', approximation: Approximation, dampingVariesPerStep: boolean): InverseMethod {
+  if (approximation === 'ekfac' && method === 'cholesky') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' (EKFAC preconditions in the eigenbasis)`);
+  if (method !== 'auto') return method;
+  return approximation === 'ekfac' || dampingVariesPerStep ? 'eigen' : 'cholesky';
+}
+
+/** What a step's statistics are computed with (one object: the objective matches requests by identity). */
+export interface StatisticsRequest {
+  readonly mode: EstimationMode;
+  readonly rng: Rng;
+}
+
+function statisticsDue(c: CurvatureConfig, state: EstimatorState, step: number): boolean {
+  return state.blocks.length === 0 || step % c.curvatureUpdatePeriod === 0;
+}
+
+function statisticsRequest(c: CurvatureConfig, step: number): StatisticsRequest {
+  return { mode: c.estimationMode, rng: new Rng(c.seed * 65537 + step + 1) };
+}
+
+/**
+ * The transform's `beforeEvaluate` and the request to hand to `refreshCurvature`: when the
+ * statistics are due and the objective can compute them in the gradient's own pass
+ * (`requestKfacStatistics`), ask for that, so a step pays one forward pass for both.
+ */
+export function gradientPassStatistics<P extends PyTree>(c: CurvatureConfig, curvatureOf: (state: never) => EstimatorState) {
+  let pending: { objective: object; params: P; request: StatisticsRequest } | undefined;
+  return {
+    beforeEvaluate(params: P, state: unknown, objective: Objective<P>, step: number): void {
+      pending = undefined;
+      const curvature = curvatureOf(state as never);
+      if (!statisticsDue(c, curvature, step) || !hasKfacStatistics(objective) || typeof objective.requestKfacStatistics !== 'function') return;
+      const request = statisticsRequest(c, step);
+      objective.requestKfacStatistics(params, request);
+      pending = { objective, params, request };
+    },
+    /** The request made for this evaluation, if it was for this objective and point (taken once). */
+    take(objective: Objective<P>, params: P): StatisticsRequest | undefined {
+      const p = pending;
+      pending = undefined;
+      return p !== undefined && p.objective === objective && p.params === params ? p.request : undefined;
+    },
+  };
+}
 
 
 /**
@@ -182,15 +246,19 @@ type CurvatureConfig = ReturnType<typeof resolveCurvature>;
  */
 export function refreshCurvature<P extends PyTree>(
   owner: string, approximation: Approximation, c: CurvatureConfig, state: EstimatorState, params: P, grad: P, ctx: UpdateContext<P>, damping: number,
+  requested?: StatisticsRequest,
 ): EstimatorState {
   const obj = ctx.objective;
   const first = state.blocks.length === 0;
   let stats: { layers: readonly LayerSample[]; diagonal: P | undefined } | undefined;
-  if (first || ctx.step % c.curvatureUpdatePeriod === 0) {
-    const rng = new Rng(c.seed * 65537 + ctx.step + 1);
+  if (statisticsDue(c, state, ctx.step)) {
+    const request = requested ?? statisticsRequest(c, ctx.step);
+    const rng = request.rng;
     if (hasKfacStatistics(obj)) {
-      stats = obj.kfacStatistics(params, { mode: c.estimationMode, rng });
-      ctx.counters.evals++;
+      const s = obj.kfacStatistics(params, request);
+      // Statistics from the gradient's own pass cost no evaluation of their own.
+      if (s.fromGradientPass !== true) ctx.counters.evals++;
+      stats = s;
       if (first && stats.layers.length === 0 && !c.diagonalFallback) {
         throw new RangeError(`${owner}: the model recorded no layer taps, so there are no Kronecker blocks: build it from nn layers (a Module, or a function that passes its third argument ctx on to them), or pass { diagonalFallback: true } for diagonal blocks only`);
       }
@@ -293,14 +361,17 @@ function valueAt<P extends PyTree>(obj: Objective<P>, p: P, ctx: UpdateContext<P
 
 /** The K-FAC (or EKFAC, by `approximation`) update as a transform; see the module comment. */
 export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, approximation: Approximation = 'kronecker', owner = 'kfac'): Transform<KfacState<P>, P> {
-  const o = resolveKfacOptions(owner, options);
-  if (approximation === 'ekfac' && o.inverseMethod !== 'eigen') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' (EKFAC preconditions in the eigenbasis)`);
+  const resolved = resolveKfacOptions(owner, options);
+  const o = { ...resolved, inverseMethod: resolveInverseMethod(owner, resolved.inverseMethod, approximation, false) };
   const clamp = (l: number) => (Number.isFinite(l) ? Math.min(o.maxDamping, Math.max(o.minDamping, l)) : o.damping);
   const omega = Math.pow(19 / 20, o.dampingAdaptationPeriod);
+  const gradientPass = gradientPassStatistics<P>(o, (s: KfacState<P>) => s.curvature);
   return {
     name: owner,
     init: (params) => ({ damping: o.damping, curvature: { blocks: [] }, previous: treeZerosLike(params), alpha: NaN, mu: NaN, rho: NaN, faultBoost: 1 }),
+    beforeEvaluate: gradientPass.beforeEvaluate,
     update: (g, state, params, ctx) => {
+      const requested = gradientPass.take(ctx.objective, params);
       if (treeVdot(g, g) === 0) {
         ctx.events.push(`${owner}: zero gradient; no step`);
         return [treeZerosLike(g), state];
@@ -311,7 +382,7 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
       const boost = faultBoostOf(state.faultBoost);
       const lambda = clamp(lmDamping * boost);
       const eta = hasKfacStatistics(obj) ? obj.l2 : 0;
-      const curvature = refreshCurvature(owner, approximation, o, state.curvature, params, g, ctx, lambda + eta);
+      const curvature = refreshCurvature(owner, approximation, o, state.curvature, params, g, ctx, lambda + eta, requested);
       const u = preconditionTree(curvature, g, lambda + eta);
       if (!treeIsFinite(u)) {
         ctx.rejected = `${owner}: non-finite preconditioned gradient; step rejected, damping unchanged`;
@@ -406,19 +477,22 @@ export interface KfacPreconditionerOptions extends KfacCurvatureOptions {
 export function kfacPreconditioner<P extends PyTree>(options: KfacPreconditionerOptions = {}): Transform<EstimatorState, P> {
   const owner = 'kfacPreconditioner';
   checkKnownOptions(owner, options, [...CURVATURE_OPTIONS, 'damping', 'approximation']);
-  const c = resolveCurvature(owner, options);
+  const curvature = resolveCurvature(owner, options);
   const damping = checkSchedule(owner, 'damping', options.damping ?? 1e-3, { min: 0, minExclusive: true });
   const approximation = checkChoice(owner, 'approximation', options.approximation ?? 'kronecker', ['kronecker', 'ekfac'] as const);
-  if (approximation === 'ekfac' && c.inverseMethod !== 'eigen') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' for EKFAC`);
+  const c = { ...curvature, inverseMethod: resolveInverseMethod(owner, curvature.inverseMethod, approximation, typeof damping === 'function') };
+  const gradientPass = gradientPassStatistics<P>(c, (s: EstimatorState) => s);
   return {
     name: owner,
     init: () => ({ blocks: [] }),
+    beforeEvaluate: gradientPass.beforeEvaluate,
     update: (g, state, params, ctx) => {
+      const requested = gradientPass.take(ctx.objective, params);
       if (treeVdot(g, g) === 0) return [treeZerosLike(g), state];
       const l = evalSchedule('damping', damping, ctx.step);
       if (!(l > 0)) throw new RangeError(`${owner}: damping schedule returned ${l} at step ${ctx.step}; it must be > 0`);
       const eta = hasKfacStatistics(ctx.objective) ? ctx.objective.l2 : 0;
-      const s = refreshCurvature(owner, approximation, c, state, params, g, ctx, l + eta);
+      const s = refreshCurvature(owner, approximation, c, state, params, g, ctx, l + eta, requested);
       return [preconditionTree(s, g, l + eta), s];
     },
   };
