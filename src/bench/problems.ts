@@ -34,6 +34,8 @@ export interface Evaluation {
   testAccuracy?: number;
   /** Autoencoders: per-case sum of squared errors of the sigmoid reconstructions, mean over cases (Martens 2010's training error). */
   trainReconstructionError?: number;
+  /** Problems with an exact solution (PINNs): ‖u − u*‖₂ / ‖u*‖₂ on an evaluation grid (Raissi et al. 2019). */
+  relL2?: number;
 }
 
 /** Martens 2010's error: mean over cases of Σ_j (σ(z_ij) − x_ij)². */

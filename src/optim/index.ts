@@ -34,3 +34,6 @@ export type { ModelObjective, ModelObjectiveOptions, L2Options, L2Exclude } from
 export type { EstimationMode, TappedModel, KfacStatistics, EstimatorState } from '../curvature/kronecker-estimator.js';
 export type { InverseMethod, Approximation, BlockState, LayerSample, KroneckerState, DiagonalState, LayerKind, EigenInverse, CholeskyInverse } from '../curvature/kronecker.js';
 export { saddleFreeNewton, saddleFreeNewtonTransform, type SaddleFreeNewtonOptions, type SaddleFreeNewtonState } from './krylov/saddle-free-newton.js';
+export { switching, type SwitchingOptions, type SwitchingState, type SwitchCondition } from './hybrids/switching.js';
+export { intermittent, type IntermittentOptions, type IntermittentState } from './hybrids/intermittent.js';
+export { adamLbfgs, ADAM_LBFGS_DEFAULT_AFTER, type AdamLbfgsOptions } from './hybrids/adam-lbfgs.js';

@@ -13,6 +13,7 @@ import { subsampledNewton } from './krylov/subsampled-newton.js';
 import { kfac } from './kronecker/kfac.js';
 import { ekfac } from './kronecker/ekfac.js';
 import { saddleFreeNewton } from './krylov/saddle-free-newton.js';
+import { adamLbfgs } from './hybrids/adam-lbfgs.js';
 import type { Objective, Optimizer } from './types.js';
 
 export interface OptimizerEntry {
@@ -45,6 +46,10 @@ const entries: OptimizerEntry[] = [
   },
   { id: 'ekfac', title: 'EKFAC', reference: 'George et al. 2018', needs: ['ggnvp'], stochastic: true, create: (o) => ekfac(o) as unknown as Optimizer<PyTree, PyTree> },
   { id: 'saddle-free-newton', title: 'saddle-free Newton (Krylov)', reference: 'Dauphin et al. 2014', needs: ['hvp'], stochastic: false, create: (o) => saddleFreeNewton(o) as unknown as Optimizer<PyTree, PyTree> },
+  {
+    id: 'adam-lbfgs', title: 'Adam then L-BFGS (switching)', reference: 'Raissi, Perdikaris & Karniadakis 2019; Lu et al. 2021 (DeepXDE)',
+    needs: [], stochastic: true, create: (o) => adamLbfgs(o) as unknown as Optimizer<PyTree, PyTree>,
+  },
 ];
 
 export const OPTIMIZERS: ReadonlyMap<string, OptimizerEntry> = new Map(entries.map((e) => [e.id, e]));
