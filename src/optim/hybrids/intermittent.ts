@@ -66,9 +66,12 @@ export function intermittent(secondOrder: Optimizer, firstOrder: Optimizer, opti
       const s = state.inner;
       if (isSecondOrderStep(state.step, every)) {
         const r = secondOrder.step(params, s.secondOrder, objective);
+        // A step the driver rejected (non-finite loss or gradient) leaves everything as it was.
+        if (r.state === s.secondOrder) return { params: r.params, state, info: r.info };
         return { params: r.params, state: { step: state.step + 1, inner: { ...s, secondOrder: r.state } }, info: r.info };
       }
       const r = firstOrder.step(params, s.firstOrder, objective);
+      if (r.state === s.firstOrder) return { params: r.params, state, info: r.info };
       return { params: r.params, state: { step: state.step + 1, inner: { ...s, firstOrder: r.state } }, info: r.info };
     }) as Optimizer<IntermittentState, PyTree>['step'],
   };

@@ -109,9 +109,12 @@ export function switching(first: Optimizer, second: Optimizer, options: Switchin
       if (s.phase !== 0) {
         if (s.second === null) throw new TypeError(`${name}: state says phase ${s.phase} but holds no state of ${second.name}`);
         const r = second.step(params, s.second, objective);
+        // A step the driver rejected (non-finite loss or gradient) leaves everything as it was.
+        if (r.state === s.second) return { params: r.params, state, info: r.info };
         return { params: r.params, state: { step: state.step + 1, inner: { ...s, second: r.state } }, info: r.info };
       }
       const r = first.step(params, s.first, objective);
+      if (r.state === s.first) return { params: r.params, state, info: r.info };
       const made = state.step + 1;
       if (!due(r.info, made)) return { params: r.params, state: { step: made, inner: { ...s, first: r.state } }, info: r.info };
       const info = { ...r.info, events: [...r.info.events, `switched to ${second.name} after ${made} steps`] };
