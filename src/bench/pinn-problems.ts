@@ -45,8 +45,11 @@ function points(n: number, d: number, at: (i: number, j: number) => number): Ten
   return tensor(data, [n, d], f64);
 }
 
-interface PinnSetup {
+/** A PINN problem's parts (exported for tests: the loss is checked against finite differences). */
+export interface PinnSetup {
   model: Sequential;
+  /** The collocation, boundary and initial points (and their targets) the loss reads. */
+  points: Record<string, Tensor>;
   /** The loss on a subset of the interior points (their rows), boundary terms included. */
   loss(params: PyTree[], interiorRows: number[] | 'all'): Tensor;
   nInterior: number;
@@ -80,6 +83,8 @@ function pinnInstance(setup: PinnSetup, seed: number): ProblemInstance {
       return objective((p: PyTree[]) => setup.loss(p, rows)) as Objective;
     },
     trainSize: n,
+    // The network, for tools that read it; no `loss`: the PDE residual is not a loss of outputs and targets.
+    model: setup.model,
     evaluate: (p) => {
       const q = p as PyTree[];
       const u = setup.model.apply(q, setup.grid);
@@ -98,7 +103,7 @@ const POISSON_K = 2;
 /** The heat equation's diffusivity. */
 export const HEAT_ALPHA = 0.1;
 
-function poissonSetup(seed: number, size: DataSize): PinnSetup {
+export function poissonSetup(seed: number, size: DataSize): PinnSetup {
   const n = INTERIOR.poisson[size];
   const rng = new Rng(seed + 1);
   const w = POISSON_K * Math.PI;
@@ -110,6 +115,7 @@ function poissonSetup(seed: number, size: DataSize): PinnSetup {
   const grid = points(gridN, 1, (i) => i / (gridN - 1));
   return {
     model,
+    points: { interior: xs, f, boundary: xb },
     nInterior: n,
     loss: (p, rows) => {
       const x = rows === 'all' ? xs : gather(xs, rows, 0);
@@ -125,7 +131,7 @@ function poissonSetup(seed: number, size: DataSize): PinnSetup {
   };
 }
 
-function heatSetup(seed: number, size: DataSize): PinnSetup {
+export function heatSetup(seed: number, size: DataSize): PinnSetup {
   const n = INTERIOR.heat[size];
   const nEdge = Math.max(16, n / 8);
   const rng = new Rng(seed + 1);
@@ -139,6 +145,7 @@ function heatSetup(seed: number, size: DataSize): PinnSetup {
   const grid = points(gridN * gridN, 2, (i, j) => (j === 0 ? i % gridN : Math.floor(i / gridN)) / (gridN - 1));
   return {
     model,
+    points: { interior, initial, initialTarget, sides },
     nInterior: n,
     loss: (p, rows) => {
       const x = rows === 'all' ? interior : gather(interior, rows, 0);
