@@ -2,13 +2,12 @@
  * The registry of named benchmark problems: each is a model + loss + data + evaluation (or a
  * plain test function), built from a seed. Ids are kebab-case and used everywhere (CLI, results,
  * report): `mgh/<name>`, `logreg-mnist`, `mlp-mnist`, `autoencoder-mnist`,
- * `autoencoder-curves`, `cnn-mnist`, `mlp-iris`, `mlp-spirals`.
+ * `autoencoder-curves`, `cnn-mnist`, `mlp-iris`, `mlp-spirals`, `pinn-poisson-1d`, `pinn-heat-1d`.
  */
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { gather } from '../tensor/shape-ops.js';
 import { argmax } from '../tensor/ops.js';
-import type { PyTree } from '../autodiff/pytree.js';
 import { Linear } from '../nn/layers.js';
 import { Sequential, Module } from '../nn/module.js';
 import { cnn, deepAutoencoder, mlp } from '../nn/models.js';
@@ -24,18 +23,10 @@ import { loadMnist } from '../data/mnist.js';
 import { loadCurves } from '../data/curves.js';
 import { loadIris } from '../data/iris.js';
 import { twoSpirals } from '../data/synthetic.js';
+import type { Evaluation, Problem, ProblemInstance } from './problem-types.js';
+import { PINN_PROBLEMS } from './pinn-problems.js';
 
-export type ProblemKind = 'function' | 'classifier' | 'autoencoder' | 'regression';
-/** Data sizes: 'tiny' for tests, 'small' (default) for the suite, 'paper' for the published sizes. */
-export type DataSize = 'tiny' | 'small' | 'paper';
-
-export interface Evaluation {
-  trainLoss: number;
-  testLoss?: number;
-  testAccuracy?: number;
-  /** Autoencoders: per-case sum of squared errors of the sigmoid reconstructions, mean over cases (Martens 2010's training error). */
-  trainReconstructionError?: number;
-}
+export type { DataSize, Evaluation, Problem, ProblemInstance, ProblemKind } from './problem-types.js';
 
 /** Martens 2010's error: mean over cases of Σ_j (σ(z_ij) − x_ij)². */
 function reconstructionError(logits: Tensor, x: Tensor): number {
@@ -46,35 +37,6 @@ function reconstructionError(logits: Tensor, x: Tensor): number {
     s += (p - x.data[i]) ** 2;
   }
   return s / x.shape[0];
-}
-
-export interface ProblemInstance {
-  readonly params: PyTree;
-  /** Objective on the whole training set. */
-  readonly full: Objective;
-  /** Objective on mini-batch `k` of size `batchSize` (a fixed, seeded order of epochs). */
-  batch(k: number, batchSize: number): Objective;
-  readonly trainSize: number;
-  /** Full training loss, and test metrics where the problem has a test set. */
-  evaluate(params: PyTree): Evaluation;
-  /** The model and loss, for optimizers that read layer taps (K-FAC). */
-  readonly model?: Module;
-  readonly loss?: Loss;
-  readonly data?: { train: { x: Tensor; y: Tensor } };
-  /** The training rows of mini-batch `k` (what `batch(k, batchSize)` reads), for sharding over ranks. */
-  batchIndices?(k: number, batchSize: number): readonly number[];
-  /** Coupled L2 strength of `full` and `batch` (0 when none). */
-  readonly l2?: number;
-}
-
-export interface Problem {
-  readonly id: string;
-  readonly title: string;
-  readonly kind: ProblemKind;
-  readonly description: string;
-  /** Known minimum (test functions). */
-  readonly fStar?: number;
-  build(seed: number, options?: { size?: DataSize }): ProblemInstance;
 }
 
 /** Examples and targets sharing their first axis. */
@@ -236,7 +198,7 @@ const problems: Problem[] = [
       const test = twoSpirals({ n: 512, noise: 0.05, seed: seed + 1000 });
       return modelProblem(mlp([2, 32, 32, 2]), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
-  },
+  },  ...PINN_PROBLEMS,
 ];
 
 export const PROBLEMS: ReadonlyMap<string, Problem> = new Map(problems.map((p) => [p.id, p]));

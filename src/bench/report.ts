@@ -25,6 +25,8 @@ export interface SummaryRow {
   stepRatio?: number;
   /** How the runs ended, e.g. 'converged' or 'converged 2, budget 1'. */
   stopped: string;
+  /** Median final relative L2 error against the exact solution (problems that have one: PINNs). */
+  finalRelL2?: number;
 }
 
 export interface ProblemSummary {
@@ -51,6 +53,8 @@ export function summarize(results: Pick<Results, 'runs'>): ProblemSummary[] {
       const reach = rs.map((r) => firstReach(r, target));
       const ok = reach.filter((x): x is { step: number; seconds: number } => x !== undefined);
       const row: SummaryRow = { optimizer, finalLoss: finals.get(optimizer) ?? NaN, reached: ok.length, seeds: rs.length, stopped: stoppedWords(rs) };
+      const relL2 = rs.map((r) => r.final.relL2).filter((v): v is number => v !== undefined);
+      if (relL2.length > 0) row.finalRelL2 = median(relL2);
       if (ok.length * 2 > rs.length) {
         row.stepsToTarget = median(ok.map((x) => x.step));
         row.secondsToTarget = median(ok.map((x) => x.seconds));
@@ -195,6 +199,11 @@ function dashNote(s: ProblemSummary): string {
 const COLORS = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf', '#bcbd22', '#7f7f7f', '#393b79', '#637939'];
 
 /** The whole report as one HTML document (scripts and data inlined; no network). */
+/** Whether a problem's runs report an error against an exact solution (a column of its own). */
+export function hasRelL2(s: ProblemSummary): boolean {
+  return s.rows.some((r) => r.finalRelL2 !== undefined);
+}
+
 export function renderReport(results: Results, assets: ReportAssets = uplotAssets()): string {
   const summaries = summarize(results);
   const heads = results.headlines ?? headlines(results.runs);
@@ -205,8 +214,8 @@ export function renderReport(results: Results, assets: ReportAssets = uplotAsset
   const tables = summaries.map((s) => `
     <h3>${escapeHtml(s.problem)}</h3>
     <p class="note">Target: training loss ${s.target.toPrecision(4)} (${s.rows.some((r) => r.optimizer === 'adam') ? 'the highest final loss of the Adam runs' : 'the highest final loss of any method'}). Medians over ${results.settings.seeds} seed(s).</p>
-    <table><thead><tr><th>optimizer</th><th>final loss</th><th>steps to target</th><th>seconds to target</th><th>time vs Adam</th><th>steps vs Adam</th><th>stopped</th></tr></thead><tbody>
-    ${s.rows.map((r) => `<tr><td><span class="sw" style="background:${color[r.optimizer]}"></span>${escapeHtml(r.optimizer)}</td><td>${r.finalLoss.toPrecision(4)}</td><td>${cell(r.stepsToTarget?.toString(), `reached in ${r.reached} of ${r.seeds} seed(s)`)}</td><td>${cell(r.secondsToTarget?.toFixed(2), `reached in ${r.reached} of ${r.seeds} seed(s)`)}</td><td>${cell(r.timeRatio?.toFixed(2), s.noRatio || 'no time to target')}</td><td>${cell(r.stepRatio?.toFixed(2), s.noRatio || 'no steps to target')}</td><td>${escapeHtml(r.stopped)}</td></tr>`).join('\n')}
+    <table><thead><tr><th>optimizer</th><th>final loss</th><th>steps to target</th><th>seconds to target</th><th>time vs Adam</th><th>steps vs Adam</th><th>stopped</th>${hasRelL2(s) ? '<th>relative L2 error</th>' : ''}</tr></thead><tbody>
+    ${s.rows.map((r) => `<tr><td><span class="sw" style="background:${color[r.optimizer]}"></span>${escapeHtml(r.optimizer)}</td><td>${r.finalLoss.toPrecision(4)}</td><td>${cell(r.stepsToTarget?.toString(), `reached in ${r.reached} of ${r.seeds} seed(s)`)}</td><td>${cell(r.secondsToTarget?.toFixed(2), `reached in ${r.reached} of ${r.seeds} seed(s)`)}</td><td>${cell(r.timeRatio?.toFixed(2), s.noRatio || 'no time to target')}</td><td>${cell(r.stepRatio?.toFixed(2), s.noRatio || 'no steps to target')}</td><td>${escapeHtml(r.stopped)}</td>${hasRelL2(s) ? `<td>${r.finalRelL2?.toPrecision(3) ?? '–'}</td>` : ''}</tr>`).join('\n')}
     </tbody></table>${dashNote(s)}`).join('\n');
   const m = results.machine;
   const peer = results.peers.torch;

@@ -27,6 +27,8 @@ export interface CurvePoint extends CurvePointBase {
   topEigenvalue?: number;
   hessianTrace?: number;
   hessianTraceStderr?: number;
+  /** Problems with an exact solution (PINNs): relative L2 error of the model against it on a grid. */
+  relL2?: number;
 }
 
 export interface RunRecord {
@@ -98,8 +100,9 @@ export function parseBudget(text: string): Budget {
   return { steps: v };
 }
 
-function stepObjective(inst: ProblemInstance, hyper: Hyper, step: number): Objective {
-  return hyper.batchSize === 'full' ? inst.full : inst.batch(step, hyper.batchSize);
+function stepObjective(inst: ProblemInstance, hyper: Hyper, step: number, wantsFull = false): Objective {
+  // A hybrid's full-batch phase (L-BFGS after Adam) gets the full objective on a mini-batch run.
+  return hyper.batchSize === 'full' || wantsFull ? inst.full : inst.batch(step, hyper.batchSize);
 }
 
 export function runOne(problemId: string, optimizerId: string, seed: number, budget: Budget, options: RunOptions = {}): { record: RunRecord; checkpoint: Checkpoint } {
@@ -169,6 +172,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     if (e.testLoss !== undefined) p.testLoss = e.testLoss;
     if (e.testAccuracy !== undefined) p.testAccuracy = e.testAccuracy;
     if (e.trainReconstructionError !== undefined) p.trainReconstructionError = e.trainReconstructionError;
+    if (e.relL2 !== undefined) p.relL2 = e.relL2;
     const c = sampleCurvature?.(step, params);
     if (c !== undefined) Object.assign(p, { topEigenvalue: c.topEigenvalue, hessianTrace: c.trace, hessianTraceStderr: c.traceStderr });
     curve.push(p);
@@ -189,7 +193,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     if (budget.steps !== undefined && step >= budget.steps) break;
     if (budget.seconds !== undefined && seconds >= budget.seconds) break;
     const t0 = process.hrtime.bigint();
-    const res = runInScope(carried, () => opt.step(params, state, stepObjective(inst, hyper, step)));
+    const res = runInScope(carried, () => opt.step(params, state, stepObjective(inst, hyper, step, opt.fullBatch?.(state) === true)));
     seconds += fromRankZero(comm, Number(process.hrtime.bigint() - t0) / 1e9);
     params = res.params;
     state = res.state;

@@ -16,7 +16,7 @@ import { OPTIMIZERS, optimizerEntry } from '../optim/registry.js';
 import { divergenceWarning, parseBudget, runOne, type Budget, type RunRecord } from '../bench/runner.js';
 import { hyperFor, TUNE_GRID, type Hyper } from '../bench/hyper.js';
 import { applyHyperArgs, type HyperArgs } from './hyper-args.js';
-import { renderReport, summarize } from '../bench/report.js';
+import { hasRelL2, renderReport, summarize } from '../bench/report.js';
 import { headlines } from '../bench/headline.js';
 import { resolveStopping } from '../bench/stopping.js';
 import { suiteById, suiteHyper, SUITES, type Suite } from '../bench/suites.js';
@@ -86,7 +86,7 @@ function tune(problem: string, optimizer: string, budget: Budget, size: DataSize
 
 /** A run's final line of the progress log. */
 function runLine(r: RunRecord): string {
-  return `${r.optimizer} on ${r.problem} (seed ${r.seed}): ${r.final.step} steps, ${r.final.seconds.toFixed(2)}s, train loss ${r.final.trainLoss.toPrecision(5)}, ${r.final.stopped} (${r.final.stopReason})`;
+  return `${r.optimizer} on ${r.problem} (seed ${r.seed}): ${r.final.step} steps, ${r.final.seconds.toFixed(2)}s, train loss ${r.final.trainLoss.toPrecision(5)}${r.final.relL2 === undefined ? '' : `, relative L2 error ${r.final.relL2.toPrecision(3)}`}, ${r.final.stopped} (${r.final.stopReason})`;
 }
 
 export async function runBench(a: BenchArgs): Promise<number> {
@@ -201,9 +201,11 @@ async function benchOnRanks(a: BenchArgs, comm: Communicator | undefined): Promi
   console.log(`\n${results.headlines.map((h) => h.text).join('\n')}`);
   for (const s of summarize(results)) {
     console.log(`\n${s.problem} (target loss ${s.target.toPrecision(4)}: the highest final loss of the Adam runs; medians over seeds)`);
-    console.log(table(['optimizer', 'final loss', 'steps to target', 'seconds to target', 'time vs adam', 'steps vs adam', 'stopped'], s.rows.map((r) => [
+    const rel = hasRelL2(s);
+    console.log(table(['optimizer', 'final loss', 'steps to target', 'seconds to target', 'time vs adam', 'steps vs adam', 'stopped', ...(rel ? ['rel. L2 error'] : [])], s.rows.map((r) => [
       r.optimizer, r.finalLoss.toPrecision(4), r.stepsToTarget ?? '-', r.secondsToTarget === undefined ? '-' : r.secondsToTarget.toFixed(2),
       r.timeRatio === undefined ? '-' : r.timeRatio.toFixed(2), r.stepRatio === undefined ? '-' : r.stepRatio.toFixed(2), r.stopped,
+      ...(rel ? [r.finalRelL2 === undefined ? '-' : r.finalRelL2.toPrecision(3)] : []),
     ])));
   }
   if (!peer.available) console.log(`\nPyTorch peer skipped: ${peer.reason}`);

@@ -10,3 +10,4 @@ export {
 export { glorotUniform, glorotNormal, heNormal, heUniform, lecunNormal, zerosInit, sparseInit, fans, INITIALIZERS, type Initializer, type InitializerName } from './init.js';
 export { mse, softmaxCrossEntropy, sigmoidBinaryCrossEntropy, type Loss, type Reduction } from './losses.js';
 export { serializeTree, deserializeTree, saveTree, loadTree, CheckpointError, type LoadedTree } from './checkpoint.js';
+export { inputDerivatives, type InputDerivatives, type InputDerivativesOptions, type PointModel } from './input-derivatives.js';

@@ -41,3 +41,6 @@ export { muon, muonTransform, newtonSchulz, type MuonOptions, type MuonState, ty
 export { adahessian, scaleByAdahessian, type AdahessianOptions, type AdahessianState } from './diagonal/adahessian.js';
 export { sophia, scaleBySophia, type SophiaOptions, type SophiaState } from './diagonal/sophia.js';
 export { spatialAverage, type DiagonalEstimator } from './diagonal/curvature-estimate.js';
+export { switching, type SwitchingOptions, type SwitchingState, type SwitchCondition } from './hybrids/switching.js';
+export { intermittent, type IntermittentOptions, type IntermittentState } from './hybrids/intermittent.js';
+export { adamLbfgs, ADAM_LBFGS_DEFAULT_AFTER, type AdamLbfgsOptions } from './hybrids/adam-lbfgs.js';

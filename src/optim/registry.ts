@@ -18,6 +18,7 @@ import { soap } from './kronecker/soap.js';
 import { muon } from './kronecker/muon.js';
 import { adahessian } from './diagonal/adahessian.js';
 import { sophia } from './diagonal/sophia.js';
+import { adamLbfgs } from './hybrids/adam-lbfgs.js';
 import type { Objective, Optimizer } from './types.js';
 
 export interface OptimizerEntry {
@@ -68,6 +69,10 @@ const entries: OptimizerEntry[] = [
   { id: 'soap', title: 'SOAP', reference: 'Vyas et al. 2024', needs: [], stochastic: true, create: (o) => soap(o) },
   // Hyper-parameters: MuonOptions (lr 0.02, momentum 0.95 Nesterov, 5 Newton-Schulz steps; Adam lr 3e-4 on the rest).
   { id: 'muon', title: 'Muon', reference: 'Jordan et al. 2024', needs: [], stochastic: true, create: (o) => muon(o) },
+  {
+    id: 'adam-lbfgs', title: 'Adam then L-BFGS (switching)', reference: 'Raissi, Perdikaris & Karniadakis 2019; Lu et al. 2021 (DeepXDE)',
+    needs: [], stochastic: true, create: (o) => adamLbfgs(o),
+  },
 ];
 
 /** Sophia's estimator is the id's: an `estimator` option that says otherwise is an error, not ignored. */

@@ -135,6 +135,11 @@ export interface Optimizer<S extends PyTree = PyTree, P extends PyTree = PyTree>
   readonly options: Readonly<Record<string, unknown>>;
   init(params: P): OptimizerState<S>;
   /**
+   * Whether the next step needs the full-batch objective although the driver feeds mini-batches
+   * (a hybrid whose current phase is full-batch L-BFGS). Absent: the driver's choice stands.
+   */
+  fullBatch?(state: OptimizerState<S>): boolean;
+  /**
    * One step from `params`. Generic in the caller's own parameter type (`Q`, e.g. the
    * `PyTree[]` a `Sequential` returns), so `({ params, state } = opt.step(params, state, obj))`
    * type-checks without annotations: the result has the structure of the input.

@@ -268,7 +268,7 @@ export function train<P extends PyTree>(model: Module<P> | ModelFn<P>, loss: Los
       if (epochs !== undefined && step >= epochs * perEpoch) { stopped = 'epochs'; break; }
       if (seconds !== undefined && time >= seconds) { stopped = 'seconds'; break; }
       const t0 = process.hrtime.bigint();
-      const res = runInScope(carried, () => opt.step(params, state, batchAt(step)));
+      const res = runInScope(carried, () => opt.step(params, state, opt.fullBatch?.(state) === true ? full : batchAt(step)));
       time += elapsedOnRankZero(comm, Number(process.hrtime.bigint() - t0) / 1e9);
       params = res.params;
       state = res.state;
