@@ -2,7 +2,7 @@
  * The registry of named benchmark problems: each is a model + loss + data + evaluation (or a
  * plain test function), built from a seed. Ids are kebab-case and used everywhere (CLI, results,
  * report): `mgh/<name>`, `logreg-mnist`, `mlp-mnist`, `autoencoder-mnist`,
- * `autoencoder-curves`, `cnn-mnist`, `mlp-iris`, `mlp-spirals`.
+ * `autoencoder-curves`, `cnn-mnist`, `mlp-iris`, `mlp-spirals`, `rnn-<task>` (rnn-problems.ts).
  */
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
@@ -23,6 +23,7 @@ import { loadMnist } from '../data/mnist.js';
 import { loadCurves } from '../data/curves.js';
 import { loadIris } from '../data/iris.js';
 import { twoSpirals } from '../data/synthetic.js';
+import { RNN_PROBLEMS } from './rnn-problems.js';
 
 export type ProblemKind = 'function' | 'classifier' | 'autoencoder' | 'regression';
 /** Data sizes: 'tiny' for tests, 'small' (default) for the suite, 'paper' for the published sizes. */
@@ -34,6 +35,8 @@ export interface Evaluation {
   testAccuracy?: number;
   /** Autoencoders: per-case sum of squared errors of the sigmoid reconstructions, mean over cases (Martens 2010's training error). */
   trainReconstructionError?: number;
+  /** Sequence tasks: fraction of fresh test sequences answered wrongly by the task's criterion. */
+  testError?: number;
 }
 
 /** Martens 2010's error: mean over cases of Σ_j (σ(z_ij) − x_ij)². */
@@ -69,7 +72,13 @@ export interface Problem {
   readonly description: string;
   /** Known minimum (test functions). */
   readonly fStar?: number;
-  build(seed: number, options?: { size?: DataSize }): ProblemInstance;
+  build(seed: number, options?: BuildOptions): ProblemInstance;
+}
+
+/** How an instance is built: data size, and the sequence length of the `rnn-*` problems (others ignore it). */
+export interface BuildOptions {
+  size?: DataSize;
+  seqLength?: number;
 }
 
 /** Examples and targets sharing their first axis. */
@@ -227,6 +236,7 @@ const problems: Problem[] = [
       return modelProblem(mlp([2, 32, 32, 2]), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
+  ...RNN_PROBLEMS,
 ];
 
 export const PROBLEMS: ReadonlyMap<string, Problem> = new Map(problems.map((p) => [p.id, p]));

@@ -16,7 +16,7 @@ const HELP: Record<string, string> = {
   [--suite quick|deep|paper] [--problems a,b] [--optimizers x,y]
   [--budget 60s|500steps] [--seeds 3] [--out DIR] [--size tiny|small|paper]
   [--lr X] [--batch-size N|full] [--set key=value ...]
-  [--curvature-every N] [--tune] [--no-peers] [--no-stop] [--json]
+  [--curvature-every N] [--tune] [--no-peers] [--no-stop] [--json] [--seq-length T]
   the suite (default quick) gives the defaults; runs end early when they
   converge or diverge unless --no-stop; --lr, --batch-size and --set override
   the hyper-parameters of every chosen optimizer (checked by each optimizer).`,
@@ -25,7 +25,8 @@ const HELP: Record<string, string> = {
   --optimizer O [--steps N | --budget S] [--seed K]
   [--lr X] [--batch-size N|full] [--set key=value ...]
   [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
-  [--size tiny|small|paper] [--curvature-every N] [--json]
+  [--size tiny|small|paper] [--curvature-every N] [--json] [--seq-length T]
+  --seq-length T: sequence length of the rnn-* problems (default 30).
   --curvature-every N: top Hessian eigenvalue and trace every N steps (outside the timed work).
   --steps N is the total count (at most 1000000000), also when resuming;
   with --save the checkpoint is written at the end, every N steps or S seconds
@@ -92,7 +93,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, {
         problem: { type: 'string' }, optimizer: { type: 'string' }, steps: { type: 'string' }, budget: { type: 'string' },
         seed: { type: 'string' }, save: { type: 'string' }, 'save-every': { type: 'string' }, 'save-every-seconds': { type: 'string' },
-        resume: { type: 'string' }, size: { type: 'string' }, 'curvature-every': { type: 'string' }, json: { type: 'boolean' },
+        resume: { type: 'string' }, size: { type: 'string' }, 'curvature-every': { type: 'string' }, json: { type: 'boolean' }, 'seq-length': { type: 'string' },
         data: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' }, loss: { type: 'string' }, 'test-fraction': { type: 'string' },
         lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true },
       });
@@ -110,6 +111,7 @@ async function main(argv: string[]): Promise<number> {
         suite: { type: 'string' }, problems: { type: 'string' }, optimizers: { type: 'string' }, budget: { type: 'string' }, seeds: { type: 'string' },
         out: { type: 'string' }, size: { type: 'string' }, tune: { type: 'boolean' }, 'no-peers': { type: 'boolean' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' },
         lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true }, 'curvature-every': { type: 'string' },
+        'seq-length': { type: 'string' },
       });
       return await runBench(values as never);
     }
