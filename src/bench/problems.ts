@@ -23,7 +23,7 @@ import { loadMnist } from '../data/mnist.js';
 import { loadCurves } from '../data/curves.js';
 import { loadIris } from '../data/iris.js';
 import { twoSpirals } from '../data/synthetic.js';
-import { RNN_PROBLEMS } from './rnn-problems.js';
+import { RNN_PROBLEM_SPECS, rnnProblemInstance } from './rnn-problems.js';
 
 export type ProblemKind = 'function' | 'classifier' | 'autoencoder' | 'regression';
 /** Data sizes: 'tiny' for tests, 'small' (default) for the suite, 'paper' for the published sizes. */
@@ -236,7 +236,7 @@ const problems: Problem[] = [
       return modelProblem(mlp([2, 32, 32, 2]), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
   },
-  ...RNN_PROBLEMS,
+  ...RNN_PROBLEM_SPECS.map(({ task, ...p }): Problem => ({ ...p, build: (seed, o) => rnnProblemInstance(task, seed, o) })),
 ];
 
 export const PROBLEMS: ReadonlyMap<string, Problem> = new Map(problems.map((p) => [p.id, p]));

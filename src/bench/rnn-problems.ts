@@ -16,12 +16,14 @@ import { kfacObjective } from '../optim/kronecker/kfac-objective.js';
 import { structuralObjective } from '../optim/krylov/structural-damping.js';
 import type { Objective } from '../optim/types.js';
 import { SEQUENCE_TASKS, generateSequenceTask, sequenceTask, sequenceTaskError, type SequenceData, type SequenceTaskName } from '../data/sequence-tasks.js';
-import type { DataSize, Evaluation, Problem, ProblemInstance } from './problems.js';
+
+/** The data sizes of problems.ts (kept apart: problems.ts imports this file). */
+type RnnDataSize = 'tiny' | 'small' | 'paper';
 
 /** Default sequence length of the `rnn-*` problems (tests and the default suite keep T ≤ 50). */
 export const DEFAULT_SEQ_LENGTH = 30;
 
-const RNN_SIZES: Record<DataSize, { hidden: number; train: number; test: number }> = {
+const RNN_SIZES: Record<RnnDataSize, { hidden: number; train: number; test: number }> = {
   tiny: { hidden: 8, train: 64, test: 500 },
   small: { hidden: 32, train: 1000, test: 10000 },
   paper: { hidden: 100, train: 10000, test: 10000 },
@@ -38,7 +40,8 @@ const trainSeed = (seed: number) => seed * 1000003 + 17;
 const testSeed = (seed: number) => seed * 1000003 + 29;
 const batchSeed = (seed: number, k: number) => (seed + 1) * 7919 * 1000003 + k;
 
-export function rnnProblemInstance(task: SequenceTaskName, seed: number, options: { size?: DataSize; seqLength?: number } = {}): ProblemInstance {
+/** An instance of `rnn-<task>` (a ProblemInstance of problems.ts). */
+export function rnnProblemInstance(task: SequenceTaskName, seed: number, options: { size?: RnnDataSize; seqLength?: number } = {}) {
   const spec = sequenceTask(task);
   const steps = options.seqLength ?? DEFAULT_SEQ_LENGTH;
   if (!Number.isInteger(steps) || steps < spec.minLength) throw new RangeError(`rnn-${task}: seqLength must be an integer >= ${spec.minLength}, got ${String(options.seqLength)}`);
@@ -52,9 +55,9 @@ export function rnnProblemInstance(task: SequenceTaskName, seed: number, options
   return {
     params,
     full: objectiveOn(train),
-    batch: (k, b) => objectiveOn(generateSequenceTask(task, { n: b, length: steps, seed: batchSeed(seed, k) })),
+    batch: (k: number, b: number) => objectiveOn(generateSequenceTask(task, { n: b, length: steps, seed: batchSeed(seed, k) })),
     trainSize: s.train,
-    evaluate: (p: PyTree): Evaluation => {
+    evaluate: (p: PyTree): { trainLoss: number; testLoss: number; testError: number } => {
       const q = p as SequenceReadoutParams;
       // The test set in chunks, regenerated from the seed at each evaluation: 10,000 one-hot
       // sequences of 100 symbols would hold 200 MB at T = 50.
@@ -75,11 +78,11 @@ export function rnnProblemInstance(task: SequenceTaskName, seed: number, options
   };
 }
 
-/** One problem per task, `rnn-<task>`. */
-export const RNN_PROBLEMS: readonly Problem[] = SEQUENCE_TASKS.map((task): Problem => ({
+/** One problem per task, `rnn-<task>` (problems.ts adds `build`). */
+export const RNN_PROBLEM_SPECS = SEQUENCE_TASKS.map((task) => ({
   id: `rnn-${task}`,
+  task,
   title: `RNN, ${task} task`,
-  kind: sequenceTask(task).kind === 'regression' ? 'regression' : 'classifier',
+  kind: sequenceTask(task).kind === 'regression' ? 'regression' as const : 'classifier' as const,
   description: `tanh RNN read out at the end, ${task} task of Hochreiter & Schmidhuber (1997) as in Martens & Sutskever (2011); sequence length --seq-length T (default ${DEFAULT_SEQ_LENGTH}); testError = fraction wrong on fresh sequences`,
-  build: (seed, o) => rnnProblemInstance(task, seed, o),
 }));
