@@ -9,8 +9,7 @@
  *           n = tanh(W_in x + b_in + r⊙(W_hn h + b_hn)),  h' = (1 − z)⊙n + z⊙h.
  *
  * Everything is built from the differentiable ops, so `grad`, `jvp`, `hvp`, `ggnvp` and
- * `linearize` work through time. The input projection W_ih x is one matmul over all steps;
- * the recurrence is one small matmul per step.
+ * `linearize` work through time, at O(T) cost: two small matmuls per step.
  *
  * Masks `[N, T]` (1 = real step, 0 = padding) give variable lengths: where the mask is 0 the
  * state is held (h_t = h_{t−1}, and c likewise) and the output is zero, so the returned last
@@ -159,9 +158,6 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
     }
     const zeros = () => new Tensor(allocate(x.dtype, n * hs), [n, hs]);
     const g = this.gates * hs;
-    // The input projection of all steps at once: [N, T, G·H].
-    let xw = matmul(x, params.weight_ih, { transposeB: true });
-    if (params.bias_ih !== undefined) xw = add(xw, params.bias_ih);
     let cur: CellState = { h: h0 ?? zeros(), c: this.hasCell ? c0 ?? zeros() : undefined };
     const outputs: Tensor[] = [];
     const states: Tensor[] = [];
@@ -171,7 +167,10 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
       if (this.truncate !== undefined && t > 0 && t % this.truncate === 0) {
         cur = { h: stopGradient(cur.h), c: cur.c === undefined ? undefined : stopGradient(cur.c) };
       }
-      const xt = reshape(slice(xw, [0, t, 0], [n, t + 1, g]), [n, g]);
+      // The input projection step by step: slicing one [N, T, G·H] projection instead would make
+      // the backward pass O(T²) (each slice's adjoint is a full-size tensor).
+      let xt = matmul(reshape(slice(x, [0, t, 0], [n, t + 1, this.inputSize]), [n, this.inputSize]), params.weight_ih, { transposeB: true });
+      if (params.bias_ih !== undefined) xt = add(xt, params.bias_ih);
       let hw = matmul(cur.h, params.weight_hh, { transposeB: true });
       if (params.bias_hh !== undefined) hw = add(hw, params.bias_hh);
       const next = this.cell(xt, hw, cur);
