@@ -157,7 +157,6 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
       for (let i = 0; i < md.length; i++) if (md[i] !== 0 && md[i] !== 1) throw new RangeError(`${name}: mask entries must be 0 or 1, got ${md[i]} at flat index ${i}`);
     }
     const zeros = () => new Tensor(allocate(x.dtype, n * hs), [n, hs]);
-    const g = this.gates * hs;
     let cur: CellState = { h: h0 ?? zeros(), c: this.hasCell ? c0 ?? zeros() : undefined };
     const outputs: Tensor[] = [];
     const states: Tensor[] = [];
