@@ -7,5 +7,5 @@ export {
 export { glorotUniform, glorotNormal, heNormal, heUniform, lecunNormal, zerosInit, sparseInit, fans, INITIALIZERS, type Initializer, type InitializerName } from './init.js';
 export { mse, softmaxCrossEntropy, sigmoidBinaryCrossEntropy, type Loss, type Reduction } from './losses.js';
 export { serializeTree, deserializeTree, saveTree, loadTree, CheckpointError, type LoadedTree } from './checkpoint.js';
-export { RNN, LSTM, GRU, type RecurrentParams, type RecurrentOptions, type RnnOptions, type RecurrentInputs, type RecurrentResult } from './recurrent.js';
+export { RNN, LSTM, GRU, type RecurrentParams, type RecurrentOptions, type RnnOptions, type RecurrentInputs, type RecurrentResult, type CellState } from './recurrent.js';
 export { SequenceReadout, type SequenceReadoutParams, type SequenceReadoutOptions } from './sequence-model.js';

@@ -82,8 +82,11 @@ function uniform(rng: Rng, shape: Shape, dtype: DType, bound: number): Tensor {
   return new Tensor(d, shape);
 }
 
-/** One step's cell: from the projected input and the previous state, the next state. */
-interface CellState { h: Tensor; c?: Tensor }
+/** The state a recurrent cell carries between steps: h, and c for LSTM. */
+export interface CellState {
+  h: Tensor;
+  c?: Tensor;
+}
 
 abstract class RecurrentBase extends Module<RecurrentParams> {
   readonly inputSize: number;

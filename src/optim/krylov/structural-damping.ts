@@ -36,6 +36,7 @@ export interface StructuralObjective<P extends PyTree = PyTree> extends Objectiv
 /** The hidden states of a recurrent model on inputs `x`, as one tensor `[N, ...]` (e.g. `[N, T, H]`). */
 export type HiddenStatesFn<P> = (params: P, x: Tensor) => Tensor;
 
+/** True when the objective offers the hidden-state products of structural damping. */
 export function hasStructuralDamping<P extends PyTree>(obj: Objective<P>): obj is StructuralObjective<P> {
   return typeof (obj as Partial<StructuralObjective<P>>).structuralOperator === 'function';
 }
