@@ -62,7 +62,7 @@ export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, O
 export * as distributed from './distributed/index.js';
 export * as data from './data/index.js';
 export { train, type TrainOptions, type TrainResult, type TrainPoint, type TrainCallbacks, type CurvePointBase } from './train/train.js';
-export { registerProblem, type ProblemSpec, type Problem, type ProblemInstance, type ProblemKind, type Split, type Evaluation, type DataSize } from './bench/problems.js';
+export { registerProblem, type ProblemSpec, type Problem, type ProblemInstance, type ProblemKind, type Split, type Evaluation, type DataSize, type BuildOptions } from './bench/problems.js';
 export { registerOptimizer, type OptimizerEntry } from './optim/registry.js';
 
 export { kernels, setBackend, withBackend, availableBackends, backend } from './kernels/index.js';

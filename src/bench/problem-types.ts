@@ -20,6 +20,8 @@ export interface Evaluation {
   trainReconstructionError?: number;
   /** Problems with an exact solution (PINNs): ‖u − u*‖₂ / ‖u*‖₂ on an evaluation grid (Raissi et al. 2019). */
   relL2?: number;
+  /** Sequence tasks: fraction of fresh test sequences answered wrongly by the task's criterion. */
+  testError?: number;
 }
 
 export interface ProblemInstance {
@@ -48,5 +50,11 @@ export interface Problem {
   readonly description: string;
   /** Known minimum (test functions). */
   readonly fStar?: number;
-  build(seed: number, options?: { size?: DataSize }): ProblemInstance;
+  build(seed: number, options?: BuildOptions): ProblemInstance;
+}
+
+/** How an instance is built: data size, and the sequence length of the `rnn-*` problems (others ignore it). */
+export interface BuildOptions {
+  size?: DataSize;
+  seqLength?: number;
 }

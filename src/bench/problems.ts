@@ -2,7 +2,8 @@
  * The registry of named benchmark problems: each is a model + loss + data + evaluation (or a
  * plain test function), built from a seed. Ids are kebab-case and used everywhere (CLI, results,
  * report): `mgh/<name>`, `logreg-mnist`, `mlp-mnist`, `autoencoder-mnist`,
- * `autoencoder-curves`, `cnn-mnist`, `mlp-iris`, `mlp-spirals`, `pinn-poisson-1d`, `pinn-heat-1d`.
+ * `autoencoder-curves`, `cnn-mnist`, `mlp-iris`, `mlp-spirals`, `pinn-poisson-1d`, `pinn-heat-1d`,
+ * `rnn-<task>` (rnn-problems.ts).
  */
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
@@ -25,8 +26,9 @@ import { loadIris } from '../data/iris.js';
 import { twoSpirals } from '../data/synthetic.js';
 import type { Evaluation, Problem, ProblemInstance } from './problem-types.js';
 import { PINN_PROBLEMS } from './pinn-problems.js';
+import { RNN_PROBLEM_SPECS, rnnProblemInstance } from './rnn-problems.js';
 
-export type { DataSize, Evaluation, Problem, ProblemInstance, ProblemKind } from './problem-types.js';
+export type { BuildOptions, DataSize, Evaluation, Problem, ProblemInstance, ProblemKind } from './problem-types.js';
 
 /** Martens 2010's error: mean over cases of Σ_j (σ(z_ij) − x_ij)². */
 function reconstructionError(logits: Tensor, x: Tensor): number {
@@ -198,7 +200,9 @@ const problems: Problem[] = [
       const test = twoSpirals({ n: 512, noise: 0.05, seed: seed + 1000 });
       return modelProblem(mlp([2, 32, 32, 2]), softmaxCrossEntropy(), train, test, seed, 'classifier');
     },
-  },  ...PINN_PROBLEMS,
+  },
+  ...PINN_PROBLEMS,
+  ...RNN_PROBLEM_SPECS.map(({ task, ...p }): Problem => ({ ...p, build: (seed, o) => rnnProblemInstance(task, seed, o) })),
 ];
 
 export const PROBLEMS: ReadonlyMap<string, Problem> = new Map(problems.map((p) => [p.id, p]));

@@ -23,6 +23,8 @@ export { MAX_STEPS, validateRunMetadata } from './resume.js';
 
 export interface CurvePoint extends CurvePointBase {
   trainReconstructionError?: number;
+  /** Sequence tasks (`rnn-*`): fraction of fresh test sequences answered wrongly. */
+  testError?: number;
   /** With `curvatureEvery`: the Hessian's top eigenvalue (power iteration) and Hutchinson trace ± stderr on the full training objective. */
   topEigenvalue?: number;
   hessianTrace?: number;
@@ -50,6 +52,8 @@ export interface Budget {
 
 export interface RunOptions {
   size?: DataSize;
+  /** Sequence length T of the `rnn-*` problems (default 30; other problems ignore it). */
+  seqLength?: number;
   /**
    * Sample the top Hessian eigenvalue and trace at the curve points of every N-th step (outside
    * the timed work; curvatureSampler in curvature/diagnostics.ts).
@@ -122,7 +126,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const entry = optimizerEntry(optimizerId);
   if (budget.seconds === undefined && budget.steps === undefined) throw new RangeError('runOne: the budget needs seconds or steps');
   const hyper = options.hyper ?? hyperFor(problemId, problem.kind, optimizerId);
-  const built = problem.build(seed, { size: options.size ?? 'small' });
+  const built = problem.build(seed, { size: options.size ?? 'small', seqLength: options.seqLength });
   const comm = options.distributed;
   const inst = comm === undefined ? built : distributedInstance(problemId, built, comm);
   const opt: Optimizer = entry.create(hyper.options);
@@ -173,6 +177,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     if (e.testAccuracy !== undefined) p.testAccuracy = e.testAccuracy;
     if (e.trainReconstructionError !== undefined) p.trainReconstructionError = e.trainReconstructionError;
     if (e.relL2 !== undefined) p.relL2 = e.relL2;
+    if (e.testError !== undefined) p.testError = e.testError;
     const c = sampleCurvature?.(step, params);
     if (c !== undefined) Object.assign(p, { topEigenvalue: c.topEigenvalue, hessianTrace: c.trace, hessianTraceStderr: c.traceStderr });
     curve.push(p);

@@ -11,7 +11,7 @@
  *   headlines: [ { problem: string, text: string, target?: number, winner?: string, factorOverAdam?: number,
  *                  notReached: string[], seedsAgree: boolean } ],
  *   runs: [ { problem: string, optimizer: string, seed: number, hyper: { options: object, batchSize: number | "full" },
- *             curve: [ { step, seconds, evals, curvatureProducts, trainLoss, testLoss?, testAccuracy?, relL2? } ],
+ *             curve: [ { step, seconds, evals, curvatureProducts, trainLoss, testLoss?, testAccuracy?, relL2?, testError? } ],
  *             final: { ...a curve point, stopped: "converged" | "diverged" | "budget", stopReason: string, rejectedSteps: number },
  *             divergence?: [ { series: string, step: number, loss: number | null, best: number, bestStep: number, message: string } ] } ],
  *   peers: { torch: { available: boolean, reason?: string, version?: string } }
@@ -28,7 +28,8 @@ export interface Results {
   version: string;
   created: string;
   machine: { cpu: string; cores: number; backend: string; simd: string; threads: number; node: string; ranks?: number };
-  settings: { budget: Budget; seeds: number; size: DataSize; tuned: boolean; suite: string; stopping: false | StoppingOptions };
+  /** `seqLength`: the sequence length of the rnn-* problems when --seq-length was given. */
+  settings: { budget: Budget; seeds: number; size: DataSize; tuned: boolean; suite: string; stopping: false | StoppingOptions; seqLength?: number };
   headlines: Headline[];
   runs: RunRecord[];
   peers: { torch: { available: boolean; reason?: string; version?: string } };
@@ -92,6 +93,7 @@ export function validateResults(doc: Json): string[] {
         if (p.testLoss !== undefined) need(numOrNull(p.testLoss), `${where}.testLoss must be a number`);
         if (p.testAccuracy !== undefined) need(num(p.testAccuracy) && (p.testAccuracy as number) >= 0 && (p.testAccuracy as number) <= 1, `${where}.testAccuracy must be in [0, 1]`);
         if (p.relL2 !== undefined) need(numOrNull(p.relL2) && (p.relL2 === null || (p.relL2 as number) >= 0), `${where}.relL2 must be a non-negative number (or null if it diverged)`);
+        if (p.testError !== undefined) need(num(p.testError) && (p.testError as number) >= 0 && (p.testError as number) <= 1, `${where}.testError must be in [0, 1]`);
       };
       if (!Array.isArray(r.curve) || r.curve.length === 0) errs.push(`${at}.curve must be a non-empty array`);
       else {

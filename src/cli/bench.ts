@@ -24,7 +24,7 @@ import type { Results } from '../bench/schema.js';
 import { runTorchPeers } from '../bench/peers.js';
 import { table } from '../bench/util.js';
 import { UsageError } from './errors.js';
-import { sizeArg } from './train.js';
+import { seqLengthArg, sizeArg } from './train.js';
 import { distributedWorld, quietUnlessLeader } from './distributed-args.js';
 import type { Communicator } from '../distributed/communicator.js';
 
@@ -44,6 +44,8 @@ export interface BenchArgs extends HyperArgs {
   'no-stop'?: boolean;
   /** Top Hessian eigenvalue and trace at the curve points of every N-th step. */
   'curvature-every'?: string;
+  /** Sequence length of the rnn-* problems. */
+  'seq-length'?: string;
   json?: boolean;
   /** Under mpirun: every run data-parallel over the ranks; rank 0 alone prints and writes. */
   distributed?: boolean;
@@ -65,7 +67,7 @@ function list(name: string, v: string | undefined, dflt: string[], valid: (id: s
   return ids;
 }
 
-function tune(problem: string, optimizer: string, budget: Budget, size: DataSize, suite: Suite, distributed: Communicator | undefined): Hyper {
+function tune(problem: string, optimizer: string, budget: Budget, size: DataSize, suite: Suite, distributed: Communicator | undefined, seqLength?: number): Hyper {
   const base = suiteHyper(suite, problem, optimizer, hyperFor(problem, problemById(problem).kind, optimizer));
   const grid = TUNE_GRID[optimizer];
   if (grid === undefined) return base;
@@ -74,7 +76,7 @@ function tune(problem: string, optimizer: string, budget: Budget, size: DataSize
   const short: Budget = budget.seconds !== undefined ? { seconds: budget.seconds / 4 } : { steps: Math.max(1, Math.floor((budget.steps ?? 100) / 4)) };
   for (const lr of grid) {
     const h: Hyper = { options: { ...base.options, lr }, batchSize: base.batchSize };
-    const { record } = runOne(problem, optimizer, 0, short, { size, hyper: h, distributed });
+    const { record } = runOne(problem, optimizer, 0, short, { size, seqLength, hyper: h, distributed });
     const l = record.final.trainLoss;
     if (Number.isFinite(l) && l < bestLoss) {
       bestLoss = l;
@@ -121,6 +123,7 @@ async function benchOnRanks(a: BenchArgs, comm: Communicator | undefined): Promi
   const seeds = a.seeds === undefined ? suite.seeds : Number(a.seeds);
   if (!Number.isInteger(seeds) || seeds < 1 || seeds > 100) throw new UsageError(`--seeds must be an integer in [1, 100], got '${a.seeds}'`);
   const size: DataSize = a.size === undefined ? suite.size : sizeArg(a.size);
+  const seqLength = seqLengthArg(a['seq-length'], problems);
   const tuned = a.tune === true || (a.tune === undefined && suite.tune);
   const ce = a['curvature-every'];
   const curvatureEvery = ce === undefined ? undefined : Number(ce);
@@ -137,7 +140,8 @@ async function benchOnRanks(a: BenchArgs, comm: Communicator | undefined): Promi
   const stoppingSettings = stopping === false ? false as const
     : { gradientTolerance: stopping.gradientTolerance, lossTolerance: stopping.lossTolerance, patience: stopping.patience, decreaseTolerance: stopping.decreaseTolerance };
   // The peer runs the suite's peer problems, or every model problem when the lists were given.
-  const peerProblems = a.problems === undefined ? problems.filter((p) => suite.peerProblems.includes(p)) : problems;
+  // (The peer has no recurrent models: rnn-* problems run without it.)
+  const peerProblems = (a.problems === undefined ? problems.filter((p) => suite.peerProblems.includes(p)) : problems).filter((p) => !p.startsWith('rnn-'));
   const out = resolve(a.out ?? 'bench-out');
   if (leader) try {
     mkdirSync(out, { recursive: true });
@@ -157,10 +161,10 @@ async function benchOnRanks(a: BenchArgs, comm: Communicator | undefined): Promi
   const started = performance.now();
   for (const p of problems) {
     for (const o of optimizers) {
-      const hyper = tuned && !overrides ? tune(p, o, budget, size, suite, comm) : hyperOf(p, o);
+      const hyper = tuned && !overrides ? tune(p, o, budget, size, suite, comm, seqLength) : hyperOf(p, o);
       for (let seed = 0; seed < seeds; seed++) {
         bar?.update(done, { what: `${o} on ${p}, seed ${seed}` });
-        const { record } = runOne(p, o, seed, budget, { size, hyper, stopping: stopping === false ? false : true, curvatureEvery, distributed: comm });
+        const { record } = runOne(p, o, seed, budget, { size, seqLength, hyper, stopping: stopping === false ? false : true, curvatureEvery, distributed: comm });
         runs.push(record);
         done++;
         log(`[${done}/${total}] ${runLine(record)}`);
@@ -186,7 +190,7 @@ async function benchOnRanks(a: BenchArgs, comm: Communicator | undefined): Promi
     version: i.version,
     created: new Date().toISOString(),
     machine: { cpu: cpus()[0]?.model ?? 'unknown', cores: cpus().length, backend: i.backend, simd: i.simd, threads: i.threads, node: i.node, ...(comm !== undefined ? { ranks: comm.size } : {}) },
-    settings: { budget, seeds, size, tuned, suite: custom ? 'custom' : suite.id, stopping: stoppingSettings },
+    settings: { budget, seeds, size, tuned, suite: custom ? 'custom' : suite.id, stopping: stoppingSettings, ...(seqLength !== undefined ? { seqLength } : {}) },
     headlines: headlines(runs),
     runs,
     peers: { torch: { available: peer.available, reason: peer.reason, version: 'version' in peer ? (peer as { version?: string }).version : undefined } },

@@ -16,7 +16,8 @@ const HELP: Record<string, string> = {
   [--suite quick|deep|paper] [--problems a,b] [--optimizers x,y]
   [--budget 60s|500steps] [--seeds 3] [--out DIR] [--size tiny|small|paper]
   [--lr X] [--batch-size N|full] [--set key=value ...]
-  [--curvature-every N] [--tune] [--no-peers] [--no-stop] [--json] [--distributed]
+  [--curvature-every N] [--tune] [--no-peers] [--no-stop] [--json] [--seq-length T] [--distributed]
+  --seq-length T: sequence length of the rnn-* problems (default 30);
   --distributed: under \`mpirun -np K\`, every run data-parallel over the K ranks;
   the suite (default quick) gives the defaults; runs end early when they
   converge or diverge unless --no-stop; --lr, --batch-size and --set override
@@ -26,7 +27,8 @@ const HELP: Record<string, string> = {
   --optimizer O [--steps N | --budget 60s|2m|500steps] [--seed K]
   [--lr X] [--batch-size N|full] [--set key=value ...]
   [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
-  [--size tiny|small|paper] [--curvature-every N] [--json] [--distributed]
+  [--size tiny|small|paper] [--curvature-every N] [--json] [--seq-length T] [--distributed]
+  --seq-length T: sequence length of the rnn-* problems (default 30).
   --distributed: under \`mpirun -np K\`, data-parallel over K ranks (each takes
   its shard of every batch; rank 0 prints and saves; --resume works with any K).
   --curvature-every N: top Hessian eigenvalue and trace every N steps (outside the timed work).
@@ -95,7 +97,7 @@ async function main(argv: string[]): Promise<number> {
       const { values } = parse(rest, {
         problem: { type: 'string' }, optimizer: { type: 'string' }, steps: { type: 'string' }, budget: { type: 'string' },
         seed: { type: 'string' }, save: { type: 'string' }, 'save-every': { type: 'string' }, 'save-every-seconds': { type: 'string' },
-        resume: { type: 'string' }, size: { type: 'string' }, 'curvature-every': { type: 'string' }, json: { type: 'boolean' },
+        resume: { type: 'string' }, size: { type: 'string' }, 'curvature-every': { type: 'string' }, json: { type: 'boolean' }, 'seq-length': { type: 'string' },
         data: { type: 'string' }, labels: { type: 'string' }, model: { type: 'string' }, loss: { type: 'string' }, 'test-fraction': { type: 'string' },
         lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true }, distributed: { type: 'boolean' },
       });
@@ -114,6 +116,7 @@ async function main(argv: string[]): Promise<number> {
         out: { type: 'string' }, size: { type: 'string' }, tune: { type: 'boolean' }, 'no-peers': { type: 'boolean' }, 'no-stop': { type: 'boolean' }, json: { type: 'boolean' },
         lr: { type: 'string' }, 'batch-size': { type: 'string' }, set: { type: 'string', multiple: true }, 'curvature-every': { type: 'string' },
         distributed: { type: 'boolean' },
+        'seq-length': { type: 'string' },
       });
       return await runBench(values as never);
     }

@@ -34,6 +34,7 @@ export interface TrainArgs extends HyperArgs, DataArgs {
   resume?: string;
   size?: string;
   'curvature-every'?: string;
+  'seq-length'?: string;
   json?: boolean;
   distributed?: boolean;
 }
@@ -55,6 +56,16 @@ function secondsArg(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
   if (v.trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number of seconds, got '${v}'`);
+  return n;
+}
+
+/** `--seq-length T` for the rnn-* problems (undefined: the problem's default). */
+export function seqLengthArg(v: string | undefined, problems: readonly string[]): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isInteger(n) || n < 1 || n > 100000) throw new UsageError(`--seq-length must be an integer in [1, 100000], got '${v}'`);
+  const other = problems.filter((p) => !p.startsWith('rnn-'));
+  if (other.length === problems.length) throw new UsageError(`--seq-length applies to the rnn-* problems, not to ${other.join(', ')}`);
   return n;
 }
 
@@ -105,6 +116,7 @@ async function trainOnRanks(args: TrainArgs, comm: ReturnType<typeof distributed
   }
   const seed = intArg('seed', a.seed, 0, 0);
   const size = sizeArg(a.size);
+  const seqLength = seqLengthArg(a['seq-length'], [a.problem]);
   const problem = problemById(a.problem);
   const hyper = applyHyperArgs(a.optimizer, hyperFor(a.problem, problem.kind, a.optimizer), a, trainSize);
   const saveEvery = a['save-every'] === undefined ? undefined : intArg('save-every', a['save-every'], 0, 1, MAX_STEPS);
@@ -122,19 +134,19 @@ async function trainOnRanks(args: TrainArgs, comm: ReturnType<typeof distributed
   }
   const curvatureEvery = a['curvature-every'] === undefined ? undefined : intArg('curvature-every', a['curvature-every'], 0, 1, MAX_STEPS);
   // The Hessian of the full training loss, on an instance of its own (same seed, same data).
-  const sample = curvatureEvery === undefined ? undefined : curvatureSampler(problemById(a.problem).build(seed, { size }).full, curvatureEvery, { seed });
+  const sample = curvatureEvery === undefined ? undefined : curvatureSampler(problemById(a.problem).build(seed, { size, seqLength }).full, curvatureEvery, { seed });
   const curvature: (CurvatureSample & { step: number })[] = [];
   const tty = process.stdout.isTTY === true && !a.json;
   const bar = tty ? new cliProgress.SingleBar({ format: `${a.optimizer} on ${a.problem} |{bar}| {percentage}% | step {step} | loss {loss}`, hideCursor: true }, cliProgress.Presets.shades_classic) : undefined;
   if (bar) bar.start(100, 0, { step: 0, loss: '-' });
   const onPoint = (p: CurvePoint, b: Budget): void => {
     const frac = Math.min(1, b.steps !== undefined ? p.step / b.steps : (p.seconds / (b.seconds ?? 1)));
-    if (a.json) console.log(JSON.stringify({ step: p.step, seconds: p.seconds, trainLoss: p.trainLoss, ...(p.testLoss !== undefined ? { testLoss: p.testLoss } : {}) }));
+    if (a.json) console.log(JSON.stringify({ step: p.step, seconds: p.seconds, trainLoss: p.trainLoss, ...(p.testLoss !== undefined ? { testLoss: p.testLoss } : {}), ...(p.testError !== undefined ? { testError: p.testError } : {}) }));
     else if (bar) bar.update(Math.round(frac * 100), { step: p.step, loss: p.trainLoss.toPrecision(5) });
-    else console.log(`step ${p.step}  ${p.seconds.toFixed(2)}s  train loss ${p.trainLoss.toPrecision(6)}${p.testLoss !== undefined ? `  test loss ${p.testLoss.toPrecision(6)}` : ''}${p.testAccuracy !== undefined ? `  test accuracy ${(100 * p.testAccuracy).toFixed(2)}%` : ''}`);
+    else console.log(`step ${p.step}  ${p.seconds.toFixed(2)}s  train loss ${p.trainLoss.toPrecision(6)}${p.testLoss !== undefined ? `  test loss ${p.testLoss.toPrecision(6)}` : ''}${p.testAccuracy !== undefined ? `  test accuracy ${(100 * p.testAccuracy).toFixed(2)}%` : ''}${p.testError !== undefined ? `  test error ${(100 * p.testError).toFixed(2)}%` : ''}`);
   };
   const save = a.save;
-  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, onPoint, resume, hyper, distributed: comm });
+  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, seqLength, onPoint, resume, hyper, distributed: comm });
   const write = async (file: string, c: Checkpoint): Promise<void> => { if (leader) await saveRunCheckpoint(file, c); };
   let result: { record: RunRecord; checkpoint: Checkpoint } | undefined;
   let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
@@ -206,10 +218,10 @@ async function trainOnRanks(args: TrainArgs, comm: ReturnType<typeof distributed
   if (warning !== undefined) console.warn(warning);
   if (save !== undefined) await write(save, checkpoint);
   const f = record.final;
-  const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, evals: f.evals, stopped: f.stopped, hyper, ...(curvature.length > 0 ? { curvature } : {}) };
+  const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, ...(f.testError !== undefined ? { testError: f.testError } : {}), evals: f.evals, stopped: f.stopped, hyper, ...(curvature.length > 0 ? { curvature } : {}) };
   if (a.json) console.log(JSON.stringify(summary));
   else {
-    console.log(`done: ${f.step} steps in ${f.seconds.toFixed(2)}s (${f.stopped}); train loss ${f.trainLoss.toPrecision(6)}${f.testLoss !== undefined ? `, test loss ${f.testLoss.toPrecision(6)}` : ''}${f.testAccuracy !== undefined ? `, test accuracy ${(100 * f.testAccuracy).toFixed(2)}%` : ''}`);
+    console.log(`done: ${f.step} steps in ${f.seconds.toFixed(2)}s (${f.stopped}); train loss ${f.trainLoss.toPrecision(6)}${f.testLoss !== undefined ? `, test loss ${f.testLoss.toPrecision(6)}` : ''}${f.testAccuracy !== undefined ? `, test accuracy ${(100 * f.testAccuracy).toFixed(2)}%` : ''}${f.testError !== undefined ? `, test error ${(100 * f.testError).toFixed(2)}%` : ''}`);
     console.log(`hyper-parameters: ${JSON.stringify(hyper.options)}, batch size ${hyper.batchSize}`);
     if (a.save !== undefined) console.log(`saved to ${a.save}`);
   }

@@ -11,3 +11,5 @@ export { glorotUniform, glorotNormal, heNormal, heUniform, lecunNormal, zerosIni
 export { mse, softmaxCrossEntropy, sigmoidBinaryCrossEntropy, type Loss, type Reduction } from './losses.js';
 export { serializeTree, deserializeTree, saveTree, loadTree, CheckpointError, type LoadedTree } from './checkpoint.js';
 export { inputDerivatives, type InputDerivatives, type InputDerivativesOptions, type PointModel } from './input-derivatives.js';
+export { RNN, LSTM, GRU, type RecurrentParams, type RecurrentOptions, type RnnOptions, type RecurrentInputs, type RecurrentResult, type CellState } from './recurrent.js';
+export { SequenceReadout, type SequenceReadoutParams, type SequenceReadoutOptions } from './sequence-model.js';

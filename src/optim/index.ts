@@ -15,6 +15,10 @@ export { lbfgsb, lbfgsbTransform, lbfgsbOptimizer, type LbfgsbOptions, type Lbfg
 export { OPTIMIZERS, optimizerEntry, registerOptimizer, type OptimizerEntry } from './registry.js';
 export { treeAxpby, treeVdot, treeNorm, treeScale, treeZerosLike } from '../autodiff/tree-math.js';
 export { hessianFree, hessianFreeTransform, type HessianFreeOptions, type HessianFreeState } from './krylov/hessian-free.js';
+export {
+  structuralObjective, structuralOperator, hasStructuralDamping,
+  type StructuralObjective, type StructuralOperator, type StructuralDampingOption, type HiddenStatesFn,
+} from './krylov/structural-damping.js';
 export { subsampledNewton, type SubsampledNewtonOptions } from './krylov/subsampled-newton.js';
 export { kfac, kfacTransform, kfacPreconditioner, quadraticModelStep, gramFromProduct, levenbergMarquardt, type KfacOptions, type KfacState, type KfacPreconditionerOptions } from './kronecker/kfac.js';
 export { ekfac } from './kronecker/ekfac.js';

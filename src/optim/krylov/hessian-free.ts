@@ -23,13 +23,13 @@
  * seeded rng, so that gradient and curvature see the same masks.
  * Structural damping (Martens & Sutskever 2011) for recurrent nets: `structuralDamping`
  * adds μ·S(θ)v to the curvature product, S the Gauss-Newton matrix of a penalty on changes of
- * the hidden states, supplied by the model.
+ * the hidden states (from the objective, see `structural-damping.ts`), μ = weight·λ.
  * Cost per step: ~(CG iterations) curvature products + (backtracking + line search) evaluations.
  */
 import type { PyTree } from '../../autodiff/pytree.js';
 import { cg } from '../../curvature/cg.js';
 import { fromObjective } from '../../curvature/operators/from-objective.js';
-import { linearOperator } from '../../curvature/operators/linear-operator.js';
+import { checkStructuralDamping, structuralDampingTerm, type StructuralDampingOption } from './structural-damping.js';
 import { cgPreconditioner } from '../../curvature/lowrank/nystrom.js';
 import { createOptimizer } from '../optimizer.js';
 import { treeAxpby, treeIsFinite, treeMapValues, treeMul, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
@@ -73,8 +73,12 @@ export interface HessianFreeOptions {
   armijoC?: number;
   armijoShrink?: number;
   maxLineSearchSteps?: number;
-  /** Structural damping: weight μ and the product S(θ)v supplied by the model. */
-  structuralDamping?: { weight: number; product: (params: PyTree, v: PyTree) => PyTree };
+  /**
+   * Structural damping (Martens & Sutskever 2011): μS added to the curvature, S the Gauss-Newton
+   * matrix of the penalty on changes of the hidden states, μ = weight·λ so that it adapts with λ.
+   * S comes from `product` when given, else from the objective (`structuralObjective`).
+   */
+  structuralDamping?: StructuralDampingOption;
 }
 
 export interface HessianFreeState<P extends PyTree> {
@@ -116,15 +120,11 @@ function resolve(options: HessianFreeOptions) {
     armijoC: checkNumber(o, 'armijoC', options.armijoC ?? 1e-2, { min: 0, max: 1, maxExclusive: true }),
     armijoShrink: checkNumber(o, 'armijoShrink', options.armijoShrink ?? 0.8, { min: 0, max: 1, minExclusive: true, maxExclusive: true }),
     maxLineSearchSteps: checkNumber(o, 'maxLineSearchSteps', options.maxLineSearchSteps ?? 60, { min: 1, integer: true }),
-    structuralDamping: options.structuralDamping,
+    structuralDamping: checkStructuralDamping(o, options.structuralDamping),
   };
   if (r.rhoLow >= r.rhoHigh) throw new RangeError(`${o}: option 'rhoLow' (${r.rhoLow}) must be below 'rhoHigh' (${r.rhoHigh})`);
   if (r.minDamping > r.maxDamping) throw new RangeError(`${o}: option 'minDamping' (${r.minDamping}) exceeds 'maxDamping' (${r.maxDamping})`);
   if (r.damping < r.minDamping || r.damping > r.maxDamping) throw new RangeError(`${o}: option 'damping' (${r.damping}) must lie within [minDamping, maxDamping] = [${r.minDamping}, ${r.maxDamping}]`);
-  const sd = options.structuralDamping;
-  if (sd !== undefined && (typeof sd.product !== 'function' || !(sd.weight >= 0))) {
-    throw new RangeError(`${o}: option 'structuralDamping' must be {weight >= 0, product: (params, v) => tree}`);
-  }
   return r;
 }
 
@@ -153,11 +153,11 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       // λ: the Levenberg–Marquardt damping times the transient boost left by rejected trials.
       const boost = faultBoostOf(state.faultBoost);
       const lambda = clampDamping(state.damping * boost);
-      const sd = o.structuralDamping;
       // B = C + λI (+ μS): the curvature operator, damped once.
       const curvature = fromObjective(curvObj, params, o.curvature, { onMatvec: () => { ctx.counters.curvatureProducts++; } });
       let B = curvature.damped(lambda);
-      if (sd !== undefined && sd.weight > 0) B = B.plus(linearOperator('structural damping', params, (v: P) => sd.product(params, v) as P).scale(sd.weight));
+      const structural = structuralDampingTerm(o.structuralDamping, curvObj, params, lambda);
+      if (structural !== undefined) B = B.plus(structural);
       let precond: ((r: P) => P) | undefined;
       if (o.preconditioner === 'nystrom') {
         precond = cgPreconditioner('nystrom', curvature, { rank: Math.min(o.nystromRank, curvature.size), seed: ctx.step, damping: lambda });
