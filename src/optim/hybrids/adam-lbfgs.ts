@@ -40,5 +40,5 @@ export function adamLbfgs(options: AdamLbfgsOptions = {}): Optimizer<SwitchingSt
   checkKnownOptions(owner, options, ['after', 'adam', 'lbfgs']);
   const first = adam({ lr: 1e-3, ...subOptions<AdamOptions>(owner, 'adam', options.adam) });
   const second = lbfgs({ lineSearch: 'strong-wolfe', ...subOptions<LbfgsOptions>(owner, 'lbfgs', options.lbfgs) });
-  return switching(first, second, { after: options.after ?? ADAM_LBFGS_DEFAULT_AFTER, fullBatch: { second: true } });
+  return switching(first, second, { after: options.after ?? ADAM_LBFGS_DEFAULT_AFTER, fullBatch: { second: true }, name: owner });
 }

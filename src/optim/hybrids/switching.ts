@@ -24,6 +24,8 @@ export interface SwitchingOptions {
    * (the bench runner, `train`) gives the full objective to a phase marked here, e.g. L-BFGS.
    */
   fullBatch?: { first?: boolean; second?: boolean };
+  /** The optimizer's name in reports and errors (default `first→second`, e.g. `adam→lbfgs`). */
+  name?: string;
 }
 
 /** State of a switching optimizer: the phase and each optimizer's own state. */
@@ -76,11 +78,12 @@ export function switching(first: Optimizer, second: Optimizer, options: Switchin
   checkOptimizer(owner, 'first', first);
   checkOptimizer(owner, 'second', second);
   if (options === null || typeof options !== 'object') throw new TypeError(`${owner}: options must be an object with 'after' (a step count or a predicate)`);
-  checkKnownOptions(owner, options, ['after', 'fullBatch']);
+  checkKnownOptions(owner, options, ['after', 'fullBatch', 'name']);
+  if (options.name !== undefined && (typeof options.name !== 'string' || options.name === '')) throw new TypeError(`${owner}: option 'name' must be a non-empty string`);
   const after = options.after;
   if (typeof after !== 'function') checkNumber(owner, 'after', after, { min: 0, integer: true });
   const fullBatch = checkFullBatch(owner, options.fullBatch, ['first', 'second']);
-  const name = `${first.name}→${second.name}`;
+  const name = options.name ?? `${first.name}→${second.name}`;
 
   // Decided after each first-phase step (step = steps made so far, that one included).
   const due = (info: StepInfo, step: number): boolean => {
