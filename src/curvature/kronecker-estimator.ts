@@ -230,6 +230,12 @@ export interface EstimatorUpdateOptions {
   recomputeInverses: boolean;
   inverseMethod: InverseMethod;
   damping: number;
+  /**
+   * How the blocks are mapped (default `blocks.map(f)`). A data-parallel run passes a map that
+   * computes each block on one rank and broadcasts it (`distributed.mapRoundRobin`), so the
+   * inverses are shared out across ranks; every rank ends with the same blocks.
+   */
+  mapBlocks?: (blocks: readonly BlockState[], f: (s: BlockState) => BlockState) => BlockState[];
 }
 
 /**
@@ -245,7 +251,8 @@ export function updateEstimator<P extends PyTree>(
   const paths = treePaths(params);
   const diag = stats?.diagonal === undefined ? undefined : treeLeaves(stats.diagonal);
   const index = new Map(paths.map((p, i) => [p, i]));
-  const blocks = state.blocks.map((s): BlockState => {
+  const mapBlocks = o.mapBlocks ?? ((b: readonly BlockState[], f: (s: BlockState) => BlockState) => b.map((x) => f(x)));
+  const blocks = mapBlocks(state.blocks, (s): BlockState => {
     const block = blockOf(s);
     if (block instanceof DiagonalBlock) {
       const i = index.get(block.path);

@@ -54,6 +54,7 @@ import {
 import { fromObjective, type CurvatureKind } from '../../curvature/operators/from-objective.js';
 import { diagonal as hutchinsonDiagonal } from '../../curvature/estimators/diagonal.js';
 import { createOptimizer } from '../optimizer.js';
+import { communicatorOf, mapRoundRobin } from '../../distributed/round-robin.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from '../fault-damping.js';
 import { hasKfacStatistics } from './kfac-objective.js';
 import { treeAxpby, treeIsFinite, treeMapValues, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
@@ -280,8 +281,13 @@ export function refreshCurvature<P extends PyTree>(
     s = laid.state;
     ctx.events.push(...laid.events);
   }
+  const recomputeInverses = first || ctx.step % c.inverseUpdatePeriod === 0;
+  // Data-parallel: on steps that recompute inverses, each block is computed by one rank and
+  // broadcast (round-robin, as KFAC-JAX does); otherwise every rank folds its (identical) statistics.
+  const comm = communicatorOf(ctx.objective);
   const r = updateEstimator(s, params, stats, {
-    decay: c.curvatureDecay, recomputeInverses: first || ctx.step % c.inverseUpdatePeriod === 0, inverseMethod: c.inverseMethod, damping,
+    decay: c.curvatureDecay, recomputeInverses, inverseMethod: c.inverseMethod, damping,
+    mapBlocks: comm === undefined ? undefined : (blocks, f) => mapRoundRobin(blocks, f, comm, recomputeInverses),
   });
   ctx.events.push(...r.events);
   return r.state;
