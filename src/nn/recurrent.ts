@@ -15,12 +15,13 @@
  * state is held (h_t = h_{t−1}, and c likewise) and the output is zero, so the returned last
  * state is each sequence's state after its last real step. Truncated backpropagation through
  * time (`truncate: k`) stops the gradient on the state entering every k-th step (t = k, 2k,
- * ...): no gradient flows back more than k steps. These layers record no K-FAC taps yet.
+ * ...): no gradient flows back more than k steps. RNN and LSTM record K-FAC taps (a recurrent tap
+ * of the map [x_t; h_{t−1}] → s_t shared across time); GRU records none (diagonal blocks).
  */
 import type { DType } from '../kernels/types.js';
 import { Tensor, allocate, describe, fmtShape, type Shape } from '../tensor/tensor.js';
 import type { Rng } from '../tensor/random.js';
-import { add, matmul, mul, relu, reshape, sigmoid, slice, stack, sub, tanh } from '../autodiff/ops.js';
+import { add, concat, matmul, mul, relu, reshape, sigmoid, slice, stack, sub, tanh } from '../autodiff/ops.js';
 import { stopGradient } from '../autodiff/core.js';
 import { Module, type ApplyContext, type InitOptions } from './module.js';
 
@@ -127,12 +128,12 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
   }
 
   /** All outputs `[N, T, H]` (the Module interface); `forward` also returns the last state. */
-  apply(params: RecurrentParams, x: Tensor, _ctx?: ApplyContext): Tensor {
-    return this.forward(params, x).output;
+  apply(params: RecurrentParams, x: Tensor, ctx?: ApplyContext): Tensor {
+    return this.forward(params, x, {}, ctx).output;
   }
 
   /** The layer over the whole sequence: outputs, last state and every step's hidden state. */
-  forward(params: RecurrentParams, x: Tensor, inputs: RecurrentInputs = {}): RecurrentResult {
+  forward(params: RecurrentParams, x: Tensor, inputs: RecurrentInputs = {}, ctx?: ApplyContext): RecurrentResult {
     const name = this.toString();
     this.checkParams(name, params);
     if (!(x instanceof Tensor)) throw new TypeError(`${name}: input must be a Tensor, got ${describe(x)}`);
@@ -163,6 +164,11 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
     let cur: CellState = { h: h0 ?? zeros(), c: this.hasCell ? c0 ?? zeros() : undefined };
     const outputs: Tensor[] = [];
     const states: Tensor[] = [];
+    // K-FAC taps (RNN, LSTM: one affine map s_t = W_ih x_t + W_hh h_{t-1} + b shared across time):
+    // the map's input [x_t; h_{t-1}] and its output s_t at every step.
+    const taps = ctx?.taps;
+    const tapInputs: Tensor[] = [];
+    const tapOutputs: Tensor[] = [];
     // The mask is data, not differentiated; held in the input's dtype for the products below.
     const maskData = mask === undefined ? undefined : new Tensor(Float64Array.from(stopGradient(mask).data), mask.shape).astype(x.dtype);
     for (let t = 0; t < steps; t++) {
@@ -171,11 +177,17 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
       }
       // The input projection step by step: slicing one [N, T, G·H] projection instead would make
       // the backward pass O(T²) (each slice's adjoint is a full-size tensor).
-      let xt = matmul(reshape(slice(x, [0, t, 0], [n, t + 1, this.inputSize]), [n, this.inputSize]), params.weight_ih, { transposeB: true });
+      const xRaw = reshape(slice(x, [0, t, 0], [n, t + 1, this.inputSize]), [n, this.inputSize]);
+      let xt = matmul(xRaw, params.weight_ih, { transposeB: true });
       if (params.bias_ih !== undefined) xt = add(xt, params.bias_ih);
       let hw = matmul(cur.h, params.weight_hh, { transposeB: true });
       if (params.bias_hh !== undefined) hw = add(hw, params.bias_hh);
-      const next = this.cell(xt, hw, cur);
+      const z = this.sharedMap ? add(xt, hw) : undefined;
+      if (taps !== undefined && z !== undefined) {
+        tapInputs.push(concat([xRaw, cur.h], 1));
+        tapOutputs.push(z);
+      }
+      const next = this.cell(xt, hw, cur, z);
       if (maskData === undefined) {
         cur = next;
         outputs.push(next.h);
@@ -188,6 +200,10 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
       }
       states.push(cur.h);
     }
+    if (taps !== undefined && tapOutputs.length > 0) {
+      const biases = [...(params.bias_ih !== undefined ? ['bias_ih'] : []), ...(params.bias_hh !== undefined ? ['bias_hh'] : [])];
+      taps.recordSequence(ctx?.scope ?? '', 'recurrent', tapInputs, tapOutputs, { bias: biases.length > 0, weights: ['weight_ih', 'weight_hh'], biases });
+    }
     const result: RecurrentResult = { output: stack(outputs, 1), h: cur.h, states };
     if (cur.c !== undefined) result.c = cur.c;
     return result;
@@ -199,8 +215,17 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
     return slice(z, [0, k * hs], [z.shape[0], (k + 1) * hs]);
   }
 
-  /** The next state from the projected input W_ih x + b_ih and W_hh h + b_hh. */
-  protected abstract cell(xw: Tensor, hw: Tensor, prev: CellState): CellState;
+  /**
+   * Whether the gates' pre-activation is one affine map of [x_t; h_{t−1}] (RNN, LSTM: K-FAC taps
+   * it as a recurrent layer); GRU's candidate gate multiplies W_hn h by r, so it records none.
+   */
+  protected abstract readonly sharedMap: boolean;
+
+  /**
+   * The next state from the projected input W_ih x + b_ih and W_hh h + b_hh; `z` is their sum
+   * when `sharedMap` (the tapped pre-activation, which the cell must use).
+   */
+  protected abstract cell(xw: Tensor, hw: Tensor, prev: CellState, z: Tensor | undefined): CellState;
 
   private checkParams(name: string, params: RecurrentParams): void {
     if (params === null || typeof params !== 'object') throw new TypeError(`${name}: parameters must be {weight_ih, weight_hh, bias_ih, bias_hh}, got ${describe(params)}`);
@@ -235,9 +260,11 @@ export class RNN extends RecurrentBase {
     return this.nonlinearity === 'tanh' ? super.toString() : super.toString().replace(/\)$/, ', relu)');
   }
 
-  protected cell(xw: Tensor, hw: Tensor): CellState {
-    const z = add(xw, hw);
-    return { h: this.nonlinearity === 'tanh' ? tanh(z) : relu(z) };
+  protected readonly sharedMap = true;
+
+  protected cell(xw: Tensor, hw: Tensor, _prev: CellState, z: Tensor | undefined): CellState {
+    const s = z ?? add(xw, hw);
+    return { h: this.nonlinearity === 'tanh' ? tanh(s) : relu(s) };
   }
 }
 
@@ -250,8 +277,10 @@ export class LSTM extends RecurrentBase {
     super('LSTM', inputSize, hiddenSize, options);
   }
 
-  protected cell(xw: Tensor, hw: Tensor, prev: CellState): CellState {
-    const z = add(xw, hw);
+  protected readonly sharedMap = true;
+
+  protected cell(xw: Tensor, hw: Tensor, prev: CellState, zIn: Tensor | undefined): CellState {
+    const z = zIn ?? add(xw, hw);
     const i = sigmoid(this.gate(z, 0));
     const f = sigmoid(this.gate(z, 1));
     const g = tanh(this.gate(z, 2));
@@ -269,6 +298,8 @@ export class GRU extends RecurrentBase {
   constructor(inputSize: number, hiddenSize: number, options: RecurrentOptions = {}) {
     super('GRU', inputSize, hiddenSize, options);
   }
+
+  protected readonly sharedMap = false;
 
   protected cell(xw: Tensor, hw: Tensor, prev: CellState): CellState {
     const r = sigmoid(add(this.gate(xw, 0), this.gate(hw, 0)));

@@ -9,7 +9,7 @@ import { Tensor, describe } from '../tensor/tensor.js';
 import type { Rng } from '../tensor/random.js';
 import { reshape, slice } from '../autodiff/ops.js';
 import { Linear, type LinearParams } from './layers.js';
-import { Module, type ApplyContext, type InitOptions } from './module.js';
+import { Module, childContext, type ApplyContext, type InitOptions } from './module.js';
 import type { GRU, LSTM, RNN, RecurrentParams } from './recurrent.js';
 
 /** Parameters of a `SequenceReadout`: the recurrent layer's and the readout's. */
@@ -47,17 +47,17 @@ export class SequenceReadout extends Module<SequenceReadoutParams> {
     return { rnn: this.rnn.init(rng, { dtype }), head: this.head.init(rng, { dtype }) };
   }
 
-  apply(params: SequenceReadoutParams, x: Tensor, _ctx?: ApplyContext): Tensor {
-    return this.outputsAndStates(params, x).outputs;
+  apply(params: SequenceReadoutParams, x: Tensor, ctx?: ApplyContext): Tensor {
+    return this.outputsAndStates(params, x, ctx).outputs;
   }
 
   /** The readout and the recurrent layer's hidden state after every step (`[N, T, H]`). */
-  outputsAndStates(params: SequenceReadoutParams, x: Tensor): { outputs: Tensor; states: Tensor } {
-    const r = this.rnn.forward(params.rnn, x);
+  outputsAndStates(params: SequenceReadoutParams, x: Tensor, ctx?: ApplyContext): { outputs: Tensor; states: Tensor } {
+    const r = this.rnn.forward(params.rnn, x, {}, childContext(ctx, 'rnn'));
     const [n, steps, h] = r.output.shape;
     if (steps < this.steps) throw new RangeError(`${this.toString()}: input has ${steps} steps, fewer than the ${this.steps} read out`);
     const last = slice(r.output, [0, steps - this.steps, 0], [n, steps, h]);
-    const y = this.head.apply(params.head, last);
+    const y = this.head.apply(params.head, last, childContext(ctx, 'head'));
     return { outputs: reshape(y, [n, this.steps * this.outputSize]), states: r.output };
   }
 }
