@@ -171,15 +171,3 @@ export function requireMpi(command: string): Communicator {
   if (reason !== undefined) throw new Error(`--distributed is unavailable: ${reason}`);
   return init();
 }
-
-/** The string `s` of rank `root` on every rank (character codes broadcast as float64). */
-export function broadcastText(comm: Communicator, s: string, root: number): string {
-  const len = new Tensor(new Float64Array([comm.rank === root ? s.length : 0]), [1]);
-  comm.broadcast(len, root);
-  const codes = new Tensor(new Float64Array(len.data[0]), [len.data[0]]);
-  if (comm.rank === root) for (let i = 0; i < s.length; i++) codes.data[i] = s.charCodeAt(i);
-  comm.broadcast(codes, root);
-  let out = '';
-  for (let i = 0; i < codes.data.length; i += 8192) out += String.fromCharCode(...codes.data.subarray(i, i + 8192));
-  return out;
-}

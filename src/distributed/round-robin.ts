@@ -7,7 +7,8 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
-import { broadcastText, type Communicator } from './communicator.js';
+import type { Communicator } from './communicator.js';
+import { broadcastText } from './text.js';
 
 /** Which rank computes item `index` of a round-robin assignment. */
 export function ownerOf(index: number, size: number): number {

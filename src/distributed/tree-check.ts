@@ -6,7 +6,8 @@
  */
 import { Tensor } from '../tensor/tensor.js';
 import { treeLeaves, treePaths, type PyTree } from '../autodiff/pytree.js';
-import { broadcastText, type Communicator } from './communicator.js';
+import type { Communicator } from './communicator.js';
+import { broadcastText } from './text.js';
 
 function describeLeaf(path: string, t: Tensor): string {
   return `'${path}' ${t.dtype}[${t.shape.join(', ')}]`;
