@@ -67,6 +67,7 @@ const units = [
   { src: 'elementwise.cc', flags: have },
   { src: 'pool.cc', flags: [] },
   { src: 'linalg.cc', flags: ['-ffp-contract=off'] }, // same IEEE operations as ts/linalg.ts
+  { src: 'eigh_dc.cc', flags: [] },
   { src: 'gemm_dispatch.cc', flags: have },
   { src: 'gemm_scalar.cc', flags: gemmFlags },
   ...isas.map((i) => ({ src: `gemm_${i}.cc`, flags: [...gemmFlags, ...isaFlags[i]] })),

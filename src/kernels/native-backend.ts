@@ -41,6 +41,10 @@ export interface NativeAddon {
   eigh: Kernels['eigh'];
   /** `eigh` by cyclic Jacobi only (the QL fallback), for tests. */
   eighJacobi: Kernels['eigh'];
+  /** `eigh` by Householder tridiagonalization and implicit QL (no divide and conquer), for tests. */
+  eighQl: Kernels['eigh'];
+  /** Divide-and-conquer merges `eigh` has performed since the addon was loaded (tests pin the path). */
+  eighMerges(): number;
   setThreads(n: number): void;
   getThreads(): number;
   maxThreads(): number;
@@ -59,7 +63,7 @@ export interface NativeAddon {
 
 const REQUIRED = [
   'gemm', 'unary', 'unaryGrad', 'binary', 'axpby', 'dot', 'reduce', 'softmax', 'copyStrided', 'im2col', 'col2im',
-  'cholesky', 'solveTriangular', 'eigh', 'eighJacobi', 'setThreads', 'getThreads', 'maxThreads', 'simd', 'selectIsa',
+  'cholesky', 'solveTriangular', 'eigh', 'eighJacobi', 'eighQl', 'eighMerges', 'setThreads', 'getThreads', 'maxThreads', 'simd', 'selectIsa',
   'elementwiseIsa', 'selectElementwiseIsa', 'unaryReference', 'allocateLarge',
 ] as const;
 

@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "eigh_dc.h"
 #include "kernels.h"
 #include "pool.h"
 
@@ -550,9 +551,9 @@ napi_value SolveTriangular(napi_env env, napi_callback_info info) {
   });
 }
 
-napi_value EighImpl(napi_env env, napi_callback_info info, bool jacobiOnly) {
+napi_value EighImpl(napi_env env, napi_callback_info info, EighMethod method) {
   return guarded(env, [&]() -> napi_value {
-    Call c(env, info, jacobiOnly ? "eighJacobi" : "eigh", 4);
+    Call c(env, info, method == EighMethod::kJacobi ? "eighJacobi" : method == EighMethod::kQl ? "eighQl" : "eigh", 4);
     const int64_t n = c.integer(0, "n");
     const Call::Arr a = c.floatArray(1, "a"), w = c.floatArray(2, "w"), v = c.floatArray(3, "v");
     c.sameDtype(a, w);
@@ -564,16 +565,22 @@ napi_value EighImpl(napi_env env, napi_callback_info info, bool jacobiOnly) {
     if (n == 0) return undefinedValue(env);
     if (a.f64) {
       eighKernel<double>(n, static_cast<const double*>(a.data), static_cast<double*>(w.data),
-                         static_cast<double*>(v.data), jacobiOnly);
+                         static_cast<double*>(v.data), method);
     } else {
       eighKernel<float>(n, static_cast<const float*>(a.data), static_cast<float*>(w.data), static_cast<float*>(v.data),
-                        jacobiOnly);
+                        method);
     }
     return undefinedValue(env);
   });
 }
-napi_value Eigh(napi_env env, napi_callback_info info) { return EighImpl(env, info, false); }
-napi_value EighJacobi(napi_env env, napi_callback_info info) { return EighImpl(env, info, true); }
+napi_value Eigh(napi_env env, napi_callback_info info) { return EighImpl(env, info, EighMethod::kAuto); }
+napi_value EighQl(napi_env env, napi_callback_info info) { return EighImpl(env, info, EighMethod::kQl); }
+napi_value EighJacobi(napi_env env, napi_callback_info info) { return EighImpl(env, info, EighMethod::kJacobi); }
+napi_value EighMerges(napi_env env, napi_callback_info) {
+  napi_value v;
+  napi_create_double(env, double(divideConquerMerges()), &v);
+  return v;
+}
 
 napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
@@ -697,6 +704,7 @@ NAPI_MODULE_INIT() {
       {"im2col", Im2col},       {"col2im", Col2im},       {"setThreads", SetThreads}, {"getThreads", GetThreads},
       {"maxThreads", MaxThreads}, {"simd", Simd},         {"selectIsa", SelectIsa},
       {"cholesky", Cholesky},   {"solveTriangular", SolveTriangular}, {"eigh", Eigh}, {"eighJacobi", EighJacobi},
+      {"eighQl", EighQl},       {"eighMerges", EighMerges},
       {"unaryGrad", UnaryGrad}, {"unaryReference", UnaryReference}, {"elementwiseIsa", ElementwiseIsa},
       {"selectElementwiseIsa", SelectElementwiseIsa}, {"allocateLarge", AllocateLarge},
   };

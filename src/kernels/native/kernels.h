@@ -43,8 +43,11 @@ void gemmBatched(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T al
 template <typename T> bool choleskyKernel(int64_t n, const T* a, T* l);
 template <typename T> void solveTriangularKernel(int64_t n, int64_t m, const T* t, const T* b, T* x, bool lower,
                                                  bool transpose, bool unitDiagonal);
-// Householder + implicit QL (Jacobi fallback); `jacobiOnly` forces cyclic Jacobi.
-template <typename T> void eighKernel(int64_t n, const T* a, T* w, T* v, bool jacobiOnly);
+// kAuto: Householder tridiagonalization, then divide and conquer with a blocked back-transformation
+// (n > 32) or implicit QL with accumulated Q (small n, or when D&C fails); cyclic Jacobi when QL
+// does not converge. kQl skips divide and conquer, kJacobi runs cyclic Jacobi alone (for tests).
+enum class EighMethod { kAuto, kQl, kJacobi };
+template <typename T> void eighKernel(int64_t n, const T* a, T* w, T* v, EighMethod method);
 
 // The instruction set chosen at load ("avx512", "avx2", "scalar").
 const char* gemmIsaName();

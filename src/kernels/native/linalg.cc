@@ -21,6 +21,7 @@
 #include <numeric>
 #include <vector>
 
+#include "eigh_dc.h"
 #include "kernels.h"
 #include "pool.h"
 
@@ -439,7 +440,16 @@ void sortUnscaleWrite(int64_t n, const double* d, const double* zt, int expo, T*
   }
 }
 
+// Write eigenvalues (already ascending, unscaled here) and eigenvectors (already columns of z).
+template <typename T>
+void unscaleWrite(int64_t n, const double* d, const double* z, int expo, T* w, T* v) {
+  for (int64_t j = 0; j < n; j++) w[j] = T(mulPow2(d[j], expo));
+  for (int64_t i = 0; i < n * n; i++) v[i] = T(z[i]);
+}
+
 }  // namespace
+
+bool tridiagonalQlRows(int64_t n, double* d, double* e, double* zt) { return tridiagonalQL(n, d, e, zt); }
 
 template <typename T>
 bool choleskyKernel(int64_t n, const T* a, T* l) {
@@ -507,7 +517,7 @@ void solveTriangularKernel(int64_t n, int64_t m, const T* t, const T* b, T* x, b
 }
 
 template <typename T>
-void eighKernel(int64_t n, const T* a, T* w, T* v, bool jacobiOnly) {
+void eighKernel(int64_t n, const T* a, T* w, T* v, EighMethod method) {
   std::vector<double> S;
   int expo = 0;
   double maxAbs = 0;
@@ -523,9 +533,20 @@ void eighKernel(int64_t n, const T* a, T* w, T* v, bool jacobiOnly) {
     return;
   }
   std::vector<double> d(static_cast<size_t>(n), 0.0), zt(static_cast<size_t>(n * n), 0.0);
-  if (!jacobiOnly) {
+  if (method != EighMethod::kJacobi) {
     std::vector<double> A(S), e(static_cast<size_t>(n), 0.0), beta(static_cast<size_t>(n), 0.0);
     tridiagonalize(n, A.data(), d.data(), e.data(), beta.data());
+    if (method == EighMethod::kAuto && n > kDivideConquerLeaf) {
+      // zt holds the eigenvectors as COLUMNS here; the QL path below starts it afresh.
+      std::vector<double> dd(d);
+      if (tridiagonalDivideConquer(n, dd.data(), e.data(), zt.data())) {
+        applyHouseholderBlocked(n, A.data(), beta.data(), zt.data());
+        if (allFinite(dd.data(), n) && allFinite(zt.data(), n * n)) {
+          unscaleWrite(n, dd.data(), zt.data(), expo, w, v);
+          return;
+        }
+      }
+    }
     accumulateQt(n, A.data(), beta.data(), zt.data());
     if (tridiagonalQL(n, d.data(), e.data(), zt.data()) && allFinite(d.data(), n) && allFinite(zt.data(), n * n)) {
       sortUnscaleWrite(n, d.data(), zt.data(), expo, w, v);
@@ -541,7 +562,7 @@ template bool choleskyKernel<double>(int64_t, const double*, double*);
 template void solveTriangularKernel<float>(int64_t, int64_t, const float*, const float*, float*, bool, bool, bool);
 template void solveTriangularKernel<double>(int64_t, int64_t, const double*, const double*, double*, bool, bool,
                                             bool);
-template void eighKernel<float>(int64_t, const float*, float*, float*, bool);
-template void eighKernel<double>(int64_t, const double*, double*, double*, bool);
+template void eighKernel<float>(int64_t, const float*, float*, float*, EighMethod);
+template void eighKernel<double>(int64_t, const double*, double*, double*, EighMethod);
 
 }  // namespace hessian
