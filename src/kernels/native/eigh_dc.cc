@@ -51,9 +51,11 @@ void parallelRange(int64_t len, int64_t workPerItem, F fn) {
   });
 }
 
-// Buffers reused by every merge (sized for the whole problem once).
+// Buffers shared by every merge, each n^2 (eighScratch slots 0-2).
 struct Workspace {
-  std::vector<double> qw, qk, u, out;
+  double* qw;   // the block's eigenvectors, kept (non-deflated) columns first
+  double* u;    // K x K eigenvectors of the rank-one update
+  double* out;  // ns x K: qw[:, :K] u
 };
 
 bool solveLeaf(int64_t ldz, int64_t lo, int64_t ns, double* d, const double* e, double* z) {
@@ -159,7 +161,7 @@ bool secularRoot(int64_t K, const double* dK, const double* z2, double r, double
 }
 
 // Merge the solved halves [lo, lo+m) and [lo+m, lo+ns) of the diagonal block at (lo, lo).
-bool merge(int64_t ldz, int64_t lo, int64_t ns, int64_t m, double rho, double* d, double* z, Workspace& ws) {
+bool merge(int64_t ldz, int64_t lo, int64_t ns, int64_t m, double rho, double* d, double* z, const Workspace& ws) {
   mergeCount.fetch_add(1, std::memory_order_relaxed);
   double* zb = z + lo * ldz + lo;
   double* db = d + lo;
@@ -182,15 +184,9 @@ bool merge(int64_t ldz, int64_t lo, int64_t ns, int64_t m, double rho, double* d
     while (b < ns) perm[p++] = b++;
   }
   std::vector<double> ds(static_cast<size_t>(ns)), zs(static_cast<size_t>(ns));
-  double* qw = ws.qw.data();  // ns x ns, columns in sorted order
   for (int64_t p = 0; p < ns; p++) {
     ds[p] = db[perm[p]];
     zs[p] = zv[perm[p]];
-  }
-  for (int64_t i = 0; i < ns; i++) {
-    const double* src = zb + i * ldz;
-    double* dst = qw + i * ns;
-    for (int64_t p = 0; p < ns; p++) dst[p] = src[perm[p]];
   }
   // Deflation.
   double dmax = 0, zmax = 0;
@@ -215,11 +211,12 @@ bool merge(int64_t ldz, int64_t lo, int64_t ns, int64_t m, double rho, double* d
     if (std::fabs((ds[p] - ds[prev]) * c * s) <= tol) {
       // Rotate columns prev, p so that z has no component along prev (whose coupling to p is
       // below tol): prev becomes an eigenvector, p carries all of z for the pair.
+      const int64_t cp = perm[prev], cq = perm[p];
       for (int64_t i = 0; i < ns; i++) {
-        double* row = qw + i * ns;
-        const double x = row[prev], y = row[p];
-        row[prev] = c * x + s * y;
-        row[p] = c * y - s * x;
+        double* row = zb + i * ldz;
+        const double x = row[cp], y = row[cq];
+        row[cp] = c * x + s * y;
+        row[cq] = c * y - s * x;
       }
       const double da = ds[prev], dbb = ds[p];
       ds[prev] = da * c * c + dbb * s * s;
@@ -230,11 +227,21 @@ bool merge(int64_t ldz, int64_t lo, int64_t ns, int64_t m, double rho, double* d
     }
     prev = p;
   }
-  std::vector<int64_t> keep;
-  for (int64_t p = 0; p < ns; p++) {
-    if (!deflated[p]) keep.push_back(p);
-  }
+  // Columns of qw: the K kept ones (sorted order), then the deflated ones.
+  std::vector<int64_t> keep, defl;
+  for (int64_t p = 0; p < ns; p++) (deflated[p] ? defl : keep).push_back(p);
   const int64_t K = int64_t(keep.size());
+  double* qw = ws.qw;
+  {
+    std::vector<int64_t> col(keep);
+    for (int64_t p : defl) col.push_back(perm[p]);
+    for (int64_t j = 0; j < K; j++) col[j] = perm[keep[j]];
+    for (int64_t i = 0; i < ns; i++) {
+      const double* src = zb + i * ldz;
+      double* dst = qw + i * ns;
+      for (int64_t j = 0; j < ns; j++) dst[j] = src[col[j]];
+    }
+  }
   std::vector<double> lambda(static_cast<size_t>(K));
   if (K > 0) {
     std::vector<double> dK(static_cast<size_t>(K)), z2(static_cast<size_t>(K)), zsign(static_cast<size_t>(K));
@@ -257,7 +264,7 @@ bool merge(int64_t ldz, int64_t lo, int64_t ns, int64_t m, double rho, double* d
     if (failed) return false;
     for (int64_t i = 0; i < K; i++) lambda[i] = dK[origin[i]] + tau[i];
     // row[i] = d_j - lambda_i, accurate through the root's origin.
-    double* u = ws.u.data();
+    double* u = ws.u;
     parallelRange(K, 2 * K, [&](int64_t j0, int64_t j1) {
       std::vector<double> dm(static_cast<size_t>(K));
       double* row = dm.data();
@@ -284,21 +291,10 @@ bool merge(int64_t ldz, int64_t lo, int64_t ns, int64_t m, double rho, double* d
       double* urow = u + j * K;
       for (int64_t i = 0; i < K; i++) urow[i] *= norm2[i];
     }
-    // out = Q_keep u (ns x K).
-    double* qk = ws.qk.data();
-    for (int64_t i = 0; i < ns; i++) {
-      const double* src = qw + i * ns;
-      double* dst = qk + i * K;
-      for (int64_t j = 0; j < K; j++) dst[j] = src[keep[j]];
-    }
-    gemm(false, false, ns, K, K, 1, qk, K, u, K, 0, ws.out.data(), K);
+    gemm(false, false, ns, K, K, 1, qw, ns, u, K, 0, ws.out, K);  // out = qw[:, :K] u
   }
   // Write back sorted: entry c < K is a secular root (column c of out), the rest deflated
   // columns of qw.
-  std::vector<int64_t> defl;
-  for (int64_t p = 0; p < ns; p++) {
-    if (deflated[p]) defl.push_back(p);
-  }
   std::vector<double> val(static_cast<size_t>(ns));
   for (int64_t c = 0; c < K; c++) val[c] = lambda[c];
   for (size_t c = 0; c < defl.size(); c++) val[K + c] = ds[defl[c]];
@@ -306,18 +302,18 @@ bool merge(int64_t ldz, int64_t lo, int64_t ns, int64_t m, double rho, double* d
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return val[a] < val[b]; });
   for (int64_t c = 0; c < ns; c++) db[c] = val[order[c]];
-  const double* out = ws.out.data();
+  const double* out = ws.out;
   for (int64_t i = 0; i < ns; i++) {
     double* dst = zb + i * ldz;
     for (int64_t c = 0; c < ns; c++) {
       const int64_t o = order[c];
-      dst[c] = o < K ? out[i * K + o] : qw[i * ns + defl[o - K]];
+      dst[c] = o < K ? out[i * K + o] : qw[i * ns + o];
     }
   }
   return true;
 }
 
-bool solve(int64_t ldz, int64_t lo, int64_t ns, double* d, const double* e, double* z, Workspace& ws) {
+bool solve(int64_t ldz, int64_t lo, int64_t ns, double* d, const double* e, double* z, const Workspace& ws) {
   if (ns <= kDivideConquerLeaf) return solveLeaf(ldz, lo, ns, d, e, z);
   const int64_t m = ns / 2;
   const double rho = e[lo + m - 1];
@@ -343,12 +339,7 @@ bool tridiagonalDivideConquer(int64_t n, double* d, const double* e, double* z) 
   std::vector<double> es(static_cast<size_t>(std::max<int64_t>(n, 1)), 0.0);
   for (int64_t i = 0; i < n; i++) d[i] /= scale;
   for (int64_t i = 0; i + 1 < n; i++) es[i] = e[i] / scale;
-  Workspace ws;
-  const size_t nn = static_cast<size_t>(n * n);
-  ws.qw.resize(nn);
-  ws.qk.resize(nn);
-  ws.u.resize(nn);
-  ws.out.resize(nn);
+  const Workspace ws{eighScratch(0, n * n), eighScratch(1, n * n), eighScratch(2, n * n)};
   const bool ok = solve(n, 0, n, d, es.data(), z, ws);
   for (int64_t i = 0; i < n; i++) d[i] *= scale;
   return ok;
@@ -393,6 +384,17 @@ void applyHouseholderBlocked(int64_t n, const double* a, const double* beta, dou
     gemm(false, false, kb, n, kb, 1, t.data(), kb, w.data(), n, 0, w2.data(), n);
     gemm(true, false, len, n, kb, -1, vt.data(), len, w2.data(), n, 1, zs, n);
   }
+}
+
+double* eighScratch(int slot, int64_t size) {
+  thread_local std::vector<double> slots[5];
+  std::vector<double>& b = slots[slot];
+  if (int64_t(b.size()) < size) {
+    b.clear();
+    b.shrink_to_fit();
+    b.resize(static_cast<size_t>(size));
+  }
+  return b.data();
 }
 
 int64_t divideConquerMerges() { return mergeCount.load(std::memory_order_relaxed); }

@@ -23,6 +23,11 @@ bool tridiagonalDivideConquer(int64_t n, double* d, const double* e, double* z);
 // I - V T V^T (compact WY), i.e. three GEMMs per block.
 void applyHouseholderBlocked(int64_t n, const double* a, const double* beta, double* z);
 
+// A per-thread buffer of at least `size` doubles (contents unspecified), kept between calls: a
+// fresh n^2 array per call costs more in page faults than the GEMMs that use it. Slots 0-2 are
+// the divide and conquer's, 3-4 eighKernel's.
+double* eighScratch(int slot, int64_t size);
+
 // Number of divide-and-conquer merges performed since the addon was loaded (tests pin the path).
 int64_t divideConquerMerges();
 

@@ -50,8 +50,7 @@ double pythag(double a, double b) {
 // Copy (a + a^T)/2 into S, scaled by 2^-expo when the max-abs entry is outside [2^-400, 2^400].
 // False on non-finite input.
 template <typename T>
-bool loadScaled(int64_t n, const T* a, std::vector<double>& S, int& expo, double& maxAbs) {
-  S.assign(static_cast<size_t>(n * n), 0.0);
+bool loadScaled(int64_t n, const T* a, double* S, int& expo, double& maxAbs) {
   maxAbs = 0;
   expo = 0;
   for (int64_t i = 0; i < n; i++) {
@@ -71,7 +70,7 @@ bool loadScaled(int64_t n, const T* a, std::vector<double>& S, int& expo, double
   while (k != 0) {
     const int step = std::max(-1000, std::min(1000, k));
     const double f = std::ldexp(1.0, step);
-    for (double& s : S) s *= f;
+    for (int64_t i = 0; i < n * n; i++) S[i] *= f;
     k -= step;
   }
   return true;
@@ -518,10 +517,12 @@ void solveTriangularKernel(int64_t n, int64_t m, const T* t, const T* b, T* x, b
 
 template <typename T>
 void eighKernel(int64_t n, const T* a, T* w, T* v, EighMethod method) {
-  std::vector<double> S;
+  // v may alias a: a is read until the end (the Jacobi fallback reloads it), v written last.
+  double* A = eighScratch(3, n * n);
+  double* zt = eighScratch(4, n * n);
   int expo = 0;
   double maxAbs = 0;
-  if (!loadScaled(n, a, S, expo, maxAbs)) {
+  if (!loadScaled(n, a, A, expo, maxAbs)) {
     for (int64_t i = 0; i < n; i++) w[i] = T(NAN);
     for (int64_t i = 0; i < n * n; i++) v[i] = T(NAN);
     return;
@@ -532,29 +533,31 @@ void eighKernel(int64_t n, const T* a, T* w, T* v, EighMethod method) {
     for (int64_t i = 0; i < n; i++) v[i * n + i] = T(1);
     return;
   }
-  std::vector<double> d(static_cast<size_t>(n), 0.0), zt(static_cast<size_t>(n * n), 0.0);
+  std::vector<double> d(static_cast<size_t>(n), 0.0);
   if (method != EighMethod::kJacobi) {
-    std::vector<double> A(S), e(static_cast<size_t>(n), 0.0), beta(static_cast<size_t>(n), 0.0);
-    tridiagonalize(n, A.data(), d.data(), e.data(), beta.data());
+    std::vector<double> e(static_cast<size_t>(n), 0.0), beta(static_cast<size_t>(n), 0.0);
+    tridiagonalize(n, A, d.data(), e.data(), beta.data());
     if (method == EighMethod::kAuto && n > kDivideConquerLeaf) {
       // zt holds the eigenvectors as COLUMNS here; the QL path below starts it afresh.
       std::vector<double> dd(d);
-      if (tridiagonalDivideConquer(n, dd.data(), e.data(), zt.data())) {
-        applyHouseholderBlocked(n, A.data(), beta.data(), zt.data());
-        if (allFinite(dd.data(), n) && allFinite(zt.data(), n * n)) {
-          unscaleWrite(n, dd.data(), zt.data(), expo, w, v);
+      if (tridiagonalDivideConquer(n, dd.data(), e.data(), zt)) {
+        applyHouseholderBlocked(n, A, beta.data(), zt);
+        if (allFinite(dd.data(), n) && allFinite(zt, n * n)) {
+          unscaleWrite(n, dd.data(), zt, expo, w, v);
           return;
         }
       }
     }
-    accumulateQt(n, A.data(), beta.data(), zt.data());
-    if (tridiagonalQL(n, d.data(), e.data(), zt.data()) && allFinite(d.data(), n) && allFinite(zt.data(), n * n)) {
-      sortUnscaleWrite(n, d.data(), zt.data(), expo, w, v);
+    accumulateQt(n, A, beta.data(), zt);
+    if (tridiagonalQL(n, d.data(), e.data(), zt) && allFinite(d.data(), n) && allFinite(zt, n * n)) {
+      sortUnscaleWrite(n, d.data(), zt, expo, w, v);
       return;
     }
   }
-  jacobiCore(n, S.data(), d.data(), zt.data());
-  sortUnscaleWrite(n, d.data(), zt.data(), expo, w, v);
+  std::vector<double> S(static_cast<size_t>(n * n));
+  loadScaled(n, a, S.data(), expo, maxAbs);
+  jacobiCore(n, S.data(), d.data(), zt);
+  sortUnscaleWrite(n, d.data(), zt, expo, w, v);
 }
 
 template bool choleskyKernel<float>(int64_t, const float*, float*);
