@@ -1,19 +1,23 @@
-// Dense linear algebra: a line-by-line C++ port of src/kernels/ts/linalg.ts (the reference),
-// with the same semantics: float64 arithmetic whatever the dtype, results rounded once when
-// stored, outputs that may alias inputs (inputs are copied first).
+// Dense linear algebra: Cholesky and triangular solves are a line-by-line C++ port of
+// src/kernels/ts/linalg.ts (the reference), with the same semantics: float64 arithmetic whatever
+// the dtype, results rounded once when stored, outputs that may alias inputs (inputs are copied
+// first).
 //
 // - cholesky: row-oriented Cholesky–Banachiewicz; false on a pivot that is not positive and finite.
 // - solveTriangular: forward/backward substitution on row blocks of B, all 8 flag combinations.
-// - eigh: Householder tridiagonalization + implicit QL with Wilkinson shifts (tred2/tql2),
-//   eigenvectors accumulated as ROWS of zt (contiguous rotations) and transposed at the end;
-//   power-of-two scaling when the max-abs entry is outside [2^-400, 2^400]; non-finite input
-//   gives all NaN; cyclic Jacobi when QL does not converge within 30 n sweeps.
+// - eigh: power-of-two scaling when the max-abs entry is outside [2^-400, 2^400]; non-finite input
+//   gives all NaN; Householder tridiagonalization (tred2's, the reference's operations); then for
+//   n > 32 divide and conquer with a blocked back-transformation (eigh_dc.cc: GEMM-bound, not
+//   bit-identical to the reference, same accuracy bounds); for n <= 32, or if divide and conquer
+//   fails, implicit QL with Wilkinson shifts (tql2), eigenvectors accumulated as ROWS of zt
+//   (contiguous rotations) and transposed at the end, bit-identical to the reference; cyclic Jacobi
+//   when QL does not converge within 30 n sweeps.
 //
-// Compiled without -ffp-contract=fast (no FMA contraction), so the arithmetic is the same
-// sequence of IEEE operations as the TypeScript reference (results are bit-identical to it).
-// The QL rotation sweeps (split by columns) and the Q accumulation (split by rows) use the
-// thread pool for large n; neither split changes any operation, so results do not depend on
-// the thread count.
+// Compiled without -ffp-contract=fast (no FMA contraction), so the QL path is the same sequence
+// of IEEE operations as the TypeScript reference. The QL rotation sweeps (split by columns) and
+// the Q accumulation (split by rows) use the thread pool for large n; neither split changes any
+// operation, so results do not depend on the thread count (nor do divide and conquer's: its
+// secular solves are per root and the GEMMs' sums do not depend on the split).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
