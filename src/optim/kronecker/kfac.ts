@@ -49,7 +49,7 @@ import type { PyTree } from '../../autodiff/pytree.js';
 import { Rng } from '../../tensor/random.js';
 import type { Approximation, InverseMethod, LayerSample } from '../../curvature/kronecker.js';
 import {
-  layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState,
+  layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState, type ShardReduction,
 } from '../../curvature/kronecker-estimator.js';
 import { fromObjective, type CurvatureKind } from '../../curvature/operators/from-objective.js';
 import { diagonal as hutchinsonDiagonal } from '../../curvature/estimators/diagonal.js';
@@ -251,7 +251,7 @@ export function refreshCurvature<P extends PyTree>(
 ): EstimatorState {
   const obj = ctx.objective;
   const first = state.blocks.length === 0;
-  let stats: { layers: readonly LayerSample[]; diagonal: P | undefined } | undefined;
+  let stats: { layers: readonly LayerSample[]; diagonal: P | undefined; shard?: ShardReduction } | undefined;
   if (statisticsDue(c, state, ctx.step)) {
     const request = requested ?? statisticsRequest(c, ctx.step);
     const rng = request.rng;
