@@ -17,6 +17,7 @@
  * Fisher's diagonal (cross-example terms vanish in expectation); kfac-jax's "naive diagonal".
  */
 import { Tensor, allocate } from '../tensor/tensor.js';
+import type { FloatArray } from '../kernels/types.js';
 import { Rng } from '../tensor/random.js';
 import { eigh } from '../tensor/linalg.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
@@ -59,7 +60,7 @@ export interface KfacStatistics<P extends PyTree = PyTree> {
 export interface ShardReduction {
   readonly exampleWeight: number;
   /** Replaces `values` by its sum over the shards, in place (a collective: every shard calls it with the same length). */
-  reduce(values: Float64Array): void;
+  reduce(values: FloatArray): void;
 }
 
 export interface KfacStatisticsOptions {
@@ -302,20 +303,34 @@ export function updateEstimator<P extends PyTree>(
   return { state: { blocks }, events };
 }
 
-/** Values of several tensors in one float64 buffer (one collective instead of one per tensor). */
-function packed(ts: readonly Tensor[]): Float64Array {
-  const out = new Float64Array(ts.reduce((n, t) => n + t.size, 0));
+/**
+ * Values of several tensors in one buffer (one collective instead of one per tensor), in float32
+ * when every tensor is float32 (half the bytes), else float64. `symmetric[i]`: tensor i is a
+ * symmetric matrix and only its upper triangle travels (about half again).
+ */
+function packed(ts: readonly Tensor[], symmetric: readonly boolean[]): FloatArray {
+  const size = (t: Tensor, i: number) => (symmetric[i] ? (t.shape[0] * (t.shape[0] + 1)) / 2 : t.size);
+  const out: FloatArray = ts.every((t) => t.dtype === 'float32') ? new Float32Array(ts.reduce((n, t, i) => n + size(t, i), 0)) : new Float64Array(ts.reduce((n, t, i) => n + size(t, i), 0));
   let at = 0;
-  for (const t of ts) { out.set(t.data, at); at += t.size; }
+  ts.forEach((t, i) => {
+    if (!symmetric[i]) { out.set(t.data, at); at += t.size; return; }
+    const n = t.shape[0];
+    for (let r = 0; r < n; r++) { out.set(t.data.subarray(r * n + r, (r + 1) * n), at); at += n - r; }
+  });
   return out;
 }
 
-function unpacked(flat: Float64Array, like: readonly Tensor[]): Tensor[] {
+function unpacked(flat: FloatArray, like: readonly Tensor[], symmetric: readonly boolean[]): Tensor[] {
   let at = 0;
-  return like.map((t) => {
+  return like.map((t, i) => {
     const d = allocate(t.dtype, t.size);
-    d.set(flat.subarray(at, at + t.size));
-    at += t.size;
+    if (!symmetric[i]) {
+      d.set(flat.subarray(at, at + t.size));
+      at += t.size;
+    } else {
+      const n = t.shape[0];
+      for (let r = 0; r < n; r++) for (let c = r; c < n; c++) { d[r * n + c] = flat[at]; d[c * n + r] = flat[at]; at++; }
+    }
     return new Tensor(d, t.shape);
   });
 }
@@ -337,9 +352,10 @@ function reduceShardEstimates(states: readonly BlockState[], byScope: Map<string
     local.push(scaledBy(est.A, shard.exampleWeight), est.G);
   }
   const all = [...local, ...(diag ?? [])];
-  const flat = packed(all);
+  const symmetric = all.map((_, i) => i < local.length);
+  const flat = packed(all, symmetric);
   shard.reduce(flat);
-  const sums = unpacked(flat, all);
+  const sums = unpacked(flat, all, symmetric);
   const factors = new Map<string, { A: Tensor; G: Tensor }>();
   scopes.forEach((scope, i) => factors.set(scope, { A: sums[2 * i], G: sums[2 * i + 1] }));
   return { factors, diagonal: sums.slice(local.length) };
@@ -363,9 +379,9 @@ function reduceEkfacScaling(before: readonly BlockState[], after: BlockState[], 
     local.push(ekfacScalingEstimate(block.rows(sample), k.inverse as EigenInverse));
   });
   if (which.length === 0) return;
-  const flat = packed(local);
+  const flat = packed(local, local.map(() => false));
   shard.reduce(flat);
-  const sums = unpacked(flat, local);
+  const sums = unpacked(flat, local, local.map(() => false));
   which.forEach((j, i) => { after[j] = foldEkfacScaling(after[j] as KroneckerState, sums[i], decay); });
 }
 
