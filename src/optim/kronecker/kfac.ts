@@ -81,7 +81,11 @@ export interface KfacCurvatureOptions {
    * schedule (a new λ every step), else 'cholesky'.
    */
   inverseMethod?: InverseMethod | 'auto';
-  /** Seed of the sampled targets and Hutchinson probes (default 0); step k uses its own stream. */
+  /**
+   * Seed of the sampled targets and Hutchinson probes (default 0); step k uses its own stream,
+   * and example i of the batch its own generator keyed by i (so a data-parallel shard draws the
+   * single process's targets for its examples).
+   */
   seed?: number;
   /**
    * A model objective whose model records no layer taps (a function that ignores its `ctx`)

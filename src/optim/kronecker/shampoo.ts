@@ -14,6 +14,10 @@
  * tensors). Until the first roots exist, and always for rank-0/1 tensors (biases), the step is
  * the grafting method's own.
  *
+ * Data parallel (an objective from `distributedObjective`): the statistics come from the
+ * all-reduced gradient, so they are identical on every rank; the roots of each block are computed
+ * on one rank, round-robin, and broadcast (`mapRoundRobin`, as Distributed Shampoo does).
+ *
  * The optimizer: `inFloat64(chain(graft(shampooPreconditioner, adam), emaMomentum, decoupled
  * weight decay, −lr))`. Memory per block: 2 factors and 2 roots (2·(m² + n²)), plus the
  * grafting method's state and the momentum buffer. Cost: two GEMMs per block for the statistics

@@ -14,7 +14,9 @@
  *    independent: non-negative, unchanged when the basis is);
  * 4. Adam in the rotated coordinates, G' = Q_Lᵀ G Q_R: M ← b1 M + (1 − b1) G', V ← b2 V + (1 − b2) G'²,
  *    U' = (M / (1 − b1ᵗ)) / (sqrt(V / (1 − b2ᵗ)) + ε), and the update Q_L U' Q_Rᵀ.
- * Rank-0/1 tensors take plain Adam. Then decoupled weight decay and −lr. All state is float64
+ * Data parallel (`distributedObjective`): every rank holds the same statistics (they come from
+ * the all-reduced gradient); each block's new bases are computed on one rank, round-robin, and
+ * broadcast (`mapRoundRobin`). Rank-0/1 tensors take plain Adam. Then decoupled weight decay and −lr. All state is float64
  * (`inFloat64`). Memory per block: L, R, Q_L, Q_R (2(m² + n²)) and M, V (2mn). Cost per step: six
  * GEMMs per block; per refresh two QR factorizations (or eigendecompositions), O(m³ + n³).
  */
