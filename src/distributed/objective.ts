@@ -87,8 +87,9 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
   const sizes = options.total === undefined || options.offset === undefined ? Array.from(comm.allGather(new Float64Array([n]))) : [];
   const total = options.total ?? sizes.reduce((a, b) => a + b, 0);
   const offset = options.offset ?? sizes.slice(0, comm.rank).reduce((a, b) => a + b, 0);
-  if (!Number.isSafeInteger(offset) || offset < 0 || offset + n > total) throw new RangeError(`distributedObjective: option 'offset' (${offset}) must be an integer in [0, total − examples] = [0, ${total - n}]`);
+
   if (!Number.isSafeInteger(total) || total < n) throw new RangeError(`distributedObjective: option 'total' (${total}) must be an integer at least this rank's ${n} examples`);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + n > total) throw new RangeError(`distributedObjective: option 'offset' (${offset}) must be an integer in [0, total − examples] = [0, ${total - n}]`);
   if (comm.size === 1 && total === n) return obj;
   const c = weight(total) / weight(n);
   if (!(Number.isFinite(c) && c > 0)) throw new RangeError(`distributedObjective: batchWeight gives a non-positive or non-finite shard weight ${c}`);
