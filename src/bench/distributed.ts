@@ -14,6 +14,8 @@
  *    collective each, latency-bound), bytes the gradient size and B the network bandwidth (a
  *    parameter). Shown for the autoencoder and a 100M-parameter dense model whose compute is
  *    scaled from the autoencoder's measured rate (6·P flops per example).
+ * 4. K-FAC's bytes per step and rank on the autoencoder, by collective (counted by
+ *    `countingCommunicator`; `--no-kfac-bytes` skips it).
  * Benchmarks measure; they assert nothing. Options: --steps=8, --batch=256, --size=small,
  * --ranks=2, --bandwidths=10,100 (Gbit/s). Skips with one line where MPI is unavailable.
  */
@@ -26,6 +28,7 @@ import type { OptimizerState } from '../optim/types.js';
 import { closeScope, detachedScope, runInScope, sweepScope } from '../tensor/scope.js';
 import { init, type Communicator } from '../distributed/communicator.js';
 import { isMpiWorker, mpirunCommand, runUnderMpirun } from '../distributed/mpi-harness.js';
+import { countingCommunicator, type CollectiveCounts } from '../distributed/counting.js';
 import { distributedInstance } from './distributed-instance.js';
 import { problemById, type DataSize } from './problems.js';
 import { table } from './util.js';
@@ -104,11 +107,28 @@ function allReduceCost(comm: Communicator): { floats: number; seconds: number }[
   return out;
 }
 
+/** Bytes this rank hands to each kind of collective per K-FAC step on the autoencoder (steps after the first: no inverse refresh). */
+function kfacBytes(comm: Communicator): CollectiveCounts {
+  const counted = countingCommunicator(comm);
+  const inst = distributedInstance('autoencoder-mnist', problemById('autoencoder-mnist').build(0, { size: SIZE }), counted.comm);
+  const o = optimizerEntry('kfac').create({});
+  let params = inst.params;
+  let state: OptimizerState = o.init(params);
+  const steps = 2;
+  for (let k = 0; k <= steps; k++) {
+    if (k === 1) for (const key of Object.keys(counted.counts) as (keyof CollectiveCounts)[]) counted.counts[key] = 0;
+    ({ params, state } = o.step(params, state, inst.batch(k, BATCH)));
+  }
+  const c = counted.counts;
+  return { allReduceBytes: c.allReduceBytes / steps, allReduceCalls: c.allReduceCalls / steps, broadcastBytes: c.broadcastBytes / steps, broadcastCalls: c.broadcastCalls / steps, allGatherBytes: c.allGatherBytes / steps, allGatherCalls: c.allGatherCalls / steps };
+}
+
 function worker(): void {
   kernels().setThreads(1);
   const comm = init();
   const result: Record<string, unknown> = { ranks: comm.size, throughput: PROBLEMS.map((p) => throughput(comm, p, 'adam')) };
   if (comm.size > 1) result.allReduce = allReduceCost(comm);
+  if (comm.size > 1 && !args.includes('--no-kfac-bytes')) result.kfacBytes = kfacBytes(comm);
   if (comm.rank === 0) console.log(`RESULT ${JSON.stringify(result)}`);
 }
 
@@ -152,6 +172,11 @@ function main(): void {
   const ar = results[RANKS].allReduce ?? [];
   console.log(`\nall-reduce (reduce + broadcast, float32, ${RANKS} ranks, loopback)`);
   console.log(table(['floats', 'bytes', 'ms', 'GB/s'], ar.map((p) => [p.floats.toLocaleString('en-US'), (4 * p.floats).toLocaleString('en-US'), (1000 * p.seconds).toFixed(3), ((4 * p.floats) / p.seconds / 1e9).toFixed(2)])));
+  const kb = (results[RANKS] as { kfacBytes?: CollectiveCounts }).kfacBytes;
+  if (kb !== undefined) {
+    const mb = (b: number) => (b / 1e6).toFixed(2);
+    console.log(`\nK-FAC on autoencoder-mnist, ${RANKS} ranks, global batch ${BATCH}: per rank per step (no inverse refresh), all-reduce ${mb(kb.allReduceBytes)} MB in ${kb.allReduceCalls} calls (gradient, curvature products and the factors: one buffer of upper triangles), all-gather ${mb(kb.allGatherBytes)} MB, broadcast ${mb(kb.broadcastBytes)} MB`);
+  }
   const { alpha, beta } = fit(ar);
   console.log(`fit: latency α = ${(1e6 * alpha).toFixed(1)} µs, loopback bandwidth β = ${(beta / 1e9).toFixed(2)} GB/s`);
 

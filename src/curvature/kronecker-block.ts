@@ -92,6 +92,13 @@ export interface BlockUpdateOptions {
   inverseMethod: InverseMethod;
   /** λ for a Cholesky inverse (eigen inverses take the damping when applied); a Cholesky inverse of another λ is recomputed. */
   damping: number;
+  /**
+   * This batch's factors, already estimated (a data-parallel run's sums over the shards, see
+   * `updateEstimator`); folded in instead of the sample's own, which then serves EKFAC only.
+   */
+  estimate?: { readonly A: Tensor; readonly G: Tensor };
+  /** EKFAC: leave the moments' estimate to the caller (summed over shards, then `foldEkfacScaling`). */
+  deferScaling?: boolean;
 }
 
 /** EMA weight of the old value at the k-th update (k from 1): the first estimate replaces it. */
@@ -267,8 +274,8 @@ export abstract class KroneckerBlock {
     let s = state;
     let skipped = false;
     let retried = false;
-    if (sample !== undefined) {
-      const est = this.factorEstimates(sample);
+    if (sample !== undefined || o.estimate !== undefined) {
+      const est = o.estimate ?? this.factorEstimates(sample as LayerSample);
       if (isFiniteTensor(est.A) && isFiniteTensor(est.G)) {
         const k = s.count + 1;
         const rho = emaDecay(k, o.decay);
@@ -424,6 +431,13 @@ export function ekfacScalingEstimate(r: FactorRows, inv: EigenInverse): Tensor {
   return new Tensor(r.a.dtype === 'float64' ? s : Float32Array.from(s), [out, inn]);
 }
 
+/** Fold an estimate of EKFAC's moments into the state (EMA); a non-finite one is skipped. */
+export function foldEkfacScaling(state: KroneckerState, estimate: Tensor, decay: number): KroneckerState {
+  if (!isFiniteTensor(estimate)) return state;
+  const k = state.scalingCount + 1;
+  return { ...state, scaling: ema(state.scaling as Tensor, estimate, emaDecay(k, decay)), scalingCount: k };
+}
+
 /** EKFAC behaviour shared by every layer kind's block (they differ only in `rows`, `combine`, `split`). */
 export const ekfacBehaviour = {
   update(block: KroneckerBlock, base: KroneckerBlock['update'], state: KroneckerState, sample: LayerSample | undefined, o: BlockUpdateOptions) {
@@ -439,13 +453,7 @@ export const ekfacBehaviour = {
       for (let g = 0; g < dG.length; g++) for (let a = 0; a < dA.length; a++) init[g * dA.length + a] = dG[g] * dA[a];
       s = { ...s, scaling: new Tensor(init, [dG.length, dA.length]), scalingCount: 0 };
     }
-    if (sample !== undefined && !r.skipped) {
-      const est = ekfacScalingEstimate(block.rows(sample), inv);
-      if (isFiniteTensor(est)) {
-        const k = s.scalingCount + 1;
-        s = { ...s, scaling: ema(s.scaling as Tensor, est, emaDecay(k, o.decay)), scalingCount: k };
-      }
-    }
+    if (sample !== undefined && !r.skipped && o.deferScaling !== true) s = foldEkfacScaling(s, ekfacScalingEstimate(block.rows(sample), inv), o.decay);
     return { ...r, state: s };
   },
   precondition(block: KroneckerBlock, state: KroneckerState, grads: readonly Tensor[], damping: number): Tensor[] {

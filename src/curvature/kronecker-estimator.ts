@@ -17,6 +17,7 @@
  * Fisher's diagonal (cross-example terms vanish in expectation); kfac-jax's "naive diagonal".
  */
 import { Tensor, allocate } from '../tensor/tensor.js';
+import type { FloatArray } from '../kernels/types.js';
 import { Rng } from '../tensor/random.js';
 import { eigh } from '../tensor/linalg.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
@@ -24,9 +25,10 @@ import { grad, valueAndGrad, vjp } from '../autodiff/vjp.js';
 import { Module, TapRecorder, type ApplyContext } from '../nn/module.js';
 import type { Loss } from '../nn/losses.js';
 import type { Batch } from './products.js';
+import { sampleTargetsByExample } from './sampled-targets.js';
 import {
-  DiagonalBlock, blockOf, kroneckerBlock, layoutOf,
-  type Approximation, type BlockState, type DiagonalState, type InverseMethod, type KroneckerState, type LayerSample,
+  DiagonalBlock, blockOf, ekfacScalingEstimate, foldEkfacScaling, kroneckerBlock, layoutOf,
+  type Approximation, type BlockState, type DiagonalState, type EigenInverse, type InverseMethod, type KroneckerState, type LayerSample,
 } from './kronecker.js';
 
 export type EstimationMode = 'true' | 'empirical' | 'ggn';
@@ -42,12 +44,35 @@ export interface KfacStatistics<P extends PyTree = PyTree> {
   readonly diagonal: P;
   /** True when the statistics came with the gradient's evaluation (no passes of their own). */
   readonly fromGradientPass?: boolean;
+  /**
+   * Set by a data-parallel objective: these statistics are one shard's, and `updateEstimator`
+   * sums every block's factor estimates over the shards (one collective) before folding them in.
+   */
+  readonly shard?: ShardReduction;
+}
+
+/**
+ * How one shard's factor estimates combine into the combined batch's (data parallelism). The
+ * layer samples' output gradients come already scaled by √c (the shard's weight in the loss), so
+ * G and EKFAC's moments are plain sums; A, a mean over examples, is weighted by `exampleWeight`
+ * = n_shard / N. The diagonal estimate comes weighted already.
+ */
+export interface ShardReduction {
+  readonly exampleWeight: number;
+  /** Replaces `values` by its sum over the shards, in place (a collective: every shard calls it with the same length). */
+  reduce(values: FloatArray): void;
 }
 
 export interface KfacStatisticsOptions {
   mode: EstimationMode;
-  /** Randomness for sampled targets ('true'). */
+  /**
+   * Randomness for sampled targets ('true'): one number is drawn from it as the stream key, and
+   * example i's targets come from a generator seeded by (key, exampleOffset + i)
+   * (`sampleTargetsByExample`), so they do not depend on how the batch is split.
+   */
   rng: Rng;
+  /** Global index of this batch's first example (a data-parallel shard's offset; default 0). */
+  exampleOffset?: number;
   /** Dropout masks from this seed (training mode), as the objective's own evaluations. */
   dropoutSeed?: number;
   /** Largest output dimension per example for 'ggn' (default 64). */
@@ -128,7 +153,7 @@ class SampleCollector<P extends PyTree> {
 /** The cotangents of the estimation mode's backward passes at output z (see the module comment). */
 function statisticsCotangents(loss: Loss, z: Tensor, y: Tensor, options: KfacStatisticsOptions): Tensor[] {
   if (options.mode === 'ggn') return ggnCotangents(loss, z, y, options.maxGgnOutputs ?? 64);
-  const targets = options.mode === 'empirical' ? y : loss.sampleTargets(z, options.rng);
+  const targets = options.mode === 'empirical' ? y : sampleTargetsByExample(loss, z, options.rng.nextUint32(), options.exampleOffset ?? 0);
   const u = grad((zz: Tensor) => loss.value(zz, targets))(z);
   return [scaledBy(u, 1 / Math.sqrt(loss.batchWeight(z.shape[0])))];
 }
@@ -243,15 +268,20 @@ export interface EstimatorUpdateOptions {
  * diagonal estimate for diagonal blocks; `undefined` statistics only refresh inverses).
  */
 export function updateEstimator<P extends PyTree>(
-  state: EstimatorState, params: P, stats: { layers: readonly LayerSample[]; diagonal: P | undefined } | undefined, o: EstimatorUpdateOptions,
+  state: EstimatorState, params: P, stats: { layers: readonly LayerSample[]; diagonal: P | undefined; shard?: ShardReduction } | undefined, o: EstimatorUpdateOptions,
 ): { state: EstimatorState; events: string[] } {
   const events: string[] = [];
   const byScope = new Map<string, LayerSample>();
   for (const l of stats?.layers ?? []) byScope.set(l.scope, l);
   const paths = treePaths(params);
-  const diag = stats?.diagonal === undefined ? undefined : treeLeaves(stats.diagonal);
+  const localDiag = stats?.diagonal === undefined ? undefined : treeLeaves(stats.diagonal);
   const index = new Map(paths.map((p, i) => [p, i]));
   const mapBlocks = o.mapBlocks ?? ((b: readonly BlockState[], f: (s: BlockState) => BlockState) => b.map((x) => f(x)));
+  // Data parallel: every block's factor estimates (and the diagonal) from this shard, summed over
+  // the shards in one collective BEFORE the EMA, so every rank folds the same numbers in.
+  const shard = stats?.shard;
+  const estimates = shard === undefined ? undefined : reduceShardEstimates(state.blocks, byScope, localDiag, shard);
+  const diag = estimates !== undefined && localDiag !== undefined ? estimates.diagonal : localDiag;
   const blocks = mapBlocks(state.blocks, (s): BlockState => {
     const block = blockOf(s);
     if (block instanceof DiagonalBlock) {
@@ -261,12 +291,98 @@ export function updateEstimator<P extends PyTree>(
       return r.state;
     }
     const sample = stats === undefined ? undefined : byScope.get(block.scope);
-    const r = block.update(s as KroneckerState, sample, { decay: o.decay, recomputeInverse: o.recomputeInverses, inverseMethod: o.inverseMethod, damping: o.damping });
+    const r = block.update(s as KroneckerState, sample, {
+      decay: o.decay, recomputeInverse: o.recomputeInverses, inverseMethod: o.inverseMethod, damping: o.damping,
+      estimate: estimates?.factors.get(block.scope), deferScaling: shard !== undefined,
+    });
     if (r.skipped) events.push(`kfac: non-finite statistics for layer '${block.scope}' skipped`);
     if (r.retried) events.push(`kfac: eigendecomposition of layer '${block.scope}' retried in float64`);
     return r.state;
   });
+  if (shard !== undefined) reduceEkfacScaling(state.blocks, blocks, byScope, shard, o.decay);
   return { state: { blocks }, events };
+}
+
+/**
+ * Values of several tensors in one buffer (one collective instead of one per tensor), in float32
+ * when every tensor is float32 (half the bytes), else float64. `symmetric[i]`: tensor i is a
+ * symmetric matrix and only its upper triangle travels (about half again).
+ */
+function packed(ts: readonly Tensor[], symmetric: readonly boolean[]): FloatArray {
+  const size = (t: Tensor, i: number) => (symmetric[i] ? (t.shape[0] * (t.shape[0] + 1)) / 2 : t.size);
+  const out: FloatArray = ts.every((t) => t.dtype === 'float32') ? new Float32Array(ts.reduce((n, t, i) => n + size(t, i), 0)) : new Float64Array(ts.reduce((n, t, i) => n + size(t, i), 0));
+  let at = 0;
+  ts.forEach((t, i) => {
+    if (!symmetric[i]) { out.set(t.data, at); at += t.size; return; }
+    const n = t.shape[0];
+    for (let r = 0; r < n; r++) { out.set(t.data.subarray(r * n + r, (r + 1) * n), at); at += n - r; }
+  });
+  return out;
+}
+
+function unpacked(flat: FloatArray, like: readonly Tensor[], symmetric: readonly boolean[]): Tensor[] {
+  let at = 0;
+  return like.map((t, i) => {
+    const d = allocate(t.dtype, t.size);
+    if (!symmetric[i]) {
+      d.set(flat.subarray(at, at + t.size));
+      at += t.size;
+    } else {
+      const n = t.shape[0];
+      for (let r = 0; r < n; r++) for (let c = r; c < n; c++) { d[r * n + c] = flat[at]; d[c * n + r] = flat[at]; at++; }
+    }
+    return new Tensor(d, t.shape);
+  });
+}
+
+/**
+ * This shard's A (weighted by n_shard / N) and G for every Kronecker block with a sample, and the
+ * diagonal estimate, summed over the shards: the combined batch's estimates.
+ */
+function reduceShardEstimates(states: readonly BlockState[], byScope: Map<string, LayerSample>, diag: Tensor[] | undefined, shard: ShardReduction) {
+  const scopes: string[] = [];
+  const local: Tensor[] = [];
+  for (const s of states) {
+    const block = blockOf(s);
+    if (block instanceof DiagonalBlock) continue;
+    const sample = byScope.get(block.scope);
+    if (sample === undefined) continue;
+    const est = block.factorEstimates(sample);
+    scopes.push(block.scope);
+    local.push(scaledBy(est.A, shard.exampleWeight), est.G);
+  }
+  const all = [...local, ...(diag ?? [])];
+  const symmetric = all.map((_, i) => i < local.length);
+  const flat = packed(all, symmetric);
+  shard.reduce(flat);
+  const sums = unpacked(flat, all, symmetric);
+  const factors = new Map<string, { A: Tensor; G: Tensor }>();
+  scopes.forEach((scope, i) => factors.set(scope, { A: sums[2 * i], G: sums[2 * i + 1] }));
+  return { factors, diagonal: sums.slice(local.length) };
+}
+
+/**
+ * EKFAC's moments in the (new, shared) eigenbasis: each shard's Σ_i (U_Gᵀ ∇_i U_A)², summed over
+ * the shards and folded in — after the bases, which one rank may have computed (round-robin).
+ */
+function reduceEkfacScaling(before: readonly BlockState[], after: BlockState[], byScope: Map<string, LayerSample>, shard: ShardReduction, decay: number): void {
+  const which: number[] = [];
+  const local: Tensor[] = [];
+  after.forEach((s, j) => {
+    const block = blockOf(s);
+    if (block instanceof DiagonalBlock || block.approximation !== 'ekfac') return;
+    const k = s as KroneckerState;
+    const sample = byScope.get(block.scope);
+    // Folded this step (finite reduced factors): the same decision on every rank.
+    if (sample === undefined || k.count !== (before[j] as KroneckerState).count + 1) return;
+    which.push(j);
+    local.push(ekfacScalingEstimate(block.rows(sample), k.inverse as EigenInverse));
+  });
+  if (which.length === 0) return;
+  const flat = packed(local, local.map(() => false));
+  shard.reduce(flat);
+  const sums = unpacked(flat, local, local.map(() => false));
+  which.forEach((j, i) => { after[j] = foldEkfacScaling(after[j] as KroneckerState, sums[i], decay); });
 }
 
 /** The preconditioned gradient tree, P⁻¹g, block by block with damping λ. */

@@ -35,7 +35,7 @@
  */
 
 export {
-  emaDecay, piCorrection, factoredDamping, safeEigh, dampedInverse, kron, ekfacScalingEstimate, KroneckerBlock,
+  emaDecay, piCorrection, factoredDamping, safeEigh, dampedInverse, kron, ekfacScalingEstimate, foldEkfacScaling, KroneckerBlock,
   type LayerKind, type Approximation, type InverseMethod, type LayerSample, type LayerSampleOf, type EigenInverse, type CholeskyInverse,
   type KroneckerState, type DiagonalState, type BlockState, type BlockUpdateOptions, type FactorRows, type BlockLayout, type BlockConstructor, type LayerRow,
 } from './kronecker-block.js';

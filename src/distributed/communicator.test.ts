@@ -32,8 +32,9 @@ test('on one rank the distributed objective is the objective itself, and the tre
   assert.deepEqual(shareRoundRobin(3, (i) => i * 2, localCommunicator), [0, 2, 4]);
 });
 
-test('distributedObjective refuses a shard size that is not a positive integer, and a total below it', () => {
+test('distributedObjective refuses a shard size that is not a positive integer, a total below it, and an offset past the end', () => {
   const obj = { valueAndGrad: () => [0, null] as [number, null] };
   assert.throws(() => distributedObjective(obj, { communicator: localCommunicator, examples: 0 }), /option 'examples' must be a positive integer/);
   assert.throws(() => distributedObjective(obj, { communicator: localCommunicator, examples: 5, total: 3 }), /option 'total' \(3\) must be an integer at least this rank's 5 examples/);
+  assert.throws(() => distributedObjective(obj, { communicator: localCommunicator, examples: 5, total: 8, offset: 4 }), /option 'offset' \(4\) must be an integer in \[0, total − examples\] = \[0, 3\]/);
 });

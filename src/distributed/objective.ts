@@ -10,15 +10,18 @@
  * Combination: the loss is `w(N)·Σ_i L_i` over all N examples, and rank r's objective is
  * `w(n_r)·Σ_{i∈r} L_i` (w is the loss's batch weight: 1/n for a mean), so the global value and
  * every derivative is Σ_r c_r·(rank r's), c_r = w(N)/w(n_r) — for a mean, the shard sizes'
- * weights n_r/N. K-FAC's per-example samples are gathered in rank order (output gradients
- * rescaled by √c_r), so the Kronecker factors are those of the combined batch; the diagonal
- * estimate for parameters no tap covers is the c-weighted sum, which has the same expectation as
- * the combined batch's but not the same value (it is a square of sums).
+ * weights n_r/N. K-FAC's statistics: each rank computes its shard's factor estimates (A weighted
+ * by n_r/N, G from output gradients rescaled by √c_r), and `updateEstimator` all-reduces them in
+ * one flat buffer per step before its EMA, so every rank folds the combined batch's factors in;
+ * sampled targets are keyed by the example's global index (the shard's offset + its position,
+ * `curvature/sampled-targets.ts`), so they are the single process's draws for the same examples.
+ * The diagonal estimate for parameters no tap covers is the c-weighted sum, which has the same
+ * expectation as the combined batch's but not the same value (it is a square of sums).
  */
 import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { treeLeaves, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
-import type { EstimationMode, KfacStatistics } from '../curvature/kronecker-estimator.js';
+import type { EstimationMode, KfacStatistics, ShardReduction } from '../curvature/kronecker-estimator.js';
 import type { LayerSample } from '../curvature/kronecker.js';
 import type { Communicator } from './communicator.js';
 
@@ -38,6 +41,7 @@ export interface ShardObjective<P extends PyTree = PyTree> {
   subsample?(fraction: number, seed: number): ShardObjective<P>;
   ggnGram?(params: P, vectors: readonly P[]): number[][];
   kfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng }): KfacStatistics<P>;
+  requestKfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng }): void;
 }
 
 export interface DistributedObjectiveOptions {
@@ -48,6 +52,12 @@ export interface DistributedObjectiveOptions {
   batchWeight?: (n: number) => number;
   /** Examples on all ranks (N); default: summed over the ranks here (a collective). */
   total?: number;
+  /**
+   * Global index of this shard's first example (default: the sizes of the ranks before this
+   * one, summed — `shardBatch`'s contiguous shards in rank order; a collective). K-FAC's sampled
+   * targets are keyed by it.
+   */
+  offset?: number;
 }
 
 function scaledCopy(t: Tensor, c: number): Tensor {
@@ -73,8 +83,13 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
   const n = options.examples;
   if (!Number.isSafeInteger(n) || n < 1) throw new RangeError(`distributedObjective: option 'examples' must be a positive integer (this rank's shard size), got ${n}`);
   const weight = options.batchWeight ?? ((k: number) => 1 / k);
-  const total = options.total ?? comm.allReduce(new Tensor(new Float64Array([n]), [1])).data[0];
+  // Every rank's shard size, when the total or this rank's offset must be worked out (a collective).
+  const sizes = options.total === undefined || options.offset === undefined ? Array.from(comm.allGather(new Float64Array([n]))) : [];
+  const total = options.total ?? sizes.reduce((a, b) => a + b, 0);
+  const offset = options.offset ?? sizes.slice(0, comm.rank).reduce((a, b) => a + b, 0);
+
   if (!Number.isSafeInteger(total) || total < n) throw new RangeError(`distributedObjective: option 'total' (${total}) must be an integer at least this rank's ${n} examples`);
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset + n > total) throw new RangeError(`distributedObjective: option 'offset' (${offset}) must be an integer in [0, total − examples] = [0, ${total - n}]`);
   if (comm.size === 1 && total === n) return obj;
   const c = weight(total) / weight(n);
   if (!(Number.isFinite(c) && c > 0)) throw new RangeError(`distributedObjective: batchWeight gives a non-positive or non-finite shard weight ${c}`);
@@ -137,27 +152,33 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
   }
   const stats = obj.kfacStatistics;
   if (stats) {
-    out.kfacStatistics = (p: P, o: { mode: EstimationMode; rng: Rng }) => {
-      // One draw from the shared generator on every rank keeps it identical across ranks (it is
-      // optimizer state); the rank's own stream samples its targets.
-      const rng = new Rng(rankSeed(o.rng.nextFloat() * 2 ** 32, comm.rank));
-      const s = stats.call(obj, p, { ...o, rng });
-      return gatherStatistics(s, comm, c);
+    // The same derived options object for a request and the statistics it asks for: the inner
+    // objective matches them by identity (statistics from the gradient's own pass).
+    type StatsOptions = { mode: EstimationMode; rng: Rng; exampleOffset?: number };
+    const derived = new WeakMap<object, StatsOptions>();
+    const shardOptions = (o: StatsOptions): StatsOptions => {
+      let d = derived.get(o);
+      if (d === undefined) { d = { ...o, exampleOffset: (o.exampleOffset ?? 0) + offset }; derived.set(o, d); }
+      return d;
     };
+    const request = obj.requestKfacStatistics;
+    if (request) out.requestKfacStatistics = (p: P, o: StatsOptions) => request.call(obj, p, shardOptions(o));
+    const shard: ShardReduction = {
+      exampleWeight: n / total,
+      reduce: (values) => { comm.allReduce(new Tensor(values, [values.length])); },
+    };
+    out.kfacStatistics = (p: P, o: StatsOptions) => shardStatistics(stats.call(obj, p, shardOptions(o)), c, shard);
   }
   return out as unknown as O;
 }
 
-/** The combined batch's K-FAC samples: every tensor gathered along its first axis in rank order. */
-function gatherStatistics<P extends PyTree>(s: KfacStatistics<P>, comm: Communicator, c: number): KfacStatistics<P> {
-  const gatherRows = (t: Tensor, scale: number): Tensor => {
-    const local = scale === 1 ? t.data : scaledCopy(t, scale).data;
-    const all = comm.allGather(local);
-    const row = t.shape[0] === 0 ? 0 : t.size / t.shape[0];
-    return new Tensor(all, [row === 0 ? 0 : all.length / row, ...t.shape.slice(1)]);
-  };
-  const layers = s.layers.map((l): LayerSample => ({ ...l, a: gatherRows(l.a, 1), g: l.g.map((g) => gatherRows(g, Math.sqrt(c))) }));
-  const leaves = treeLeaves(s.diagonal).map((l) => scaledCopy(l, c));
-  comm.allReduce(leaves);
-  return { layers, diagonal: treeUnflatten(s.diagonal, leaves) };
+/**
+ * This shard's K-FAC statistics, marked for reduction: output gradients rescaled by √c (so G sums
+ * over shards), the diagonal by c; `updateEstimator` sums the factor estimates over the ranks.
+ */
+function shardStatistics<P extends PyTree>(s: KfacStatistics<P>, c: number, shard: ShardReduction): KfacStatistics<P> {
+  const r = Math.sqrt(c);
+  const layers = s.layers.map((l): LayerSample => ({ ...l, g: l.g.map((g) => (r === 1 ? g : scaledCopy(g, r))) }) as LayerSample);
+  const diagonal = treeUnflatten(s.diagonal, treeLeaves(s.diagonal).map((l) => scaledCopy(l, c)));
+  return { ...s, layers, diagonal, shard };
 }

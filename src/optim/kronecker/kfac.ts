@@ -49,7 +49,7 @@ import type { PyTree } from '../../autodiff/pytree.js';
 import { Rng } from '../../tensor/random.js';
 import type { Approximation, InverseMethod, LayerSample } from '../../curvature/kronecker.js';
 import {
-  layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState,
+  layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState, type ShardReduction,
 } from '../../curvature/kronecker-estimator.js';
 import { fromObjective, type CurvatureKind } from '../../curvature/operators/from-objective.js';
 import { diagonal as hutchinsonDiagonal } from '../../curvature/estimators/diagonal.js';
@@ -81,7 +81,11 @@ export interface KfacCurvatureOptions {
    * schedule (a new λ every step), else 'cholesky'.
    */
   inverseMethod?: InverseMethod | 'auto';
-  /** Seed of the sampled targets and Hutchinson probes (default 0); step k uses its own stream. */
+  /**
+   * Seed of the sampled targets and Hutchinson probes (default 0); step k uses its own stream,
+   * and example i of the batch its own generator keyed by i (so a data-parallel shard draws the
+   * single process's targets for its examples).
+   */
   seed?: number;
   /**
    * A model objective whose model records no layer taps (a function that ignores its `ctx`)
@@ -251,7 +255,7 @@ export function refreshCurvature<P extends PyTree>(
 ): EstimatorState {
   const obj = ctx.objective;
   const first = state.blocks.length === 0;
-  let stats: { layers: readonly LayerSample[]; diagonal: P | undefined } | undefined;
+  let stats: { layers: readonly LayerSample[]; diagonal: P | undefined; shard?: ShardReduction } | undefined;
   if (statisticsDue(c, state, ctx.step)) {
     const request = requested ?? statisticsRequest(c, ctx.step);
     const rng = request.rng;

@@ -14,6 +14,10 @@
  * tensors). Until the first roots exist, and always for rank-0/1 tensors (biases), the step is
  * the grafting method's own.
  *
+ * Data parallel (an objective from `distributedObjective`): the statistics come from the
+ * all-reduced gradient, so they are identical on every rank; the roots of each block are computed
+ * on one rank, round-robin, and broadcast (`mapRoundRobin`, as Distributed Shampoo does).
+ *
  * The optimizer: `inFloat64(chain(graft(shampooPreconditioner, adam), emaMomentum, decoupled
  * weight decay, −lr))`. Memory per block: 2 factors and 2 roots (2·(m² + n²)), plus the
  * grafting method's state and the momentum buffer. Cost: two GEMMs per block for the statistics
@@ -30,6 +34,7 @@ import { matrixLayout, readBlock, writeBlock, type MatrixLayout } from './blocks
 import { gram, identity, inverseRootEigen, inverseRootNewton, isFiniteArray, matmul } from './dense.js';
 import { emaMomentum } from './ema-momentum.js';
 import { inFloat64 } from './float64-state.js';
+import { communicatorOf, mapRoundRobin } from '../../distributed/round-robin.js';
 
 /** How Shampoo's inverse roots are computed. */
 export type RootMethod = 'eigh' | 'newton';
@@ -168,20 +173,21 @@ function preconditioner<P extends PyTree>(owner: string, o: Resolved): Direction
       const count = state.count + 1;
       const refresh = count % o.preconditionPeriod === 0;
       const rootsReady = state.rootsReady || refresh;
-      const out: Tensor[] = [];
-      const nextLeaves = leaves.map((g, i) => {
+      // 1. Statistics of every block (all ranks: the gradient is the same everywhere).
+      const layouts = leaves.map((g, i) => {
         const blocks = state.leaves[i];
         const layout = matrixLayout(g.shape, o.blockSize);
-        if (layout === null) {
-          out.push(g);
-          return blocks;
-        }
-        if (blocks.length !== layout.blocks.length || blocks.some((b, j) => b.left.shape[0] !== layout.blocks[j].rows || b.right.shape[0] !== layout.blocks[j].cols)) {
+        if (layout !== null && (blocks.length !== layout.blocks.length || blocks.some((b, j) => b.left.shape[0] !== layout.blocks[j].rows || b.right.shape[0] !== layout.blocks[j].cols))) {
           throw new RangeError(`${owner}: tensor ${i} (shape [${g.shape.join(', ')}]) does not match the state's blocks; build the state with init(params) for these parameters`);
         }
-        const result = rootsReady ? allocate(g.dtype, g.size) : null;
-        const next = layout.blocks.map((b, j) => {
-          const s = blocks[j];
+        return layout;
+      });
+      const items: { leaf: number; block: number; gb: Float64Array; left: Float64Array; right: Float64Array }[] = [];
+      leaves.forEach((g, i) => {
+        const layout = layouts[i];
+        if (layout === null) return;
+        layout.blocks.forEach((b, j) => {
+          const s = state.leaves[i][j];
           const gb = readBlock(g.data, layout.cols, b);
           let left = accumulate(s.left.data, gram(gb, b.rows, b.cols, 'left'), o.statisticsDecay, weight);
           let right = accumulate(s.right.data, gram(gb, b.rows, b.cols, 'right'), o.statisticsDecay, weight);
@@ -190,20 +196,39 @@ function preconditioner<P extends PyTree>(owner: string, o: Resolved): Direction
             left = Float64Array.from(s.left.data);
             right = Float64Array.from(s.right.data);
           }
-          let leftRoot = s.leftRoot;
-          let rightRoot = s.rightRoot;
-          if (refresh) {
-            leftRoot = square(shampooRoot(left, b.rows, o.rootOrder, o.eps, o.rootMethod, ctx.events), b.rows);
-            rightRoot = square(shampooRoot(right, b.cols, o.rootOrder, o.eps, o.rootMethod, ctx.events), b.cols);
-          }
-          if (result !== null) {
-            const lg = matmul(leftRoot.data as Float64Array, gb, b.rows, b.rows, b.cols);
-            writeBlock(result, layout.cols, b, matmul(lg, rightRoot.data as Float64Array, b.rows, b.cols, b.cols));
-          }
-          return { left: square(left, b.rows), right: square(right, b.cols), leftRoot, rightRoot };
+          items.push({ leaf: i, block: j, gb, left, right });
         });
-        out.push(result === null ? g : new Tensor(result, g.shape));
-        return next;
+      });
+      // 2. The roots, when due: under a data-parallel objective each block's pair is computed on
+      // one rank and broadcast (round-robin, as Distributed Shampoo does); the statistics are
+      // identical on every rank, so the result is the local computation's.
+      const roots = !refresh ? [] : mapRoundRobin(items, (it) => {
+        const b = (layouts[it.leaf] as MatrixLayout).blocks[it.block];
+        const events: string[] = [];
+        const leftRoot = square(shampooRoot(it.left, b.rows, o.rootOrder, o.eps, o.rootMethod, events), b.rows);
+        const rightRoot = square(shampooRoot(it.right, b.cols, o.rootOrder, o.eps, o.rootMethod, events), b.cols);
+        return { leftRoot, rightRoot, events };
+      }, communicatorOf(ctx.objective));
+      // 3. The direction.
+      const nextLeaves: ShampooBlockState[][] = state.leaves.map(() => []);
+      const results = leaves.map((g, i) => (layouts[i] !== null && rootsReady ? allocate(g.dtype, g.size) : null));
+      items.forEach((it, k) => {
+        const layout = layouts[it.leaf] as MatrixLayout;
+        const b = layout.blocks[it.block];
+        const s = state.leaves[it.leaf][it.block];
+        const leftRoot = refresh ? roots[k].leftRoot : s.leftRoot;
+        const rightRoot = refresh ? roots[k].rightRoot : s.rightRoot;
+        if (refresh) ctx.events.push(...roots[k].events);
+        const result = results[it.leaf];
+        if (result !== null) {
+          const lg = matmul(leftRoot.data as Float64Array, it.gb, b.rows, b.rows, b.cols);
+          writeBlock(result, layout.cols, b, matmul(lg, rightRoot.data as Float64Array, b.rows, b.cols, b.cols));
+        }
+        nextLeaves[it.leaf].push({ left: square(it.left, b.rows), right: square(it.right, b.cols), leftRoot, rightRoot });
+      });
+      const out = leaves.map((g, i) => {
+        const r = results[i];
+        return r === null ? g : new Tensor(r, g.shape);
       });
       return [treeUnflatten(updates, out), { count, rootsReady, leaves: nextLeaves }];
     },

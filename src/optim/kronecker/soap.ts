@@ -14,7 +14,9 @@
  *    independent: non-negative, unchanged when the basis is);
  * 4. Adam in the rotated coordinates, G' = Q_Lᵀ G Q_R: M ← b1 M + (1 − b1) G', V ← b2 V + (1 − b2) G'²,
  *    U' = (M / (1 − b1ᵗ)) / (sqrt(V / (1 − b2ᵗ)) + ε), and the update Q_L U' Q_Rᵀ.
- * Rank-0/1 tensors take plain Adam. Then decoupled weight decay and −lr. All state is float64
+ * Data parallel (`distributedObjective`): every rank holds the same statistics (they come from
+ * the all-reduced gradient); each block's new bases are computed on one rank, round-robin, and
+ * broadcast (`mapRoundRobin`). Rank-0/1 tensors take plain Adam. Then decoupled weight decay and −lr. All state is float64
  * (`inFloat64`). Memory per block: L, R, Q_L, Q_R (2(m² + n²)) and M, V (2mn). Cost per step: six
  * GEMMs per block; per refresh two QR factorizations (or eigendecompositions), O(m³ + n³).
  */
@@ -27,6 +29,7 @@ import { checkChoice, checkKnownOptions, checkNumber, checkSchedule } from '../v
 import { matrixLayout, readBlock, writeBlock } from './blocks.js';
 import { gram, identity, isFiniteArray, matmul, qrOrthogonal, symmetricEigen } from './dense.js';
 import { inFloat64 } from './float64-state.js';
+import { communicatorOf, mapRoundRobin } from '../../distributed/round-robin.js';
 
 /** How SOAP refreshes its eigenbases after the first eigendecomposition. */
 export type BasisRefresh = 'power-qr' | 'eigh';
@@ -193,41 +196,62 @@ function transform<P extends PyTree>(owner: string, o: Resolved): Transform<Soap
       const c1 = 1 - Math.pow(o.b1, count);
       const c2 = 1 - Math.pow(o.b2, count);
       const refresh = count === 1 || count % o.preconditionPeriod === 0;
-      const out: Tensor[] = [];
-      const next = leaves.map((g, i): SoapLeafState => {
+      const w = 1 - o.statisticsDecay;
+      // 1. Every block's statistics (all ranks: the gradient is the same everywhere).
+      const stats = leaves.map((g, i) => {
         const s = state.leaves[i];
         const layout = matrixLayout(g.shape, o.blockSize);
         if (layout === null || s.kind === 'adam') {
           if (layout !== null || s.kind !== 'adam' || s.mu.size !== g.size) throw new RangeError(`${owner}: tensor ${i} (shape [${g.shape.join(', ')}]) does not match the state; build the state with init(params) for these parameters`);
-          const { m, v, u } = adamStep(g.data, s.mu.data, s.nu.data, c1, c2);
-          out.push(tensorOf(u, [...g.shape]).astype(g.dtype));
-          return { kind: 'adam', mu: tensorOf(m, [...g.shape]), nu: tensorOf(v, [...g.shape]) };
+          return null;
         }
         if (s.blocks.length !== layout.blocks.length || s.blocks.some((b, j) => b.mu.shape[0] !== layout.blocks[j].rows || b.mu.shape[1] !== layout.blocks[j].cols)) {
           throw new RangeError(`${owner}: tensor ${i} (shape [${g.shape.join(', ')}]) does not match the state's blocks; build the state with init(params) for these parameters`);
         }
-        const result = allocate(g.dtype, g.size);
-        const blocks = layout.blocks.map((b, j): SoapBlockState => {
+        return layout.blocks.map((b, j) => {
           const bs = s.blocks[j];
-          const m = b.rows;
-          const n = b.cols;
           const gb = readBlock(g.data, layout.cols, b);
-          const w = 1 - o.statisticsDecay;
-          let left = gram(gb, m, n, 'left').map((v, k) => o.statisticsDecay * bs.left.data[k] + w * v);
-          let right = gram(gb, m, n, 'right').map((v, k) => o.statisticsDecay * bs.right.data[k] + w * v);
+          let left = gram(gb, b.rows, b.cols, 'left').map((v, k) => o.statisticsDecay * bs.left.data[k] + w * v);
+          let right = gram(gb, b.rows, b.cols, 'right').map((v, k) => o.statisticsDecay * bs.right.data[k] + w * v);
           if (!isFiniteArray(left) || !isFiniteArray(right)) {
             ctx.events.push(`${owner}: statistics of tensor ${i} overflowed float64; kept the previous ones`);
             left = Float64Array.from(bs.left.data);
             right = Float64Array.from(bs.right.data);
           }
+          return { gb, left, right, m: b.rows, n: b.cols, bs };
+        });
+      });
+      // 2. New bases, when due: under a data-parallel objective each block's pair is computed on
+      // one rank and broadcast (round-robin); the statistics are identical on every rank.
+      const items = stats.flatMap((blocks) => blocks ?? []);
+      const exact = count === 1 || o.basisRefresh === 'eigh';
+      const bases = !refresh ? [] : mapRoundRobin(items, (it) => ({
+        qLeft: tensorOf(exact ? eigenbasis(it.left, it.m) : powerQrStep(it.left, it.bs.qLeft.data as Float64Array, it.m), [it.m, it.m]),
+        qRight: tensorOf(exact ? eigenbasis(it.right, it.n) : powerQrStep(it.right, it.bs.qRight.data as Float64Array, it.n), [it.n, it.n]),
+      }), communicatorOf(ctx.objective));
+      // 3. Adam in the rotated coordinates.
+      const out: Tensor[] = [];
+      let item = 0;
+      const next = leaves.map((g, i): SoapLeafState => {
+        const s = state.leaves[i];
+        const blockStats = stats[i];
+        if (blockStats === null || s.kind === 'adam') {
+          const a = s as Extract<SoapLeafState, { kind: 'adam' }>;
+          const { m, v, u } = adamStep(g.data, a.mu.data, a.nu.data, c1, c2);
+          out.push(tensorOf(u, [...g.shape]).astype(g.dtype));
+          return { kind: 'adam', mu: tensorOf(m, [...g.shape]), nu: tensorOf(v, [...g.shape]) };
+        }
+        const layout = matrixLayout(g.shape, o.blockSize) as NonNullable<ReturnType<typeof matrixLayout>>;
+        const result = allocate(g.dtype, g.size);
+        const blocks = layout.blocks.map((b, j): SoapBlockState => {
+          const { gb, left, right, m, n, bs } = blockStats[j];
           let qL = bs.qLeft.data as Float64Array;
           let qR = bs.qRight.data as Float64Array;
           let mu = bs.mu.data as Float64Array;
           let nu = bs.nu.data as Float64Array;
           if (refresh) {
-            const exact = count === 1 || o.basisRefresh === 'eigh';
-            const nL = exact ? eigenbasis(left, m) : powerQrStep(left, qL, m);
-            const nR = exact ? eigenbasis(right, n) : powerQrStep(right, qR, n);
+            const nL = bases[item].qLeft.data as Float64Array;
+            const nR = bases[item].qRight.data as Float64Array;
             const oL = matmul(qL, nL, m, m, m, true, false);
             const oR = matmul(qR, nR, n, n, n, true, false);
             mu = matmul(matmul(oL, mu, m, m, n, true, false), oR, m, n, n);
@@ -235,6 +259,7 @@ function transform<P extends PyTree>(owner: string, o: Resolved): Transform<Soap
             qL = nL;
             qR = nR;
           }
+          item++;
           const rotated = matmul(matmul(qL, gb, m, m, n, true, false), qR, m, n, n);
           const step = adamStep(rotated, mu, nu, c1, c2);
           writeBlock(result, layout.cols, b, matmul(matmul(qL, step.u, m, m, n), qR, m, n, n, false, true));
