@@ -17,6 +17,7 @@ import { assertClose } from '../testing/helpers.js';
 import { kfacStatistics, layoutBlocks, preconditionTree, updateEstimator } from './kronecker-estimator.js';
 import { RecurrentKronecker, recurrentStatistics, withRecurrentApproximation, type KroneckerState, type LayerSample } from './kronecker.js';
 import { RNN, type RecurrentParams } from '../nn/recurrent.js';
+import { deserializeTree, serializeTree } from '../nn/checkpoint.js';
 
 const f64 = { dtype: 'float64' as const };
 const [N, T, I, H, Out] = [3, 4, 2, 3, 2];
@@ -200,6 +201,11 @@ describe('K-FAC for recurrent layers', () => {
     // A chain state folds the same A and G as the independent one.
     const chain = block.update(withRecurrentApproximation(block.init('float64'), 'chain1'), sample, { decay: 0.95, recomputeInverse: true, inverseMethod: 'eigen', damping: 1 }).state;
     assertClose(chain.A.data, A, { rtol: 1e-12, atol: 1e-14, msg: 'chain A' });
+    // A chain state is plain data: it round-trips through a checkpoint and preconditions the same.
+    const loaded = deserializeTree(serializeTree({ chain })).tree as { chain: KroneckerState };
+    const grads = [rng.normal([out, inF], f64), rng.normal([out], f64)];
+    const [p1, p2] = [block.precondition(chain, grads, 1), block.precondition(loaded.chain, grads, 1)];
+    p1.forEach((x, k) => assert.deepEqual(Array.from(p2[k].data), Array.from(x.data)));
   });
 
   it('through nn.RNN with a mask, A equals (1/N) Σ ā āᵀ over the unpadded sequences run alone, and G averages over real steps only', () => {

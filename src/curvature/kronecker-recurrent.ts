@@ -7,6 +7,12 @@
  * names the weight matrices whose column blocks make W (e.g. input-to-hidden and
  * hidden-to-hidden) and the bias vectors summed into b; ā_t = [x_t; h_{t−1}; 1].
  *
+ * Variable lengths: the tap's mask leaves padded steps out of every factor (they carry an input
+ * but no gradient), so T̄ is the mean real length (see `recurrentStatistics`). The chain
+ * approximations across time (the paper's Options 1 and 2) live in
+ * `kronecker-recurrent-chain.ts`; a state laid out with one (`withRecurrentApproximation`) keeps
+ * A_1, G_1 and the lag counts c_d besides A and G, and its inverse in `chain`.
+ *
  * Tied biases (PyTorch's `bias_ih` and `bias_hh` both add to s_t) enter as their sum b: the
  * block's curvature on them is Pᵀ(G ⊗ A)P with P summing them; preconditioning reads the sum's
  * gradient (each tied bias has it) and shares the step Δb equally (each moves by Δb/m, the sum
