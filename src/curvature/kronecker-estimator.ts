@@ -30,6 +30,8 @@ import {
   DiagonalBlock, blockOf, ekfacScalingEstimate, foldEkfacScaling, kroneckerBlock, layoutOf,
   type Approximation, type BlockState, type DiagonalState, type EigenInverse, type InverseMethod, type KroneckerState, type LayerSample,
 } from './kronecker.js';
+import { withRecurrentApproximation } from './kronecker-recurrent.js';
+import type { RecurrentApproximation } from './kronecker-recurrent-chain.js';
 
 export type EstimationMode = 'true' | 'empirical' | 'ggn';
 
@@ -213,12 +215,15 @@ export interface EstimatorState {
 }
 
 /**
- * One block per tapped layer (Kronecker, or EKFAC with `approximation: 'ekfac'`) and a
+ * One block per tapped layer (Kronecker, or EKFAC with `approximation: 'ekfac'`; recurrent
+ * layers across time by `recurrentApproximation`, default 'independent') and a
  * `DiagonalBlock` for every other parameter leaf. A layer applied more than once (shared
  * weights), or whose tap does not match its parameters, falls back to diagonal blocks; `events`
  * says so.
  */
-export function layoutBlocks<P extends PyTree>(params: P, layers: readonly LayerSample[], approximation: Approximation): { state: EstimatorState; events: string[] } {
+export function layoutBlocks<P extends PyTree>(
+  params: P, layers: readonly LayerSample[], approximation: Approximation, options: { recurrentApproximation?: RecurrentApproximation } = {},
+): { state: EstimatorState; events: string[] } {
   const leaves = treeLeaves(params);
   const paths = treePaths(params);
   const index = new Map(paths.map((p, i) => [p, i]));
@@ -241,7 +246,8 @@ export function layoutBlocks<P extends PyTree>(params: P, layers: readonly Layer
       continue;
     }
     const block = kroneckerBlock(l.kind, approximation, l.scope, laid);
-    blocks.push(block.init(leaves[index.get(laid.paths[0]) as number].dtype));
+    const init = block.init(leaves[index.get(laid.paths[0]) as number].dtype);
+    blocks.push(withRecurrentApproximation(init, options.recurrentApproximation ?? 'independent'));
     laid.paths.forEach((p) => covered.add(p));
   }
   paths.forEach((p, i) => {

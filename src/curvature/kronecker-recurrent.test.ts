@@ -15,7 +15,9 @@ import { TapRecorder, childContext, type ApplyContext } from '../nn/module.js';
 import { mse } from '../nn/losses.js';
 import { assertClose } from '../testing/helpers.js';
 import { kfacStatistics, layoutBlocks, preconditionTree, updateEstimator } from './kronecker-estimator.js';
-import { RecurrentKronecker, type KroneckerState } from './kronecker.js';
+import { RecurrentKronecker, recurrentStatistics, withRecurrentApproximation, type KroneckerState, type LayerSample } from './kronecker.js';
+import { RNN, type RecurrentParams } from '../nn/recurrent.js';
+import { deserializeTree, serializeTree } from '../nn/checkpoint.js';
 
 const f64 = { dtype: 'float64' as const };
 const [N, T, I, H, Out] = [3, 4, 2, 3, 2];
@@ -153,5 +155,95 @@ describe('K-FAC for recurrent layers', () => {
     const st = updateEstimator(laid.state, renamed, { layers: stats.layers, diagonal: renamed }, { decay: 0.95, recomputeInverses: true, inverseMethod: 'eigen', damping: 1 }).state;
     const u = preconditionTree(st, renamed, 1e-2);
     assert.deepEqual(Object.keys(u.rnn), ['weightIh', 'weightHh', 'bIh', 'bHh']);
+  });
+
+  it('padded steps stay out of every recurrent factor: A, G, A_1, G_1 and c_d equal brute-force loops over the unpadded sequences', () => {
+    const rng = new Rng(5);
+    const [n, t, inF, out] = [3, 5, 2, 2];
+    const lengths = [5, 2, 3];
+    // Garbage at padded steps, in the inputs AND the output gradients: none of it may leak in.
+    const a = rng.normal([n, t, inF], f64);
+    const g = rng.normal([n, t, out], f64);
+    const mask = new Tensor(Float64Array.from({ length: n * t }, (_, k) => ((k % t) < lengths[Math.floor(k / t)] ? 1 : 0)), [n, t]);
+    const sample: LayerSample = { scope: 'r', kind: 'recurrent', a, g: [g], info: { bias: true, weights: ['w'], biases: ['b'], mask } };
+    const block = new RecurrentKronecker('r', ['r.w', 'r.b'], [out, inF], [inF]);
+    const st = recurrentStatistics(block, sample);
+    const D = inF + 1;
+    const row = (i: number, s: number) => [...Array.from(a.data.subarray((i * t + s) * inF, (i * t + s + 1) * inF)), 1];
+    const grow = (i: number, s: number) => Array.from(g.data.subarray((i * t + s) * out, (i * t + s + 1) * out));
+    const nv = lengths.reduce((x, y) => x + y, 0);
+    const np = lengths.reduce((x, y) => x + y - 1, 0);
+    const tbar = nv / n;
+    const [A, G, A1, G1] = [new Float64Array(D * D), new Float64Array(out * out), new Float64Array(D * D), new Float64Array(out * out)];
+    lengths.forEach((len, i) => {
+      for (let s = 0; s < len; s++) {
+        const [x, y] = [row(i, s), grow(i, s)];
+        for (let p = 0; p < D; p++) for (let q = 0; q < D; q++) A[p * D + q] += (x[p] * x[q]) / n;
+        for (let p = 0; p < out; p++) for (let q = 0; q < out; q++) G[p * out + q] += (y[p] * y[q]) / tbar;
+        if (s + 1 < len) {
+          const [x1, y1] = [row(i, s + 1), grow(i, s + 1)];
+          for (let p = 0; p < D; p++) for (let q = 0; q < D; q++) A1[p * D + q] += ((nv / np) * x1[p] * x[q]) / n;
+          for (let p = 0; p < out; p++) for (let q = 0; q < out; q++) G1[p * out + q] += ((nv / np) * y1[p] * y[q]) / tbar;
+        }
+      }
+    });
+    assertClose(st.A.data, A, { rtol: 1e-12, atol: 1e-14, msg: 'A' });
+    assertClose(st.G.data, G, { rtol: 1e-12, atol: 1e-14, msg: 'G' });
+    assertClose(st.A1.data, A1, { rtol: 1e-12, atol: 1e-14, msg: 'A_1' });
+    assertClose(st.G1.data, G1, { rtol: 1e-12, atol: 1e-14, msg: 'G_1' });
+    assertClose(st.lags.data, [5, 4, 3, 2, 1].map((_, d) => lengths.reduce((c, len) => c + Math.max(0, len - d), 0) / n), { rtol: 1e-14, atol: 0, msg: 'c_d' });
+    // The independent block folds the same A and G; EKFAC's per-example rows have zero ĝ at padded steps.
+    const ind = block.update(block.init('float64'), sample, { decay: 0.95, recomputeInverse: true, inverseMethod: 'eigen', damping: 1 }).state;
+    assertClose(ind.A.data, A, { rtol: 1e-12, atol: 1e-14, msg: 'independent A' });
+    assertClose(ind.G.data, G, { rtol: 1e-12, atol: 1e-14, msg: 'independent G' });
+    const rows = block.rows(sample);
+    for (let i = 0; i < n; i++) for (let s = lengths[i]; s < t; s++) assert.deepEqual(Array.from(rows.g[0].data.subarray((i * t + s) * out, (i * t + s + 1) * out)), [0, 0]);
+    // A chain state folds the same A and G as the independent one.
+    const chain = block.update(withRecurrentApproximation(block.init('float64'), 'chain1'), sample, { decay: 0.95, recomputeInverse: true, inverseMethod: 'eigen', damping: 1 }).state;
+    assertClose(chain.A.data, A, { rtol: 1e-12, atol: 1e-14, msg: 'chain A' });
+    // A chain state is plain data: it round-trips through a checkpoint and preconditions the same.
+    const loaded = deserializeTree(serializeTree({ chain })).tree as { chain: KroneckerState };
+    const grads = [rng.normal([out, inF], f64), rng.normal([out], f64)];
+    const [p1, p2] = [block.precondition(chain, grads, 1), block.precondition(loaded.chain, grads, 1)];
+    p1.forEach((x, k) => assert.deepEqual(Array.from(p2[k].data), Array.from(x.data)));
+  });
+
+  it('through nn.RNN with a mask, A equals (1/N) Σ ā āᵀ over the unpadded sequences run alone, and G averages over real steps only', () => {
+    const [n, t, inF, hid] = [3, 4, 2, 3];
+    const lengths = [4, 1, 3];
+    const layer = new RNN(inF, hid);
+    const rng = new Rng(8);
+    const params = { rnn: layer.init(rng, f64) as RecurrentParams };
+    const x = rng.normal([n, t, inF], f64);
+    const y = rng.normal([n, hid], f64);
+    const mask = new Tensor(Float64Array.from({ length: n * t }, (_, k) => ((k % t) < lengths[Math.floor(k / t)] ? 1 : 0)), [n, t]);
+    const model = (p: { rnn: RecurrentParams }, xx: Tensor, ctx?: ApplyContext) => layer.forward(p.rnn, xx, { mask }, childContext(ctx, 'rnn')).h;
+    const stats = kfacStatistics(model, mse(), { x, y }, params, { mode: 'empirical', rng: new Rng(0) });
+    const laid = layoutBlocks(params, stats.layers, 'kronecker');
+    const block = updateEstimator(laid.state, params, stats, { decay: 0.95, recomputeInverses: true, inverseMethod: 'eigen', damping: 1 }).state.blocks[0] as KroneckerState;
+    const D = inF + hid + 1;
+    const A = new Float64Array(D * D);
+    lengths.forEach((len, i) => {
+      const taps = new TapRecorder();
+      const xi = O.slice(x, [i, 0, 0], [i + 1, len, inF]);
+      layer.forward(params.rnn, xi, {}, { taps, scope: 'rnn' });
+      const tap = taps.get('rnn');
+      assert.ok(tap !== undefined);
+      for (let s = 0; s < len; s++) {
+        const r = [...Array.from(tap.a.data.subarray(s * (inF + hid), (s + 1) * (inF + hid))), 1];
+        for (let p = 0; p < D; p++) for (let q = 0; q < D; q++) A[p * D + q] += (r[p] * r[q]) / n;
+      }
+    });
+    assertClose(block.A.data, A, { rtol: 1e-12, atol: 1e-14, msg: 'A' });
+    const g = stats.layers[0].g[0];
+    const tbar = lengths.reduce((c, l) => c + l, 0) / n;
+    const G = new Float64Array(hid * hid);
+    lengths.forEach((len, i) => {
+      for (let s = 0; s < len; s++) {
+        const r = Array.from(g.data.subarray((i * t + s) * hid, (i * t + s + 1) * hid));
+        for (let p = 0; p < hid; p++) for (let q = 0; q < hid; q++) G[p * hid + q] += (r[p] * r[q]) / tbar;
+      }
+    });
+    assertClose(block.G.data, G, { rtol: 1e-12, atol: 1e-14, msg: 'G' });
   });
 });

@@ -41,6 +41,7 @@ export {
 } from './kronecker-block.js';
 export { DenseKronecker, DenseEkfac } from './kronecker-dense.js';
 export { Conv2dKronecker, Conv2dEkfac, convGeometry } from './kronecker-conv2d.js';
-export { RecurrentKronecker, RecurrentEkfac } from './kronecker-recurrent.js';
+export { RecurrentKronecker, RecurrentEkfac, recurrentStatistics, recurrentApproximationOf, withRecurrentApproximation } from './kronecker-recurrent.js';
+export { chainInverse, applyChainInverse, chainGain, CHAIN_MARGIN, type RecurrentApproximation, type ChainInverse, type ChainFactors } from './kronecker-recurrent-chain.js';
 export { DiagonalBlock } from './kronecker-diagonal.js';
 export { KRONECKER_GRID, blockOf, kroneckerBlock, layoutOf, squaredGradientsOf, type CurvatureBlock, type TapLike } from './kronecker-grid.js';

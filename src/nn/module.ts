@@ -45,6 +45,11 @@ export interface RecurrentTapInfo {
   readonly bias: boolean;
   readonly weights: readonly string[];
   readonly biases: readonly string[];
+  /**
+   * Which steps are real, `[N, T]` of 0/1 (the layer's mask; absent: all). Padded steps carry
+   * an input but no gradient, so the curvature factors must leave them out.
+   */
+  readonly mask?: Tensor;
 }
 
 /**
@@ -110,7 +115,9 @@ export class TapRecorder {
         throw new Error(`TapRecorder: the gradient of recurrent tap '${scope}' is read-only (it stacks its steps' gradients)`);
       },
     };
-    this.taps.push({ scope, kind, a, output, info });
+    // The mask is data the tap outlives the forward pass with, like `a`.
+    const kept = info.mask === undefined ? info : { ...info, mask: escape(stopGradient(info.mask)) };
+    this.taps.push({ scope, kind, a, output, info: kept });
   }
 
   /** The tap of a layer by scope (the last one recorded, for layers applied more than once use `taps`). */

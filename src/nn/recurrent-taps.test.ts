@@ -50,7 +50,9 @@ for (const [name, make, gates] of [['RNN', () => new RNN(I, H), 1], ['LSTM', () 
       const tap = taps.get('rnn');
       assert.ok(tap !== undefined && tap.kind === 'recurrent' && tap.output.grad !== null);
       assert.deepEqual(tap.output.grad.shape, [N, T, gates * H]);
-      assert.deepEqual(tap.info, { bias: true, weights: ['weight_ih', 'weight_hh'], biases: ['bias_ih', 'bias_hh'] });
+      const { mask: tapMask, ...info } = tap.info;
+      assert.deepEqual(info, { bias: true, weights: ['weight_ih', 'weight_hh'], biases: ['bias_ih', 'bias_hh'] });
+      assert.deepEqual(Array.from(tapMask?.data ?? []), Array.from(mask.data), 'the tap carries the mask: padded steps stay out of the factors');
       const block = new RecurrentKronecker('rnn', ['rnn.weight_ih', 'rnn.weight_hh', 'rnn.bias_ih', 'rnn.bias_hh'], [gates * H, I + H], [I, H]);
       const rows = block.rows({ scope: 'rnn', kind: 'recurrent', a: tap.a, g: [tap.output.grad], info: tap.info });
       const fromTap = O.matmul(rows.g[0], rows.a, { transposeA: true });

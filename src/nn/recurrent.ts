@@ -202,7 +202,8 @@ abstract class RecurrentBase extends Module<RecurrentParams> {
     }
     if (taps !== undefined && tapOutputs.length > 0) {
       const biases = [...(params.bias_ih !== undefined ? ['bias_ih'] : []), ...(params.bias_hh !== undefined ? ['bias_hh'] : [])];
-      taps.recordSequence(ctx?.scope ?? '', 'recurrent', tapInputs, tapOutputs, { bias: biases.length > 0, weights: ['weight_ih', 'weight_hh'], biases });
+      const info = { bias: biases.length > 0, weights: ['weight_ih', 'weight_hh'], biases };
+      taps.recordSequence(ctx?.scope ?? '', 'recurrent', tapInputs, tapOutputs, maskData === undefined ? info : { ...info, mask: maskData });
     }
     const result: RecurrentResult = { output: stack(outputs, 1), h: cur.h, states };
     if (cur.c !== undefined) result.c = cur.c;

@@ -47,7 +47,7 @@
  */
 import type { PyTree } from '../../autodiff/pytree.js';
 import { Rng } from '../../tensor/random.js';
-import type { Approximation, InverseMethod, LayerSample } from '../../curvature/kronecker.js';
+import type { Approximation, InverseMethod, LayerSample, RecurrentApproximation } from '../../curvature/kronecker.js';
 import {
   layoutBlocks, preconditionTree, updateEstimator, type EstimationMode, type EstimatorState, type ShardReduction,
 } from '../../curvature/kronecker-estimator.js';
@@ -94,6 +94,13 @@ export interface KfacCurvatureOptions {
    * — a test function, no model — always gets diagonal blocks from Hutchinson estimates.)
    */
   diagonalFallback?: boolean;
+  /**
+   * Recurrent layers across time (Martens, Ba & Johnson 2018): 'independent' (default; steps
+   * independent, F ≈ T·V_0), 'chain1' (Option 1: a symmetric linear-Gaussian chain, exact for
+   * each sequence length) or 'chain2' (Option 2: the chain as T → ∞). Kronecker blocks only:
+   * refused with ekfac. See `curvature/kronecker-recurrent-chain.ts`.
+   */
+  recurrentApproximation?: RecurrentApproximation;
 }
 
 export interface KfacOptions extends KfacCurvatureOptions {
@@ -146,7 +153,7 @@ export interface KfacState<P extends PyTree = PyTree> {
   [key: string]: PyTree;
 }
 
-const CURVATURE_OPTIONS = ['estimationMode', 'curvatureDecay', 'curvatureUpdatePeriod', 'inverseUpdatePeriod', 'inverseMethod', 'seed', 'diagonalFallback'];
+const CURVATURE_OPTIONS = ['estimationMode', 'curvatureDecay', 'curvatureUpdatePeriod', 'inverseUpdatePeriod', 'inverseMethod', 'seed', 'diagonalFallback', 'recurrentApproximation'];
 const KNOWN = [...CURVATURE_OPTIONS, 'stepRule', 'damping', 'minDamping', 'maxDamping', 'adaptDamping', 'dampingAdaptationPeriod', 'rejectDampingFactor',
   'modelCurvature', 'useMomentum', 'maxModelMomentum', 'lr', 'momentum', 'klClip', 'weightDecay'];
 
@@ -159,6 +166,7 @@ function resolveCurvature(o: string, options: KfacCurvatureOptions) {
     inverseMethod: checkChoice(o, 'inverseMethod', options.inverseMethod ?? 'auto', ['auto', 'eigen', 'cholesky'] as const),
     seed: checkNumber(o, 'seed', options.seed ?? 0, { integer: true }),
     diagonalFallback: checkBoolean(o, 'diagonalFallback', options.diagonalFallback ?? false),
+    recurrentApproximation: checkChoice(o, 'recurrentApproximation', options.recurrentApproximation ?? 'independent', ['independent', 'chain1', 'chain2'] as const),
   };
 }
 
@@ -199,7 +207,10 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
 type CurvatureConfig = Omit<ReturnType<typeof resolveCurvature>, 'inverseMethod'> & { inverseMethod: InverseMethod };
 
 /** 'auto' → 'eigen' where the eigenbasis is needed (EKFAC) or λ changes every step, else 'cholesky'. */
-function resolveInverseMethod(owner: string, method: InverseMethod | 'auto', approximation: Approximation, dampingVariesPerStep: boolean): InverseMethod {
+function resolveInverseMethod(owner: string, method: InverseMethod | 'auto', approximation: Approximation, dampingVariesPerStep: boolean, recurrent: RecurrentApproximation = 'independent'): InverseMethod {
+  if (approximation === 'ekfac' && recurrent !== 'independent') {
+    throw new RangeError(`${owner}: option 'recurrentApproximation' must be 'independent' with EKFAC (got '${recurrent}': the chain's basis is not orthogonal, so EKFAC's diagonal has no chain form)`);
+  }
   if (approximation === 'ekfac' && method === 'cholesky') throw new RangeError(`${owner}: option 'inverseMethod' must be 'eigen' (EKFAC preconditions in the eigenbasis)`);
   if (method !== 'auto') return method;
   return approximation === 'ekfac' || dampingVariesPerStep ? 'eigen' : 'cholesky';
@@ -281,7 +292,7 @@ export function refreshCurvature<P extends PyTree>(
   }
   let s = state;
   if (first) {
-    const laid = layoutBlocks(params, stats?.layers ?? [], approximation);
+    const laid = layoutBlocks(params, stats?.layers ?? [], approximation, { recurrentApproximation: c.recurrentApproximation });
     s = laid.state;
     ctx.events.push(...laid.events);
   }
@@ -372,7 +383,7 @@ function valueAt<P extends PyTree>(obj: Objective<P>, p: P, ctx: UpdateContext<P
 /** The K-FAC (or EKFAC, by `approximation`) update as a transform; see the module comment. */
 export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, approximation: Approximation = 'kronecker', owner = 'kfac'): Transform<KfacState<P>, P> {
   const resolved = resolveKfacOptions(owner, options);
-  const o = { ...resolved, inverseMethod: resolveInverseMethod(owner, resolved.inverseMethod, approximation, false) };
+  const o = { ...resolved, inverseMethod: resolveInverseMethod(owner, resolved.inverseMethod, approximation, false, resolved.recurrentApproximation) };
   const clamp = (l: number) => (Number.isFinite(l) ? Math.min(o.maxDamping, Math.max(o.minDamping, l)) : o.damping);
   const omega = Math.pow(19 / 20, o.dampingAdaptationPeriod);
   const gradientPass = gradientPassStatistics<P>(o, (s: KfacState<P>) => s.curvature);
@@ -490,7 +501,7 @@ export function kfacPreconditioner<P extends PyTree>(options: KfacPreconditioner
   const curvature = resolveCurvature(owner, options);
   const damping = checkSchedule(owner, 'damping', options.damping ?? 1e-3, { min: 0, minExclusive: true });
   const approximation = checkChoice(owner, 'approximation', options.approximation ?? 'kronecker', ['kronecker', 'ekfac'] as const);
-  const c = { ...curvature, inverseMethod: resolveInverseMethod(owner, curvature.inverseMethod, approximation, typeof damping === 'function') };
+  const c = { ...curvature, inverseMethod: resolveInverseMethod(owner, curvature.inverseMethod, approximation, typeof damping === 'function', curvature.recurrentApproximation) };
   const gradientPass = gradientPassStatistics<P>(c, (s: EstimatorState) => s);
   return {
     name: owner,
