@@ -16,8 +16,8 @@ import { autoScope, closeScope, escape } from '../tensor/scope.js';
 
 interface Node {
   readonly parents: readonly (Node | null)[];
-  /** Cotangents for the parents, or null for a leaf. */
-  readonly backward: ((ct: Tensor) => (Tensor | null)[]) | null;
+  /** Cotangents for the parents (those `needs` marks; all the trace could reach by default), or null for a leaf. */
+  readonly backward: ((ct: Tensor, needs?: boolean[]) => (Tensor | null)[]) | null;
 }
 
 class VjpTracer extends Tracer {
@@ -63,7 +63,7 @@ class VjpTrace implements Trace {
     if (parents.every((p) => p === null)) return new VjpTracer(this, y, null);
     const rule = VJP_RULES[prim] as VjpRule<K>;
     const needs = parents.map((p) => p !== null);
-    const node: Node = { parents, backward: (ct) => rule(ct, primals, y, params, needs) };
+    const node: Node = { parents, backward: (ct, only) => rule(ct, primals, y, params, only ?? needs) };
     this.tape.push(node);
     for (const p of primals) this.pin(p);
     this.pin(y);
@@ -168,15 +168,33 @@ export const VJP_RULES: { readonly [K in PrimitiveName]: VjpRule<K> } = {
   avgPool2dBackward: (ct, _p, _y, params) => [bind('avgPool2d', [ct], { kernel: params.kernel, stride: params.stride, padding: params.padding, countIncludePad: params.countIncludePad })],
 };
 
-/** Run the tape backwards from `outputs` seeded with `cts`; returns the leaves' cotangents. */
-function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Tensor[], leaves: readonly Node[]): (Tensor | null)[] {
+/**
+ * The tape nodes whose cotangent leads to a wanted leaf or a retained value (`retainGrad`):
+ * a node counts when it is retained or one of its parents counts. The tape is in creation
+ * order, so parents come first.
+ */
+function usefulNodes(trace: VjpTrace, wanted: ReadonlySet<Node>): Set<Node> {
+  const useful = new Set<Node>(wanted);
+  for (const node of trace.tape) {
+    if (trace.retained.has(node) || node.parents.some((p) => p !== null && useful.has(p))) useful.add(node);
+  }
+  return useful;
+}
+
+/**
+ * Run the tape backwards from `outputs` seeded with `cts`; returns the leaves' cotangents. With
+ * `wanted`, only work that reaches those leaves or a retained value is done (PyTorch's
+ * `backward(inputs=…)`): other leaves get null and rules skip the inputs that lead nowhere.
+ */
+function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Tensor[], leaves: readonly Node[], wanted?: ReadonlySet<Node>): (Tensor | null)[] {
+  const useful = wanted === undefined ? undefined : usefulNodes(trace, wanted);
   const acc = new Map<Node, Tensor>();
   const accumulate = (node: Node, g: Tensor): void => {
     const prev = acc.get(node);
     acc.set(node, prev === undefined ? g : add(prev, g));
   };
   outputs.forEach((y, i) => {
-    if (y instanceof VjpTracer && y.trace === trace && y.node !== null) accumulate(y.node, cts[i]);
+    if (y instanceof VjpTracer && y.trace === trace && y.node !== null && (useful === undefined || useful.has(y.node))) accumulate(y.node, cts[i]);
   });
   for (let i = trace.tape.length - 1; i >= 0; i--) {
     const node = trace.tape[i];
@@ -186,13 +204,13 @@ function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Ten
     if (keep !== undefined) for (const r of keep) r.grad = escape(ct);
     if (node.backward === null) continue;
     acc.delete(node); // free memory as we go
-    const gs = node.backward(ct);
+    const gs = useful === undefined ? node.backward(ct) : node.backward(ct, node.parents.map((p) => p !== null && useful.has(p)));
     node.parents.forEach((p, j) => {
       const g = gs[j];
-      if (p !== null && g !== null && g !== undefined) accumulate(p, g);
+      if (p !== null && g !== null && g !== undefined && (useful === undefined || useful.has(p))) accumulate(p, g);
     });
   }
-  return leaves.map((l) => acc.get(l) ?? null);
+  return leaves.map((l) => (wanted === undefined || wanted.has(l) ? acc.get(l) ?? null : null));
 }
 
 /**
@@ -219,6 +237,13 @@ export function retainGrad(x: Tensor): RetainedGrad {
 export type VjpFn<Out, Args> = ((cotangent: Out) => Args) & {
   /** Release the residuals the forward pass kept for this function; calling it afterwards throws. */
   dispose(): void;
+  /**
+   * The cotangents of only the argument leaves marked in `wanted` (all arguments' leaves,
+   * flattened in order), null for the others — PyTorch's `backward(inputs=…)`. Work that leads
+   * only to unwanted leaves is skipped (a dense layer's weight gradient when only the gradients
+   * at `retainGrad` values are needed), and retained values still receive their cotangents.
+   */
+  partial(cotangent: Out, wanted: readonly boolean[]): (Tensor | null)[];
 };
 
 interface Recorded<Out, Args> {
@@ -256,7 +281,7 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
   const outLeaves = treeLeaves(out);
   const values = treeUnflatten(out, outLeaves.map((y) => (y instanceof VjpTracer && y.trace === trace ? y.primal : y)));
   let disposed = false;
-  const vjpFn = ((cotangent: Out): Args => {
+  const checkCotangent = (cotangent: Out): Tensor[] => {
     if (disposed) throw new Error('vjp: this vjp function was disposed; its residuals are released');
     const cts = treeLeaves(cotangent);
     if (cts.length !== outLeaves.length) throw new RangeError(`vjp: cotangent has ${cts.length} tensors, the output has ${outLeaves.length}`);
@@ -265,6 +290,10 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
         throw new RangeError(`vjp: cotangent ${i} is ${c.toString()}, expected the output's ${outLeaves[i].dtype} ${fmtShape(outLeaves[i].shape)}`);
       }
     });
+    return cts;
+  };
+  const vjpFn = ((cotangent: Out): Args => {
+    const cts = checkCotangent(cotangent);
     // The backward pass's intermediates go once the argument cotangents exist.
     return autoScope(() => {
       const gs = backward(trace, outLeaves, cts, leafNodes);
@@ -272,6 +301,12 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
       return primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => gs[k++] ?? zeros(x.shape, { dtype: x.dtype })))) as Args;
     });
   }) as VjpFn<Out, Args>;
+  vjpFn.partial = (cotangent: Out, wanted: readonly boolean[]): (Tensor | null)[] => {
+    const cts = checkCotangent(cotangent);
+    if (wanted.length !== leafNodes.length) throw new RangeError(`vjp: partial expects one flag per argument leaf (${leafNodes.length}), got ${wanted.length}`);
+    const set = new Set(leafNodes.filter((_, i) => wanted[i]));
+    return autoScope(() => backward(trace, outLeaves, cts, leafNodes, set));
+  };
   vjpFn.dispose = () => {
     if (disposed) throw new Error('vjp: this vjp function was already disposed');
     disposed = true;

@@ -7,7 +7,8 @@
 import { kernels } from '../kernels/index.js';
 import type { PyTree } from '../autodiff/pytree.js';
 import type { TapInfoByKind, TapKind } from '../nn/module.js';
-import { Tensor, allocate, fmtShape, shapeSize, type DType } from '../tensor/tensor.js';
+import { Tensor, allocate, allocateUninit, fmtShape, shapeSize, type DType } from '../tensor/tensor.js';
+import { allFinite } from '../autodiff/tree-math.js';
 import { matmul } from '../tensor/matmul.js';
 import { eigh } from '../tensor/linalg.js';
 import { spdInverse } from './kronecker-inverse.js';
@@ -107,19 +108,20 @@ export function emaDecay(k: number, decay: number): number {
 }
 
 export function ema(old: Tensor, estimate: Tensor, rho: number): Tensor {
-  const out = allocate(old.dtype, old.size);
+  const out = allocateUninit(old.dtype, old.size);
   kernels().axpby(rho, old.data, 1 - rho, estimate.astype(old.dtype).data, out);
   return new Tensor(out, old.shape);
 }
 
 export function isFiniteTensor(t: Tensor): boolean {
-  for (let i = 0; i < t.size; i++) if (!Number.isFinite(t.data[i])) return false;
-  return true;
+  return allFinite(t.data.subarray(0, t.size));
 }
 
+/** s·t elementwise (one kernel multiply by a broadcast scalar: the same rounding as the JS product). */
 export function scaled(t: Tensor, s: number): Tensor {
-  const out = allocate(t.dtype, t.size);
-  for (let i = 0; i < out.length; i++) out[i] = s * t.data[i];
+  const out = allocateUninit(t.dtype, t.size);
+  const scalar = t.dtype === 'float64' ? new Float64Array([s]) : new Float32Array([s]);
+  kernels().binary('mul', scalar, [0], t.data, [1], out, [t.size]);
   return new Tensor(out, t.shape);
 }
 

@@ -53,3 +53,32 @@ describe('K-FAC statistics in the gradient pass', () => {
     }
   }
 });
+
+describe('K-FAC statistics on chosen diagonal leaves (diagonalLeaves)', () => {
+  for (const c of cases()) {
+    for (const mode of ['empirical', 'true', 'ggn'] as EstimationMode[]) {
+      it(`equal the full statistics on the wanted leaves, zeros elsewhere, the same layer samples (${c.name}, ${mode})`, () => {
+        const batch = { x: c.x, y: c.y };
+        const n = treeLeaves(c.params).length;
+        const full = kfacStatistics(c.net, c.loss, batch, c.params, { mode, rng: new Rng(3), dropoutSeed: c.dropoutSeed });
+        for (const wanted of [new Array<boolean>(n).fill(false), Array.from({ length: n }, (_, i) => i % 2 === 1)]) {
+          for (const joint of [false, true]) {
+            const options = { mode, rng: new Rng(3), dropoutSeed: c.dropoutSeed, diagonalLeaves: wanted };
+            const s = joint ? kfacValueGradAndStatistics(c.net, c.loss, batch, c.params, options).statistics : kfacStatistics(c.net, c.loss, batch, c.params, options);
+            s.layers.forEach((l, j) => l.g.forEach((t, k) => assertClose(t.data, full.layers[j].g[k].data, { rtol: 1e-12, atol: 1e-15, msg: `g ${j}.${k}` })));
+            treeLeaves(s.diagonal).forEach((l, i) => {
+              const want = wanted[i] ? treeLeaves(full.diagonal)[i].data : new Float64Array(l.size);
+              assertClose(l.data, want, { rtol: 1e-12, atol: 1e-16, msg: `diagonal ${i} (${wanted[i] ? 'wanted' : 'not wanted'})` });
+            });
+          }
+        }
+      });
+    }
+  }
+
+  it('refuses a flag list that does not match the parameters', () => {
+    const c = cases()[0];
+    assert.throws(() => kfacStatistics(c.net, c.loss, { x: c.x, y: c.y }, c.params, { mode: 'true', rng: new Rng(1), diagonalLeaves: [true] }),
+      /kfac: diagonalLeaves has 1 flags, the parameters have 4 leaves/);
+  });
+});

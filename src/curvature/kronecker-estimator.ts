@@ -16,12 +16,12 @@
  * Diagonal blocks take Σ_k (∂/∂θ of pass k)²: with sampled targets an unbiased estimate of the
  * Fisher's diagonal (cross-example terms vanish in expectation); kfac-jax's "naive diagonal".
  */
-import { Tensor, allocate } from '../tensor/tensor.js';
+import { Tensor, allocate, zeros } from '../tensor/tensor.js';
 import type { FloatArray } from '../kernels/types.js';
 import { Rng } from '../tensor/random.js';
 import { eigh } from '../tensor/linalg.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
-import { grad, valueAndGrad, vjp } from '../autodiff/vjp.js';
+import { grad, valueAndGrad, vjp, type VjpFn } from '../autodiff/vjp.js';
 import { Module, TapRecorder, type ApplyContext } from '../nn/module.js';
 import type { Loss } from '../nn/losses.js';
 import type { Batch } from './products.js';
@@ -79,6 +79,13 @@ export interface KfacStatisticsOptions {
   dropoutSeed?: number;
   /** Largest output dimension per example for 'ggn' (default 64). */
   maxGgnOutputs?: number;
+  /**
+   * Which parameter leaves (flattened order) need the diagonal estimate: K-FAC passes the leaves
+   * of its diagonal blocks once the blocks are laid out. The others get zeros, and the extra
+   * backward passes skip the weight gradients that only they would need (a dense layer's
+   * backward then costs one matmul instead of two). Default: every leaf.
+   */
+  diagonalLeaves?: readonly boolean[];
 }
 
 function scaledBy(t: Tensor, s: number): Tensor {
@@ -121,35 +128,57 @@ function tappedForward<P extends PyTree>(model: TappedModel<P>, batch: Batch, pa
   return { taps, z, back };
 }
 
-/** Accumulates layer samples (each tap's output gradient per pass) and Σ_k (pass-k gradient)². */
+/** Accumulates layer samples (each tap's output gradient per pass) and Σ_k (pass-k gradient)² on the wanted leaves. */
 class SampleCollector<P extends PyTree> {
   private readonly g: Tensor[][];
-  private readonly diag: Float64Array[];
+  private readonly diag: (Float64Array | null)[];
+  readonly wanted: readonly boolean[];
 
-  constructor(private readonly taps: TapRecorder, private readonly params: P) {
+  constructor(private readonly taps: TapRecorder, private readonly params: P, wanted: readonly boolean[] | undefined) {
+    const leaves = treeLeaves(params);
+    if (wanted !== undefined && wanted.length !== leaves.length) {
+      throw new RangeError(`kfac: diagonalLeaves has ${wanted.length} flags, the parameters have ${leaves.length} leaves`);
+    }
+    this.wanted = wanted ?? leaves.map(() => true);
     this.g = taps.taps.map(() => []);
-    this.diag = treeLeaves(params).map((l) => new Float64Array(l.size));
+    this.diag = leaves.map((l, j) => (this.wanted[j] ? new Float64Array(l.size) : null));
   }
 
-  /** Read the taps' output gradients and the parameter gradient of the pass just run, both scaled by `scale`. */
-  add(paramGrad: P, scale = 1): void {
+  /** Every leaf wanted: a full backward pass costs nothing extra. */
+  get wantsAll(): boolean {
+    return this.wanted.every((w) => w);
+  }
+
+  /** Read the taps' output gradients and the parameter gradient leaves of the pass just run (null: not computed), both scaled by `scale`. */
+  add(paramGrad: readonly (Tensor | null)[], scale = 1): void {
     this.taps.taps.forEach((t, j) => {
       const grad = t.output.grad ?? new Tensor(allocate(t.output.value.dtype, t.output.value.size), t.output.value.shape);
       this.g[j].push(scale === 1 ? grad : scaledBy(grad, scale));
     });
     const s2 = scale * scale;
-    treeLeaves(paramGrad).forEach((l, j) => {
+    paramGrad.forEach((l, j) => {
       const d = this.diag[j];
-      for (let i = 0; i < l.size; i++) d[i] += s2 * l.data[i] * l.data[i];
+      if (d === null || l === null) return;
+      const x = l.data;
+      for (let i = 0; i < l.size; i++) d[i] += s2 * x[i] * x[i];
     });
   }
 
   result(): KfacStatistics<P> {
     const layers = this.taps.taps.map((t, j) => ({ scope: t.scope, kind: t.kind, a: t.a, g: this.g[j], info: t.info }) as LayerSample);
     const leaves = treeLeaves(this.params);
-    const diagonal = treeUnflatten(this.params, leaves.map((l, j) => new Tensor(l.dtype === 'float64' ? this.diag[j] : Float32Array.from(this.diag[j]), l.shape)));
+    const diagonal = treeUnflatten(this.params, leaves.map((l, j) => {
+      const d = this.diag[j];
+      if (d === null) return zeros(l.shape, { dtype: l.dtype });
+      return new Tensor(l.dtype === 'float64' ? d : Float32Array.from(d), l.shape);
+    }));
     return { layers, diagonal };
   }
+}
+
+/** One statistics backward pass: only the parameter gradients the diagonal estimate needs (all, or a partial pass). */
+function passLeaves<P extends PyTree>(back: VjpFn<Tensor, [P]>, u: Tensor, collect: SampleCollector<P>): (Tensor | null)[] {
+  return collect.wantsAll ? treeLeaves(back(u)[0]) : back.partial(u, collect.wanted);
 }
 
 /** The cotangents of the estimation mode's backward passes at output z (see the module comment). */
@@ -167,8 +196,8 @@ function statisticsCotangents(loss: Loss, z: Tensor, y: Tensor, options: KfacSta
 export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacStatistics<P> {
   const { taps, z, back } = tappedForward(model, batch, params, options.dropoutSeed);
   try {
-    const collect = new SampleCollector(taps, params);
-    for (const u of statisticsCotangents(loss, z, batch.y, options)) collect.add(back(u)[0]);
+    const collect = new SampleCollector(taps, params, options.diagonalLeaves);
+    for (const u of statisticsCotangents(loss, z, batch.y, options)) collect.add(passLeaves(back, u, collect));
     return collect.result();
   } finally {
     back.dispose(); // its residuals go back to the pool now, not when the collector finds the function
@@ -199,9 +228,9 @@ export function kfacValueGradAndStatistics<P extends PyTree>(model: TappedModel<
   try {
     const [value, u] = valueAndGrad((zz: Tensor) => loss.value(zz, batch.y))(z) as [Tensor, Tensor];
     const [g] = back(u);
-    const collect = new SampleCollector(taps, params);
-    if (options.mode === 'empirical') collect.add(g, 1 / Math.sqrt(loss.batchWeight(z.shape[0])));
-    else for (const c of statisticsCotangents(loss, z, batch.y, options)) collect.add(back(c)[0]);
+    const collect = new SampleCollector(taps, params, options.diagonalLeaves);
+    if (options.mode === 'empirical') collect.add(treeLeaves(g), 1 / Math.sqrt(loss.batchWeight(z.shape[0])));
+    else for (const c of statisticsCotangents(loss, z, batch.y, options)) collect.add(passLeaves(back, c, collect));
     return { loss: value.data[0], grad: g, statistics: collect.result() };
   } finally {
     back.dispose();
@@ -286,7 +315,9 @@ export function updateEstimator<P extends PyTree>(
   // Data parallel: every block's factor estimates (and the diagonal) from this shard, summed over
   // the shards in one collective BEFORE the EMA, so every rank folds the same numbers in.
   const shard = stats?.shard;
-  const estimates = shard === undefined ? undefined : reduceShardEstimates(state.blocks, byScope, localDiag, shard);
+  // Only the diagonal blocks' leaves travel: the others are not estimated (`diagonalLeaves`).
+  const diagIndices = state.blocks.flatMap((s) => (s.kind === 'diagonal' ? s.paths.map((p) => index.get(p)).filter((i): i is number => i !== undefined) : []));
+  const estimates = shard === undefined ? undefined : reduceShardEstimates(state.blocks, byScope, localDiag, diagIndices, shard);
   const diag = estimates !== undefined && localDiag !== undefined ? estimates.diagonal : localDiag;
   const blocks = mapBlocks(state.blocks, (s): BlockState => {
     const block = blockOf(s);
@@ -345,7 +376,7 @@ function unpacked(flat: FloatArray, like: readonly Tensor[], symmetric: readonly
  * This shard's A (weighted by n_shard / N) and G for every Kronecker block with a sample, and the
  * diagonal estimate, summed over the shards: the combined batch's estimates.
  */
-function reduceShardEstimates(states: readonly BlockState[], byScope: Map<string, LayerSample>, diag: Tensor[] | undefined, shard: ShardReduction) {
+function reduceShardEstimates(states: readonly BlockState[], byScope: Map<string, LayerSample>, diag: Tensor[] | undefined, diagIndices: readonly number[], shard: ShardReduction) {
   const scopes: string[] = [];
   const local: Tensor[] = [];
   for (const s of states) {
@@ -357,14 +388,17 @@ function reduceShardEstimates(states: readonly BlockState[], byScope: Map<string
     scopes.push(block.scope);
     local.push(scaledBy(est.A, shard.exampleWeight), est.G);
   }
-  const all = [...local, ...(diag ?? [])];
+  const diagLocal = diag === undefined ? [] : diagIndices.map((i) => diag[i]);
+  const all = [...local, ...diagLocal];
   const symmetric = all.map((_, i) => i < local.length);
   const flat = packed(all, symmetric);
   shard.reduce(flat);
   const sums = unpacked(flat, all, symmetric);
   const factors = new Map<string, { A: Tensor; G: Tensor }>();
   scopes.forEach((scope, i) => factors.set(scope, { A: sums[2 * i], G: sums[2 * i + 1] }));
-  return { factors, diagonal: sums.slice(local.length) };
+  const diagonal = diag === undefined ? undefined : diag.slice();
+  if (diagonal !== undefined) diagIndices.forEach((i, k) => { diagonal[i] = sums[local.length + k]; });
+  return { factors, diagonal };
 }
 
 /**

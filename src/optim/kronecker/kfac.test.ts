@@ -375,6 +375,8 @@ describe('K-FAC step', () => {
     assert.throws(() => kfac({ damping: 1e-9, minDamping: 1e-8 }), /within \[minDamping, maxDamping\]/);
     assert.throws(() => kfac({ maxModelMomentum: -1 }), /'maxModelMomentum'/);
     assert.throws(() => kfac({ stepRule: 'fixed', maxModelMomentum: 1 }), /'maxModelMomentum' applies to stepRule 'quadraticModel' only/);
+    for (const bad of [0, -0.5, 1.5, NaN]) assert.throws(() => kfac({ modelFraction: bad }), /kfac: option 'modelFraction'/);
+    assert.throws(() => kfac({ stepRule: 'fixed', modelFraction: 0.5 }), /'modelFraction' applies to stepRule 'quadraticModel' only/);
     assert.throws(() => ekfac({ inverseMethod: 'cholesky' }), /must be 'eigen'/);
     assert.throws(() => kfac({ estimationMode: 'fisher' as never }), /'estimationMode' must be one of 'true', 'empirical', 'ggn'/);
     const f = objective((x: Tensor) => O.sum(O.square(x)));
@@ -406,6 +408,30 @@ describe('K-FAC training (seeded, steps to a target loss)', () => {
       assert.ok(s.every((n) => n > budget), report);
     });
   }
+
+  it('modelFraction: 1 is the default bit for bit; 0.25 computes the quadratic model on a quarter of the batch and still trains', () => {
+    const { model, params, batch, loss } = autoencoderProblem();
+    const run = (o: Parameters<typeof kfac>[0], steps: number) => {
+      const opt = kfac(o);
+      let p = params as PyTree;
+      let s = opt.init(p);
+      const losses: number[] = [];
+      for (let k = 0; k < steps; k++) {
+        const r = opt.step(p, s, kfacObjective(model as Module<PyTree>, loss, batch));
+        losses.push(r.info.loss);
+        ({ params: p, state: s } = r);
+      }
+      return { p, s, losses };
+    };
+    assert.equal(bits(run({ modelFraction: 1 }, 3).p), bits(run({}, 3).p));
+    // On a quarter of the batch, the 2×2 model and so α, μ differ; the step is still a descent step.
+    const full = run({}, 1);
+    const quarter = run({ modelFraction: 0.25 }, 1);
+    assert.notEqual((quarter.s as unknown as { inner: { alpha: number } }).inner.alpha, (full.s as unknown as { inner: { alpha: number } }).inner.alpha);
+    const q = run({ modelFraction: 0.25 }, 30);
+    assert.ok(q.losses.every(Number.isFinite));
+    assert.ok(q.losses[29] < 0.2 * q.losses[0], `loss ${q.losses[0]} -> ${q.losses[29]}`);
+  });
 
   it('kfacPreconditioner composes with other transforms', () => {
     const { model, params, batch, loss } = autoencoderProblem();

@@ -45,7 +45,7 @@
  * point ('quadraticModel'); plus the inverses (about n³ per n×n factor by Cholesky) amortized
  * over `inverseUpdatePeriod` steps.
  */
-import type { PyTree } from '../../autodiff/pytree.js';
+import { treePaths, type PyTree } from '../../autodiff/pytree.js';
 import { Rng } from '../../tensor/random.js';
 import type { Approximation, InverseMethod, LayerSample, RecurrentApproximation } from '../../curvature/kronecker.js';
 import {
@@ -123,6 +123,14 @@ export interface KfacOptions extends KfacCurvatureOptions {
   rejectDampingFactor?: number;
   /** Curvature for the quadratic model: 'ggn' (default) or 'fisher'. */
   modelCurvature?: 'ggn' | 'fisher';
+  /**
+   * Fraction of the batch on which the quadratic model's curvature products (its 2×2 Gram
+   * matrix) are computed, in (0, 1] (default 1): a random sub-batch per step, as Hessian-free's
+   * `curvatureFraction`. The Gram is the step's largest single cost after the gradient (a
+   * forward pass with two tangents); 0.25 cuts it 4× while the gradient and the statistics keep
+   * the whole batch. Objectives without `subsample` use the whole batch.
+   */
+  modelFraction?: number;
   /** Include the previous update in the 2-D model (default true); false: α only. */
   useMomentum?: boolean;
   /**
@@ -155,7 +163,7 @@ export interface KfacState<P extends PyTree = PyTree> {
 
 const CURVATURE_OPTIONS = ['estimationMode', 'curvatureDecay', 'curvatureUpdatePeriod', 'inverseUpdatePeriod', 'inverseMethod', 'seed', 'diagonalFallback', 'recurrentApproximation'];
 const KNOWN = [...CURVATURE_OPTIONS, 'stepRule', 'damping', 'minDamping', 'maxDamping', 'adaptDamping', 'dampingAdaptationPeriod', 'rejectDampingFactor',
-  'modelCurvature', 'useMomentum', 'maxModelMomentum', 'lr', 'momentum', 'klClip', 'weightDecay'];
+  'modelCurvature', 'modelFraction', 'useMomentum', 'maxModelMomentum', 'lr', 'momentum', 'klClip', 'weightDecay'];
 
 function resolveCurvature(o: string, options: KfacCurvatureOptions) {
   return {
@@ -178,7 +186,7 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
   for (const k of ['lr', 'momentum', 'klClip'] as const) {
     if (!fixed && options[k] !== undefined) throw new RangeError(`${owner}: option '${k}' applies to stepRule 'fixed' only (the quadratic model chooses the step size and momentum)`);
   }
-  for (const k of ['adaptDamping', 'dampingAdaptationPeriod', 'modelCurvature', 'useMomentum', 'maxModelMomentum'] as const) {
+  for (const k of ['adaptDamping', 'dampingAdaptationPeriod', 'modelCurvature', 'modelFraction', 'useMomentum', 'maxModelMomentum'] as const) {
     if (fixed && options[k] !== undefined) throw new RangeError(`${owner}: option '${k}' applies to stepRule 'quadraticModel' only`);
   }
   const r = {
@@ -191,6 +199,7 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
     dampingAdaptationPeriod: checkNumber(owner, 'dampingAdaptationPeriod', options.dampingAdaptationPeriod ?? 5, { min: 1, integer: true }),
     rejectDampingFactor: checkNumber(owner, 'rejectDampingFactor', options.rejectDampingFactor ?? 10, { min: 1, minExclusive: true }),
     modelCurvature: checkChoice(owner, 'modelCurvature', options.modelCurvature ?? 'ggn', ['ggn', 'fisher'] as const),
+    modelFraction: checkNumber(owner, 'modelFraction', options.modelFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
     useMomentum: checkBoolean(owner, 'useMomentum', options.useMomentum ?? true),
     maxModelMomentum: checkNumber(owner, 'maxModelMomentum', options.maxModelMomentum ?? 1, { min: 0 }),
     lr: checkSchedule(owner, 'lr', options.lr ?? 0.25, { min: 0 }),
@@ -220,14 +229,23 @@ function resolveInverseMethod(owner: string, method: InverseMethod | 'auto', app
 export interface StatisticsRequest {
   readonly mode: EstimationMode;
   readonly rng: Rng;
+  /** The leaves of diagonal blocks (flattened order); undefined before the blocks are laid out (every leaf). */
+  readonly diagonalLeaves?: readonly boolean[];
 }
 
 function statisticsDue(c: CurvatureConfig, state: EstimatorState, step: number): boolean {
   return state.blocks.length === 0 || step % c.curvatureUpdatePeriod === 0;
 }
 
-function statisticsRequest(c: CurvatureConfig, step: number): StatisticsRequest {
-  return { mode: c.estimationMode, rng: new Rng(c.seed * 65537 + step + 1) };
+/** Which parameter leaves the diagonal blocks cover: only these need the statistics passes' squared gradients. */
+function diagonalLeavesOf(state: EstimatorState, params: PyTree): boolean[] | undefined {
+  if (state.blocks.length === 0) return undefined;
+  const diagonal = new Set(state.blocks.filter((b) => b.kind === 'diagonal').flatMap((b) => b.paths));
+  return treePaths(params).map((p) => diagonal.has(p));
+}
+
+function statisticsRequest(c: CurvatureConfig, step: number, state: EstimatorState, params: PyTree): StatisticsRequest {
+  return { mode: c.estimationMode, rng: new Rng(c.seed * 65537 + step + 1), diagonalLeaves: diagonalLeavesOf(state, params) };
 }
 
 /**
@@ -242,7 +260,7 @@ export function gradientPassStatistics<P extends PyTree>(c: CurvatureConfig, cur
       pending = undefined;
       const curvature = curvatureOf(state as never);
       if (!statisticsDue(c, curvature, step) || !hasKfacStatistics(objective) || typeof objective.requestKfacStatistics !== 'function') return;
-      const request = statisticsRequest(c, step);
+      const request = statisticsRequest(c, step, curvature, params);
       objective.requestKfacStatistics(params, request);
       pending = { objective, params, request };
     },
@@ -268,7 +286,7 @@ export function refreshCurvature<P extends PyTree>(
   const first = state.blocks.length === 0;
   let stats: { layers: readonly LayerSample[]; diagonal: P | undefined; shard?: ShardReduction } | undefined;
   if (statisticsDue(c, state, ctx.step)) {
-    const request = requested ?? statisticsRequest(c, ctx.step);
+    const request = requested ?? statisticsRequest(c, ctx.step, state, params);
     const rng = request.rng;
     if (hasKfacStatistics(obj)) {
       const s = obj.kfacStatistics(params, request);
@@ -433,7 +451,8 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
         if (modelKind === undefined && ctx.step === 0) ctx.events.push(`${owner}: the objective has no ggnvp or fisherVp; the quadratic model uses its Hessian (hvp), which may be indefinite`);
         // M's curvature F + λI, damped once; its Gram matrix comes by forward mode when the
         // objective offers it (kfacObjective's ggnGram), else from one product per vector.
-        const curvatureModel = fromObjective(obj, params, kind, { linearize: false }).damped(lambda);
+        const modelObj = o.modelFraction < 1 && obj.subsample ? obj.subsample(o.modelFraction, 7919 * (ctx.step + 1)) : obj;
+        const curvatureModel = fromObjective(modelObj, params, kind, { linearize: false }).damped(lambda);
         let faultyProduct = false;
         const gram: Gram<P> = (vs) => {
           const m = curvatureModel.gram(vs);
