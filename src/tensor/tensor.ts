@@ -41,7 +41,7 @@ export function describe(v: unknown): string {
  * small tensor made outside scopes keeps up to 16 KiB alive (tidy/transformations use the pool
  * instead and are unaffected). A fresh slab is zero-filled and never reused, so views are zero.
  */
-const SLAB_BYTES = 1 << 14;
+const SLAB_BYTES = 1 << 16;
 export const SLAB_MAX_BYTES = 1 << 12;
 let slab = new ArrayBuffer(0);
 let slabOffset = 0;
