@@ -363,8 +363,11 @@ export function valueAndGrad<P extends PyTree, Rest extends unknown[], Aux = nev
   f: (params: P, ...rest: Rest) => Tensor | [Tensor, Aux],
   options: GradOptions = {},
 ): (params: P, ...rest: Rest) => [Tensor, P] | [[Tensor, Aux], P] {
-  return (params: P, ...rest: Rest) => autoScope(() => valueAndGradIn(f, options, params, rest));
+  return (params: P, ...rest: Rest) => autoScope(() => valueAndGradIn(f, options, params, rest), gradientPart);
 }
+
+const gradientPart = (r: readonly unknown[]): unknown => r[1];
+const sameValue = <T>(r: T): T => r;
 
 /**
  * The work of `valueAndGrad` inside the caller's scope: one scope for the whole call (the
@@ -401,5 +404,5 @@ function valueAndGradIn<P extends PyTree, Rest extends unknown[], Aux>(
 /** `grad(f)(params, ...rest)`: the gradient of scalar `f` w.r.t. its first argument (jax.grad). */
 export function grad<P extends PyTree, Rest extends unknown[]>(f: (params: P, ...rest: Rest) => Tensor): (params: P, ...rest: Rest) => P {
   // One scope, which also releases the value computed on the way.
-  return (params: P, ...rest: Rest) => autoScope(() => valueAndGradIn(f, {}, params, rest)[1] as P);
+  return (params: P, ...rest: Rest) => autoScope(() => valueAndGradIn(f, {}, params, rest)[1] as P, sameValue);
 }

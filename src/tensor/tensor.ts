@@ -74,6 +74,22 @@ export function slabCopy(t: Tensor): Tensor | null {
   return new Tensor(d, t.shape);
 }
 
+/**
+ * Give `t` a slab copy of its values and hand its own (pooled) buffer back, when `t` is small
+ * and no scope is open: for a result that leaves every scope, so that the next call finds its
+ * buffer in the pool instead of allocating a fresh one. The tensor keeps its identity; only
+ * tensors whose buffer no one else reads may be moved (a tracer reads its primal's: skipped).
+ */
+export function moveToSlab(t: Tensor): boolean {
+  const d = t._data;
+  if (d === null || t._kept || t._children() !== null || !fromSlab(t.dtype, t.size)) return false;
+  const c = slabArray(t.dtype, t.size);
+  c.set(d);
+  t._data = c;
+  releaseBuffer(d);
+  return true;
+}
+
 /** A zero-filled buffer (from the pool when one is free), for code that reads before it writes. */
 export function allocate(dtype: DType, size: number): FloatArray {
   return fromSlab(dtype, size) ? slabArray(dtype, size) : takeBuffer(dtype, size, true);
@@ -94,7 +110,7 @@ export function releasedError(op: string, t: Tensor): Error {
 
 export function shapeSize(shape: Shape): number {
   let s = 1;
-  for (const d of shape) s *= d;
+  for (let i = 0; i < shape.length; i++) s *= shape[i];
   return s;
 }
 
