@@ -92,9 +92,22 @@ export function bind<K extends PrimitiveName>(prim: K, inputs: Tensor[], params:
     if (x instanceof Tracer && (top === undefined || x.trace.level > top.level)) top = x.trace;
   }
   if (top === undefined) return IMPLS[prim](inputs, params);
-  const trace = top;
-  const lifted = inputs.map((x) => (levelOf(x) === trace.level ? (x as Tracer) : trace.lift(x)));
-  return trace.process(prim, lifted, params);
+  return top.process(prim, liftAll(top, inputs), params);
+}
+
+/** `inputs` as tracers of `trace`: the array itself when every input already is one (the common case). */
+function liftAll(trace: Trace, inputs: Tensor[]): Tracer[] {
+  let lifted: Tracer[] | null = null;
+  for (let i = 0; i < inputs.length; i++) {
+    const x = inputs[i];
+    if (levelOf(x) === trace.level) {
+      if (lifted !== null) lifted[i] = x as Tracer;
+    } else {
+      if (lifted === null) lifted = inputs.slice(0, i) as Tracer[];
+      lifted[i] = trace.lift(x);
+    }
+  }
+  return lifted ?? (inputs as Tracer[]);
 }
 
 /**
@@ -129,6 +142,5 @@ export function bindOpaque(name: string, key: string, inputs: Tensor[], impl: Op
   const trace = top;
   const stage = trace.stage;
   if (stage === undefined) throw new Error(`${name}: has no derivative rule and cannot run under a differentiating transformation`);
-  const lifted = inputs.map((x) => (levelOf(x) === trace.level ? (x as Tracer) : trace.lift(x)));
-  return stage.call(trace, name, key, lifted, impl);
+  return stage.call(trace, name, key, liftAll(trace, inputs), impl);
 }

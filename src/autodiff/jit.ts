@@ -121,20 +121,46 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
 function signature(name: string, args: readonly unknown[]): { key: string; leaves: Tensor[]; traced: boolean } {
   const leaves: Tensor[] = [];
   let traced = false;
-  const walk = (t: unknown, path: string): string => {
+  // The path to the current value, turned into text only for an error (this runs on every call).
+  const path: (string | number)[] = [];
+  const pathText = (): string => path.map((p) => (typeof p === 'number' ? `[${p}]` : p.startsWith('#') ? p : `.${p}`)).join('');
+  const walk = (t: unknown): string => {
     if (t instanceof Tensor) {
       if (t._data === null) throw releasedError(name, t);
       leaves.push(t);
       if (t instanceof Tracer) traced = true;
-      return `${t.dtype === 'float32' ? 'f32' : 'f64'}${fmtShape(t.shape)}`;
+      return `${t.dtype === 'float32' ? 'f32' : 'f64'}[${t.shape.join(',')}]`;
     }
-    if (Array.isArray(t)) return `[${t.map((c, i) => walk(c, `${path}[${i}]`)).join(',')}]`;
-    if (isPlainObject(t)) return `{${Object.keys(t).map((k) => `${JSON.stringify(k)}:${walk(t[k], `${path}.${k}`)}`).join(',')}}`;
+    if (Array.isArray(t)) {
+      let s = '[';
+      for (let i = 0; i < t.length; i++) {
+        path.push(i);
+        s += (i > 0 ? ',' : '') + walk(t[i]);
+        path.pop();
+      }
+      return `${s}]`;
+    }
+    if (isPlainObject(t)) {
+      let s = '{';
+      let first = true;
+      for (const k of Object.keys(t)) {
+        path.push(k);
+        s += `${first ? '' : ','}${JSON.stringify(k)}:${walk(t[k])}`;
+        path.pop();
+        first = false;
+      }
+      return `${s}}`;
+    }
     if (t === undefined) return 'u';
     if (t === null || typeof t === 'number' || typeof t === 'string' || typeof t === 'boolean') return JSON.stringify(t) ?? String(t);
-    throw new TypeError(`${name}: argument ${path} is ${typeof t === 'object' ? `a ${Object.getPrototypeOf(t)?.constructor?.name ?? 'object'}` : `a ${typeof t}`}; jit accepts pytrees of tensors, arrays, plain objects, numbers, strings, booleans and null (close over anything else)`);
+    throw new TypeError(`${name}: argument ${pathText()} is ${typeof t === 'object' ? `a ${Object.getPrototypeOf(t)?.constructor?.name ?? 'object'}` : `a ${typeof t}`}; jit accepts pytrees of tensors, arrays, plain objects, numbers, strings, booleans and null (close over anything else)`);
   };
-  const key = args.map((a, i) => walk(a, `#${i}`)).join('|');
+  let key = '';
+  for (let i = 0; i < args.length; i++) {
+    path.push(`#${i}`);
+    key += (i > 0 ? '|' : '') + walk(args[i]);
+    path.pop();
+  }
   return { key, leaves, traced };
 }
 

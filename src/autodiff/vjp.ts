@@ -14,10 +14,33 @@ import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
 import { openScope } from '../tensor/memory.js';
 import { autoScope, closeScope, escape } from '../tensor/scope.js';
 
+/**
+ * One recorded primitive application. Plain data, not a closure: the backward pass calls the
+ * primitive's rule on these fields, so recording a node allocates one object (a closure per node
+ * plus its context cost a measurable share of a small graph's eager grad).
+ */
 interface Node {
   readonly parents: readonly (Node | null)[];
-  /** Cotangents for the parents (those `needs` marks; all the trace could reach by default), or null for a leaf. */
-  readonly backward: ((ct: Tensor, needs?: boolean[]) => (Tensor | null)[]) | null;
+  /** The primitive, or null for a leaf (an argument of the differentiated function). */
+  readonly prim: PrimitiveName | null;
+  readonly primals: Tensor[];
+  readonly y: Tensor | null;
+  readonly params: unknown;
+  readonly needs: boolean[];
+}
+
+const NO_TENSORS: Tensor[] = [];
+const NO_NEEDS: boolean[] = [];
+
+function leafNode(): Node {
+  return { parents: NO_NODES, prim: null, primals: NO_TENSORS, y: null, params: null, needs: NO_NEEDS };
+}
+const NO_NODES: readonly (Node | null)[] = [];
+
+/** The node's VJP rule applied to cotangent `ct` (a leaf has none). */
+function nodeBackward(node: Node, ct: Tensor, needs: boolean[] = node.needs): (Tensor | null)[] {
+  const rule = VJP_RULES[node.prim as PrimitiveName] as VjpRule<PrimitiveName>;
+  return rule(ct, node.primals, node.y as Tensor, node.params as PrimitiveParams[PrimitiveName], needs);
 }
 
 class VjpTracer extends Tracer {
@@ -57,15 +80,24 @@ class VjpTrace implements Trace {
   }
 
   process<K extends PrimitiveName>(prim: K, inputs: Tracer[], params: PrimitiveParams[K]): Tensor {
-    const primals = inputs.map((t) => t.primal);
-    const parents = inputs.map((t) => (t as VjpTracer).node);
+    // Plain loops: this runs once per traced op, and the arrays it builds are the node's own.
+    const n = inputs.length;
+    const primals = new Array<Tensor>(n);
+    const parents = new Array<Node | null>(n);
+    const needs = new Array<boolean>(n);
+    let any = false;
+    for (let i = 0; i < n; i++) {
+      const t = inputs[i] as VjpTracer;
+      primals[i] = t.primal;
+      parents[i] = t.node;
+      needs[i] = t.node !== null;
+      if (t.node !== null) any = true;
+    }
     const y = bind(prim, primals, params);
-    if (parents.every((p) => p === null)) return new VjpTracer(this, y, null);
-    const rule = VJP_RULES[prim] as VjpRule<K>;
-    const needs = parents.map((p) => p !== null);
-    const node: Node = { parents, backward: (ct, only) => rule(ct, primals, y, params, only ?? needs) };
+    if (!any) return new VjpTracer(this, y, null);
+    const node: Node = { parents, prim, primals, y, params, needs };
     this.tape.push(node);
-    for (const p of primals) this.pin(p);
+    for (let i = 0; i < n; i++) this.pin(primals[i]);
     this.pin(y);
     return new VjpTracer(this, y, node);
   }
@@ -168,6 +200,7 @@ export const VJP_RULES: { readonly [K in PrimitiveName]: VjpRule<K> } = {
   avgPool2dBackward: (ct, _p, _y, params) => [bind('avgPool2d', [ct], { kernel: params.kernel, stride: params.stride, padding: params.padding, countIncludePad: params.countIncludePad })],
 };
 
+/** Run the tape backwards from `outputs` seeded with `cts`; returns the leaves' cotangents. */
 /**
  * The tape nodes whose cotangent leads to a wanted leaf or a retained value (`retainGrad`):
  * a node counts when it is retained or one of its parents counts. The tape is in creation
@@ -189,28 +222,38 @@ function usefulNodes(trace: VjpTrace, wanted: ReadonlySet<Node>): Set<Node> {
 function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Tensor[], leaves: readonly Node[], wanted?: ReadonlySet<Node>): (Tensor | null)[] {
   const useful = wanted === undefined ? undefined : usefulNodes(trace, wanted);
   const acc = new Map<Node, Tensor>();
-  const accumulate = (node: Node, g: Tensor): void => {
-    const prev = acc.get(node);
-    acc.set(node, prev === undefined ? g : add(prev, g));
-  };
-  outputs.forEach((y, i) => {
-    if (y instanceof VjpTracer && y.trace === trace && y.node !== null && (useful === undefined || useful.has(y.node))) accumulate(y.node, cts[i]);
-  });
-  for (let i = trace.tape.length - 1; i >= 0; i--) {
-    const node = trace.tape[i];
+  for (let i = 0; i < outputs.length; i++) {
+    const y = outputs[i];
+    if (y instanceof VjpTracer && y.trace === trace && y.node !== null && (useful === undefined || useful.has(y.node))) accumulate(acc, y.node, cts[i]);
+  }
+  const tape = trace.tape;
+  const retained = trace.retained;
+  for (let i = tape.length - 1; i >= 0; i--) {
+    const node = tape[i];
     const ct = acc.get(node);
     if (ct === undefined) continue;
-    const keep = trace.retained.get(node);
-    if (keep !== undefined) for (const r of keep) r.grad = escape(ct);
-    if (node.backward === null) continue;
+    if (retained.size > 0) {
+      const keep = retained.get(node);
+      if (keep !== undefined) for (const r of keep) r.grad = escape(ct);
+    }
+    if (node.prim === null) continue;
     acc.delete(node); // free memory as we go
-    const gs = useful === undefined ? node.backward(ct) : node.backward(ct, node.parents.map((p) => p !== null && useful.has(p)));
-    node.parents.forEach((p, j) => {
+    const parents = node.parents;
+    const gs = useful === undefined ? nodeBackward(node, ct) : nodeBackward(node, ct, parents.map((p) => p !== null && useful.has(p)));
+    for (let j = 0; j < parents.length; j++) {
+      const p = parents[j];
       const g = gs[j];
-      if (p !== null && g !== null && g !== undefined && (useful === undefined || useful.has(p))) accumulate(p, g);
-    });
+      if (p !== null && g !== null && g !== undefined && (useful === undefined || useful.has(p))) accumulate(acc, p, g);
+    }
   }
-  return leaves.map((l) => (wanted === undefined || wanted.has(l) ? acc.get(l) ?? null : null));
+  const out = new Array<Tensor | null>(leaves.length);
+  for (let i = 0; i < leaves.length; i++) out[i] = wanted === undefined || wanted.has(leaves[i]) ? acc.get(leaves[i]) ?? null : null;
+  return out;
+}
+
+function accumulate(acc: Map<Node, Tensor>, node: Node, g: Tensor): void {
+  const prev = acc.get(node);
+  acc.set(node, prev === undefined ? g : add(prev, g));
 }
 
 /**
@@ -250,6 +293,8 @@ interface Recorded<Out, Args> {
   values: Out;
   vjpFn: VjpFn<Out, Args>;
   trace: VjpTrace;
+  /** The backward pass without vjpFn's checks and scope (for callers that own a scope already). */
+  pullback: (cts: readonly Tensor[]) => Args;
 }
 
 // A vjp function the caller drops unpins its residuals once it is collected.
@@ -265,7 +310,7 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
   let kept: unknown;
   let owned: Tensor[] = [];
   try {
-    leafNodes = argLeaves.flat().map(() => ({ parents: [], backward: null }));
+    leafNodes = argLeaves.flat().map(leafNode);
     let k = 0;
     const args = primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => new VjpTracer(trace, x, leafNodes[k++])))) as Args;
     out = f(...args);
@@ -280,6 +325,11 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
   }
   const outLeaves = treeLeaves(out);
   const values = treeUnflatten(out, outLeaves.map((y) => (y instanceof VjpTracer && y.trace === trace ? y.primal : y)));
+  const pullback = (cts: readonly Tensor[]): Args => {
+    const gs = backward(trace, outLeaves, cts, leafNodes);
+    let k = 0;
+    return primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => gs[k++] ?? zeros(x.shape, { dtype: x.dtype })))) as Args;
+  };
   let disposed = false;
   const checkCotangent = (cotangent: Out): Tensor[] => {
     if (disposed) throw new Error('vjp: this vjp function was disposed; its residuals are released');
@@ -295,11 +345,7 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
   const vjpFn = ((cotangent: Out): Args => {
     const cts = checkCotangent(cotangent);
     // The backward pass's intermediates go once the argument cotangents exist.
-    return autoScope(() => {
-      const gs = backward(trace, outLeaves, cts, leafNodes);
-      let k = 0;
-      return primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => gs[k++] ?? zeros(x.shape, { dtype: x.dtype })))) as Args;
-    });
+    return autoScope(() => pullback(cts));
   }) as VjpFn<Out, Args>;
   vjpFn.partial = (cotangent: Out, wanted: readonly boolean[]): (Tensor | null)[] => {
     const cts = checkCotangent(cotangent);
@@ -317,7 +363,7 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
   };
   // A caller that unpins the tape itself (valueAndGrad) skips the registry: ~1-2 us per call.
   if (dropWatch) droppedFns.register(vjpFn, trace, vjpFn);
-  return { values, vjpFn, trace };
+  return { values, vjpFn, trace, pullback };
 }
 
 /**
@@ -353,33 +399,46 @@ export function valueAndGrad<P extends PyTree, Rest extends unknown[], Aux = nev
   f: (params: P, ...rest: Rest) => Tensor | [Tensor, Aux],
   options: GradOptions = {},
 ): (params: P, ...rest: Rest) => [Tensor, P] | [[Tensor, Aux], P] {
+  return (params: P, ...rest: Rest) => autoScope(() => valueAndGradIn(f, options, params, rest), gradientPart);
+}
+
+const gradientPart = (r: readonly unknown[]): unknown => r[1];
+const sameValue = <T>(r: T): T => r;
+
+/**
+ * The work of `valueAndGrad` inside the caller's scope: one scope for the whole call (the
+ * backward pass runs without vjpFn's own scope and checks, which this caller makes true).
+ */
+function valueAndGradIn<P extends PyTree, Rest extends unknown[], Aux>(
+  f: (params: P, ...rest: Rest) => Tensor | [Tensor, Aux],
+  options: GradOptions,
+  params: P,
+  rest: Rest,
+): [Tensor, P] | [[Tensor, Aux], P] {
   const op = options.hasAux ? 'valueAndGrad (hasAux)' : 'valueAndGrad';
-  return (params: P, ...rest: Rest) => autoScope(() => {
-    let aux: Aux | undefined;
-    const { values: value, vjpFn, trace } = record((p: P) => {
-      const r = f(p, ...rest);
-      if (options.hasAux) {
-        if (!Array.isArray(r) || r.length !== 2) throw new TypeError(`${op}: with hasAux, f must return [value, aux]`);
-        aux = r[1];
-        return scalarValue(op, r[0]);
-      }
-      return scalarValue(op, r);
-    }, [params], false);
-    try {
-      const one = zeros(value.shape, { dtype: value.dtype });
-      one.data[0] = 1;
-      const [g] = vjpFn(one);
-      return options.hasAux ? [[value, aux as Aux], g] : [value, g];
-    } finally {
-      // The tape is done: its residuals go with this scope.
-      trace.unpin();
+  let aux: Aux | undefined;
+  const { values: value, trace, pullback } = record((p: P) => {
+    const r = f(p, ...rest);
+    if (options.hasAux) {
+      if (!Array.isArray(r) || r.length !== 2) throw new TypeError(`${op}: with hasAux, f must return [value, aux]`);
+      aux = r[1];
+      return scalarValue(op, r[0]);
     }
-  });
+    return scalarValue(op, r);
+  }, [params], false);
+  try {
+    const one = zeros(value.shape, { dtype: value.dtype });
+    one.data[0] = 1;
+    const [g] = pullback([one]);
+    return options.hasAux ? [[value, aux as Aux], g] : [value, g];
+  } finally {
+    // The tape is done: its residuals go with this scope.
+    trace.unpin();
+  }
 }
 
 /** `grad(f)(params, ...rest)`: the gradient of scalar `f` w.r.t. its first argument (jax.grad). */
 export function grad<P extends PyTree, Rest extends unknown[]>(f: (params: P, ...rest: Rest) => Tensor): (params: P, ...rest: Rest) => P {
-  const vg = valueAndGrad(f);
-  // Its own scope, so that the value computed on the way is released too.
-  return (params: P, ...rest: Rest) => autoScope(() => vg(params, ...rest)[1]);
+  // One scope, which also releases the value computed on the way.
+  return (params: P, ...rest: Rest) => autoScope(() => valueAndGradIn(f, {}, params, rest)[1] as P, sameValue);
 }

@@ -9,7 +9,7 @@
  * retained gradients, which leave through side effects). Survivors move to the enclosing scope;
  * with none, they are left to the garbage collector as before.
  */
-import { Tensor, checkTensor } from './tensor.js';
+import { Tensor, checkTensor, moveToSlab } from './tensor.js';
 import { openScope, popScope, resumeScope, unmanageBuffer, type Scope } from './memory.js';
 
 function markTensor(t: Tensor, keep: Set<Tensor>): void {
@@ -49,12 +49,16 @@ export function markReachable(root: unknown, keep: Set<Tensor>): void {
  * enclosing scope. Returns the survivors that `result` does not reach (kept for a tape, or
  * escaping), so a vjp can release its residuals later.
  */
-export function closeScope(scope: Scope, result: unknown): Tensor[] {
+export function closeScope(scope: Scope, result: unknown, fresh?: unknown): Tensor[] {
   popScope(scope);
   const list = scope.tensors as Tensor[];
   if (list.length === 0) return [];
   const reach = new Set<Tensor>();
   markReachable(result, reach);
+  // Small values `fresh` reaches (made here, no raw buffer handed out) move to slab views when
+  // they leave every scope, so their pooled buffers serve the next call (see moveToSlab).
+  let move: Set<Tensor> | null = null;
+  if (fresh !== undefined && scope.parent === null) markReachable(fresh, (move = new Set<Tensor>()));
   const keep = new Set<Tensor>(reach);
   for (const t of list) {
     if (t._data !== null && (t._pins > 0 || t._kept || (scope.auto && t._escape))) markTensor(t, keep);
@@ -65,7 +69,7 @@ export function closeScope(scope: Scope, result: unknown): Tensor[] {
     if (t._data === null || t._kept) continue;
     if (keep.has(t)) {
       if (parent !== null) parent.tensors.push(t);
-      else unmanageBuffer(t._data);
+      else if (move === null || !move.has(t) || !moveToSlab(t)) unmanageBuffer(t._data);
       if (!reach.has(t)) extra.push(t);
     } else {
       t._release();
@@ -93,15 +97,22 @@ export function sweepScope(scope: Scope, live: unknown): void {
   list.length = w;
 }
 
-/** Run `fn` in a transformation's own scope; `result` (what `fn` returns) survives it. */
-export function autoScope<T>(fn: () => T): T {
+/**
+ * Run `fn` in a transformation's own scope; `result` (what `fn` returns) survives it. `fresh`
+ * picks the part of the result that the transformation itself computed (gradients, not values
+ * of user code that might hold their raw buffers): leaving every scope, its small tensors move
+ * to slab views and their pooled buffers are reused by the next call.
+ */
+export function autoScope<T>(fn: () => T, fresh?: (result: T) => unknown): T {
   const scope = openScope(true);
   let result: T | undefined;
+  let ok = false;
   try {
     result = fn();
+    ok = true;
     return result;
   } finally {
-    closeScope(scope, result);
+    closeScope(scope, result, ok && fresh !== undefined ? fresh(result as T) : undefined);
   }
 }
 

@@ -6,7 +6,7 @@
 import { kernels } from '../kernels/index.js';
 import { broadcastShapes, broadcastStrides, normalizeAxes } from './ops.js';
 import {
-  Tensor, allocate, allocateUninit, checkDType, checkSameDType, contiguousStrides, describe, fmtShape, reshapeTensor, shapeSize,
+  Tensor, allocate, allocateUninit, checkDType, checkSameDType, contiguousStrides, describe, fmtShape, reshapeTensor, sameShape, shapeSize,
   type DType, type Shape,
 } from './tensor.js';
 
@@ -81,11 +81,13 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   checkT('broadcastTo', x);
   const target = shape.slice();
   const b = broadcastShapes('broadcastTo', x.shape, target);
-  if (fmtShape(b) !== fmtShape(target)) {
+  if (!sameShape(b, target)) {
     throw new RangeError(`broadcastTo: cannot broadcast ${fmtShape(x.shape)} to ${fmtShape(target)}`);
   }
   const out = allocateUninit(x.dtype, shapeSize(target));
-  kernels().copyStrided(x.data, broadcastStrides(x.shape, target), target, out);
+  // One value everywhere (the cotangent of a full sum): a fill, no stride arrays or kernel call.
+  if (x.size === 1) out.fill(x.data[0]);
+  else kernels().copyStrided(x.data, broadcastStrides(x.shape, target), target, out);
   return new Tensor(out, target);
 }
 

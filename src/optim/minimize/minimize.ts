@@ -9,6 +9,8 @@
  */
 import { Tensor, fmtShape, tensor } from '../../tensor/tensor.js';
 import { stopGradient } from '../../autodiff/core.js';
+import { jit } from '../../autodiff/jit.js';
+import { valueAndGrad } from '../../autodiff/vjp.js';
 import type { Objective, UpdateContext } from '../types.js';
 import { objective as autodiffObjective } from '../objective.js';
 import { lbfgsTransform } from '../quasi-newton/lbfgs.js';
@@ -47,6 +49,13 @@ export interface MinimizeOptions {
   callback?: (x: Tensor, f: number, iteration: number) => boolean | void;
   /** dtype of the iterate, default float64. */
   dtype?: 'float32' | 'float64';
+  /**
+   * Evaluate value and gradient through `jit` (default false): the line search calls them many
+   * times at one shape, so replaying a recorded plan saves the tracing per call; the results are
+   * the eager ones bit for bit. An f that jit cannot record (it reads tensor values to branch)
+   * falls back to eager evaluation with one warning. Not with `jac`.
+   */
+  jit?: boolean;
 }
 
 export type { MinimizeResult, MinimizerInput, MinimizerOutput } from './minimizer-types.js';
@@ -56,6 +65,20 @@ function toTensor(x0: unknown, dtype: 'float32' | 'float64'): Tensor {
   if (Array.isArray(x0) || x0 instanceof Float64Array || x0 instanceof Float32Array) return tensor(Array.from(x0 as ArrayLike<number>), undefined, { dtype });
   if (typeof x0 === 'number') return tensor([x0], undefined, { dtype });
   throw new TypeError('minimize: x0 must be a Tensor, an array of numbers or a number');
+}
+
+/** The autodiff objective with value and gradient replayed by `jit` (the other products stay eager). */
+function jittedObjective(f: (x: Tensor) => Tensor): Objective<Tensor> {
+  const eager = autodiffObjective(f);
+  const vg = jit(valueAndGrad(f), { name: 'minimize objective' });
+  return {
+    ...eager,
+    valueAndGrad: (x) => {
+      const [v, g] = vg(x) as [Tensor, Tensor];
+      if (v.size !== 1) throw new RangeError(`minimize: f must return a scalar, got a tensor of shape ${fmtShape(v.shape)}`);
+      return [v.data[0], g];
+    },
+  };
 }
 
 function jacObjective(f: (x: Tensor) => Tensor | number, jac: (x: Tensor) => Tensor | ArrayLike<number>): Objective<Tensor> {
@@ -113,11 +136,14 @@ export function minimize(f: (x: Tensor) => Tensor | number, x0: Tensor | readonl
     }
   }
 
-  const obj: Objective<Tensor> = options.jac ? jacObjective(f, options.jac) : autodiffObjective((t: Tensor) => {
+  if (options.jit !== undefined && typeof options.jit !== 'boolean') throw new TypeError(`minimize: jit must be a boolean, got ${typeof options.jit}`);
+  if (options.jit === true && options.jac !== undefined) throw new RangeError('minimize: jit applies to the autodiff gradient; it cannot be combined with jac');
+  const fTensor = (t: Tensor): Tensor => {
     const v = f(t);
     if (typeof v === 'number') throw new TypeError('minimize: f returned a plain number; without jac, f must be built from the library\'s ops and return a Tensor');
     return v;
-  });
+  };
+  const obj: Objective<Tensor> = options.jac ? jacObjective(f, options.jac) : options.jit === true ? jittedObjective(fTensor) : autodiffObjective(fTensor);
 
   if (method === 'lbfgsb') {
     const lo = lower ?? new Float64Array(n).fill(-Infinity);
