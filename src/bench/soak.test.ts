@@ -6,6 +6,7 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { slope, soakRun } from './soak.js';
+import { poolSoakRun } from './soak-pool.js';
 
 it('least-squares slope recovers a known line and ignores an offset', () => {
   const xs = [1, 2, 3, 5, 8];
@@ -26,3 +27,19 @@ for (const [optimizer, steps, warmup] of [['sgd', 2000, 400], ['adam', 1200, 300
     assert.ok(r.heapPer1000 < BOUND_MIB_PER_1000, `heap grew by ${r.heapPer1000.toFixed(3)} MiB per 1,000 steps (samples: ${r.samples.map((s) => `${s.step}:${s.heap.toFixed(2)}`).join(' ')})`);
   });
 }
+
+// Hessian-free needs a different number of buffers every step (its CG runs 3-50 iterations), the
+// case where a pool that only grows would creep towards its cap: what scopes hold must not grow,
+// and what the pool keeps must stay within the peak it reached in the first half.
+it('hessian-free: 600 steps on mlp-spirals keep live bytes constant and pooled bytes bounded by the first half\'s peak', { timeout: 240_000 }, () => {
+  const r = poolSoakRun('mlp-spirals', 'hessian-free', 600, { seed: 0, warmupSteps: 50 });
+  assert.equal(r.steps, 600);
+  const half = r.samples.filter((s) => s.step <= 300);
+  const rest = r.samples.filter((s) => s.step > 300);
+  assert.ok(half.length >= 3 && rest.length >= 2, `samples: ${r.samples.map((s) => s.step).join(' ')}`);
+  const live = new Set(r.samples.map((s) => s.liveBytes));
+  assert.equal(live.size, 1, `live bytes changed: ${r.samples.map((s) => `${s.step}:${s.liveBytes}`).join(' ')}`);
+  const peak = Math.max(...half.map((s) => s.pooledBytes));
+  const later = Math.max(...rest.map((s) => s.pooledBytes));
+  assert.ok(later <= 1.25 * peak, `pooled bytes rose from a first-half peak of ${peak} to ${later}`);
+});
