@@ -5,6 +5,8 @@
  * up; refused with a clear error for sizes that are not byte counts.
  */
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import assert from 'node:assert/strict';
 import { loadNativeKernels } from './native-backend.js';
 import { kernels } from './index.js';
@@ -106,5 +108,25 @@ describe('allocateLarge (native)', { skip }, () => {
     } finally {
       Object.assign(k, { allocateLarge: own });
     }
+  });
+
+  it('releaseFreeMemory returns free pages inside the C heap: resident memory falls after freeing every other small array', { skip: process.platform !== 'linux' && 'glibc-specific' }, () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const release = native?.releaseFreeMemory;
+    assert.equal(typeof release, 'function');
+    // 32 KiB arrays come from the C heap (under its mmap threshold); keeping every 8th alive
+    // leaves the freed ones in the middle of the heap, where free() alone cannot give them back.
+    let arrays: (Float64Array | null)[] = Array.from({ length: 2048 }, () => new Float64Array(4096).fill(1));
+    const kept = arrays.filter((_, i) => i % 8 === 0);
+    arrays = [];
+    gc();
+    gc();
+    const before = process.memoryUsage().rss;
+    assert.equal(release?.(), true);
+    const after = process.memoryUsage().rss;
+    const freed = 2048 * 7 / 8 * 32768;
+    assert.ok(before - after > 0.5 * freed, `resident memory fell by ${((before - after) / 2 ** 20).toFixed(1)} MiB of ${(freed / 2 ** 20).toFixed(1)} MiB freed`);
+    assert.equal(kept.length, 256);
   });
 });
