@@ -28,6 +28,24 @@ const args = process.argv.slice(2);
 const batch = Number(args.find((a) => a.startsWith('--batch='))?.slice(8) ?? 256);
 const repeats = Number(args.find((a) => a.startsWith('--repeats='))?.slice(10) ?? 7);
 
+/**
+ * The matmul FLOPs of the products relative to one gradient, counted per layer in units of one
+ * layer's forward matmul F_l = 2·batch·in·out (elementwise work ignored). A gradient is the
+ * forward, the weight gradients and the input gradients of every layer but the first: 3S - F_1,
+ * S = sum F_l. Forward-over-reverse as traced (the gradient's own weight gradients computed,
+ * then discarded): 9S - 5F_1; any exact hvp that skips those discarded products (Pearlmutter's
+ * R-op) still needs 8S - 5F_1; a product through a linearization already built at the point
+ * (the gradient's forward and backward shared) needs 6S - 4F_1. The Gauss-Newton product
+ * J^T H J v: primal forward S, J v (F_1 + 2(S - F_1)), J^T (2S - F_1): 5S - 2F_1 (4S - 2F_1 linearized).
+ */
+export function flopBounds(sizes: readonly number[] = SIZES): string {
+  const f = sizes.slice(1).map((out, i) => sizes[i] * out);
+  const s = f.reduce((a, b) => a + b, 0);
+  const grad = 3 * s - f[0];
+  const r = (x: number) => (x / grad).toFixed(2);
+  return `hvp as traced ${r(9 * s - 5 * f[0])}x, exact hvp lower bound ${r(8 * s - 5 * f[0])}x, linearized hvp ${r(6 * s - 4 * f[0])}x; ggnvp ${r(5 * s - 2 * f[0])}x, linearized ggnvp ${r(4 * s - 2 * f[0])}x`;
+}
+
 function autoencoder(): Sequential {
   const layers: Module[] = [];
   for (let i = 0; i < SIZES.length - 1; i++) {
@@ -117,4 +135,5 @@ console.log(table(['', 'grad ms', 'linearized ggnvp ms', 'ggnvp/grad', 'lineariz
   ['ms or ratio', grad2, gnLin, gnLin / grad2, hvLin, hvLin / grad2],
 ]));
 if (typeof peer === 'string') console.log(`PyTorch peer skipped: ${peer}`);
+console.log(`\nmatmul FLOPs per product / one gradient (by arithmetic): ${flopBounds()}`);
 console.log('targets (issue 11): step <= 0.8x PyTorch; first step <= 3x our median; hvp <= 2.0x and ggnvp <= 1.5x a gradient; (issue 13) linearized ggnvp <= 1.2x');

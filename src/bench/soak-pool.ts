@@ -28,6 +28,7 @@ export interface PoolSample {
   liveBuffers: number;
   liveBytes: number;
   pooledBuffers: number;
+  pooledBytes: number;
   poolMisses: number;
 }
 
@@ -53,7 +54,7 @@ export function poolSoakRun(problem: string, optimizer: string, steps: number, o
       if (p.step < warmup) return;
       gc();
       const m = memory();
-      samples.push({ step: p.step, heap: process.memoryUsage().heapUsed / 2 ** 20, liveBuffers: m.liveBuffers, liveBytes: m.liveBytes, pooledBuffers: m.pooledBuffers, poolMisses: m.poolMisses });
+      samples.push({ step: p.step, heap: process.memoryUsage().heapUsed / 2 ** 20, liveBuffers: m.liveBuffers, liveBytes: m.liveBytes, pooledBuffers: m.pooledBuffers, pooledBytes: m.pooledBytes, poolMisses: m.poolMisses });
     },
   });
   const first = samples[0];

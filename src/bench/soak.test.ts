@@ -6,6 +6,8 @@
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
 import { slope, soakRun } from './soak.js';
+import { poolSoakRun } from './soak-pool.js';
+import { getMemoryOptions, setMemoryOptions } from '../tensor/memory.js';
 
 it('least-squares slope recovers a known line and ignores an offset', () => {
   const xs = [1, 2, 3, 5, 8];
@@ -26,3 +28,25 @@ for (const [optimizer, steps, warmup] of [['sgd', 2000, 400], ['adam', 1200, 300
     assert.ok(r.heapPer1000 < BOUND_MIB_PER_1000, `heap grew by ${r.heapPer1000.toFixed(3)} MiB per 1,000 steps (samples: ${r.samples.map((s) => `${s.step}:${s.heap.toFixed(2)}`).join(' ')})`);
   });
 }
+
+// Hessian-free needs a different number of buffers every step (its CG runs 3-50 iterations, and
+// a rare long run needs several times the usual pool), the case where a pool that only grows
+// would creep towards its cap: what scopes hold must not grow, and with short idle windows a
+// peak must have left the pool again by the end (the last sample within 1.25x the median).
+it('hessian-free: 300 steps on mlp-spirals keep live bytes constant and pooled bytes back at their usual level', { timeout: 240_000 }, () => {
+  const prev = getMemoryOptions().poolIdleScopes;
+  setMemoryOptions({ poolIdleScopes: 16 });
+  try {
+    const r = poolSoakRun('mlp-spirals', 'hessian-free', 300, { seed: 0, warmupSteps: 30 });
+    assert.equal(r.steps, 300);
+    assert.ok(r.samples.length >= 5, `samples: ${r.samples.map((s) => s.step).join(' ')}`);
+    const live = new Set(r.samples.map((s) => s.liveBytes));
+    assert.equal(live.size, 1, `live bytes changed: ${r.samples.map((s) => `${s.step}:${s.liveBytes}`).join(' ')}`);
+    const pooled = r.samples.map((s) => s.pooledBytes).sort((a, b) => a - b);
+    const median = pooled[pooled.length >> 1];
+    const last = r.samples[r.samples.length - 1].pooledBytes;
+    assert.ok(last <= 1.25 * median, `pooled bytes ended at ${last}, median ${median} (${r.samples.map((s) => `${s.step}:${s.pooledBytes}`).join(' ')})`);
+  } finally {
+    setMemoryOptions({ poolIdleScopes: prev });
+  }
+});

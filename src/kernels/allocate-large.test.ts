@@ -1,15 +1,21 @@
 /**
  * Large buffers from the native backend's huge-page mappings: zero-filled, exactly as long as
  * asked, independent of each other, used by the tensor pool for fresh buffers of 1 MiB and
- * more, and refused with a clear error for sizes that are not byte counts.
+ * more (one mapping each) and, carved from shared slabs, for fresh buffers from SLAB_MIN_BYTES
+ * up; refused with a clear error for sizes that are not byte counts.
  */
 import { describe, it } from 'node:test';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import assert from 'node:assert/strict';
 import { loadNativeKernels } from './native-backend.js';
 import { kernels } from './index.js';
-import { LARGE_BYTES, emptyPool } from '../tensor/memory.js';
+import { LARGE_BYTES, SLAB_BYTES, SLAB_MIN_BYTES, emptyPool } from '../tensor/memory.js';
 import { zeros, full } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
+import { randn } from '../tensor/random.js';
+import { matmul } from '../tensor/matmul.js';
+import { mul, tanh } from '../tensor/ops.js';
 
 const native = loadNativeKernels();
 const skip = native === null || native.allocateLarge === undefined ? 'native backend unavailable' : false;
@@ -35,7 +41,7 @@ describe('allocateLarge (native)', { skip }, () => {
     for (const bad of [0, -1, 1.5, NaN, Infinity]) assert.throws(() => alloc(bad), /allocateLarge.*bytes/);
   });
 
-  it('the pool takes fresh buffers of LARGE_BYTES and more from it (and only those), with the right values', { skip: kernels().name !== 'native' && 'default backend is not native' }, () => {
+  it('the pool takes fresh buffers of LARGE_BYTES and more from it, one mapping each, with the right values', { skip: kernels().name !== 'native' && 'default backend is not native' }, () => {
     const k = kernels();
     const own = k.allocateLarge as (b: number) => ArrayBuffer | null;
     const asked: number[] = [];
@@ -49,10 +55,78 @@ describe('allocateLarge (native)', { skip }, () => {
       const z = zeros([n + 1]);
       assert.ok(z.data.every((v) => v === 0));
       assert.equal(asked.length, 2);
-      zeros([LARGE_BYTES / 4 - 1]);
-      assert.equal(asked.length, 2, 'buffers under the threshold are ordinary typed arrays');
+      zeros([SLAB_MIN_BYTES / 4 - 1]);
+      assert.equal(asked.length, 2, 'buffers under SLAB_MIN_BYTES are ordinary typed arrays');
     } finally {
       Object.assign(k, { allocateLarge: own });
     }
+  });
+
+  it('mid-size fresh buffers are carved from shared slabs: zero, disjoint, aligned, and a slab serves several', { skip: kernels().name !== 'native' && 'default backend is not native' }, () => {
+    const k = kernels();
+    const own = k.allocateLarge as (b: number) => ArrayBuffer | null;
+    const asked: number[] = [];
+    Object.assign(k, { allocateLarge: (b: number) => { asked.push(b); return own(b); } });
+    try {
+      emptyPool(); // also drops the slab being carved, so the first carve opens a new one
+      const n = SLAB_MIN_BYTES / 8 + 5; // float64, odd length: the next carve must realign
+      const count = Math.floor(SLAB_BYTES / (n * 8)) + 1; // one more than a slab holds
+      const ts = Array.from({ length: count }, () => zeros([n], { dtype: 'float64' }));
+      assert.ok(ts.every((t) => t.data.every((v) => v === 0)), 'fresh carves are zero');
+      ts.forEach((t, i) => t.data.fill(i));
+      assert.deepEqual(asked, [SLAB_BYTES, SLAB_BYTES], `${count} buffers of ${n * 8} bytes take two slabs`);
+      assert.equal(ts[0].data.buffer, ts[count - 2].data.buffer, 'the buffers before the last share one slab');
+      assert.notEqual(ts[0].data.buffer, ts[count - 1].data.buffer);
+      ts.forEach((t, i) => {
+        assert.equal(t.data.byteOffset % 64, 0, 'each carve starts on a cache line');
+        assert.ok(t.data.every((v) => v === i), `buffer ${i} holds its own values (no overlap)`);
+      });
+      // disjoint: byte ranges of carves in one slab never intersect
+      const spans = ts.filter((t) => t.data.buffer === ts[0].data.buffer).map((t) => [t.data.byteOffset, t.data.byteOffset + t.data.byteLength]).sort((a, b) => a[0] - b[0]);
+      for (let i = 1; i < spans.length; i++) assert.ok(spans[i][0] >= spans[i - 1][1]);
+    } finally {
+      Object.assign(k, { allocateLarge: own });
+    }
+  });
+
+  it('carving does not change results: a chain of mid-size ops is bit-identical with ordinary arrays', { skip: kernels().name !== 'native' && 'default backend is not native' }, () => {
+    const k = kernels();
+    const own = k.allocateLarge;
+    const x = randn([64, 600], { seed: 1 });
+    const w = randn([600, 700], { seed: 2 });
+    const run = () => tidy(() => {
+      const h = tanh(matmul(x, w)); // 64 x 700 float32: 175 KiB, carved
+      return Float32Array.from(mul(h, h).data);
+    });
+    try {
+      emptyPool();
+      const carved = run();
+      Object.assign(k, { allocateLarge: undefined });
+      emptyPool();
+      const plain = run();
+      assert.deepEqual(carved, plain);
+    } finally {
+      Object.assign(k, { allocateLarge: own });
+    }
+  });
+
+  it('releaseFreeMemory returns free pages inside the C heap: resident memory falls after freeing every other small array', { skip: process.platform !== 'linux' && 'glibc-specific' }, () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const release = native?.releaseFreeMemory;
+    assert.equal(typeof release, 'function');
+    // 32 KiB arrays come from the C heap (under its mmap threshold); keeping every 8th alive
+    // leaves the freed ones in the middle of the heap, where free() alone cannot give them back.
+    let arrays: (Float64Array | null)[] = Array.from({ length: 2048 }, () => new Float64Array(4096).fill(1));
+    const kept = arrays.filter((_, i) => i % 8 === 0);
+    arrays = [];
+    gc();
+    gc();
+    const before = process.memoryUsage().rss;
+    assert.equal(release?.(), true);
+    const after = process.memoryUsage().rss;
+    const freed = 2048 * 7 / 8 * 32768;
+    assert.ok(before - after > 0.5 * freed, `resident memory fell by ${((before - after) / 2 ** 20).toFixed(1)} MiB of ${(freed / 2 ** 20).toFixed(1)} MiB freed`);
+    assert.equal(kept.length, 256);
   });
 });

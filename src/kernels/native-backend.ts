@@ -59,6 +59,8 @@ export interface NativeAddon {
   unaryReference: Kernels['unary'];
   /** A zero-filled, huge-page-advised ArrayBuffer of `bytes` bytes (null if mapping failed). */
   allocateLarge(bytes: number): ArrayBuffer | null;
+  /** Return the C heap's free pages to the system (optional: older builds lack it). */
+  releaseFreeMemory?(): boolean;
 }
 
 const REQUIRED = [
@@ -177,6 +179,7 @@ export function loadNativeKernels(): Kernels | null {
     solveTriangular: a.solveTriangular,
     eigh: a.eigh,
     allocateLarge: a.allocateLarge,
+    releaseFreeMemory: a.releaseFreeMemory,
   };
   return kernels;
 }

@@ -87,6 +87,12 @@ export interface Kernels {
   allocateLarge?(bytes: number): ArrayBuffer | null;
 
   /**
+   * Optional: return the C allocator's free pages to the system (native on glibc: malloc_trim);
+   * false where nothing was done. The tensor pool calls it when it drops idle buffers.
+   */
+  releaseFreeMemory?(): boolean;
+
+  /**
    * Broadcasting binary op. `out` is contiguous with shape `shape`; element `idx` of `out`
    * reads `a[sum_d idx_d * aStrides[d]]` and `b[sum_d idx_d * bStrides[d]]`
    * (a stride of 0 broadcasts that axis). `out` may alias `a` or `b` when their strides

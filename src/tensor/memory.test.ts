@@ -13,6 +13,7 @@ import { add, mul, sub, sum, tanh } from './ops.js';
 import { emptyPool, getMemoryOptions, memory, setMemoryOptions } from './memory.js';
 import { tidy } from './scope.js';
 import { zeros } from './tensor.js';
+import { kernels } from '../kernels/index.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -101,5 +102,26 @@ describe('idle pooled buffers', () => {
       assert.throws(() => setMemoryOptions({ poolIdleScopes: bad }), /poolIdleScopes must be an integer >= 1 or Infinity/);
     }
     assert.equal(getMemoryOptions().poolIdleScopes, prev);
+  });
+
+  it('the end of each window asks the backend to return the C heap\'s free pages, and only then', () => {
+    const k = kernels();
+    const own = k.releaseFreeMemory;
+    const prev = getMemoryOptions().poolIdleScopes;
+    let calls = 0;
+    Object.assign(k, { releaseFreeMemory: () => { calls++; return true; } });
+    try {
+      setMemoryOptions({ poolIdleScopes: 4 });
+      const start = calls;
+      for (let i = 0; i < 12; i++) tidy(() => { tidy(() => zeros([10])); }); // inner scopes are not epochs
+      const perWindow = calls - start;
+      assert.ok(perWindow === 3, `12 outermost scopes with a window of 4: 3 calls, got ${perWindow}`);
+      setMemoryOptions({ poolIdleScopes: Infinity });
+      for (let i = 0; i < 12; i++) tidy(() => zeros([10]));
+      assert.equal(calls - start, 3, 'no window, no call');
+    } finally {
+      Object.assign(k, { releaseFreeMemory: own });
+      setMemoryOptions({ poolIdleScopes: prev });
+    }
   });
 });

@@ -58,15 +58,48 @@ export const UNSCOPED_TRACK_BYTES = 1 << 16;
  * From this size on, a fresh buffer comes from the backend's `allocateLarge` where it has one
  * (native: a huge-page mapping): first-touch page faults on 4 KiB pages cost about 3 ms per
  * MiB on the project's VMs, which made a process's first training step 6-7x its later ones.
- * A mapping is rounded up to 2 MiB, so below 1 MiB the waste would outweigh the gain.
+ * A mapping is rounded up to 2 MiB, so below 1 MiB a buffer does not get one of its own.
  */
 export const LARGE_BYTES = 1 << 20;
 
+/**
+ * Fresh buffers from this size up to LARGE_BYTES are carved, one after another, out of shared
+ * huge-page slabs of SLAB_BYTES (the activations of a batch: 256×500 floats is 500 KiB, and
+ * those were most of the first step's page faults). A slab goes back to the system when the
+ * collector has freed every buffer carved from it; the allocator itself holds only the slab
+ * it is carving. What this retains beyond ordinary arrays: a live buffer pins its slab, so at
+ * worst SLAB_BYTES / SLAB_MIN_BYTES (16x) its own size, and the unused tail of a slab (< 1 MiB).
+ */
+export const SLAB_MIN_BYTES = 1 << 17;
+export const SLAB_BYTES = 2 << 20;
+/** Carves start on cache-line boundaries, as the kernels' aligned loads like. */
+const CARVE_ALIGN = 64;
+
+let slab: ArrayBuffer | null = null;
+let slabUsed = 0;
+
+/** `bytes` zero bytes (never handed out before) from the current slab, or a new one; null without `allocateLarge`. */
+function carve(bytes: number): { buffer: ArrayBuffer; offset: number } | null {
+  if (slab === null || slabUsed + bytes > slab.byteLength) {
+    const ab = kernels().allocateLarge?.(SLAB_BYTES) ?? null;
+    if (ab === null) return null;
+    slab = ab;
+    slabUsed = 0;
+  }
+  const offset = slabUsed;
+  slabUsed += Math.ceil(bytes / CARVE_ALIGN) * CARVE_ALIGN;
+  return { buffer: slab, offset };
+}
+
 function freshArray(dtype: DType, size: number): FloatArray {
-  const bytes = size * (dtype === 'float32' ? 4 : 8);
+  const per = dtype === 'float32' ? 4 : 8;
+  const bytes = size * per;
   if (bytes >= LARGE_BYTES) {
     const ab = kernels().allocateLarge?.(bytes) ?? null;
     if (ab !== null) return dtype === 'float32' ? new Float32Array(ab, 0, size) : new Float64Array(ab, 0, size);
+  } else if (bytes >= SLAB_MIN_BYTES) {
+    const c = carve(bytes);
+    if (c !== null) return dtype === 'float32' ? new Float32Array(c.buffer, c.offset, size) : new Float64Array(c.buffer, c.offset, size);
   }
   return dtype === 'float32' ? new Float32Array(size) : new Float64Array(size);
 }
@@ -134,10 +167,19 @@ function trimIdle(): void {
   }
 }
 
-/** An outermost scope closed: one epoch passed; a window ends every `idleScopes` epochs. */
+/**
+ * An outermost scope closed: one epoch passed; a window ends every `idleScopes` epochs. At a
+ * window's end the C heap also returns its free pages to the system (native backend): pooled
+ * typed arrays under glibc's mmap threshold live in that heap, and once a rare step's many
+ * buffers were dropped and collected, the heap would otherwise keep their pages resident (a
+ * Hessian-free run on mlp-spirals: +17 MiB after one long CG run, never given back).
+ */
 function endEpoch(): void {
   epoch++;
-  if (idleScopes !== Infinity && epoch % idleScopes === 0) trimIdle();
+  if (idleScopes !== Infinity && epoch % idleScopes === 0) {
+    trimIdle();
+    kernels().releaseFreeMemory?.();
+  }
 }
 
 export interface MemoryInfo {
@@ -175,9 +217,10 @@ export function memory(): MemoryInfo {
   };
 }
 
-/** Drop every pooled buffer (they go to the garbage collector). */
+/** Drop every pooled buffer, and the slab being carved (they go to the garbage collector). */
 export function emptyPool(): void {
   trimPool(0);
+  slab = null;
 }
 
 function trimPool(limit: number): void {

@@ -7,6 +7,9 @@
 #define HESSIAN_HAVE_MMAP 1
 #endif
 #include <node_api.h>
+#if defined(__GLIBC__) || defined(__linux__)
+#include <malloc.h>
+#endif
 
 #include <cmath>
 #include <cstdint>
@@ -689,6 +692,22 @@ napi_value AllocateLarge(napi_env env, napi_callback_info info) {
   });
 }
 
+// releaseFreeMemory(): hand the C heap's free pages back to the system (glibc's malloc_trim,
+// which also releases whole free pages inside the heap, not only its top); true where done.
+// Typed arrays under glibc's mmap threshold live in that heap; after a step that needed many of
+// them (Hessian-free's longest CG run) and the pool dropped them, the heap otherwise keeps its
+// high-water mark resident for the rest of the process.
+napi_value ReleaseFreeMemory(napi_env env, napi_callback_info) {
+  bool done = false;
+#ifdef __GLIBC__
+  malloc_trim(0);
+  done = true;
+#endif
+  napi_value v;
+  napi_get_boolean(env, done, &v);
+  return v;
+}
+
 }  // namespace
 }  // namespace hessian
 
@@ -707,6 +726,7 @@ NAPI_MODULE_INIT() {
       {"eighQl", EighQl},       {"eighMerges", EighMerges},
       {"unaryGrad", UnaryGrad}, {"unaryReference", UnaryReference}, {"elementwiseIsa", ElementwiseIsa},
       {"selectElementwiseIsa", SelectElementwiseIsa}, {"allocateLarge", AllocateLarge},
+      {"releaseFreeMemory", ReleaseFreeMemory},
   };
   for (const Fn& f : fns) {
     napi_value fn;

@@ -18,6 +18,10 @@
 #endif
 
 #include <algorithm>
+#if defined(__unix__) || defined(__APPLE__)
+#include <sys/mman.h>
+#define HESSIAN_SCRATCH_MMAP 1
+#endif
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -143,24 +147,61 @@ constexpr int MR32 = 4, NV32 = 4, MR64 = 4, NV64 = 4;
 #endif
 
 // ---------------------------------------------------------------------------------------------
-// Thread-local, 64-byte aligned, reusable packing buffers (freed when the thread exits).
+// Thread-local, 64-byte aligned, reusable packing buffers (freed when the thread exits). The
+// first use reserves the most any shape needs (`reserve`), so a later, larger shape does not
+// free and re-fault a bigger one: a first touch of 4 KiB pages costs ~3 ms per MiB on the
+// project's VMs, which made the first GEMM calls of a process 3-10x their later ones. Buffers of
+// 2 MiB and more are mapped on a 2 MiB boundary and advised to use transparent huge pages.
 struct Scratch {
   void* p = nullptr;
   size_t cap = 0;
-  ~Scratch() { std::free(p); }
+  bool mapped = false;
+  const size_t reserve;
+  explicit Scratch(size_t r) : reserve(r) {}
+  ~Scratch() { release(); }
+  void release() {
+#ifdef HESSIAN_SCRATCH_MMAP
+    if (mapped) munmap(p, cap);
+    else
+#endif
+      std::free(p);
+    p = nullptr;
+    cap = 0;
+    mapped = false;
+  }
   void* get(size_t bytes) {
     if (bytes > cap) {
-      std::free(p);
-      p = nullptr;
-      cap = 0;
-      size_t want = (bytes + 4095) & ~size_t(4095);
+      release();
+      size_t want = (std::max(bytes, reserve) + 4095) & ~size_t(4095);
+#ifdef HESSIAN_SCRATCH_MMAP
+      constexpr size_t kHuge = size_t(2) << 20;
+      if (want >= kHuge) {
+        void* base = mmap(nullptr, want + kHuge, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if (base != MAP_FAILED) {
+          char* start = reinterpret_cast<char*>((reinterpret_cast<uintptr_t>(base) + kHuge - 1) & ~uintptr_t(kHuge - 1));
+          madvise(start, want / kHuge * kHuge, MADV_HUGEPAGE);
+          // keep the mapping's base for munmap: unmap the unaligned head now, the tail stays
+          const size_t head = size_t(start - static_cast<char*>(base));
+          if (head > 0) munmap(base, head);
+          munmap(start + want, kHuge - head);
+          p = start;
+          cap = want;
+          mapped = true;
+          return p;
+        }
+      }
+#endif
       if (posix_memalign(&p, 64, want) != 0) { p = nullptr; return nullptr; }
       cap = want;
     }
     return p;
   }
 };
-thread_local Scratch scratchA, scratchB;
+// The most any shape packs with this ISA's blocking: B panels KC x NC, A blocks MC x KC, each
+// plus the 64-element margin. Only the pages a shape touches become resident.
+constexpr size_t scratchMax(size_t a32, size_t a64) { return a32 * 4 > a64 * 8 ? a32 * 4 : a64 * 8; }
+thread_local Scratch scratchA(scratchMax(size_t(MC32) * KC32 + 64, size_t(MC64) * KC64 + 64));
+thread_local Scratch scratchB(scratchMax(size_t(KC32) * NC32 + 64, size_t(KC64) * NC64 + 64));
 
 // Tuning knobs (defaults measured on Zen 5; override with -D for experiments): k-loop unroll,
 // prefetch distance (in k steps) of the A micro-panel, optional prefetch of the B micro-panel.
