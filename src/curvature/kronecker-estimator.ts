@@ -46,6 +46,8 @@ export interface KfacStatistics<P extends PyTree = PyTree> {
   readonly diagonal: P;
   /** True when the statistics came with the gradient's evaluation (no passes of their own). */
   readonly fromGradientPass?: boolean;
+  /** With `diagonalPasses`: per backward pass, its scaled parameter gradient leaves (null where not wanted); `diagonal` = Σ_pass leaf². */
+  readonly diagonalPasses?: readonly (readonly (Tensor | null)[])[];
   /**
    * Set by a data-parallel objective: these statistics are one shard's, and `updateEstimator`
    * sums every block's factor estimates over the shards (one collective) before folding them in.
@@ -86,6 +88,13 @@ export interface KfacStatisticsOptions {
    * backward then costs one matmul instead of two). Default: every leaf.
    */
   diagonalLeaves?: readonly boolean[];
+  /**
+   * Also return each backward pass's scaled gradients of the wanted leaves
+   * (`KfacStatistics.diagonalPasses`): a data-parallel run sums them over the shards and squares
+   * the sums, which gives the combined batch's diagonal exactly (a sum of the shards' squares
+   * would miss the cross terms).
+   */
+  diagonalPasses?: boolean;
 }
 
 function scaledBy(t: Tensor, s: number): Tensor {
@@ -134,7 +143,10 @@ class SampleCollector<P extends PyTree> {
   private readonly diag: (Float64Array | null)[];
   readonly wanted: readonly boolean[];
 
-  constructor(private readonly taps: TapRecorder, private readonly params: P, wanted: readonly boolean[] | undefined) {
+  private readonly passes: (Tensor | null)[][] | undefined;
+
+  constructor(private readonly taps: TapRecorder, private readonly params: P, wanted: readonly boolean[] | undefined, keepPasses = false) {
+    this.passes = keepPasses ? [] : undefined;
     const leaves = treeLeaves(params);
     if (wanted !== undefined && wanted.length !== leaves.length) {
       throw new RangeError(`kfac: diagonalLeaves has ${wanted.length} flags, the parameters have ${leaves.length} leaves`);
@@ -156,6 +168,7 @@ class SampleCollector<P extends PyTree> {
       this.g[j].push(scale === 1 ? grad : scaledBy(grad, scale));
     });
     const s2 = scale * scale;
+    if (this.passes !== undefined) this.passes.push(paramGrad.map((l, j) => (l === null || this.diag[j] === null ? null : scale === 1 ? l : scaledBy(l, scale))));
     paramGrad.forEach((l, j) => {
       const d = this.diag[j];
       if (d === null || l === null) return;
@@ -172,7 +185,7 @@ class SampleCollector<P extends PyTree> {
       if (d === null) return zeros(l.shape, { dtype: l.dtype });
       return new Tensor(l.dtype === 'float64' ? d : Float32Array.from(d), l.shape);
     }));
-    return { layers, diagonal };
+    return this.passes === undefined ? { layers, diagonal } : { layers, diagonal, diagonalPasses: this.passes };
   }
 }
 
@@ -196,7 +209,7 @@ function statisticsCotangents(loss: Loss, z: Tensor, y: Tensor, options: KfacSta
 export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacStatistics<P> {
   const { taps, z, back } = tappedForward(model, batch, params, options.dropoutSeed);
   try {
-    const collect = new SampleCollector(taps, params, options.diagonalLeaves);
+    const collect = new SampleCollector(taps, params, options.diagonalLeaves, options.diagonalPasses === true);
     for (const u of statisticsCotangents(loss, z, batch.y, options)) collect.add(passLeaves(back, u, collect));
     return collect.result();
   } finally {
@@ -228,7 +241,7 @@ export function kfacValueGradAndStatistics<P extends PyTree>(model: TappedModel<
   try {
     const [value, u] = valueAndGrad((zz: Tensor) => loss.value(zz, batch.y))(z) as [Tensor, Tensor];
     const [g] = back(u);
-    const collect = new SampleCollector(taps, params, options.diagonalLeaves);
+    const collect = new SampleCollector(taps, params, options.diagonalLeaves, options.diagonalPasses === true);
     if (options.mode === 'empirical') collect.add(treeLeaves(g), 1 / Math.sqrt(loss.batchWeight(z.shape[0])));
     else for (const c of statisticsCotangents(loss, z, batch.y, options)) collect.add(passLeaves(back, c, collect));
     return { loss: value.data[0], grad: g, statistics: collect.result() };
@@ -303,7 +316,9 @@ export interface EstimatorUpdateOptions {
  * diagonal estimate for diagonal blocks; `undefined` statistics only refresh inverses).
  */
 export function updateEstimator<P extends PyTree>(
-  state: EstimatorState, params: P, stats: { layers: readonly LayerSample[]; diagonal: P | undefined; shard?: ShardReduction } | undefined, o: EstimatorUpdateOptions,
+  state: EstimatorState, params: P,
+  stats: { layers: readonly LayerSample[]; diagonal: P | undefined; shard?: ShardReduction; diagonalPasses?: readonly (readonly (Tensor | null)[])[] } | undefined,
+  o: EstimatorUpdateOptions,
 ): { state: EstimatorState; events: string[] } {
   const events: string[] = [];
   const byScope = new Map<string, LayerSample>();
@@ -317,7 +332,7 @@ export function updateEstimator<P extends PyTree>(
   const shard = stats?.shard;
   // Only the diagonal blocks' leaves travel: the others are not estimated (`diagonalLeaves`).
   const diagIndices = state.blocks.flatMap((s) => (s.kind === 'diagonal' ? s.paths.map((p) => index.get(p)).filter((i): i is number => i !== undefined) : []));
-  const estimates = shard === undefined ? undefined : reduceShardEstimates(state.blocks, byScope, localDiag, diagIndices, shard);
+  const estimates = shard === undefined ? undefined : reduceShardEstimates(state.blocks, byScope, localDiag, diagIndices, shard, stats?.diagonalPasses);
   const diag = estimates !== undefined && localDiag !== undefined ? estimates.diagonal : localDiag;
   const blocks = mapBlocks(state.blocks, (s): BlockState => {
     const block = blockOf(s);
@@ -376,7 +391,10 @@ function unpacked(flat: FloatArray, like: readonly Tensor[], symmetric: readonly
  * This shard's A (weighted by n_shard / N) and G for every Kronecker block with a sample, and the
  * diagonal estimate, summed over the shards: the combined batch's estimates.
  */
-function reduceShardEstimates(states: readonly BlockState[], byScope: Map<string, LayerSample>, diag: Tensor[] | undefined, diagIndices: readonly number[], shard: ShardReduction) {
+function reduceShardEstimates(
+  states: readonly BlockState[], byScope: Map<string, LayerSample>, diag: Tensor[] | undefined, diagIndices: readonly number[], shard: ShardReduction,
+  passes: readonly (readonly (Tensor | null)[])[] | undefined,
+) {
   const scopes: string[] = [];
   const local: Tensor[] = [];
   for (const s of states) {
@@ -388,7 +406,10 @@ function reduceShardEstimates(states: readonly BlockState[], byScope: Map<string
     scopes.push(block.scope);
     local.push(scaledBy(est.A, shard.exampleWeight), est.G);
   }
-  const diagLocal = diag === undefined ? [] : diagIndices.map((i) => diag[i]);
+  // The diagonal: each pass's gradients summed over the shards, then squared (exact: the
+  // combined batch's), when the shards kept them; else the shards' squares summed.
+  const exact = diag !== undefined && passes !== undefined && diagIndices.every((i) => passes.every((pass) => pass[i] !== null && pass[i] !== undefined));
+  const diagLocal = diag === undefined ? [] : exact ? passes.flatMap((pass) => diagIndices.map((i) => pass[i] as Tensor)) : diagIndices.map((i) => diag[i]);
   const all = [...local, ...diagLocal];
   const symmetric = all.map((_, i) => i < local.length);
   const flat = packed(all, symmetric);
@@ -397,7 +418,17 @@ function reduceShardEstimates(states: readonly BlockState[], byScope: Map<string
   const factors = new Map<string, { A: Tensor; G: Tensor }>();
   scopes.forEach((scope, i) => factors.set(scope, { A: sums[2 * i], G: sums[2 * i + 1] }));
   const diagonal = diag === undefined ? undefined : diag.slice();
-  if (diagonal !== undefined) diagIndices.forEach((i, k) => { diagonal[i] = sums[local.length + k]; });
+  if (diagonal !== undefined) {
+    diagIndices.forEach((i, k) => {
+      if (!exact) { diagonal[i] = sums[local.length + k]; return; }
+      const d = new Float64Array(diag[i].size);
+      (passes as readonly unknown[]).forEach((_, p) => {
+        const x = sums[local.length + p * diagIndices.length + k].data;
+        for (let e = 0; e < d.length; e++) d[e] += x[e] * x[e];
+      });
+      diagonal[i] = new Tensor(diag[i].dtype === 'float64' ? d : Float32Array.from(d), diag[i].shape);
+    });
+  }
   return { factors, diagonal };
 }
 

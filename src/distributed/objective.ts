@@ -154,11 +154,12 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
   if (stats) {
     // The same derived options object for a request and the statistics it asks for: the inner
     // objective matches them by identity (statistics from the gradient's own pass).
-    type StatsOptions = { mode: EstimationMode; rng: Rng; exampleOffset?: number };
+    type StatsOptions = { mode: EstimationMode; rng: Rng; exampleOffset?: number; diagonalPasses?: boolean };
     const derived = new WeakMap<object, StatsOptions>();
     const shardOptions = (o: StatsOptions): StatsOptions => {
       let d = derived.get(o);
-      if (d === undefined) { d = { ...o, exampleOffset: (o.exampleOffset ?? 0) + offset }; derived.set(o, d); }
+      // The passes' raw gradients come along, so the diagonal blocks' estimate is the combined batch's.
+      if (d === undefined) { d = { ...o, exampleOffset: (o.exampleOffset ?? 0) + offset, diagonalPasses: true }; derived.set(o, d); }
       return d;
     };
     const request = obj.requestKfacStatistics;
@@ -180,5 +181,7 @@ function shardStatistics<P extends PyTree>(s: KfacStatistics<P>, c: number, shar
   const r = Math.sqrt(c);
   const layers = s.layers.map((l): LayerSample => ({ ...l, g: l.g.map((g) => (r === 1 ? g : scaledCopy(g, r))) }) as LayerSample);
   const diagonal = treeUnflatten(s.diagonal, treeLeaves(s.diagonal).map((l) => scaledCopy(l, c)));
-  return { ...s, layers, diagonal, shard };
+  // Pass gradients scale by √c, like the output gradients: Σ_shards √c·ĝ_shard is the combined batch's ĝ.
+  const diagonalPasses = s.diagonalPasses?.map((pass) => pass.map((l) => (l === null ? null : r === 1 ? l : scaledCopy(l, r))));
+  return { ...s, layers, diagonal, shard, ...(diagonalPasses === undefined ? {} : { diagonalPasses }) };
 }
