@@ -9,6 +9,7 @@ import { optimizerEntry } from '../optim/registry.js';
 import type { OptimizerState } from '../optim/types.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { problemById } from './problems.js';
+import { DEFAULT_SEQ_LENGTH } from './rnn-problems.js';
 import type { Hyper } from './hyper.js';
 
 /** A run's state on disk: identity, counters, parameters and optimizer state. */
@@ -23,6 +24,11 @@ export interface Checkpoint {
   params: PyTree;
   state: OptimizerState;
   hyper: Hyper;
+  /**
+   * Sequence length T of an `rnn-*` run (absent for other problems): a resumed run continues on
+   * sequences of this length, and asking for another is refused.
+   */
+  seqLength?: number;
 }
 
 /** A checkpoint's identity and counters: everything but the trees. */
@@ -36,7 +42,7 @@ export type RunMetadata = Omit<Checkpoint, 'params' | 'state'>;
 export const MAX_STEPS = 1_000_000_000;
 
 const COUNTERS = ['seed', 'step', 'evals', 'curvatureProducts'] as const;
-const FIELDS = new Set(['problem', 'optimizer', 'seed', 'step', 'seconds', 'evals', 'curvatureProducts', 'hyper', 'params', 'state']);
+const FIELDS = new Set(['problem', 'optimizer', 'seed', 'step', 'seconds', 'evals', 'curvatureProducts', 'hyper', 'seqLength', 'params', 'state']);
 
 function isPlainObject(x: unknown): x is Record<string, unknown> {
   return x !== null && typeof x === 'object' && !Array.isArray(x) && (Object.getPrototypeOf(x) === Object.prototype || Object.getPrototypeOf(x) === null);
@@ -73,6 +79,11 @@ export function validateRunMetadata(m: unknown): RunMetadata {
   }
   if ((m.step as number) > MAX_STEPS) bad('step', `must be at most ${MAX_STEPS}`, m.step);
   if (typeof m.seconds !== 'number' || !Number.isFinite(m.seconds) || m.seconds < 0) bad('seconds', 'must be a finite number >= 0', m.seconds);
+  if (m.seqLength !== undefined) {
+    const t = m.seqLength;
+    if (typeof t !== 'number' || !Number.isSafeInteger(t) || t < 1) bad('seqLength', 'must be a positive integer', t);
+    if (!(m.problem as string).startsWith('rnn-')) bad('seqLength', `applies to the rnn-* problems, not to '${m.problem as string}'`, t);
+  }
   const h = m.hyper;
   if (!isPlainObject(h)) return bad('hyper', 'must be an object { options, batchSize }', h);
   for (const k of Object.keys(h)) if (k !== 'options' && k !== 'batchSize') bad(`hyper.${k}`, 'is not a field of hyper', h[k]);
@@ -134,4 +145,18 @@ export function resumedState(saved: unknown, fresh: OptimizerState): OptimizerSt
   });
   checkFinite('state', leaves, paths);
   return saved as OptimizerState;
+}
+
+/**
+ * The sequence length a run of `problemId` uses: the one asked for, else the checkpoint's, else
+ * the `rnn-*` default. A checkpoint of another length is refused naming the field: its
+ * parameters would fit, but it would not continue the same run.
+ */
+export function resumedSeqLength(problemId: string, asked: number | undefined, resume: RunMetadata | undefined): number | undefined {
+  if (!problemId.startsWith('rnn-')) return asked;
+  const saved = resume?.seqLength;
+  if (saved !== undefined && asked !== undefined && saved !== asked) {
+    throw new CheckpointError(`run metadata field 'seqLength' is ${saved}: the checkpoint was made on sequences of length ${saved}, this run asks for --seq-length ${asked}; it would not continue the same run`);
+  }
+  return asked ?? saved ?? DEFAULT_SEQ_LENGTH;
 }

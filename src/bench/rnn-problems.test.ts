@@ -3,6 +3,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { deserializeTree } from '../nn/checkpoint.js';
+import { validateRunMetadata } from './resume.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { treeLeaves } from '../autodiff/pytree.js';
@@ -73,5 +75,34 @@ describe('rnn-<task> problems', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('a checkpoint records seqLength: resuming without --seq-length continues at 50 bit for bit, asking for another length is refused naming the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'hessian-rnn-resume-'));
+    try {
+      const run = ['train', '--problem', 'rnn-addition', '--optimizer', 'adam', '--size', 'tiny', '--json'];
+      const meta = (f: string) => JSON.parse(deserializeTree(readFileSync(f)).metadata['hessian.run']) as Record<string, unknown>;
+      const lastLoss = (out: string) => (JSON.parse(out.trim().split('\n').pop() as string) as { trainLoss: number }).trainLoss;
+      const half = join(dir, 'half');
+      const a = cli([...run, '--seq-length', '50', '--steps', '2', '--save', half]);
+      assert.equal(a.status, 0, a.stderr);
+      assert.equal(meta(half).seqLength, 50);
+      const whole = cli([...run, '--seq-length', '50', '--steps', '4']);
+      const resumed = cli([...run, '--steps', '4', '--resume', half, '--save', join(dir, 'resumed')]);
+      assert.equal(whole.status, 0, whole.stderr);
+      assert.equal(resumed.status, 0, resumed.stderr);
+      assert.equal(lastLoss(resumed.stdout), lastLoss(whole.stdout), 'the resumed run is the uninterrupted run at T = 50');
+      assert.equal(meta(join(dir, 'resumed')).seqLength, 50);
+      const other = cli([...run, '--seq-length', '30', '--steps', '4', '--resume', half]);
+      assert.equal(other.status, 2, other.stderr);
+      assert.match(other.stderr, /cannot resume from '.*half': run metadata field 'seqLength' is 50: .* this run asks for --seq-length 30/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    const base = { problem: 'rnn-xor', optimizer: 'adam', seed: 0, step: 1, seconds: 0, evals: 1, curvatureProducts: 0, hyper: { options: {}, batchSize: 10 } };
+    assert.doesNotThrow(() => validateRunMetadata({ ...base, seqLength: 12 }));
+    assert.throws(() => validateRunMetadata({ ...base, seqLength: 0 }), /field 'seqLength' must be a positive integer, got 0/);
+    assert.throws(() => validateRunMetadata({ ...base, seqLength: '12' }), /field 'seqLength' must be a positive integer, got "12"/);
+    assert.throws(() => validateRunMetadata({ ...base, problem: 'mlp-spirals', seqLength: 12 }), /field 'seqLength' applies to the rnn-\* problems, not to 'mlp-spirals'/);
   });
 });

@@ -15,7 +15,7 @@ import { divergenceMonitor, type DivergenceEvent } from '../optim/divergence.js'
 import { hyperFor, type Hyper } from './hyper.js';
 import { stoppingRule, type Stop, type StopKind, type StoppingOptions } from './stopping.js';
 import { problemById, type DataSize, type Evaluation, type ProblemInstance } from './problems.js';
-import { MAX_STEPS, resumedParams, resumedState, validateRunMetadata, type Checkpoint } from './resume.js';
+import { MAX_STEPS, resumedParams, resumedSeqLength, resumedState, validateRunMetadata, type Checkpoint } from './resume.js';
 import type { Communicator } from '../distributed/communicator.js';
 import { checkRanksAgree, distributedInstance, fromRankZero } from './distributed-instance.js';
 
@@ -126,12 +126,13 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const entry = optimizerEntry(optimizerId);
   if (budget.seconds === undefined && budget.steps === undefined) throw new RangeError('runOne: the budget needs seconds or steps');
   const hyper = options.hyper ?? hyperFor(problemId, problem.kind, optimizerId);
-  const built = problem.build(seed, { size: options.size ?? 'small', seqLength: options.seqLength });
+  const r = options.resume;
+  if (r !== undefined) validateRunMetadata(r);
+  const seqLength = resumedSeqLength(problemId, options.seqLength, r);
+  const built = problem.build(seed, { size: options.size ?? 'small', seqLength });
   const comm = options.distributed;
   const inst = comm === undefined ? built : distributedInstance(problemId, built, comm);
   const opt: Optimizer = entry.create(hyper.options);
-  const r = options.resume;
-  if (r !== undefined) validateRunMetadata(r);
   if (r !== undefined && (r.problem !== problemId || r.optimizer !== optimizerId || r.seed !== seed)) {
     throw new RangeError(`cannot resume: the checkpoint is for problem '${r.problem}', optimizer '${r.optimizer}', seed ${r.seed}`);
   }
@@ -143,6 +144,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   let params: PyTree = r !== undefined ? resumedParams(r.params, inst.params) : inst.params;
   let state: OptimizerState = r !== undefined ? resumedState(r.state, opt.init(inst.params)) : opt.init(params);
   if (comm !== undefined) checkRanksAgree(params, state, comm);
+  const lengthField = seqLength === undefined ? {} : { seqLength };
   let step = r?.step ?? 0;
   let seconds = r?.seconds ?? 0;
   let evals = r?.evals ?? 0;
@@ -225,7 +227,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
     yield {
       step, seconds, checkpoint: () => {
         for (const t of treeLeaves([params, state])) keep(t);
-        return { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper };
+        return { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper, ...lengthField };
       },
     };
   }
@@ -236,7 +238,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const final = { ...curve[curve.length - 1], stopped: stop.kind, stopReason: stop.reason, rejectedSteps: rejected };
   return {
     record: { problem: problemId, optimizer: optimizerId, seed, hyper, curve, final, divergence },
-    checkpoint: { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper },
+    checkpoint: { problem: problemId, optimizer: optimizerId, seed, step, seconds, evals, curvatureProducts, params, state, hyper, ...lengthField },
   };
 }
 

@@ -38,43 +38,91 @@ describe('sequence tasks (Hochreiter & Schmidhuber 1997, as in Martens & Sutskev
     }
   });
 
-  it('addition, multiplication, xor: two markers, one in the first 10%, one in the second half; the target is their sum, product, xor', () => {
+  // The windows of the marked steps, written out from the sources (not read from the module):
+  // [first step, one past the last] at length T.
+  const window = (a: number, w: number, steps: number): [number, number] => [Math.floor(a * steps), Math.floor(a * steps) + Math.floor(w * steps)];
+  const PAPER_WINDOWS: Record<string, [number, number][]> = {
+    addition: [[0, 0.1], [0.1, 0.4]],
+    'temporal-order-2': [[0.1, 0.1], [0.5, 0.1]],
+    'temporal-order-3': [[0.1, 0.1], [0.3, 0.1], [0.6, 0.1]],
+  };
+
+  it('addition, multiplication, xor: two markers, one in [0, 0.1T), one in [0.1T, 0.5T), every step of each window used; the target is the mean, product, xor of the marked values', () => {
     for (const name of ['addition', 'multiplication', 'xor']) {
-      const { x, y } = generateSequenceTask(name, { n, length: T, seed: 3 });
+      const big = 2000;
+      const { x, y } = generateSequenceTask(name, { n: big, length: T, seed: 3 });
       const at = reader(x);
-      for (let i = 0; i < n; i++) {
+      const [w1, w2] = PAPER_WINDOWS.addition.map(([a, w]) => window(a, w, T));
+      const seen = [new Set<number>(), new Set<number>()];
+      for (let i = 0; i < big; i++) {
         const marked = [];
-        for (let t = 0; t < T; t++) if (at(i, t, 1) === 1) marked.push(t);
+        for (let t = 0; t < T; t++) {
+          const m = at(i, t, 1);
+          assert.ok(m === 0 || m === 1);
+          if (m === 1) marked.push(t);
+        }
         assert.equal(marked.length, 2);
-        assert.ok(marked[0] < T / 10 && marked[1] >= T / 2, `${name}: markers at ${marked}`);
+        assert.ok(marked[0] >= w1[0] && marked[0] < w1[1] && marked[1] >= w2[0] && marked[1] < w2[1], `${name}: markers at ${marked}`);
+        seen[0].add(marked[0]);
+        seen[1].add(marked[1]);
         const [a, b] = marked.map((t) => at(i, t, 0));
-        const expected = name === 'addition' ? a + b : name === 'multiplication' ? a * b : a !== b ? 1 : 0;
+        if (name === 'xor') assert.ok((a === 0 || a === 1) && (b === 0 || b === 1));
+        else assert.ok(a >= 0 && a < 1 && b >= 0 && b < 1);
+        const expected = name === 'addition' ? (a + b) / 2 : name === 'multiplication' ? a * b : a !== b ? 1 : 0;
         assert.ok(Math.abs(y.data[i] - expected) < 1e-6);
       }
+      assert.equal(seen[0].size, w1[1] - w1[0], `${name}: the first marker covers its window`);
+      assert.equal(seen[1].size, w2[1] - w2[0], `${name}: the second marker covers its window`);
     }
   });
 
-  it('temporal order: one-hot symbols, X/Y only in the windows, the class reads them in order', () => {
-    for (const [name, windows] of [['temporal-order-2', [[0.1, 0.2], [0.5, 0.6]]], ['temporal-order-3', [[0.1, 0.2], [0.33, 0.43], [0.66, 0.76]]]] as const) {
-      const { x, y } = generateSequenceTask(name, { n, length: T, seed: 4 });
+  it('temporal order: one-hot symbols, the bit symbols (channels 0, 1) only once in each window, every step of a window used; the class is v0 + 2 v1 (+ 4 v2)', () => {
+    for (const name of ['temporal-order-2', 'temporal-order-3']) {
+      const windows = PAPER_WINDOWS[name].map(([a, w]) => window(a, w, T));
+      const big = 1000;
+      const { x, y } = generateSequenceTask(name, { n: big, length: T, seed: 4 });
       const at = reader(x);
-      for (let i = 0; i < n; i++) {
-        let cls = 0;
-        let found = 0;
+      const seen = windows.map(() => new Set<number>());
+      const classes = new Set<number>();
+      for (let i = 0; i < big; i++) {
+        const bits: number[] = [];
         for (let t = 0; t < T; t++) {
           let ones = 0;
           for (let k = 0; k < 6; k++) ones += at(i, t, k);
           assert.equal(ones, 1);
-          const bit = at(i, t, 4) === 1 ? 0 : at(i, t, 5) === 1 ? 1 : -1;
+          const bit = at(i, t, 0) === 1 ? 0 : at(i, t, 1) === 1 ? 1 : -1;
           if (bit < 0) continue;
-          const w = windows[found];
-          assert.ok(t >= Math.floor(w[0] * T) && t < Math.floor(w[1] * T), `${name}: X/Y at step ${t}`);
-          cls = 2 * cls + bit;
-          found++;
+          const w = windows[bits.length];
+          assert.ok(w !== undefined && t >= w[0] && t < w[1], `${name}: a bit symbol at step ${t}`);
+          seen[bits.length].add(t);
+          bits.push(bit);
         }
-        assert.equal(found, windows.length);
-        assert.equal(y.data[i], cls);
+        assert.equal(bits.length, windows.length);
+        assert.equal(y.data[i], bits.reduce((c, b, j) => c + b * 2 ** j, 0));
+        classes.add(y.data[i]);
       }
+      windows.forEach((w, j) => assert.equal(seen[j].size, w[1] - w[0], `${name}: window ${j} covered`));
+      assert.equal(classes.size, 2 ** windows.length);
+    }
+  });
+
+  it('every length from the task\'s minimum up is generated with the markers inside the sequence; shorter is refused naming the minimum', () => {
+    for (const name of SEQUENCE_TASKS) {
+      const spec = sequenceTask(name);
+      for (let steps = spec.minLength; steps <= 60; steps++) {
+        const { x, y } = generateSequenceTask(name, { n: 20, length: steps, seed: steps });
+        assert.deepEqual(x.shape, [20, steps, spec.inputSize]);
+        assert.ok(x.toFlatArray().every(Number.isFinite) && y.toFlatArray().every(Number.isFinite));
+        assert.equal(sequenceTaskError(name, perfectOutputs(name, y), y), 0, `${name} at T = ${steps}`);
+        if (spec.kind !== 'regression' && name !== 'xor') continue;
+        const at = reader(x);
+        for (let i = 0; i < 20; i++) {
+          let marked = 0;
+          for (let t = 0; t < steps; t++) marked += at(i, t, 1);
+          assert.equal(marked, 2, `${name} at T = ${steps}: two distinct marked steps`);
+        }
+      }
+      assert.throws(() => generateSequenceTask(name, { n: 1, length: spec.minLength - 1, seed: 0 }), new RegExp(`length must be an integer >= ${spec.minLength}, got ${spec.minLength - 1}`));
     }
   });
 

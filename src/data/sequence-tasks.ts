@@ -5,21 +5,36 @@
  * task says when an answer is wrong (the papers' success criterion: < 1% wrong on 10,000 fresh
  * sequences).
  *
- * - addition / multiplication: F = 2 (a value from U[0, 1], a marker bit); two steps are marked,
- *   one within the first 10% of the sequence, one within its second half; the target is the sum
- *   (product) of the two marked values; wrong when |output − target| > 0.04.
+ * Checked against: Hochreiter & Schmidhuber (1997), experiments 4–6 (addition, multiplication,
+ * temporal order) for the criteria, and the task generators Pascanu, Mikolov & Bengio (2013)
+ * published for "On the difficulty of training RNNs" (addition.py, tempOrder.py,
+ * tempOrder3bit.py, permutation.py, republished in nmanchev/tptt), which restate Martens &
+ * Sutskever's tasks with their marker windows. Per task below: what was checked, and where we
+ * deviate on purpose. One deviation holds for all: every sequence has exactly T steps (Pascanu's
+ * addition draws a length in [T, 1.1T) per batch), so that a batch is one `[N, T, F]` tensor and
+ * T is the minimal lag the papers quote.
+ *
+ * - addition / multiplication: F = 2 (a value from U[0, 1], a marker bit); the first marked step
+ *   is uniform in [0, ⌊0.1T⌋), the second in [⌊0.1T⌋, ⌊0.1T⌋ + ⌊0.4T⌋) (both in the first half,
+ *   as in H&S's "one of the first T/2 − 1 pairs" and Pascanu's generator). The addition target is
+ *   the mean of the two values (Pascanu's (a + b)/2, H&S's target range [0, 1] with their 0.04
+ *   tolerance; M&S write "the sum": the mean keeps 0.04 at H&S's scale); multiplication's is the
+ *   product. Squared-error loss, linear output; wrong when |output − target| > 0.04 (H&S).
  * - xor: as addition with random bits for values; the target is the XOR of the two marked bits
- *   (one logit); wrong when the thresholded output differs.
- * - temporal-order-2 / -3: one-hot symbols from {A, B, C, D, X, Y} (F = 6), distractors from
- *   {A, B, C, D}; X or Y at one step within each of [10%, 20%) and [50%, 60%) of the sequence
- *   (3-bit: [10%, 20%), [33%, 43%), [66%, 76%)); the class is the sequence of X/Y read as binary
- *   (4 or 8 classes); wrong when the argmax differs.
+ *   (one logit, cross-entropy); wrong when the thresholded output differs.
+ * - temporal-order-2 / -3: one-hot symbols (F = 6): the two bit symbols (H&S's X, Y; Pascanu's
+ *   A, B) at channels 0, 1, distractors at 2..5; one bit symbol at a step uniform in each window
+ *   [⌊aT⌋, ⌊aT⌋ + ⌊0.1T⌋) with a = 0.1, 0.5 (2-bit) or a = 0.1, 0.3, 0.6 (3-bit), as in Pascanu's
+ *   generators; the class is v0 + 2·v1 (+ 4·v2) (4 or 8 classes, softmax cross-entropy); wrong
+ *   when the argmax differs.
  * - random-permutation: one-hot symbols out of 100; the first is 0 or 1, the rest are drawn from
- *   2..99; the target at the last step is the first symbol (100-way softmax); wrong when the
- *   argmax differs.
+ *   2..99; the answer after the last step is the first symbol (100-way softmax, as Pascanu's
+ *   generator); wrong when the argmax differs.
  * - memorization (noiseless): symbols {0, 1, blank, trigger} one-hot (F = 4); 5 random bits in
  *   the first 5 steps, blanks, the trigger at step T − 6, blanks; the 5 bits are due at the last
  *   5 steps (one logit each); wrong when any of the 5 is wrong. T is the whole length (≥ 11).
+ *   Not checked: no public generator was found; this is M&S 2011's description as recalled
+ *   (5 bits, blanks, a trigger, the bits back), with T counting every step.
  */
 import type { DType } from '../kernels/types.js';
 import { Tensor, allocate, describe } from '../tensor/tensor.js';
@@ -76,12 +91,23 @@ export interface SequenceData {
   y: Tensor;
 }
 
-/** A step drawn uniformly from [⌊a·T⌋, max(⌊a·T⌋ + 1, ⌊b·T⌋)), the task's window [a, b) of the sequence. */
-function stepIn(rng: Rng, steps: number, a: number, b: number): number {
+/**
+ * A step drawn uniformly from the window [⌊a·T⌋, ⌊a·T⌋ + ⌊w·T⌋) (Pascanu's `randint(int(l·w)) +
+ * int(l·a)`); at the shortest lengths, where ⌊w·T⌋ = 0, the window is the one step ⌊a·T⌋.
+ */
+function stepIn(rng: Rng, steps: number, a: number, w: number): number {
   const lo = Math.floor(a * steps);
-  const hi = Math.max(lo + 1, Math.floor(b * steps));
-  return Math.min(steps - 1, lo + rng.nextInt(hi - lo));
+  return lo + rng.nextInt(Math.max(1, Math.floor(w * steps)));
 }
+
+/** The windows [a, a + w) of a task's marked steps, as fractions of T. */
+export const MARKER_WINDOWS: Readonly<Record<string, readonly (readonly [number, number])[]>> = {
+  'addition': [[0, 0.1], [0.1, 0.4]],
+  'multiplication': [[0, 0.1], [0.1, 0.4]],
+  'xor': [[0, 0.1], [0.1, 0.4]],
+  'temporal-order-2': [[0.1, 0.1], [0.5, 0.1]],
+  'temporal-order-3': [[0.1, 0.1], [0.3, 0.1], [0.6, 0.1]],
+};
 
 /** Generate `n` sequences of length `length` of a task, reproducibly from `seed`. */
 export function generateSequenceTask(name: string, options: SequenceTaskOptions): SequenceData {
@@ -102,27 +128,28 @@ export function generateSequenceTask(name: string, options: SequenceTaskOptions)
     switch (spec.name) {
       case 'addition': case 'multiplication': case 'xor': {
         for (let t = 0; t < steps; t++) x[at(i, t, 0)] = spec.name === 'xor' ? rng.nextInt(2) : rng.nextFloat();
-        const t1 = stepIn(rng, steps, 0, 0.1);
-        let t2 = stepIn(rng, steps, 0.5, 1);
-        if (t2 === t1) t2 = Math.min(steps - 1, t1 + 1);
+        const [w1, w2] = MARKER_WINDOWS[spec.name];
+        const t1 = stepIn(rng, steps, w1[0], w1[1]);
+        // At T < 10 the first window is step 0 and the second could be too: take the next step.
+        let t2 = stepIn(rng, steps, w2[0], w2[1]);
+        if (t2 === t1) t2 = t1 + 1;
         x[at(i, t1, 1)] = 1;
         x[at(i, t2, 1)] = 1;
         const a = x[at(i, t1, 0)];
         const b = x[at(i, t2, 0)];
-        y[i] = spec.name === 'addition' ? a + b : spec.name === 'multiplication' ? a * b : (a + b) % 2;
+        y[i] = spec.name === 'addition' ? (a + b) / 2 : spec.name === 'multiplication' ? a * b : (a + b) % 2;
         break;
       }
       case 'temporal-order-2': case 'temporal-order-3': {
-        for (let t = 0; t < steps; t++) x[at(i, t, rng.nextInt(4))] = 1;
-        const windows = spec.name === 'temporal-order-2' ? [[0.1, 0.2], [0.5, 0.6]] : [[0.1, 0.2], [0.33, 0.43], [0.66, 0.76]];
+        for (let t = 0; t < steps; t++) x[at(i, t, 2 + rng.nextInt(4))] = 1;
         let cls = 0;
-        for (const [a, b] of windows) {
-          const t = stepIn(rng, steps, a, b);
+        MARKER_WINDOWS[spec.name].forEach(([a, w], j) => {
+          const t = stepIn(rng, steps, a, w);
           const bit = rng.nextInt(2);
           for (let k = 0; k < f; k++) x[at(i, t, k)] = 0;
-          x[at(i, t, 4 + bit)] = 1;
-          cls = 2 * cls + bit;
-        }
+          x[at(i, t, bit)] = 1;
+          cls += bit << j;
+        });
         y[i] = cls;
         break;
       }
