@@ -9,6 +9,8 @@ import { Rng } from '../tensor/random.js';
 import { eigh } from '../tensor/linalg.js';
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { mlp } from '../nn/models.js';
+import { LayerNorm, Linear, Tanh } from '../nn/layers.js';
+import { Sequential } from '../nn/module.js';
 import { mse } from '../nn/losses.js';
 import { modelObjective } from '../optim/objective.js';
 import { optimizerEntry } from '../optim/registry.js';
@@ -126,6 +128,30 @@ function worker(comm: Communicator): Record<string, unknown> {
     out[`equivalence-${dtype}`] = errors;
   }
 
+  // Untapped parameters (LayerNorm) get K-FAC's diagonal blocks: their estimate is the square of
+  // the pass gradient, so the shards' pass gradients are summed before squaring. Sampled and
+  // empirical Fisher, float64: the same as one process.
+  {
+    const errors: Record<string, number> = {};
+    for (const [label, options] of [['sampled', { inverseUpdatePeriod: 2 }], ['empirical', { estimationMode: 'empirical' }]] as const) {
+      const rng = new Rng(7);
+      const n = 23;
+      const x = rng.normal([n, 3], { dtype: 'float64' });
+      const y = rng.normal([n, 2], { dtype: 'float64' });
+      const model = new Sequential([new Linear(3, 5), new LayerNorm(5), new Tanh(), new Linear(5, 2)]);
+      const params = model.init(new Rng(1), { dtype: 'float64' });
+      const batch = { x, y };
+      const single = runWithState('kfac', options, params, modelObjective(model, mse(), batch));
+      const shard = shardBatch(batch, comm);
+      const dist = distributedObjective(modelObjective(model, mse(), shard), { communicator: comm, examples: shard.x.shape[0], batchWeight: mse().batchWeight });
+      const parallel = runWithState('kfac', options, params, dist);
+      const diagonalBlocks = (JSON.parse(JSON.stringify(single.state, (_, v: unknown) => (v instanceof Tensor ? null : v))) as { inner: { curvature: { blocks: { kind: string }[] } } })
+        .inner.curvature.blocks.filter((b) => b.kind === 'diagonal').length;
+      errors[label] = diagonalBlocks === 0 ? Infinity : relativeError(parallel.params, single.params);
+    }
+    out.diagonalBlocks = errors;
+  }
+
   // Round-robin sharing against every rank computing every inverse/root/basis itself (an
   // objective that hides its communicator): the same parameters, bit for bit, and the shared
   // run did broadcast.
@@ -218,6 +244,11 @@ if (isMpiWorker()) {
       assert.ok(f.identical, `${label}: factors differ across ranks`);
       assert.ok(f.error <= 1e-10, `${label}: factors' relative error ${f.error}`);
     }
+  });
+
+  test('float64: K-FAC with diagonal blocks (LayerNorm, untapped) on 2 ranks equals one process to 1e-10, sampled and empirical Fisher', { skip }, () => {
+    const errors = results().diagonalBlocks as Record<string, number>;
+    for (const label of ['sampled', 'empirical']) assert.ok(errors[label] <= 1e-10, `${label}: relative error ${errors[label]} (Infinity: no diagonal block was laid out)`);
   });
 
   test('round-robin inverses, roots and bases (kfac, ekfac, shampoo, soap with eigh and power-QR refreshes) equal every rank computing them itself, bit for bit', { skip }, () => {
