@@ -5,7 +5,8 @@
  * enclosing transformation: `grad(grad(f))`, `jvp(grad(f))` (forward-over-reverse Hessian-vector
  * products) and `grad(x => jvp(f, ...))` all work.
  */
-import { Tensor, fmtShape, sameShape, zeros } from '../tensor/tensor.js';
+import { Tensor, allocate, fmtShape, sameShape, shapeSize, zeros } from '../tensor/tensor.js';
+import { sliceAdjointAdd } from '../tensor/shape-ops.js';
 import { Tracer, bind, newLevel, releaseLevel, type Trace } from './core.js';
 import type { PrimitiveName, PrimitiveParams } from './primitives.js';
 import { BINARY_PARTIALS, UNARY_DERIVATIVES, fusedUnaryVjp, scaleBy, unbroadcast } from './derivatives.js';
@@ -222,6 +223,8 @@ function usefulNodes(trace: VjpTrace, wanted: ReadonlySet<Node>): Set<Node> {
 function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Tensor[], leaves: readonly Node[], wanted?: ReadonlySet<Node>): (Tensor | null)[] {
   const useful = wanted === undefined ? undefined : usefulNodes(trace, wanted);
   const acc = new Map<Node, Tensor>();
+  // Cotangents of slices of one tensor, added into one buffer when that tensor's turn comes.
+  const slices = new Map<Node, SlicePiece[]>();
   for (let i = 0; i < outputs.length; i++) {
     const y = outputs[i];
     if (y instanceof VjpTracer && y.trace === trace && y.node !== null && (useful === undefined || useful.has(y.node))) accumulate(acc, y.node, cts[i]);
@@ -230,6 +233,7 @@ function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Ten
   const retained = trace.retained;
   for (let i = tape.length - 1; i >= 0; i--) {
     const node = tape[i];
+    if (slices.size > 0) settleSlices(acc, slices, node);
     const ct = acc.get(node);
     if (ct === undefined) continue;
     if (retained.size > 0) {
@@ -239,6 +243,14 @@ function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Ten
     if (node.prim === null) continue;
     acc.delete(node); // free memory as we go
     const parents = node.parents;
+    if (node.prim === 'slice' && !(ct instanceof Tracer) && parents[0] !== null && (useful === undefined || useful.has(parents[0]))) {
+      // A plain cotangent (no enclosing transformation differentiates this pass): defer it.
+      const list = slices.get(parents[0]);
+      const piece = { ct, shape: node.primals[0].shape, params: node.params as PrimitiveParams['slice'] };
+      if (list === undefined) slices.set(parents[0], [piece]);
+      else list.push(piece);
+      continue;
+    }
     const gs = useful === undefined ? nodeBackward(node, ct) : nodeBackward(node, ct, parents.map((p) => p !== null && useful.has(p)));
     for (let j = 0; j < parents.length; j++) {
       const p = parents[j];
@@ -247,8 +259,33 @@ function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Ten
     }
   }
   const out = new Array<Tensor | null>(leaves.length);
-  for (let i = 0; i < leaves.length; i++) out[i] = wanted === undefined || wanted.has(leaves[i]) ? acc.get(leaves[i]) ?? null : null;
+  for (let i = 0; i < leaves.length; i++) {
+    if (slices.size > 0) settleSlices(acc, slices, leaves[i]);
+    out[i] = wanted === undefined || wanted.has(leaves[i]) ? acc.get(leaves[i]) ?? null : null;
+  }
   return out;
+}
+
+interface SlicePiece {
+  readonly ct: Tensor;
+  /** The sliced tensor's shape. */
+  readonly shape: readonly number[];
+  readonly params: PrimitiveParams['slice'];
+}
+
+/**
+ * The cotangents of every slice taken of `node`'s value, added into one zero buffer and then into
+ * its accumulated cotangent: one pass over the tensor instead of a zero tensor of its whole size
+ * per slice (a recurrent layer slices its [N, T, F] input T times).
+ */
+function settleSlices(acc: Map<Node, Tensor>, slices: Map<Node, SlicePiece[]>, node: Node): void {
+  const pieces = slices.get(node);
+  if (pieces === undefined) return;
+  slices.delete(node);
+  const { shape } = pieces[0];
+  const out = allocate(pieces[0].ct.dtype, shapeSize(shape));
+  for (const q of pieces) sliceAdjointAdd(out, shape, q.ct, q.params.start, q.params.step);
+  accumulate(acc, node, new Tensor(out, shape.slice()));
 }
 
 function accumulate(acc: Map<Node, Tensor>, node: Node, g: Tensor): void {

@@ -7,7 +7,7 @@ import { kernels } from '../kernels/index.js';
 import { broadcastShapes, broadcastStrides, normalizeAxes } from './ops.js';
 import {
   Tensor, allocate, allocateUninit, checkDType, checkSameDType, contiguousStrides, describe, fmtShape, reshapeTensor, sameShape, shapeSize,
-  type DType, type Shape,
+  type DType, type FloatArray, type Shape,
 } from './tensor.js';
 
 function checkT(op: string, x: unknown): Tensor {
@@ -282,6 +282,35 @@ export function sliceAdjoint(y: Tensor, shape: readonly number[], start: readonl
     }
   }
   return new Tensor(out, shape.slice());
+}
+
+/**
+ * Add `y` into `out` (contiguous, of `shape`) at the positions a `slice` with `start`/`step`
+ * read: the adjoint of many slices of one tensor into one buffer (the backward pass of a
+ * recurrent layer slices its input once per time step; a zero tensor of the whole input per slice
+ * made that quadratic in T). Runs along the last axis are added as strided rows.
+ */
+export function sliceAdjointAdd(out: FloatArray, shape: readonly number[], y: Tensor, start: readonly number[], step: readonly number[]): void {
+  const nd = shape.length;
+  if (y.size === 0) return;
+  if (nd === 0) { out[0] += y.data[0]; return; }
+  const strides = contiguousStrides(shape);
+  const last = nd - 1;
+  const run = y.shape[last];
+  const rs = step[last] * strides[last];
+  const rows = y.size / run;
+  const idx = new Array<number>(nd).fill(0);
+  const src = y.data;
+  for (let r = 0; r < rows; r++) {
+    let off = start[last] * strides[last];
+    for (let d = 0; d < last; d++) off += (start[d] + idx[d] * step[d]) * strides[d];
+    const base = r * run;
+    for (let j = 0; j < run; j++) out[off + j * rs] += src[base + j];
+    for (let d = last - 1; d >= 0; d--) {
+      if (++idx[d] < y.shape[d]) break;
+      idx[d] = 0;
+    }
+  }
 }
 
 /** Adjoint of `gather` along `axis` with `n` original entries: scatter-adds `y` back. */
