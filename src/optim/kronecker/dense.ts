@@ -4,6 +4,7 @@
  * parameters' dtype (squares of float32 gradients overflow float32 at 1.8e19), so they are
  * computed here in float64 with the kernels' GEMM and eigh.
  */
+import { allFinite } from '../../autodiff/tree-math.js';
 import { kernels } from '../../kernels/index.js';
 
 /** `op(A) · op(B)`: op(A) is m×k, op(B) is k×n; the result is a fresh m×n array. */
@@ -44,10 +45,8 @@ export function frobeniusNorm(a: ArrayLike<number>): number {
   return scale * Math.sqrt(s);
 }
 
-export function isFiniteArray(a: ArrayLike<number>): boolean {
-  for (let i = 0; i < a.length; i++) if (!Number.isFinite(a[i])) return false;
-  return true;
-}
+/** Whether every entry is finite: the engine's `allFinite` (one kernel sum, an exact loop only when it is not finite). */
+export const isFiniteArray = allFinite;
 
 /** Eigendecomposition of symmetric A (n×n): eigenvalues ascending, eigenvectors as columns. */
 export function symmetricEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
