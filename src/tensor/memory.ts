@@ -149,6 +149,23 @@ export function getMemoryOptions(): Required<MemoryOptions> {
   return { poolBytes: cap(), poolIdleScopes: idleScopes };
 }
 
+/**
+ * Bytes of pooled buffers dropped (to the collector) since the C heap last returned its free
+ * pages, and when that was. See endEpoch.
+ */
+let droppedBytes = 0;
+let dropWindows = 0;
+let lastRelease = 0;
+/** A window end returns free heap pages when at least this much was dropped in the last TRIM_WINDOWS windows... */
+export const TRIM_DROPPED_BYTES = 1 << 20;
+const TRIM_WINDOWS = 4;
+/** ...or when this long passed since the last return (ms), whatever was dropped. */
+export const TRIM_INTERVAL_MS = 10_000;
+
+function dropped(bytes: number): void {
+  droppedBytes += bytes;
+}
+
 /** Drop, per bucket, the buffers that stayed in the pool through the whole window. */
 function trimIdle(): void {
   for (const dtype of ['float64', 'float32'] as const) {
@@ -158,6 +175,7 @@ function trimIdle(): void {
       const idle = Math.min(low.get(len) ?? 0, list.length);
       list.length -= idle;
       stats.pooledBytes -= idle * len * bytesPer;
+      dropped(idle * len * bytesPer);
       stats.pooledBuffers -= idle;
       if (list.length === 0) {
         pools[dtype].delete(len);
@@ -169,16 +187,32 @@ function trimIdle(): void {
 
 /**
  * An outermost scope closed: one epoch passed; a window ends every `idleScopes` epochs. At a
- * window's end the C heap also returns its free pages to the system (native backend): pooled
- * typed arrays under glibc's mmap threshold live in that heap, and once a rare step's many
- * buffers were dropped and collected, the heap would otherwise keep their pages resident (a
- * Hessian-free run on mlp-spirals: +17 MiB after one long CG run, never given back).
+ * window's end the C heap may also return its free pages to the system (native backend):
+ * pooled typed arrays under glibc's mmap threshold live in that heap, and once a rare step's
+ * many buffers were dropped and collected, the heap would otherwise keep their pages resident
+ * (a Hessian-free run on mlp-spirals: +17 MiB after one long CG run, never given back).
+ *
+ * Only when it can pay: pooled buffers of at least TRIM_DROPPED_BYTES were dropped in the
+ * last TRIM_WINDOWS windows (the collector frees them some time after the drop, hence several
+ * windows), or TRIM_INTERVAL_MS passed since the last return (garbage made outside the pool).
+ * Returning pages at every window cost a loop of small operations a page fault for every fresh
+ * array after it (each outermost scope is an epoch, so a window passed every ~1 ms):
+ * jit(grad) of a 20×20 function took 25 µs per call instead of 7.
  */
 function endEpoch(): void {
   epoch++;
   if (idleScopes !== Infinity && epoch % idleScopes === 0) {
     trimIdle();
-    kernels().releaseFreeMemory?.();
+    if (droppedBytes >= TRIM_DROPPED_BYTES) {
+      droppedBytes = 0;
+      dropWindows = TRIM_WINDOWS;
+    }
+    const now = Date.now();
+    if (dropWindows > 0 || now - lastRelease >= TRIM_INTERVAL_MS) {
+      if (dropWindows > 0) dropWindows--;
+      lastRelease = now;
+      kernels().releaseFreeMemory?.();
+    }
   }
 }
 
@@ -229,6 +263,7 @@ function trimPool(limit: number): void {
       while (stats.pooledBytes > limit && list.length > 0) {
         list.pop();
         stats.pooledBytes -= len * (dtype === 'float32' ? 4 : 8);
+        dropped(len * (dtype === 'float32' ? 4 : 8));
         stats.pooledBuffers--;
       }
       if (list.length === 0) {
