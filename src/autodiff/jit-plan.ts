@@ -14,21 +14,11 @@ import { kernels } from '../kernels/index.js';
 import { Tensor, shapeSize, type Shape } from '../tensor/tensor.js';
 import { binaryFlatInto, broadcastShapes, broadcastStrides, flatStrides, fullReduction, unaryInto } from '../tensor/ops.js';
 import type { UnaryGradOp } from '../kernels/types.js';
-import type { OpaqueImpl } from './core.js';
-import { matmul2dInto, type PrimitiveName, type PrimitiveParams } from './primitives.js';
+import { matmul2dInto, type PrimitiveParams } from './primitives.js';
+import { buildProgram, type Program, type Step } from './jit-program.js';
 
-/** One recorded application: a primitive (or an opaque kernel) from slots to a new slot. */
-export interface Step {
-  readonly prim: PrimitiveName | null;
-  readonly params: unknown;
-  /** For opaque steps: the name, key and implementation recorded by `bindOpaque`. */
-  readonly opaque: { name: string; key: string; impl: OpaqueImpl } | null;
-  readonly ins: readonly number[];
-  readonly out: number;
-  /** The output's shape and dtype (fixed by the input signature). */
-  readonly shape: Shape;
-  readonly dtype: DType;
-}
+export type { Step };
+
 
 /** Writes a step's result into `out`, a buffer of the step's output size. */
 export type Into = (args: Tensor[], out: FloatArray) => void;
@@ -52,6 +42,8 @@ export interface Plan {
   readonly own: readonly (Tensor | null)[];
   /** Why f could not be staged (read a traced tensor's values), or null. */
   readonly unstageable: string | null;
+  /** The steps as a backend program (native), or null: replays then run step by step. */
+  readonly program: Program | null;
 }
 
 /** The step's result computed in place, or null where only the primitive's own implementation will do. */
@@ -105,19 +97,74 @@ function intoFor(step: Step, shapeOf: (slot: number) => Shape, sizeOf: (slot: nu
   }
 }
 
+/** Whether two constants hold the same values (bit for bit) in the same shape and dtype. */
+function sameConstant(a: Tensor, b: Tensor): boolean {
+  if (a.dtype !== b.dtype || a.size !== b.size || a.shape.length !== b.shape.length) return false;
+  for (let i = 0; i < a.shape.length; i++) if (a.shape[i] !== b.shape[i]) return false;
+  const x = a.data;
+  const y = b.data;
+  for (let i = 0; i < x.length; i++) if (!Object.is(x[i], y[i])) return false;
+  return true;
+}
+
+/**
+ * Common subexpressions: a step that applies the same primitive with the same parameters to
+ * the same slots as an earlier step computes the same bits (primitives are pure and their
+ * kernels deterministic), so it is dropped and its readers read the earlier result. Constants
+ * with equal values count as one slot first (rules lift their own scalars: 1 in 1 − y², 2 in
+ * 2x). Nested derivatives repeat much of this: the physics-informed network's Laplacian (a
+ * vjp of an input gradient applied to two cotangents, inside valueAndGrad) recomputes the
+ * same tanh derivatives and products in each branch.
+ */
+function mergeCommon(nInputs: number, constants: readonly Tensor[], steps: readonly Step[], outSlots: readonly number[]): { steps: Step[]; outSlots: number[] } {
+  const canon = new Map<number, number>();
+  for (let i = 0; i < constants.length; i++) {
+    for (let j = 0; j < i; j++) {
+      if (!canon.has(nInputs + j) && sameConstant(constants[i], constants[j])) {
+        canon.set(nInputs + i, nInputs + j);
+        break;
+      }
+    }
+  }
+  const slot = (s: number): number => canon.get(s) ?? s;
+  const seen = new Map<string, number>();
+  const out: Step[] = [];
+  for (const s of steps) {
+    const ins = s.ins.map(slot);
+    const what = s.opaque !== null ? `o:${s.opaque.name}:${s.opaque.key}` : `p:${s.prim as string}:${paramsKey(s.params)}`;
+    const key = `${what}|${s.dtype}|${ins.join(',')}`;
+    const prev = seen.get(key);
+    if (prev !== undefined) {
+      canon.set(s.out, prev);
+      continue;
+    }
+    seen.set(key, s.out);
+    out.push(ins.every((v, i) => v === s.ins[i]) ? s : { ...s, ins });
+  }
+  return { steps: out, outSlots: outSlots.map(slot) };
+}
+
+/** A text key for a primitive's parameters (typed arrays such as pooling indices included). */
+function paramsKey(params: unknown): string {
+  return JSON.stringify(params, (_k, v: unknown) => (ArrayBuffer.isView(v) ? `${v.constructor.name}:${Array.from(v as Int32Array).join(',')}` : v));
+}
+
 /**
  * Prepare a verified plan for replay: drop steps whose results nobody reads, assign the plan's
  * own buffers, schedule releases.
  */
 export function preparePlan(
   nInputs: number, constants: readonly Tensor[], rawSteps: readonly Step[], outSlots: readonly number[], outTree: unknown, inputShapes: readonly Shape[],
+  inputDTypes: readonly DType[],
 ): Plan {
   const nFixed = nInputs + constants.length;
+  const merged = mergeCommon(nInputs, constants, rawSteps, outSlots);
+  outSlots = merged.outSlots;
   // Dead steps: walk back from the outputs (every primitive is pure, so an unread result can go).
   const live = new Set<number>(outSlots);
   const kept: Step[] = [];
-  for (let k = rawSteps.length - 1; k >= 0; k--) {
-    const s = rawSteps[k];
+  for (let k = merged.steps.length - 1; k >= 0; k--) {
+    const s = merged.steps[k];
     if (!live.has(s.out)) continue;
     for (const i of s.ins) live.add(i);
     kept.push(s);
@@ -144,11 +191,13 @@ export function preparePlan(
   steps.forEach((s, k) => { for (const i of s.ins) lastUse.set(i, k); });
   const releaseAfter: number[][] = steps.map(() => []);
   for (const [slot, k] of lastUse) if (slot >= nFixed && !outs.has(slot) && !owned.has(slot)) releaseAfter[k].push(slot);
+  const nSlots = nFixed + rawSteps.length;
   return {
-    nInputs, nSlots: nFixed + rawSteps.length, constants, steps, outSlots, outTree, releaseAfter,
+    nInputs, nSlots, constants, steps, outSlots, outTree, releaseAfter,
     args: steps.map((s) => new Array<Tensor>(s.ins.length)),
     into: steps.map((_, k) => (own[k] === null ? null : into[k])),
     own,
     unstageable: null,
+    program: buildProgram(kernels(), steps, own, nSlots, nInputs, constants, inputShapes, inputDTypes),
   };
 }

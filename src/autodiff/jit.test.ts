@@ -9,6 +9,7 @@ import { hvp } from './compose.js';
 import { jit } from './jit.js';
 import { treeLeaves, type PyTree } from './pytree.js';
 import { UNARY_OPS, BINARY_OPS } from '../kernels/types.js';
+import { kernels, withBackend } from '../kernels/index.js';
 
 const f64 = { dtype: 'float64' as const };
 
@@ -130,6 +131,63 @@ describe('jit equals eager bit for bit', () => {
 });
 
 describe('jit plans', () => {
+  it('merge repeated subexpressions and equal constants: fewer steps, same bits, and repeated outputs stay distinct tensors', () => {
+    const b = new Rng(5).normal([4, 4], f64);
+    // The same product, tanh and scale twice (2 is lifted twice as a constant), and one output returned twice.
+    const f = (x: Tensor) => {
+      const u = O.mul(O.tanh(O.matmul(x, b)), 2);
+      const v = O.mul(O.tanh(O.matmul(x, b)), 2);
+      const w = O.add(u, v);
+      return [w, O.add(u, v), O.sum(w)];
+    };
+    const jf = jit(f);
+    const rng = new Rng(6);
+    for (let call = 0; call < 4; call++) {
+      const x = rng.normal([3, 4], f64);
+      assertSameBits(jf(x), f(x), `call ${call}`);
+    }
+    // Without merging: 2 × (matmul, tanh, mul) + 2 adds + sum = 9 steps.
+    assert.equal(jf.jitInfo.plans[0].steps, 5, 'matmul, tanh, mul, add, sum');
+    const [w1, w2] = jf(rng.normal([3, 4], f64)) as Tensor[];
+    assert.notEqual(w1, w2, 'two outputs, two tensors');
+    w1.dispose();
+    assert.ok(Number.isFinite(w2.data[0]), 'disposing one output leaves the other usable');
+  });
+
+  it('run the kernel steps as one backend program where the backend has programs, bit-identical in float32 and float64', () => {
+    for (const dtype of ['float64', 'float32'] as const) {
+      const rng0 = new Rng(11);
+      const w = rng0.normal([5, 3], { dtype });
+      const bias = rng0.normal([3], { dtype });
+      // Every instruction kind: matmul (all four transposes), broadcast and scalar binaries,
+      // unary ops (JavaScript-sized and kernel-sized), the fused tanh derivative, full
+      // reductions, broadcastTo; and a reshape (a JavaScript step) reading a program result.
+      const f = (x: Tensor) => valueAndGrad((p: Tensor[]) => {
+        const h = O.tanh(O.add(O.matmul(x, p[0]), p[1]));
+        const q = O.matmul(O.matmul(x, x, { transposeA: true }), O.matmul(x, x, { transposeA: true }), { transposeA: true, transposeB: true });
+        const g = O.matmul(O.matmul(h, p[0], { transposeB: true }), q);
+        const r = O.reshape(O.square(O.neg(g)), [g.size]);
+        const s = O.add(O.sum(O.exp(O.mul(r, 0.01))), O.max(O.sub(h, 1)));
+        return O.add(s, O.sum(O.broadcastTo(O.sum(h, 0, true), [4, 3])));
+      })([w, bias]);
+      const jf = jit(f);
+      const rng = new Rng(12);
+      for (let call = 0; call < 4; call++) {
+        const x = rng.normal([4, 5], { dtype });
+        assertSameBits(jf(x), f(x), `${dtype} call ${call}`);
+      }
+      const info = jf.jitInfo.plans[0];
+      if (kernels().programRun !== undefined) {
+        assert.ok(info.programSteps >= info.steps - 6, `${dtype}: most steps in the program (${info.programSteps} of ${info.steps})`);
+      } else {
+        assert.equal(info.programSteps, 0, 'no programs on this backend');
+      }
+      // A plan made on this backend replays step by step on another, with that backend's bits.
+      const x = rng.normal([4, 5], { dtype });
+      withBackend('ts', () => assertSameBits(jf(x), f(x), `${dtype} replayed on the ts backend`));
+    }
+  });
+
   it('drop steps whose results nobody reads and write intermediates into buffers of their own', () => {
     const b = new Rng(4).normal([6, 6], f64);
     const f = (x: Tensor) => {
@@ -182,7 +240,7 @@ describe('jit signatures, pytrees and constants', () => {
     const x = tensor([1, 2, 3], undefined, f64);
     for (let i = 0; i < 5; i++) assert.deepEqual(jf(x, 2).toFlatArray(), [2, 4, 6]);
     assert.equal(calls, 2, 'f runs for the trace and its check only');
-    assert.deepEqual(jf.jitInfo, { traces: 2, replays: 3, eager: false, plans: [{ steps: 1, ownBuffers: 0 }] });
+    assert.deepEqual(jf.jitInfo, { traces: 2, replays: 3, eager: false, plans: [{ steps: 1, ownBuffers: 0, programSteps: kernels().programRun !== undefined ? 1 : 0 }] });
     jf(tensor([1, 2], undefined, f64), 2);
     assert.equal(jf.jitInfo.traces, 3, 'new shape');
     jf(tensor([1, 2, 3]), 2);

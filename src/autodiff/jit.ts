@@ -26,7 +26,10 @@
  * - Called inside another transformation (with tracers among its arguments, or while one is
  *   tracing), jit(f) just runs `f`: the enclosing transformation sees through it.
  */
-import { Tensor, fmtShape, releasedError, slabCopy, type FloatArray } from '../tensor/tensor.js';
+import { Tensor, allocateUninit, fmtShape, releasedError, slabCopy, type FloatArray } from '../tensor/tensor.js';
+import { kernels } from '../kernels/index.js';
+import type { Kernels } from '../kernels/types.js';
+import type { Program, Segment } from './jit-program.js';
 import { openScope, popScope, unmanageBuffer } from '../tensor/memory.js';
 import { closeScope } from '../tensor/scope.js';
 import { Tracer, bind, newLevel, releaseLevel, transformationActive, type OpaqueImpl, type Trace } from './core.js';
@@ -308,31 +311,75 @@ function run(plan: Plan, leaves: readonly Tensor[]): Tensor[] {
   const slots = new Array<Tensor>(plan.nSlots);
   for (let i = 0; i < leaves.length; i++) slots[i] = leaves[i];
   for (let i = 0; i < plan.constants.length; i++) slots[plan.nInputs + i] = plan.constants[i];
-  const steps = plan.steps;
-  for (let k = 0; k < steps.length; k++) {
-    const s = steps[k];
-    const args = plan.args[k];
-    for (let j = 0; j < s.ins.length; j++) args[j] = slots[s.ins[j]];
-    const own = plan.own[k];
-    if (own !== null) {
-      (plan.into[k] as Into)(args, own._data as FloatArray);
-      slots[s.out] = own;
-      args.fill(undefined as unknown as Tensor);
-      continue;
+  const program = plan.program;
+  if (program !== null && program.kernels === kernels()) {
+    const segs = program.segments;
+    for (let i = 0; i < segs.length; i++) {
+      const g = segs[i];
+      if (g.from < 0) runStep(plan, slots, g.first);
+      else runSegment(plan, program, g, slots);
     }
-    const y = s.prim !== null
-      ? (IMPLS[s.prim] as (inputs: Tensor[], params: unknown) => Tensor)(args, s.params)
-      : (s.opaque as { impl: OpaqueImpl; key: string }).impl(args, (s.opaque as { key: string }).key);
-    slots[s.out] = y;
-    const rel = plan.releaseAfter[k];
-    for (let j = 0; j < rel.length; j++) slots[rel[j]]._release();
-    args.fill(undefined as unknown as Tensor);
+  } else {
+    for (let k = 0; k < plan.steps.length; k++) runStep(plan, slots, k);
   }
+  return outputs(plan, slots);
+}
+
+/** One call of the backend program: steps [g.first, g.end). */
+function runSegment(plan: Plan, program: Program, g: Segment, slots: Tensor[]): void {
+  const vars = g.vars;
+  const reads = g.readSlots;
+  let j = 0;
+  for (; j < reads.length; j++) vars[j] = slots[reads[j]].data;
+  const allocs = g.allocs;
+  for (let a = 0; a < allocs.length; a++, j++) {
+    const al = allocs[a];
+    const d = allocateUninit(al.dtype, al.size);
+    slots[al.slot] = new Tensor(d, al.shape);
+    vars[j] = d;
+  }
+  try {
+    (program.kernels.programRun as NonNullable<Kernels['programRun']>)(program.handle, g.from, g.to, vars, g.varSlots);
+  } finally {
+    vars.fill(undefined as unknown as FloatArray);
+  }
+  for (let k = g.first; k < g.end; k++) {
+    const own = plan.own[k];
+    if (own !== null) slots[plan.steps[k].out] = own;
+    const rel = plan.releaseAfter[k];
+    for (let r = 0; r < rel.length; r++) slots[rel[r]]._release();
+  }
+}
+
+function runStep(plan: Plan, slots: Tensor[], k: number): void {
+  const s = plan.steps[k];
+  const args = plan.args[k];
+  for (let j = 0; j < s.ins.length; j++) args[j] = slots[s.ins[j]];
+  const own = plan.own[k];
+  if (own !== null) {
+    (plan.into[k] as Into)(args, own._data as FloatArray);
+    slots[s.out] = own;
+    args.fill(undefined as unknown as Tensor);
+    return;
+  }
+  const y = s.prim !== null
+    ? (IMPLS[s.prim] as (inputs: Tensor[], params: unknown) => Tensor)(args, s.params)
+    : (s.opaque as { impl: OpaqueImpl; key: string }).impl(args, (s.opaque as { key: string }).key);
+  slots[s.out] = y;
+  const rel = plan.releaseAfter[k];
+  for (let j = 0; j < rel.length; j++) slots[rel[j]]._release();
+  args.fill(undefined as unknown as Tensor);
+}
+
+function outputs(plan: Plan, slots: Tensor[]): Tensor[] {
   const nFixed = plan.nInputs;
-  return plan.outSlots.map((s) => {
+  const outSlots = plan.outSlots;
+  return outSlots.map((s, i) => {
     const t = slots[s];
-    // A constant output is copied: the caller may dispose what it gets.
-    return s >= nFixed && s < nFixed + plan.constants.length ? t.clone() : t;
+    // A constant output is copied: the caller may dispose what it gets. So is an output that
+    // an earlier one already is (common subexpressions merged two results into one slot, and
+    // eager evaluation returns distinct tensors).
+    return (s >= nFixed && s < nFixed + plan.constants.length) || (s >= nFixed && outSlots.indexOf(s) < i) ? t.clone() : t;
   });
 }
 
@@ -344,8 +391,12 @@ export interface JitInfo {
   readonly replays: number;
   /** Whether jit fell back to eager evaluation (f reads traced values). */
   readonly eager: boolean;
-  /** Per ready plan (in signature order): kernel steps kept after dead-step removal, and how many write into buffers of the plan's own. */
-  readonly plans: readonly { steps: number; ownBuffers: number }[];
+  /**
+   * Per ready plan (in signature order): kernel steps kept after dead-step and common-subexpression
+   * removal, how many write into buffers of the plan's own, and how many the backend runs as
+   * one program (native; 0 elsewhere).
+   */
+  readonly plans: readonly { steps: number; ownBuffers: number; programSteps: number }[];
 }
 
 export interface JitOptions {
@@ -401,7 +452,7 @@ export function jit<F extends (...args: never[]) => unknown>(f: F, options: JitO
     }
     // The first trace's plan: its constants are the ones already compared.
     const first = entry.first as Traced;
-    entry.plan = preparePlan(first.nInputs, first.constants, first.steps, first.outSlots, first.outTree, sig.leaves.map((x) => x.shape));
+    entry.plan = preparePlan(first.nInputs, first.constants, first.steps, first.outSlots, first.outTree, sig.leaves.map((x) => x.shape), sig.leaves.map((x) => x.dtype));
     entry.first = null;
     for (const c of t.constants) c._release();
     return t.result;
@@ -409,7 +460,11 @@ export function jit<F extends (...args: never[]) => unknown>(f: F, options: JitO
   Object.defineProperty(jitted, 'jitInfo', {
     get: (): JitInfo => ({
       ...info,
-      plans: [...cache.values()].flatMap((e) => (e.plan === null ? [] : [{ steps: e.plan.steps.length, ownBuffers: e.plan.own.filter((t) => t !== null).length }])),
+      plans: [...cache.values()].flatMap((e) => (e.plan === null ? [] : [{
+        steps: e.plan.steps.length,
+        ownBuffers: e.plan.own.filter((t) => t !== null).length,
+        programSteps: e.plan.program?.segments.reduce((n, g) => n + (g.from < 0 ? 0 : g.end - g.first), 0) ?? 0,
+      }])),
     }),
   });
   jitted.clearCache = () => {

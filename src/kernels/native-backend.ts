@@ -61,6 +61,10 @@ export interface NativeAddon {
   allocateLarge(bytes: number): ArrayBuffer | null;
   /** Return the C heap's free pages to the system (optional: older builds lack it). */
   releaseFreeMemory?(): boolean;
+  /** jit programs (optional: older builds lack them; see `Kernels.programCreate`). */
+  programCreate?: Kernels['programCreate'];
+  programBind?: Kernels['programBind'];
+  programRun?: Kernels['programRun'];
 }
 
 const REQUIRED = [
@@ -180,6 +184,9 @@ export function loadNativeKernels(): Kernels | null {
     eigh: a.eigh,
     allocateLarge: a.allocateLarge,
     releaseFreeMemory: a.releaseFreeMemory,
+    programCreate: a.programCreate,
+    programBind: a.programBind,
+    programRun: a.programRun,
   };
   return kernels;
 }

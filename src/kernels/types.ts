@@ -93,6 +93,23 @@ export interface Kernels {
   releaseFreeMemory?(): boolean;
 
   /**
+   * Optional (native): programs, a jit plan's kernel steps replayed by one call per run of
+   * consecutive steps. `code` is a list of instructions, each `[opcode, f64 (0|1), fields…]`:
+   * 1 unary `op x out n`; 2 binary `op a b out nd shape[nd] aStrides[nd] bStrides[nd]`;
+   * 3 gemm `transA transB m n k a lda b ldb c` (alpha 1, beta 0, ldc n, batch 1);
+   * 4 unaryGrad `op v g out n`; 5 reduce `op x outer n inner out zeroFirst`; 6 copyStrided
+   * `x out nd shape[nd] strides[nd]` — ops as indices into UNARY_OPS, BINARY_OPS,
+   * UNARY_GRAD_OPS, REDUCE_OPS, slots as indices below `slotLengths.length`. Each
+   * instruction makes the same kernel call as the entry point of the same name, so results
+   * are the same bits. The backend checks every extent against the slot lengths once, here.
+   */
+  programCreate?(code: Float64Array, slotLengths: Float64Array, slotF64: Uint8Array): unknown;
+  /** Bind an array that stays the same across runs to a slot (checked: dtype, length); the program keeps it alive. */
+  programBind?(program: unknown, slot: number, array: FloatArray): void;
+  /** Run instructions [from, to) with `vars[i]` in slot `varSlots[i]` for this call only. */
+  programRun?(program: unknown, from: number, to: number, vars: FloatArray[], varSlots: Int32Array): void;
+
+  /**
    * Broadcasting binary op. `out` is contiguous with shape `shape`; element `idx` of `out`
    * reads `a[sum_d idx_d * aStrides[d]]` and `b[sum_d idx_d * bStrides[d]]`
    * (a stride of 0 broadcasts that axis). `out` may alias `a` or `b` when their strides

@@ -16,6 +16,8 @@
 #include <cstring>
 #include <cstdio>
 #include <string>
+#include <iterator>
+#include <memory>
 #include <vector>
 
 #include "eigh_dc.h"
@@ -708,6 +710,311 @@ napi_value ReleaseFreeMemory(napi_env env, napi_callback_info) {
   return v;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Programs: a jit plan's kernel steps, validated once and replayed by one call per run of
+// consecutive steps, instead of one N-API crossing (argument checks, op lookup, typed-array
+// inspection: ~1 µs) per step. Each instruction calls the same kernel template with the same
+// arguments as the step's own entry point above, so a replay gives the same bits.
+//
+// programCreate(code: Float64Array, slotLengths: Float64Array, slotF64: Uint8Array)
+//   code: instructions, each [opcode, fields...] (see Instr below); slot indices < slots.
+//   Every extent an instruction touches is checked against slotLengths here, once; at run
+//   time each array handed in must have its slot's dtype and at least its slot's length.
+// programBind(prog, slot, array): a slot whose array stays the same across runs (constants,
+//   the plan's own buffers); the program holds a reference to it.
+// programRun(prog, from, to, vars: array of Float32Array/Float64Array, varSlots: Int32Array):
+//   runs instructions [from, to) with the per-run arrays vars[i] in slots varSlots[i]; the
+//   per-run slots are cleared afterwards (no pointer outlives the call).
+enum class Opcode : int64_t { unary = 1, binary = 2, gemm = 3, unaryGrad = 4, reduce = 5, copyStrided = 6 };
+
+struct Instr {
+  Opcode code;
+  bool f64;
+  int64_t op = 0;
+  int64_t in0 = -1, in1 = -1, out = -1;
+  int64_t n = 0;                   // unary, unaryGrad: element count
+  bool tA = false, tB = false;     // gemm
+  int64_t m = 0, nn = 0, k = 0, lda = 0, ldb = 0;
+  int64_t outer = 0, inner = 0;    // reduce (n is the reduced length)
+  bool zeroFirst = false;          // reduce: out[0..outer*inner) = 0 first (as eager's zero-filled buffer)
+  int nd = 0;                      // binary, copyStrided
+  std::vector<int64_t> shape, as, bs;
+};
+
+struct Program {
+  std::vector<Instr> instrs;
+  std::vector<int64_t> slotLength;
+  std::vector<uint8_t> slotF64;
+  std::vector<void*> ptr;
+  std::vector<napi_ref> refs;
+};
+
+void programFinalize(napi_env env, void* data, void*) {
+  Program* p = static_cast<Program*>(data);
+  for (napi_ref r : p->refs) {
+    if (r != nullptr) napi_delete_reference(env, r);
+  }
+  delete p;
+}
+
+Program* programArg(const Call& c, size_t i) {
+  napi_valuetype t = c.typeOf(i);
+  if (t != napi_external) c.typeError("program must be a program handle");
+  void* data = nullptr;
+  napi_get_value_external(c.env, c.argv[i], &data);
+  if (data == nullptr) c.typeError("program must be a program handle");
+  return static_cast<Program*>(data);
+}
+
+template <typename T>
+const T* typedArrayData(const Call& c, size_t i, napi_typedarray_type want, size_t* length, const char* what) {
+  bool is = false;
+  napi_is_typedarray(c.env, c.argv[i], &is);
+  if (!is) c.typeError(std::string(what) + " must be a typed array");
+  napi_typedarray_type t;
+  void* data = nullptr;
+  napi_value ab;
+  size_t off = 0;
+  napi_get_typedarray_info(c.env, c.argv[i], &t, length, &data, &ab, &off);
+  if (t != want) c.typeError(std::string(what) + " has the wrong typed-array type");
+  return static_cast<const T*>(data);
+}
+
+napi_value ProgramCreate(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "programCreate", 3);
+    size_t codeLen = 0, nSlots = 0, nF64 = 0;
+    const double* code = typedArrayData<double>(c, 0, napi_float64_array, &codeLen, "code");
+    const double* lens = typedArrayData<double>(c, 1, napi_float64_array, &nSlots, "slotLengths");
+    const uint8_t* f64s = typedArrayData<uint8_t>(c, 2, napi_uint8_array, &nF64, "slotF64");
+    if (nF64 != nSlots) c.rangeError("slotF64 and slotLengths differ in length");
+    auto* p = new Program();
+    std::unique_ptr<Program> owner(p);
+    p->slotLength.resize(nSlots);
+    p->slotF64.assign(f64s, f64s + nSlots);
+    for (size_t i = 0; i < nSlots; i++) p->slotLength[i] = c.integerValue(lens[i], "slot length", 0, kMaxInt);
+    p->ptr.assign(nSlots, nullptr);
+    p->refs.assign(nSlots, nullptr);
+    size_t pc = 0;
+    auto next = [&](const char* what, double lo, double hi) -> int64_t {
+      if (pc >= codeLen) c.rangeError("code ends inside an instruction");
+      return c.integerValue(code[pc++], what, lo, hi);
+    };
+    auto slot = [&](Instr& ins, const char* what) -> int64_t {
+      const int64_t s = next(what, 0, double(nSlots) - 1);
+      if (bool(p->slotF64[size_t(s)]) != ins.f64) c.typeError(std::string(what) + " slot has another dtype than the instruction");
+      return s;
+    };
+    auto need = [&](int64_t s, i128 elements, const char* what) {
+      if (elements > i128(p->slotLength[size_t(s)])) c.rangeError(std::string(what) + " slot is shorter than the instruction reads or writes");
+    };
+    while (pc < codeLen) {
+      Instr ins;
+      ins.code = Opcode(next("opcode", 1, 6));
+      ins.f64 = next("dtype", 0, 1) == 1;
+      switch (ins.code) {
+        case Opcode::unary:
+          ins.op = next("unary op", 0, double(std::size(kUnaryNames)) - 1);
+          ins.in0 = slot(ins, "x");
+          ins.out = slot(ins, "out");
+          ins.n = next("n", 0, kMaxInt);
+          need(ins.in0, ins.n, "x");
+          need(ins.out, ins.n, "out");
+          break;
+        case Opcode::unaryGrad:
+          ins.op = next("unaryGrad op", 0, double(std::size(kUnaryGradNames)) - 1);
+          ins.in0 = slot(ins, "v");
+          ins.in1 = slot(ins, "g");
+          ins.out = slot(ins, "out");
+          ins.n = next("n", 0, kMaxInt);
+          need(ins.in0, ins.n, "v");
+          need(ins.in1, ins.n, "g");
+          need(ins.out, ins.n, "out");
+          break;
+        case Opcode::binary: {
+          ins.op = next("binary op", 0, double(std::size(kBinaryNames)) - 1);
+          ins.in0 = slot(ins, "a");
+          ins.in1 = slot(ins, "b");
+          ins.out = slot(ins, "out");
+          ins.nd = int(next("nd", 1, kMaxDims));
+          i128 total = 1, hiA = 0, hiB = 0;
+          for (int d = 0; d < ins.nd; d++) ins.shape.push_back(next("shape", 0, kMaxInt));
+          for (int d = 0; d < ins.nd; d++) ins.as.push_back(next("aStrides", 0, kMaxInt));
+          for (int d = 0; d < ins.nd; d++) ins.bs.push_back(next("bStrides", 0, kMaxInt));
+          for (int d = 0; d < ins.nd; d++) {
+            total *= ins.shape[d];
+            if (total > i128(kMaxInt)) c.rangeError("binary shape too large");
+            if (ins.shape[d] > 0) {
+              hiA += i128(ins.shape[d] - 1) * ins.as[d];
+              hiB += i128(ins.shape[d] - 1) * ins.bs[d];
+            }
+          }
+          if (total > 0) {
+            need(ins.in0, hiA + 1, "a");
+            need(ins.in1, hiB + 1, "b");
+          }
+          need(ins.out, total, "out");
+          ins.n = int64_t(total);
+          break;
+        }
+        case Opcode::gemm: {
+          ins.tA = next("transA", 0, 1) == 1;
+          ins.tB = next("transB", 0, 1) == 1;
+          ins.m = next("m", 0, kMaxInt);
+          ins.nn = next("n", 0, kMaxInt);
+          ins.k = next("k", 0, kMaxInt);
+          ins.in0 = slot(ins, "a");
+          ins.lda = next("lda", 0, kMaxInt);
+          ins.in1 = slot(ins, "b");
+          ins.ldb = next("ldb", 0, kMaxInt);
+          ins.out = slot(ins, "c");
+          const int64_t rowsA = ins.tA ? ins.k : ins.m, colsA = ins.tA ? ins.m : ins.k;
+          const int64_t rowsB = ins.tB ? ins.nn : ins.k, colsB = ins.tB ? ins.k : ins.nn;
+          if (ins.lda < colsA || ins.ldb < colsB) c.rangeError("gemm leading dimension too small");
+          if (ins.m > 0 && ins.nn > 0) {
+            need(ins.in0, matrixExtent(1, 0, rowsA, colsA, ins.lda), "a");
+            need(ins.in1, matrixExtent(1, 0, rowsB, colsB, ins.ldb), "b");
+            need(ins.out, i128(ins.m) * ins.nn, "c");
+          }
+          break;
+        }
+        case Opcode::reduce:
+          ins.op = next("reduce op", 0, double(std::size(kReduceNames)) - 1);
+          ins.in0 = slot(ins, "x");
+          ins.outer = next("outer", 0, kMaxInt);
+          ins.n = next("n", 1, kMaxInt);
+          ins.inner = next("inner", 0, kMaxInt);
+          ins.out = slot(ins, "out");
+          ins.zeroFirst = next("zeroFirst", 0, 1) == 1;
+          need(ins.in0, i128(ins.outer) * ins.inner * ins.n, "x");
+          need(ins.out, i128(ins.outer) * ins.inner, "out");
+          break;
+        case Opcode::copyStrided: {
+          ins.in0 = slot(ins, "x");
+          ins.out = slot(ins, "out");
+          ins.nd = int(next("nd", 1, kMaxDims));
+          i128 total = 1, hi = 0;
+          for (int d = 0; d < ins.nd; d++) ins.shape.push_back(next("shape", 0, kMaxInt));
+          for (int d = 0; d < ins.nd; d++) ins.as.push_back(next("strides", 0, kMaxInt));
+          for (int d = 0; d < ins.nd; d++) {
+            total *= ins.shape[d];
+            if (total > i128(kMaxInt)) c.rangeError("copyStrided shape too large");
+            if (ins.shape[d] > 0) hi += i128(ins.shape[d] - 1) * ins.as[d];
+          }
+          if (total > 0) need(ins.in0, hi + 1, "x");
+          need(ins.out, total, "out");
+          ins.n = int64_t(total);
+          break;
+        }
+      }
+      p->instrs.push_back(std::move(ins));
+    }
+    napi_value ext;
+    if (napi_create_external(env, p, programFinalize, nullptr, &ext) != napi_ok) c.typeError("cannot create the program handle");
+    owner.release();
+    return ext;
+  });
+}
+
+// Binds `array` to `slot` after checking its dtype and length; returns nothing.
+void bindSlot(const Call& c, Program* p, size_t argIndex, int64_t slot, bool keep) {
+  const Call::Arr a = c.floatArray(argIndex, "array");
+  if (a.f64 != bool(p->slotF64[size_t(slot)])) c.typeError("array has another dtype than its slot");
+  if (i128(a.length) < i128(p->slotLength[size_t(slot)])) c.rangeError("array is shorter than its slot");
+  p->ptr[size_t(slot)] = a.data;
+  if (keep) {
+    if (p->refs[size_t(slot)] != nullptr) napi_delete_reference(c.env, p->refs[size_t(slot)]);
+    napi_create_reference(c.env, c.argv[argIndex], 1, &p->refs[size_t(slot)]);
+  }
+}
+
+napi_value ProgramBind(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "programBind", 3);
+    Program* p = programArg(c, 0);
+    const int64_t slot = c.integer(1, "slot", 0, double(p->ptr.size()) - 1);
+    bindSlot(c, p, 2, slot, true);
+    return undefinedValue(env);
+  });
+}
+
+template <typename T>
+void runInstr(const Instr& ins, void* const* ptr) {
+  const T* a = static_cast<const T*>(ptr[ins.in0]);
+  T* out = static_cast<T*>(ptr[ins.out]);
+  switch (ins.code) {
+    case Opcode::unary:
+      unaryKernel<T>(UnaryOp(ins.op), a, out, ins.n);
+      break;
+    case Opcode::unaryGrad:
+      unaryGradKernel<T>(UnaryGradOp(ins.op), a, static_cast<const T*>(ptr[ins.in1]), out, ins.n);
+      break;
+    case Opcode::binary:
+      if (ins.n > 0) binaryKernel<T>(BinaryOp(ins.op), a, ins.as.data(), static_cast<const T*>(ptr[ins.in1]), ins.bs.data(), out, ins.shape.data(), ins.nd);
+      break;
+    case Opcode::gemm:
+      if (ins.m > 0 && ins.nn > 0) {
+        gemmBatched<T>(ins.tA, ins.tB, ins.m, ins.nn, ins.k, T(1), a, ins.lda, 0, static_cast<const T*>(ptr[ins.in1]), ins.ldb, 0,
+                       T(0), out, ins.nn, ins.m * ins.nn, 1);
+      }
+      break;
+    case Opcode::reduce:
+      if (ins.zeroFirst) std::memset(out, 0, size_t(ins.outer * ins.inner) * sizeof(T));
+      if (ins.outer * ins.inner > 0) reduceKernel<T>(ReduceOp(ins.op), a, ins.outer, ins.n, ins.inner, out);
+      break;
+    case Opcode::copyStrided:
+      if (ins.n > 0) copyStridedKernel<T>(a, ins.as.data(), out, ins.shape.data(), ins.nd);
+      break;
+  }
+}
+
+napi_value ProgramRun(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "programRun", 5);
+    Program* p = programArg(c, 0);
+    const int64_t from = c.integer(1, "from", 0, double(p->instrs.size()));
+    const int64_t to = c.integer(2, "to", double(from), double(p->instrs.size()));
+    bool isArr = false;
+    napi_is_array(env, c.argv[3], &isArr);
+    if (!isArr) c.typeError("vars must be an array of typed arrays");
+    uint32_t nVars = 0;
+    napi_get_array_length(env, c.argv[3], &nVars);
+    size_t nSlots = 0;
+    const int32_t* varSlots = typedArrayData<int32_t>(c, 4, napi_int32_array, &nSlots, "varSlots");
+    if (nSlots != nVars) c.rangeError("vars and varSlots differ in length");
+    // Per-run slots: set, run, cleared again whatever happens.
+    std::vector<std::pair<int64_t, void*>> saved;
+    saved.reserve(nVars);
+    struct Restore {
+      Program* p;
+      std::vector<std::pair<int64_t, void*>>& saved;
+      ~Restore() {
+        for (auto it = saved.rbegin(); it != saved.rend(); ++it) p->ptr[size_t(it->first)] = it->second;
+      }
+    } restore{p, saved};
+    for (uint32_t i = 0; i < nVars; i++) {
+      const int64_t s = varSlots[i];
+      if (s < 0 || size_t(s) >= p->ptr.size()) c.rangeError("varSlots holds a slot out of range");
+      napi_value v;
+      napi_get_element(env, c.argv[3], i, &v);
+      c.argv[19] = v;
+      saved.emplace_back(s, p->ptr[size_t(s)]);
+      bindSlot(c, p, 19, s, false);
+    }
+    for (int64_t i = from; i < to; i++) {
+      const Instr& ins = p->instrs[size_t(i)];
+      if (p->ptr[size_t(ins.in0)] == nullptr || p->ptr[size_t(ins.out)] == nullptr ||
+          (ins.in1 >= 0 && p->ptr[size_t(ins.in1)] == nullptr)) {
+        c.rangeError("instruction " + std::to_string(i) + " reads or writes a slot that has no array");
+      }
+      if (ins.f64) runInstr<double>(ins, p->ptr.data());
+      else runInstr<float>(ins, p->ptr.data());
+    }
+    return undefinedValue(env);
+  });
+}
+
 }  // namespace
 }  // namespace hessian
 
@@ -726,7 +1033,8 @@ NAPI_MODULE_INIT() {
       {"eighQl", EighQl},       {"eighMerges", EighMerges},
       {"unaryGrad", UnaryGrad}, {"unaryReference", UnaryReference}, {"elementwiseIsa", ElementwiseIsa},
       {"selectElementwiseIsa", SelectElementwiseIsa}, {"allocateLarge", AllocateLarge},
-      {"releaseFreeMemory", ReleaseFreeMemory},
+      {"releaseFreeMemory", ReleaseFreeMemory}, {"programCreate", ProgramCreate}, {"programBind", ProgramBind},
+      {"programRun", ProgramRun},
   };
   for (const Fn& f : fns) {
     napi_value fn;
