@@ -373,6 +373,40 @@ describe('native backend', { skip }, () => {
     });
   }
 
+  test('gemm narrow products (n within one tile, run unpacked): every n to 65, transposes, k across panels, every ISA, vs ts; thread count does not change the bits', () => {
+    const addon = loadNativeAddon();
+    assert.ok(addon !== null);
+    const rnd = mulberry32(21);
+    try {
+      for (const isa of ['avx512', 'avx2', 'scalar']) {
+        if (!addon.selectIsa(isa)) continue;
+        for (const [, C, eps] of DTYPES) {
+          for (let n = 1; n <= 65; n += rnd() < 0.5 ? 1 : 3) {
+            const m = pick(rnd, [9, 40, 131]);
+            const k = pick(rnd, [3, 20, 255, 257, 600]);
+            const tA = rnd() < 0.5;
+            const tB = rnd() < 0.5;
+            checkGemm(C, eps, {
+              tA, tB, m, n, k, alpha: pick(rnd, [1, 0.75]), beta: pick(rnd, [0, 0.5, 1]), lda: (tA ? m : k) + pick(rnd, [0, 2]),
+              ldb: (tB ? k : n) + pick(rnd, [0, 1]), ldc: n + pick(rnd, [0, 3]), sA: 0, sB: 0, sC: 0, batch: 1,
+            }, rnd, `${isa} narrow`);
+          }
+          // Large enough to be split over threads (rows): each row's arithmetic is the same either way.
+          const [m, n, k] = [5000, 20, 24];
+          const a = randArray(C, m * k, rnd);
+          const b = randArray(C, k * n, rnd);
+          const c1 = new C(m * n);
+          const c2 = new C(m * n);
+          withThreads(1, () => nat.gemm(false, false, m, n, k, 1, a, k, 0, b, n, 0, 0, c1, n, m * n, 1));
+          withThreads(2, () => nat.gemm(false, false, m, n, k, 1, a, k, 0, b, n, 0, 0, c2, n, m * n, 1));
+          for (let i = 0; i < c1.length; i++) assert.ok(Object.is(c1[i], c2[i]), `${isa} ${C.name}: element ${i} differs between 1 and 2 threads`);
+        }
+      }
+    } finally {
+      addon.selectIsa('auto');
+    }
+  });
+
   test('gemm on every instruction set this CPU runs (avx512, avx2, scalar)', () => {
     const addon = loadNativeAddon();
     assert.ok(addon !== null);

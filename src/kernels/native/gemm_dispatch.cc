@@ -108,7 +108,8 @@ void gemmBatched(bool transA, bool transB, int64_t m, int64_t n, int64_t k, T al
   // shared-panel path on Zen 5 at n = 1024: fewer barriers). Tall and narrow: row blocks on the pool, with
   // the B panels packed once and shared.
   const bool byN = tilesN >= 2 * nt || tilesN >= tilesM;
-  if (!byN && !direct && !noShared && tilesM >= 4 * nt) {
+  // Narrow products (n within one tile) run unpacked per row window (see narrowWindow), not on shared panels.
+  if (!byN && !direct && !noShared && tilesM >= 4 * nt && n > nr) {
     for (int64_t p = 0; p < batch; p++) sharedRun(isa, args(p), nt);
     return;
   }
