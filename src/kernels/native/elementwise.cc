@@ -214,6 +214,27 @@ void binaryLoop(const T* a, const int64_t* as, const T* b, const int64_t* bs, T*
   });
 }
 
+bool vectorArith(const VmathIsa* v, BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) {
+  return v->arith32(op, a, sa, b, sb, out, n);
+}
+bool vectorArith(const VmathIsa* v, BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n) {
+  return v->arith64(op, a, sa, b, sb, out, n);
+}
+
+// + - * / with the rows' inner strides 0 or 1 at the vector width of this CPU (vmath table),
+// else the loops above.
+template <typename T, typename Op>
+void arithLoop(BinaryOp op, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out, const int64_t* shape, int nd) {
+  const VmathIsa* vec = vmathActive();
+  const Space sp = simplify(shape, as, bs, nd);
+  const int64_t sa = sp.s1[sp.nd - 1], sb = sp.s2[sp.nd - 1];
+  if (vec == nullptr || sa < 0 || sa > 1 || sb < 0 || sb > 1 || (sa == 0 && sb == 0)) {
+    binaryLoop<T, Op>(a, as, b, bs, out, shape, nd);
+    return;
+  }
+  forRows(sp, [&](int64_t o, int64_t ao, int64_t bo, int64_t last) { vectorArith(vec, op, a + ao, sa, b + bo, sb, out + o, last); });
+}
+
 bool vectorUnary(const VmathIsa* v, UnaryOp op, const float* x, float* out, int64_t n) { return v->unary32(op, x, out, n); }
 bool vectorUnary(const VmathIsa* v, UnaryOp op, const double* x, double* out, int64_t n) { return v->unary64(op, x, out, n); }
 void vectorGrad(const VmathIsa* v, UnaryGradOp op, const float* a, const float* g, float* out, int64_t n) { v->grad32(op, a, g, out, n); }
@@ -283,10 +304,10 @@ template <typename T>
 void binaryKernel(BinaryOp op, const T* a, const int64_t* as, const T* b, const int64_t* bs, T* out,
                   const int64_t* shape, int nd) {
   switch (op) {
-    case BinaryOp::add: return binaryLoop<T, OpAdd>(a, as, b, bs, out, shape, nd);
-    case BinaryOp::sub: return binaryLoop<T, OpSub>(a, as, b, bs, out, shape, nd);
-    case BinaryOp::mul: return binaryLoop<T, OpMul>(a, as, b, bs, out, shape, nd);
-    case BinaryOp::div: return binaryLoop<T, OpDiv>(a, as, b, bs, out, shape, nd);
+    case BinaryOp::add: return arithLoop<T, OpAdd>(op, a, as, b, bs, out, shape, nd);
+    case BinaryOp::sub: return arithLoop<T, OpSub>(op, a, as, b, bs, out, shape, nd);
+    case BinaryOp::mul: return arithLoop<T, OpMul>(op, a, as, b, bs, out, shape, nd);
+    case BinaryOp::div: return arithLoop<T, OpDiv>(op, a, as, b, bs, out, shape, nd);
     case BinaryOp::pow: return binaryLoop<T, OpPow>(a, as, b, bs, out, shape, nd);
     case BinaryOp::maximum: return binaryLoop<T, OpMax>(a, as, b, bs, out, shape, nd);
     case BinaryOp::minimum: return binaryLoop<T, OpMin>(a, as, b, bs, out, shape, nd);

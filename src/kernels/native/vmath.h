@@ -16,6 +16,10 @@ struct VmathIsa {
   bool (*unary64)(UnaryOp op, const double* x, double* out, int64_t n);
   void (*grad32)(UnaryGradOp op, const float* v, const float* g, float* out, int64_t n);
   void (*grad64)(UnaryGradOp op, const double* v, const double* g, double* out, int64_t n);
+  // out[i] = a[i*sa] op b[i*sb] for + - * / with strides 0 or 1 (exactly rounded, so the same
+  // bits as the scalar loop at any width); false, touching nothing, for other ops or strides.
+  bool (*arith32)(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n);
+  bool (*arith64)(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n);
 };
 
 #ifdef HESSIAN_HAVE_AVX2

@@ -363,6 +363,36 @@ void gradVec(UnaryGradOp op, const T* v, const T* g, T* out, int64_t n) {
   }
 }
 
+// One IEEE operation per element: no contraction possible, the same bits as elementwise.cc's
+// loops, at this ISA's vector width (those are built for the baseline x86-64 ISA: 2 doubles).
+template <typename T, typename F>
+static inline void arithLoop(const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n, F f) {
+  if (sa == 1 && sb == 1) {
+    for (int64_t i = 0; i < n; i++) out[i] = f(a[i], b[i]);
+  } else if (sa == 1) {
+    const T y = b[0];
+    for (int64_t i = 0; i < n; i++) out[i] = f(a[i], y);
+  } else {
+    const T x = a[0];
+    for (int64_t i = 0; i < n; i++) out[i] = f(x, b[i]);
+  }
+}
+
+template <typename T>
+bool arithVec(BinaryOp op, const T* a, int64_t sa, const T* b, int64_t sb, T* out, int64_t n) {
+  if ((sa != 0 && sa != 1) || (sb != 0 && sb != 1) || (sa == 0 && sb == 0)) return false;
+  switch (op) {
+    case BinaryOp::add: arithLoop(a, sa, b, sb, out, n, [](T x, T y) { return x + y; }); return true;
+    case BinaryOp::sub: arithLoop(a, sa, b, sb, out, n, [](T x, T y) { return x - y; }); return true;
+    case BinaryOp::mul: arithLoop(a, sa, b, sb, out, n, [](T x, T y) { return x * y; }); return true;
+    case BinaryOp::div: arithLoop(a, sa, b, sb, out, n, [](T x, T y) { return x / y; }); return true;
+    default: return false;
+  }
+}
+
+bool arith32(BinaryOp op, const float* a, int64_t sa, const float* b, int64_t sb, float* out, int64_t n) { return arithVec(op, a, sa, b, sb, out, n); }
+bool arith64(BinaryOp op, const double* a, int64_t sa, const double* b, int64_t sb, double* out, int64_t n) { return arithVec(op, a, sa, b, sb, out, n); }
+
 bool unary32(UnaryOp op, const float* x, float* out, int64_t n) { return unaryVec(op, x, out, n); }
 bool unary64(UnaryOp op, const double* x, double* out, int64_t n) { return unaryVec(op, x, out, n); }
 void grad32(UnaryGradOp op, const float* v, const float* g, float* out, int64_t n) { gradVec(op, v, g, out, n); }
@@ -373,6 +403,7 @@ void grad64(UnaryGradOp op, const double* v, const double* g, double* out, int64
 
 extern const VmathIsa HESSIAN_VMATH_TABLE = {
     HESSIAN_VMATH_NAME, HESSIAN_ISA_NS::unary32, HESSIAN_ISA_NS::unary64, HESSIAN_ISA_NS::grad32, HESSIAN_ISA_NS::grad64,
+    HESSIAN_ISA_NS::arith32, HESSIAN_ISA_NS::arith64,
 };
 
 }  // namespace hessian
