@@ -56,7 +56,7 @@ export { kfacObjective } from './optim/kronecker/kfac-objective.js';
 export { adahessian, type AdahessianOptions } from './optim/diagonal/adahessian.js';
 export { sophia, type SophiaOptions } from './optim/diagonal/sophia.js';
 export { minimize, type MinimizeOptions, type MinimizeResult } from './optim/minimize/minimize.js';
-export { objective, modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions, type L2Options, type L2Exclude } from './optim/objective.js';
+export { objective, modelObjective, withL2, type ModelObjective, type ModelObjectiveOptions, type ObjectiveOptions, type L2Options, type L2Exclude } from './optim/objective.js';
 export type { Objective, Optimizer, Transform, Schedule, StepResult, StepInfo, OptimizerState } from './optim/types.js';
 
 export * as distributed from './distributed/index.js';

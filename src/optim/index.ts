@@ -34,7 +34,7 @@ export type { OlbfgsState } from './quasi-newton/olbfgs.js';
 export type { LbfgsbStatus, LbfgsbObjective } from './quasi-newton/lbfgsb.js';
 export type { Phi, ArmijoOptions, StrongWolfeOptions } from './quasi-newton/line-search.js';
 export type { Gram, QuadraticModelStep } from './kronecker/kfac.js';
-export type { ModelObjective, ModelObjectiveOptions, L2Options, L2Exclude } from './objective.js';
+export type { ModelObjective, ModelObjectiveOptions, ObjectiveOptions, L2Options, L2Exclude } from './objective.js';
 export type { EstimationMode, TappedModel, KfacStatistics, EstimatorState, ShardReduction } from '../curvature/kronecker-estimator.js';
 export type { InverseMethod, Approximation, BlockState, LayerSample, LayerSampleOf, KroneckerState, DiagonalState, LayerKind, EigenInverse, CholeskyInverse, RecurrentApproximation } from '../curvature/kronecker.js';
 export { saddleFreeNewton, saddleFreeNewtonTransform, type SaddleFreeNewtonOptions, type SaddleFreeNewtonState } from './krylov/saddle-free-newton.js';

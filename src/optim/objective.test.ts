@@ -7,7 +7,7 @@ import { treeVdot } from '../autodiff/tree-math.js';
 import { Linear, Tanh } from '../nn/layers.js';
 import { Sequential } from '../nn/module.js';
 import { mse } from '../nn/losses.js';
-import { modelObjective, withL2 } from './objective.js';
+import { modelObjective, objective, withL2 } from './objective.js';
 import { hasKfacStatistics } from './kronecker/kfac-objective.js';
 import { kfac } from './kronecker/kfac.js';
 
@@ -92,4 +92,60 @@ test('K-FAC on a model that records no layer taps fails at the first step naming
   const r = fallback.step(params, fallback.init(params), modelObjective(plain, mse(), batch));
   assert.ok(r.state.inner.curvature.blocks.every((b) => b.kind === 'diagonal'));
   assert.throws(() => kfac({ diagonalFallback: 'yes' as never }), /option 'diagonalFallback' must be true or false/);
+});
+
+/** Every leaf of two trees equal bit for bit. */
+function sameBits(a: PyTree, b: PyTree, what: string): void {
+  const la = treeLeaves(a);
+  const lb = treeLeaves(b);
+  assert.equal(la.length, lb.length, what);
+  la.forEach((x, i) => {
+    for (let j = 0; j < x.size; j++) assert.ok(Object.is(x.data[j], lb[i].data[j]), `${what}: leaf ${i}[${j}]`);
+  });
+}
+
+test('objective({ jit: true }) equals the eager objective bit for bit in value, gradient and hvp, and replays', () => {
+  const { net, params } = setup();
+  const rng = new Rng(5);
+  const x = rng.normal([8, 3], f64);
+  const y = new Tensor(new Float64Array(16).fill(0.5), [8, 2]);
+  const f = (p: typeof params) => mse().value(net.apply(p, x), y);
+  const eager = objective(f);
+  const jitted = objective(f, { jit: true });
+  for (let call = 0; call < 4; call++) {
+    const p = treeMap(params, (l) => rng.normal(l.shape, f64));
+    const d = treeMap(params, (l) => rng.normal(l.shape, f64));
+    const [v0, g0] = eager.valueAndGrad(p);
+    const [v1, g1] = jitted.valueAndGrad(p);
+    assert.ok(Object.is(v0, v1), `call ${call}: value ${v0} vs ${v1}`);
+    sameBits(g1, g0, `call ${call}: gradient`);
+    assert.ok(Object.is(eager.value!(p), jitted.value!(p)), `call ${call}: value()`);
+    sameBits(jitted.hvp!(p, d), eager.hvp!(p, d), `call ${call}: hvp`);
+  }
+  assert.throws(() => objective(f, { jit: 'yes' as unknown as boolean }), /objective: jit must be a boolean/);
+});
+
+test('modelObjective({ jit: true }) shares its plans across batches (objectives built per batch replay from the third), bit-identical to eager', () => {
+  const { net, params } = setup();
+  const rng = new Rng(7);
+  const loss = mse();
+  let calls = 0;
+  const model = (p: typeof params, x: Tensor) => {
+    calls++;
+    return net.apply(p, x);
+  };
+  for (let step = 0; step < 5; step++) {
+    const batch = { x: rng.normal([8, 3], f64), y: rng.normal([8, 2], f64) };
+    const a = modelObjective(net, loss, batch);
+    const b = modelObjective(model, loss, batch, { jit: true });
+    const [v0, g0] = a.valueAndGrad(params);
+    const [v1, g1] = b.valueAndGrad(params);
+    assert.ok(Object.is(v0, v1), `step ${step}: ${v0} vs ${v1}`);
+    sameBits(g1, g0, `step ${step}: gradient`);
+    assert.ok(Object.is(a.value!(params), b.value!(params)), `step ${step}: value()`);
+  }
+  // Two traces each of value-and-gradient and of value, on the first two batches; replays after.
+  assert.equal(calls, 4, 'the model ran only while tracing');
+  assert.throws(() => modelObjective(net, loss, { x: rng.normal([8, 3], f64), y: rng.normal([8, 2], f64) }, { jit: true, dropoutSeed: 3 }), /jit cannot be combined with dropoutSeed/);
+  assert.throws(() => modelObjective(net, loss, { x: rng.normal([8, 3], f64), y: rng.normal([8, 2], f64) }, { jit: 1 as unknown as boolean }), /modelObjective: jit must be a boolean/);
 });

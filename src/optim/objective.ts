@@ -11,6 +11,7 @@ import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/p
 import { grad as gradOf, valueAndGrad } from '../autodiff/vjp.js';
 import { hvp as hvpOf, hvpOperatorFn } from '../autodiff/compose.js';
 import { jvp } from '../autodiff/jvp.js';
+import { jit } from '../autodiff/jit.js';
 import { vdot } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import type { Loss } from '../nn/losses.js';
@@ -28,17 +29,38 @@ function scalar(op: string, t: Tensor): number {
   return t.data[0];
 }
 
+export interface ObjectiveOptions {
+  /**
+   * Replay value, gradient and Hessian-vector products through `jit` (default false): an
+   * optimizer calls them many times on parameters of one structure (line searches, CG
+   * iterations, every step of a full-batch method), and after two tracing calls each is one
+   * recorded plan, bit-identical to eager evaluation. `f` must depend only on its argument
+   * (jit's contract: an f that branches on tensor values falls back to eager with a warning).
+   */
+  jit?: boolean;
+}
+
+function checkJitOption(where: string, jitOpt: unknown): boolean {
+  if (jitOpt !== undefined && typeof jitOpt !== 'boolean') throw new TypeError(`${where}: jit must be a boolean, got ${typeof jitOpt}`);
+  return jitOpt === true;
+}
+
 /** An objective from a scalar function of the parameters. */
-export function objective<P extends PyTree>(f: (params: P) => Tensor): Objective<P> {
+export function objective<P extends PyTree>(f: (params: P) => Tensor, options: ObjectiveOptions = {}): Objective<P> {
   if (typeof f !== 'function') throw new TypeError('objective: expects a function (params) => scalar Tensor');
-  const vg = valueAndGrad(f);
+  if (options === null || typeof options !== 'object') throw new TypeError('objective: options must be an object');
+  const useJit = checkJitOption('objective', options.jit);
+  const name = f.name !== '' ? f.name : 'objective';
+  const vg = useJit ? jit(valueAndGrad(f), { name: `${name} valueAndGrad` }) : valueAndGrad(f);
+  const value = useJit ? jit(f, { name }) : f;
+  const hvp = useJit ? jit((p: P, v: P) => hvpOf(f, p, v), { name: `${name} hvp` }) : (p: P, v: P) => hvpOf(f, p, v);
   return {
     valueAndGrad: (p) => {
       const [v, g] = vg(p) as [Tensor, P];
       return [scalar('objective', v), g];
     },
-    value: (p) => scalar('objective', f(p)),
-    hvp: (p, v) => hvpOf(f, p, v),
+    value: (p) => scalar('objective', value(p)),
+    hvp: (p, v) => hvp(p, v) as P,
     hvpOperator: (p) => hvpOperatorFn(f, p),
   };
 }
@@ -83,6 +105,43 @@ export interface ModelObjectiveOptions {
   dropoutSeed?: number;
   /** Largest output dimension per example for K-FAC's 'ggn' estimation mode (default 64). */
   maxGgnOutputs?: number;
+  /**
+   * Replay the loss and its gradient through `jit` (default false). The plans are shared by
+   * every objective of the same model and loss, with the batch as an argument, so a training
+   * loop that builds one objective per mini-batch replays from its third batch on (batches of
+   * one shape; another shape is another plan). Bit-identical to eager evaluation. Not with
+   * `dropoutSeed`.
+   */
+  jit?: boolean;
+}
+
+/** Per model and loss: value and gradient of the loss on a batch, through jit (see `ModelObjectiveOptions.jit`). */
+const jitted = new WeakMap<object, WeakMap<Loss, { vg: (p: PyTree, x: Tensor, y: Tensor) => unknown; value: (p: PyTree, x: Tensor, y: Tensor) => unknown }>>();
+
+function jittedModelObjective<P extends PyTree>(model: object, f: ModelFn<P>, loss: Loss, batch: Batch, lossOf: (p: P) => Tensor): Objective<P> {
+  let perLoss = jitted.get(model);
+  if (perLoss === undefined) {
+    perLoss = new WeakMap();
+    jitted.set(model, perLoss);
+  }
+  let fns = perLoss.get(loss);
+  if (fns === undefined) {
+    fns = {
+      vg: jit((p: PyTree, x: Tensor, y: Tensor) => valueAndGrad((q: P) => loss.value(f(q, x), y))(p as P), { name: 'modelObjective valueAndGrad' }),
+      value: jit((p: PyTree, x: Tensor, y: Tensor) => loss.value(f(p as P, x), y), { name: 'modelObjective value' }),
+    };
+    perLoss.set(loss, fns);
+  }
+  const { vg, value } = fns;
+  const eager = objective(lossOf);
+  return {
+    ...eager,
+    valueAndGrad: (p) => {
+      const [v, g] = vg(p, batch.x, batch.y) as [Tensor, P];
+      return [scalar('modelObjective', v), g];
+    },
+    value: (p) => scalar('modelObjective', value(p, batch.x, batch.y) as Tensor),
+  };
 }
 
 /**
@@ -109,7 +168,11 @@ export function modelObjective<P extends PyTree>(
     ? (p, x) => model.apply(p, x, seed === undefined ? undefined : ctxOf())
     : (p, x) => (model as (p: P, x: Tensor, ctx: object) => Tensor)(p, x, ctxOf());
   const lossOf = (p: P) => loss.value(f(p, batch.x), batch.y);
-  const base = objective(lossOf);
+  const useJit = checkJitOption('modelObjective', options.jit);
+  if (useJit && seed !== undefined) {
+    throw new RangeError('modelObjective: jit cannot be combined with dropoutSeed (every seed would be a plan of its own); use one or the other');
+  }
+  const base = useJit ? jittedModelObjective(model, f, loss, batch, lossOf) : objective(lossOf);
   const rng = options.rng ?? new Rng(0);
   type StatsOptions = { mode: EstimationMode; rng: Rng; diagonalLeaves?: readonly boolean[] };
   let requested: { params: P; options: StatsOptions } | undefined;

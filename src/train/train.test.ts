@@ -100,4 +100,16 @@ test('bad options fail naming the option', () => {
   assert.throws(() => train((p: PyTree, x) => x, loss, data, { optimizer: 'adam', steps: 1 }), /needs initial parameters/);
   assert.throws(() => train(net, loss, { x: data.x, y: takeRows(data.y, [0, 1]) }, { optimizer: 'adam', steps: 1 }), /data.x has 96 examples, data.y has 2/);
   assert.throws(() => train(net, loss, data, { optimizer: 'adam', optimizerOptions: { lr: -1 }, steps: 1 }), /lr/);
+  assert.throws(() => train(net, loss, data, { optimizer: 'adam', steps: 1, jit: 'on' as unknown as boolean }), /train: option 'jit' must be a boolean/);
+});
+
+test('jit: true trains to the same parameters bit for bit (mini-batch Adam, full-batch L-BFGS)', () => {
+  const data = blobs();
+  const bits = (t: PyTree) => treeLeaves(t).map((l) => Array.from(l.data).join(',')).join('|');
+  for (const [optimizer, batchSize] of [['adam', 32], ['lbfgs', 'full']] as const) {
+    const base = { optimizer, batchSize, seed: 3, steps: 8, progress: false } as const;
+    const eager = train(mlp([2, 5, 3]), softmaxCrossEntropy(), data, base);
+    const jitted = train(mlp([2, 5, 3]), softmaxCrossEntropy(), data, { ...base, jit: true });
+    assert.equal(bits(jitted.params), bits(eager.params), optimizer);
+  }
 });

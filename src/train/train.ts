@@ -91,6 +91,11 @@ export interface TrainOptions<P extends PyTree> {
    * stopping. Default: one process.
    */
   distributed?: boolean | Communicator;
+  /**
+   * Evaluate loss and gradient through `jit` (default false; see `ModelObjectiveOptions.jit`):
+   * the plans are shared by every batch of one shape, bit-identical to eager evaluation.
+   */
+  jit?: boolean;
 }
 
 export interface TrainResult<P extends PyTree> {
@@ -159,6 +164,7 @@ export function train<P extends PyTree>(model: Module<P> | ModelFn<P>, loss: Los
   if (steps === undefined && epochs === undefined && seconds === undefined) throw new RangeError('train: give a budget: steps, epochs and/or seconds');
   const seed = options.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw new RangeError(`train: option 'seed' must be an integer, got ${describe(seed)}`);
+  if (options.jit !== undefined && typeof options.jit !== 'boolean') throw new TypeError(`train: option 'jit' must be a boolean, got ${describe(options.jit)}`);
 
   let opt: Optimizer<PyTree, P>;
   let stochastic = true;
@@ -198,7 +204,7 @@ export function train<P extends PyTree>(model: Module<P> | ModelFn<P>, loss: Los
       idx = idx === null ? Array.from({ length: b - a }, (_, i) => a + i) : Array.prototype.slice.call(idx, a, b) as number[];
     }
     const batch = idx === null ? data : { x: takeRows(data.x, idx), y: takeRows(data.y, idx) };
-    const shard = modelObjective(model, loss, batch);
+    const shard = modelObjective(model, loss, batch, options.jit === undefined ? {} : { jit: options.jit });
     const obj = comm === undefined ? shard : distributedObjective(shard, { communicator: comm, examples: batch.x.shape[0], total, batchWeight: loss.batchWeight });
     return withL2(obj, l2, { exclude: options.l2Exclude });
   };
