@@ -198,6 +198,6 @@ export function preparePlan(
     into: steps.map((_, k) => (own[k] === null ? null : into[k])),
     own,
     unstageable: null,
-    program: buildProgram(kernels(), steps, own, nSlots, nInputs, constants, inputShapes, inputDTypes),
+    program: buildProgram(kernels(), steps, own, nSlots, nInputs, constants, inputShapes, inputDTypes, outSlots),
   };
 }

@@ -44,8 +44,8 @@ export interface Segment {
   readonly to: number;
   /** Slots read from the replay's slot table and handed in per call. */
   readonly readSlots: readonly number[];
-  /** Results this call writes into buffers the replay allocates (then wraps as tensors). */
-  readonly allocs: readonly { slot: number; dtype: DType; size: number; shape: Shape }[];
+  /** Results this call writes into buffers the replay allocates (then wraps as tensors); `out`: a result of the plan. */
+  readonly allocs: readonly { slot: number; dtype: DType; size: number; shape: Shape; out: boolean }[];
   /** readSlots then allocs' slots, as the backend takes them. */
   readonly varSlots: Int32Array;
   /** Reused per call: the arrays of varSlots. */
@@ -115,8 +115,9 @@ function encode(step: Step, shapeOf: (slot: number) => Shape): number[] | null {
  */
 export function buildProgram(
   k: Kernels, steps: readonly Step[], own: readonly (Tensor | null)[], nSlots: number, nInputs: number,
-  constants: readonly Tensor[], inputShapes: readonly Shape[], inputDTypes: readonly DType[],
+  constants: readonly Tensor[], inputShapes: readonly Shape[], inputDTypes: readonly DType[], outSlots: readonly number[],
 ): Program | null {
+  const outs = new Set(outSlots);
   if (k.programCreate === undefined || k.programBind === undefined || k.programRun === undefined) return null;
   const nFixed = nInputs + constants.length;
   const stepOf = new Map<number, Step>(steps.map((s) => [s.out, s]));
@@ -141,7 +142,7 @@ export function buildProgram(
     const from = nInstr;
     const produced = new Set<number>();
     const readSlots: number[] = [];
-    const allocs: { slot: number; dtype: DType; size: number; shape: Shape }[] = [];
+    const allocs: { slot: number; dtype: DType; size: number; shape: Shape; out: boolean }[] = [];
     let count = 0;
     for (; kk < steps.length && codes[kk] !== null; kk++) {
       const s = steps[kk];
@@ -150,7 +151,7 @@ export function buildProgram(
         else if (!produced.has(i) && !readSlots.includes(i) && ownOf(i) === null) readSlots.push(i);
       }
       if (own[kk] !== null) bound.add(s.out);
-      else allocs.push({ slot: s.out, dtype: s.dtype, size: shapeSize(s.shape), shape: s.shape });
+      else allocs.push({ slot: s.out, dtype: s.dtype, size: shapeSize(s.shape), shape: s.shape, out: outs.has(s.out) });
       produced.add(s.out);
       code.push(...(codes[kk] as number[]));
       count++;

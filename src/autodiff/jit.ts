@@ -26,7 +26,7 @@
  * - Called inside another transformation (with tracers among its arguments, or while one is
  *   tracing), jit(f) just runs `f`: the enclosing transformation sees through it.
  */
-import { Tensor, allocateUninit, fmtShape, releasedError, slabCopy, type FloatArray } from '../tensor/tensor.js';
+import { Tensor, allocateUninit, fmtShape, releasedError, slabAllocate, slabCopy, type FloatArray } from '../tensor/tensor.js';
 import { kernels } from '../kernels/index.js';
 import type { Kernels } from '../kernels/types.js';
 import type { Program, Segment } from './jit-program.js';
@@ -273,22 +273,29 @@ function difference(a: Traced, b: Traced): string | null {
   return null;
 }
 
+/** Whether the replay under way runs outside every scope, and the results it put in slab views. */
+let topLevel = false;
+const slabbed = new Set<Tensor>();
+
 function replay(plan: Plan, leaves: readonly Tensor[]): unknown {
   // In a scope of its own, so that every buffer is tracked and the ones released below go back
   // to the pool (outside scopes small buffers are left to the collector), without the cost of
   // closing it by reachability: what it made is either released here or an output.
   const scope = openScope(false);
   let outs: Tensor[] = [];
+  topLevel = scope.parent === null;
   try {
     outs = run(plan, leaves);
   } finally {
+    topLevel = false;
     popScope(scope);
     const parent = scope.parent;
     const moved = new Map<Tensor, Tensor>();
     for (let i = 0; i < outs.length; i++) {
       const t = outs[i];
-      // Arguments returned as they are belong to the caller's scopes already.
-      if (plan.outSlots[i] < plan.nInputs || t._data === null || t._kept) continue;
+      // Arguments returned as they are belong to the caller's scopes already; results already
+      // in slab views are the collector's.
+      if (plan.outSlots[i] < plan.nInputs || t._data === null || t._kept || slabbed.has(t)) continue;
       if (parent !== null) {
         parent.tensors.push(t);
         continue;
@@ -304,6 +311,7 @@ function replay(plan: Plan, leaves: readonly Tensor[]): unknown {
       outs[i] = u;
     }
   }
+  slabbed.clear();
   return rebuild(plan.outTree, outs);
 }
 
@@ -334,8 +342,12 @@ function runSegment(plan: Plan, program: Program, g: Segment, slots: Tensor[]): 
   const allocs = g.allocs;
   for (let a = 0; a < allocs.length; a++, j++) {
     const al = allocs[a];
-    const d = allocateUninit(al.dtype, al.size);
-    slots[al.slot] = new Tensor(d, al.shape);
+    // A result leaving every scope goes straight into a slab view (replay would copy it there).
+    const s = al.out && topLevel ? slabAllocate(al.dtype, al.size) : null;
+    const d = s ?? allocateUninit(al.dtype, al.size);
+    const t = new Tensor(d, al.shape);
+    if (s !== null) slabbed.add(t);
+    slots[al.slot] = t;
     vars[j] = d;
   }
   try {

@@ -65,6 +65,15 @@ function fromSlab(dtype: DType, size: number): boolean {
 }
 
 /**
+ * A slab view of `size` elements (zeros) for a result that will leave every scope, whatever
+ * scope is open now; null when it is too large for one. For jit replays, which compute such
+ * results inside a scope of their own and would otherwise copy them out (`slabCopy`).
+ */
+export function slabAllocate(dtype: DType, size: number): FloatArray | null {
+  return size > 0 && size * (dtype === 'float32' ? 4 : 8) <= SLAB_MAX_BYTES ? slabArray(dtype, size) : null;
+}
+
+/**
  * A copy of `t` in a slab view when it is small enough for one, else null. For results computed
  * in pooled buffers that leave every scope: the copy costs less than the fresh array the pool
  * would otherwise need next time, and the pooled buffer goes back at once.
