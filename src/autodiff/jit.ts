@@ -284,6 +284,7 @@ function replay(plan: Plan, leaves: readonly Tensor[]): unknown {
   const scope = openScope(false);
   let outs: Tensor[] = [];
   topLevel = scope.parent === null;
+  slabbed.clear();
   try {
     outs = run(plan, leaves);
   } finally {
