@@ -154,6 +154,14 @@ describe('jit plans', () => {
     assert.ok(Number.isFinite(w2.data[0]), 'disposing one output leaves the other usable');
   });
 
+  it('replays empty tensors, zero inner dimensions and mixed dtypes (casts between program runs) bit for bit', () => {
+    const w = new Rng(3).normal([3, 4], f64);
+    checkAgainstEager('empty batch', (x) => O.sum(O.tanh(O.add(O.matmul(x, w), 1))), () => [new Tensor(new Float64Array(0), [0, 3])]);
+    checkAgainstEager('k = 0', (x, y) => O.add(O.matmul(x, y), 2), () => [new Tensor(new Float64Array(0), [4, 0]), new Tensor(new Float64Array(0), [0, 5])]);
+    checkAgainstEager('mixed dtypes', (x) => O.sum(O.mul(O.cast(O.exp(x), 'float32'), O.cast(x, 'float32'))), (rng) => [mat(5, 6)(rng)]);
+    checkAgainstEager('gradient through a cast', grad((x: Tensor) => O.sum(O.cast(O.tanh(x), 'float32'))), (rng) => [mat(5, 6)(rng)]);
+  });
+
   it('run the kernel steps as one backend program where the backend has programs, bit-identical in float32 and float64', () => {
     for (const dtype of ['float64', 'float32'] as const) {
       const rng0 = new Rng(11);

@@ -922,7 +922,10 @@ void bindSlot(const Call& c, Program* p, size_t argIndex, int64_t slot, bool kee
   const Call::Arr a = c.floatArray(argIndex, "array");
   if (a.f64 != bool(p->slotF64[size_t(slot)])) c.typeError("array has another dtype than its slot");
   if (i128(a.length) < i128(p->slotLength[size_t(slot)])) c.rangeError("array is shorter than its slot");
-  p->ptr[size_t(slot)] = a.data;
+  // An empty array may have no data pointer; the instructions touch none of its elements
+  // (checked at creation), so any non-null address marks the slot as bound.
+  alignas(64) static double empty[8];
+  p->ptr[size_t(slot)] = a.data != nullptr ? a.data : static_cast<void*>(empty);
   if (keep) {
     if (p->refs[size_t(slot)] != nullptr) napi_delete_reference(c.env, p->refs[size_t(slot)]);
     napi_create_reference(c.env, c.argv[argIndex], 1, &p->refs[size_t(slot)]);
