@@ -14,7 +14,7 @@ import { BINARY_PARTIALS, UNARY_DERIVATIVES, fusedUnaryVjp, scaleBy, unbroadcast
 import { add, broadcastTo, cast, div, equal, exp, mul, reshape, slice, sub, sum, transpose, where } from './ops.js';
 import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
 import { openScope } from '../tensor/memory.js';
-import { autoScope, closeScope, escape, markReachable } from '../tensor/scope.js';
+import { autoScope, closeScope, escape } from '../tensor/scope.js';
 
 /**
  * One recorded primitive application. Plain data, not a closure: the backward pass calls the
@@ -381,7 +381,7 @@ interface Recorded<Out, Args> {
 // A vjp function the caller drops unpins its residuals once it is collected.
 const droppedFns = new FinalizationRegistry<VjpTrace>((trace) => trace.unpin());
 
-function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) => Out, primals: Args, dropWatch = true): Recorded<Out, Args> {
+function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) => Out, primals: Args, dropWatch = true, alsoKeep?: () => unknown): Recorded<Out, Args> {
   const level = newLevel();
   const trace = new VjpTrace(level);
   let out: Out;
@@ -395,7 +395,7 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
     let k = 0;
     const args = primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => new VjpTracer(trace, x, leafNodes[k++])))) as Args;
     out = f(...args);
-    kept = out;
+    kept = alsoKeep === undefined ? out : [out, alsoKeep()];
   } catch (e) {
     trace.unpin();
     throw e;
@@ -506,18 +506,15 @@ function valueAndGradIn<P extends PyTree, Rest extends unknown[], Aux>(
       return scalarValue(op, r[0]);
     }
     return scalarValue(op, r);
-  }, [params], false);
+  }, [params], false, () => aux);
+  // aux leaves the trace as plain values (a tracer of a finished trace is no use to the caller).
+  if (options.hasAux) aux = treeUnflatten(aux, treeLeaves(aux).map((t) => (t instanceof VjpTracer && t.trace === trace ? t.primal : t)));
   try {
     const one = zeros(value.shape, { dtype: value.dtype });
     one.data[0] = 1;
-    // The tape runs once: residuals go as soon as their last reader has run, except what aux reaches.
-    const consume = new Set(owned);
-    if (options.hasAux && owned.length > 0) {
-      const reach = new Set<Tensor>();
-      markReachable(aux, reach);
-      for (const t of reach) consume.delete(t);
-    }
-    const [g] = pullback([one], consume);
+    // The tape runs once: residuals go as soon as their last reader has run (not the value or
+    // aux: record kept those out of `owned`).
+    const [g] = pullback([one], new Set(owned));
     return options.hasAux ? [[value, aux as Aux], g] : [value, g];
   } finally {
     // The tape is done: its residuals go with this scope.
