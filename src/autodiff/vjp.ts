@@ -7,7 +7,8 @@
  */
 import { Tensor, allocate, fmtShape, sameShape, shapeSize, zeros } from '../tensor/tensor.js';
 import { sliceAdjointAdd } from '../tensor/shape-ops.js';
-import { Tracer, bind, newLevel, releaseLevel, type Trace } from './core.js';
+import { Tracer, bind, newLevel, releaseLevel, transformationActive, type Trace } from './core.js';
+import { DeadValues } from './dead-values.js';
 import type { PrimitiveName, PrimitiveParams } from './primitives.js';
 import { BINARY_PARTIALS, UNARY_DERIVATIVES, fusedUnaryVjp, scaleBy, unbroadcast } from './derivatives.js';
 import { add, broadcastTo, cast, div, equal, exp, mul, reshape, slice, sub, sum, transpose, where } from './ops.js';
@@ -62,17 +63,25 @@ class VjpTrace implements Trace {
   readonly retained = new Map<Node, RetainedGrad[]>();
   /** Tensors the tape's rules read (pinned: no scope releases them while the tape lives). */
   readonly residuals: Tensor[] = [];
+  /**
+   * Tape nodes from this index on were consumed by a backward pass that unpinned their residuals
+   * as it went (a single-use pullback); the last `residuals.length - pinnedResiduals` pins are gone.
+   */
+  pinnedResiduals = 0;
   constructor(readonly level: number) {}
 
   pin(t: Tensor): void {
     t._pins++;
     this.residuals.push(t);
+    this.pinnedResiduals = this.residuals.length;
   }
 
   /** The tape is done: its residuals may be released by their scopes. */
   unpin(): void {
-    for (const t of this.residuals) t._pins--;
-    this.residuals.length = 0;
+    const r = this.residuals;
+    for (let i = 0; i < this.pinnedResiduals; i++) r[i]._pins--;
+    r.length = 0;
+    this.pinnedResiduals = 0;
     this.tape.length = 0;
   }
 
@@ -201,7 +210,6 @@ export const VJP_RULES: { readonly [K in PrimitiveName]: VjpRule<K> } = {
   avgPool2dBackward: (ct, _p, _y, params) => [bind('avgPool2d', [ct], { kernel: params.kernel, stride: params.stride, padding: params.padding, countIncludePad: params.countIncludePad })],
 };
 
-/** Run the tape backwards from `outputs` seeded with `cts`; returns the leaves' cotangents. */
 /**
  * The tape nodes whose cotangent leads to a wanted leaf or a retained value (`retainGrad`):
  * a node counts when it is retained or one of its parents counts. The tape is in creation
@@ -219,51 +227,72 @@ function usefulNodes(trace: VjpTrace, wanted: ReadonlySet<Node>): Set<Node> {
  * Run the tape backwards from `outputs` seeded with `cts`; returns the leaves' cotangents. With
  * `wanted`, only work that reaches those leaves or a retained value is done (PyTorch's
  * `backward(inputs=…)`): other leaves get null and rules skip the inputs that lead nowhere.
+ * Unless an enclosing transformation records the pass, dead cotangents are released as it goes;
+ * with `consume` (the forward pass's own residuals, for a pullback that runs once) the tape is
+ * unpinned node by node and those residuals go once their last reader has run.
  */
-function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Tensor[], leaves: readonly Node[], wanted?: ReadonlySet<Node>): (Tensor | null)[] {
+function backward(trace: VjpTrace, outputs: readonly Tensor[], cts: readonly Tensor[], leaves: readonly Node[], wanted?: ReadonlySet<Node>, consume?: ReadonlySet<Tensor>): (Tensor | null)[] {
   const useful = wanted === undefined ? undefined : usefulNodes(trace, wanted);
+  // Nothing records this pass: what it no longer needs can go back to the pool as it goes.
+  const dead = transformationActive() ? null : new DeadValues(cts, consume ?? null);
   const acc = new Map<Node, Tensor>();
   // Cotangents of slices of one tensor, added into one buffer when that tensor's turn comes.
   const slices = new Map<Node, SlicePiece[]>();
   for (let i = 0; i < outputs.length; i++) {
     const y = outputs[i];
-    if (y instanceof VjpTracer && y.trace === trace && y.node !== null && (useful === undefined || useful.has(y.node))) accumulate(acc, y.node, cts[i]);
+    if (y instanceof VjpTracer && y.trace === trace && y.node !== null && (useful === undefined || useful.has(y.node))) accumulate(acc, y.node, cts[i], dead);
   }
   const tape = trace.tape;
-  const retained = trace.retained;
   for (let i = tape.length - 1; i >= 0; i--) {
     const node = tape[i];
-    if (slices.size > 0) settleSlices(acc, slices, node);
-    const ct = acc.get(node);
-    if (ct === undefined) continue;
-    if (retained.size > 0) {
-      const keep = retained.get(node);
-      if (keep !== undefined) for (const r of keep) r.grad = escape(ct);
+    backwardNode(node, acc, slices, trace.retained, useful, dead);
+    if (dead === null) continue;
+    if (dead.residuals !== null) {
+      // A single-use pullback: this node's residuals are read by no node still to run.
+      const n = node.primals.length;
+      trace.pinnedResiduals -= n + 1;
+      for (let j = 0; j < n; j++) dead.unpin(node.primals[j]);
+      dead.unpin(node.y as Tensor);
     }
-    if (node.prim === null) continue;
-    acc.delete(node); // free memory as we go
-    const parents = node.parents;
-    if (node.prim === 'slice' && !(ct instanceof Tracer) && parents[0] !== null && (useful === undefined || useful.has(parents[0]))) {
-      // A plain cotangent (no enclosing transformation differentiates this pass): defer it.
-      const list = slices.get(parents[0]);
-      const piece = { ct, shape: node.primals[0].shape, params: node.params as PrimitiveParams['slice'] };
-      if (list === undefined) slices.set(parents[0], [piece]);
-      else list.push(piece);
-      continue;
-    }
-    const gs = useful === undefined ? nodeBackward(node, ct) : nodeBackward(node, ct, parents.map((p) => p !== null && useful.has(p)));
-    for (let j = 0; j < parents.length; j++) {
-      const p = parents[j];
-      const g = gs[j];
-      if (p !== null && g !== null && g !== undefined && (useful === undefined || useful.has(p))) accumulate(acc, p, g);
-    }
+    dead.flush();
   }
   const out = new Array<Tensor | null>(leaves.length);
   for (let i = 0; i < leaves.length; i++) {
-    if (slices.size > 0) settleSlices(acc, slices, leaves[i]);
+    if (slices.size > 0) settleSlices(acc, slices, leaves[i], dead);
     out[i] = wanted === undefined || wanted.has(leaves[i]) ? acc.get(leaves[i]) ?? null : null;
   }
   return out;
+}
+
+/** One tape node's turn: its cotangent through its rule into its parents' accumulators. */
+function backwardNode(node: Node, acc: Map<Node, Tensor>, slices: Map<Node, SlicePiece[]>, retained: Map<Node, RetainedGrad[]>, useful: Set<Node> | undefined, dead: DeadValues | null): void {
+  if (slices.size > 0) settleSlices(acc, slices, node, dead);
+  const ct = acc.get(node);
+  if (ct === undefined) return;
+  if (retained.size > 0) {
+    const keep = retained.get(node);
+    if (keep !== undefined) for (const r of keep) r.grad = escape(ct);
+  }
+  if (node.prim === null) return;
+  acc.delete(node); // free memory as we go
+  const parents = node.parents;
+  if (node.prim === 'slice' && !(ct instanceof Tracer) && parents[0] !== null && (useful === undefined || useful.has(parents[0]))) {
+    // A plain cotangent (no enclosing transformation differentiates this pass): defer it.
+    const list = slices.get(parents[0]);
+    const piece = { ct, shape: node.primals[0].shape, params: node.params as PrimitiveParams['slice'] };
+    if (list === undefined) slices.set(parents[0], [piece]);
+    else list.push(piece);
+    return; // the piece holds ct on: it was held by the accumulator, and its count moves over
+  }
+  const gs = useful === undefined ? nodeBackward(node, ct) : nodeBackward(node, ct, parents.map((p) => p !== null && useful.has(p)));
+  for (let j = 0; j < parents.length; j++) {
+    const p = parents[j];
+    const g = gs[j];
+    if (g === null || g === undefined) continue;
+    if (p !== null && (useful === undefined || useful.has(p))) accumulate(acc, p, g, dead);
+    else if (dead !== null) dead.consider(g);
+  }
+  if (dead !== null) dead.drop(ct);
 }
 
 interface SlicePiece {
@@ -278,19 +307,32 @@ interface SlicePiece {
  * its accumulated cotangent: one pass over the tensor instead of a zero tensor of its whole size
  * per slice (a recurrent layer slices its [N, T, F] input T times).
  */
-function settleSlices(acc: Map<Node, Tensor>, slices: Map<Node, SlicePiece[]>, node: Node): void {
+function settleSlices(acc: Map<Node, Tensor>, slices: Map<Node, SlicePiece[]>, node: Node, dead: DeadValues | null): void {
   const pieces = slices.get(node);
   if (pieces === undefined) return;
   slices.delete(node);
   const { shape } = pieces[0];
   const out = allocate(pieces[0].ct.dtype, shapeSize(shape));
   for (const q of pieces) sliceAdjointAdd(out, shape, q.ct, q.params.start, q.params.step);
-  accumulate(acc, node, new Tensor(out, shape.slice()));
+  accumulate(acc, node, new Tensor(out, shape.slice()), dead);
+  if (dead !== null) for (const q of pieces) dead.drop(q.ct);
 }
 
-function accumulate(acc: Map<Node, Tensor>, node: Node, g: Tensor): void {
+/** Add `g` into `node`'s cotangent; with `dead`, the entry's old value and `g` may be dead after. */
+function accumulate(acc: Map<Node, Tensor>, node: Node, g: Tensor, dead: DeadValues | null): void {
   const prev = acc.get(node);
-  acc.set(node, prev === undefined ? g : add(prev, g));
+  if (prev === undefined) {
+    acc.set(node, g);
+    if (dead !== null) dead.hold(g);
+    return;
+  }
+  const sum = add(prev, g);
+  acc.set(node, sum);
+  if (dead !== null) {
+    dead.hold(sum);
+    dead.drop(prev);
+    dead.consider(g);
+  }
 }
 
 /**
@@ -330,14 +372,16 @@ interface Recorded<Out, Args> {
   values: Out;
   vjpFn: VjpFn<Out, Args>;
   trace: VjpTrace;
-  /** The backward pass without vjpFn's checks and scope (for callers that own a scope already). */
-  pullback: (cts: readonly Tensor[]) => Args;
+  /** The backward pass without vjpFn's checks and scope (for callers that own a scope already); `consume` as in backward. */
+  pullback: (cts: readonly Tensor[], consume?: ReadonlySet<Tensor>) => Args;
+  /** What the forward pass made that survived it without being reachable from the output (the residuals). */
+  owned: readonly Tensor[];
 }
 
 // A vjp function the caller drops unpins its residuals once it is collected.
 const droppedFns = new FinalizationRegistry<VjpTrace>((trace) => trace.unpin());
 
-function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) => Out, primals: Args, dropWatch = true): Recorded<Out, Args> {
+function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) => Out, primals: Args, dropWatch = true, alsoKeep?: () => unknown): Recorded<Out, Args> {
   const level = newLevel();
   const trace = new VjpTrace(level);
   let out: Out;
@@ -351,7 +395,7 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
     let k = 0;
     const args = primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => new VjpTracer(trace, x, leafNodes[k++])))) as Args;
     out = f(...args);
-    kept = out;
+    kept = alsoKeep === undefined ? out : [out, alsoKeep()];
   } catch (e) {
     trace.unpin();
     throw e;
@@ -362,8 +406,8 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
   }
   const outLeaves = treeLeaves(out);
   const values = treeUnflatten(out, outLeaves.map((y) => (y instanceof VjpTracer && y.trace === trace ? y.primal : y)));
-  const pullback = (cts: readonly Tensor[]): Args => {
-    const gs = backward(trace, outLeaves, cts, leafNodes);
+  const pullback = (cts: readonly Tensor[], consume?: ReadonlySet<Tensor>): Args => {
+    const gs = backward(trace, outLeaves, cts, leafNodes, undefined, consume);
     let k = 0;
     return primals.map((p, i) => treeUnflatten(p, argLeaves[i].map((x) => gs[k++] ?? zeros(x.shape, { dtype: x.dtype })))) as Args;
   };
@@ -400,7 +444,7 @@ function record<Out extends PyTree, Args extends PyTree[]>(f: (...args: Args) =>
   };
   // A caller that unpins the tape itself (valueAndGrad) skips the registry: ~1-2 us per call.
   if (dropWatch) droppedFns.register(vjpFn, trace, vjpFn);
-  return { values, vjpFn, trace, pullback };
+  return { values, vjpFn, trace, pullback, owned };
 }
 
 /**
@@ -454,7 +498,7 @@ function valueAndGradIn<P extends PyTree, Rest extends unknown[], Aux>(
 ): [Tensor, P] | [[Tensor, Aux], P] {
   const op = options.hasAux ? 'valueAndGrad (hasAux)' : 'valueAndGrad';
   let aux: Aux | undefined;
-  const { values: value, trace, pullback } = record((p: P) => {
+  const { values: value, trace, pullback, owned } = record((p: P) => {
     const r = f(p, ...rest);
     if (options.hasAux) {
       if (!Array.isArray(r) || r.length !== 2) throw new TypeError(`${op}: with hasAux, f must return [value, aux]`);
@@ -462,11 +506,15 @@ function valueAndGradIn<P extends PyTree, Rest extends unknown[], Aux>(
       return scalarValue(op, r[0]);
     }
     return scalarValue(op, r);
-  }, [params], false);
+  }, [params], false, () => aux);
+  // aux leaves the trace as plain values (a tracer of a finished trace is no use to the caller).
+  if (options.hasAux) aux = treeUnflatten(aux, treeLeaves(aux).map((t) => (t instanceof VjpTracer && t.trace === trace ? t.primal : t)));
   try {
     const one = zeros(value.shape, { dtype: value.dtype });
     one.data[0] = 1;
-    const [g] = pullback([one]);
+    // The tape runs once: residuals go as soon as their last reader has run (not the value or
+    // aux: record kept those out of `owned`).
+    const [g] = pullback([one], new Set(owned));
     return options.hasAux ? [[value, aux as Aux], g] : [value, g];
   } finally {
     // The tape is done: its residuals go with this scope.

@@ -5,7 +5,7 @@
  */
 import { it } from 'node:test';
 import assert from 'node:assert/strict';
-import { slope, soakRun } from './soak.js';
+import { band, slope, soakRun } from './soak.js';
 import { poolSoakRun } from './soak-pool.js';
 import { getMemoryOptions, setMemoryOptions } from '../tensor/memory.js';
 
@@ -13,6 +13,12 @@ it('least-squares slope recovers a known line and ignores an offset', () => {
   const xs = [1, 2, 3, 5, 8];
   assert.ok(Math.abs(slope(xs, xs.map((x) => 3 - 0.25 * x)) + 0.25) < 1e-12);
   assert.ok(Number.isNaN(slope([2, 2], [1, 5])));
+});
+
+it('the RSS band is max/min - 1 in percent, whatever the order', () => {
+  assert.ok(Math.abs(band([100, 104, 101, 96]) - (100 * 104) / 96 + 100) < 1e-9);
+  assert.equal(band([7, 7]), 0);
+  assert.ok(Number.isNaN(band([])));
 });
 
 // Keeping one epoch order per epoch (the leak this guards against) grew the heap by 4 KiB per

@@ -3,7 +3,9 @@
  * (`runOne`, the table's hyper-parameters), with resident memory (RSS) and the JS heap sampled
  * after a full GC at each curve point, and the growth per 1,000 steps fitted by least squares
  * over the samples after a warm-up (target: none beyond noise), and the change from the first
- * sample to the last (issue 11's target: within ±5%). Options: --steps=20000
+ * sample to the last and the spread of all samples after the warm-up (issue 11's target: within
+ * ±5%); RSS is split into V8's committed heap, external memory (typed arrays) and the rest (the C
+ * heap), to tell V8's sizing from a leak of ours. Options: --steps=20000
  * --problem=mlp-spirals --optimizers=a,b --seed=0 --warmup=0.1 (fraction of the steps).
  */
 import { setFlagsFromString } from 'node:v8';
@@ -24,6 +26,10 @@ export interface MemorySample {
   heap: number;
   /** Native and typed-array memory outside the JS heap, MiB. */
   external: number;
+  /** What V8 has committed for its heap (its sizing, not what is live), MiB. */
+  heapTotal: number;
+  /** RSS that is neither V8's heap nor external memory: the C heap (malloc), code, stacks; MiB. */
+  other: number;
 }
 
 export interface SoakResult {
@@ -36,13 +42,17 @@ export interface SoakResult {
   rssPer1000: number;
   heapPer1000: number;
   externalPer1000: number;
+  /** Spread of RSS over the samples after the warm-up: max / min - 1, in percent (issue 11: within ±5%, so 10). */
+  rssBandPercent: number;
   finalLoss: number;
 }
 
 function sample(step: number): MemorySample {
   gc();
   const m = process.memoryUsage();
-  return { step, rss: m.rss / 2 ** 20, heap: m.heapUsed / 2 ** 20, external: (m.external + m.arrayBuffers) / 2 ** 20 };
+  // arrayBuffers is part of external (Node's docs), so external alone counts typed arrays once.
+  const mib = (b: number) => b / 2 ** 20;
+  return { step, rss: mib(m.rss), heap: mib(m.heapUsed), external: mib(m.external), heapTotal: mib(m.heapTotal), other: mib(m.rss - m.heapTotal - m.external) };
 }
 
 /** Slope of y over x by least squares (NaN with fewer than two distinct x). */
@@ -57,6 +67,12 @@ export function slope(xs: readonly number[], ys: readonly number[]): number {
     sxx += (xs[i] - mx) ** 2;
   }
   return sxx > 0 ? sxy / sxx : NaN;
+}
+
+/** max / min - 1 of positive values, in percent (NaN when empty). */
+export function band(values: readonly number[]): number {
+  if (values.length === 0) return NaN;
+  return 100 * (Math.max(...values) / Math.min(...values) - 1);
 }
 
 /**
@@ -80,6 +96,7 @@ export function soakRun(problem: string, optimizer: string, steps: number, optio
     rssPer1000: slope(xs, samples.map((s) => s.rss)),
     heapPer1000: slope(xs, samples.map((s) => s.heap)),
     externalPer1000: slope(xs, samples.map((s) => s.external)),
+    rssBandPercent: band(samples.map((s) => s.rss)),
     finalLoss: record.final.trainLoss,
   };
 }
@@ -108,12 +125,14 @@ function main(argv: readonly string[]): void {
     const first = r.samples[0];
     const last = r.samples[r.samples.length - 1];
     const change = first !== undefined && last !== undefined ? `${(100 * (last.rss / first.rss - 1)).toFixed(1)}%` : '';
-    const row = [o, r.steps, r.stopped, r.seconds.toFixed(0), r.samples.length, `${first?.rss.toFixed(1)} → ${last?.rss.toFixed(1)}`, change,
-      r.rssPer1000.toFixed(3), r.heapPer1000.toFixed(3), r.externalPer1000.toFixed(3), r.finalLoss.toPrecision(3)];
+    const span = (f: (m: MemorySample) => number) => (first !== undefined && last !== undefined ? `${f(first).toFixed(1)} → ${f(last).toFixed(1)}` : '');
+    const row = [o, r.steps, r.stopped, r.seconds.toFixed(0), r.samples.length, span((m) => m.rss), change, r.rssBandPercent.toFixed(1),
+      r.rssPer1000.toFixed(3), span((m) => m.heapTotal), r.heapPer1000.toFixed(3), span((m) => m.external), span((m) => m.other), r.finalLoss.toPrecision(3)];
     rows.push(row);
     console.log(row.join('  '));
   }
-  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS change', 'RSS MiB/1k', 'heap MiB/1k', 'external MiB/1k', 'final loss'], rows)}`);
+  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS change', 'RSS band %', 'RSS MiB/1k', 'V8 heap committed MiB', 'heap used MiB/1k', 'external MiB', 'C heap etc. MiB', 'final loss'], rows)}`);
+  console.log('RSS band: max/min - 1 over the samples after the warm-up (issue 11: flat within ±5%). C heap etc.: RSS - V8 committed heap - external.');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
