@@ -12,6 +12,7 @@
  *
  * Options: --problems=autoencoder-mnist,cnn-mnist --optimizers=kfac,ekfac --batch=256
  * --steps=40 (measured per optimizer, after --warmup=3) --round=5 --size=small --seed=0.
+ * --profile [--batches=256,1024]: each step split into its parts instead (see `kfac-profile.ts`).
  * With --budget=60s it also runs the time-to-target comparison against Adam and SGD with
  * momentum (each optimizer at its table batch size; see `compare.ts`).
  * Published: K-FAC reached SGD-momentum's loss on the 8-layer autoencoder in 3.8x fewer seconds
@@ -25,6 +26,7 @@ import type { Optimizer, OptimizerState } from '../optim/types.js';
 import { argsFrom, compare } from './compare.js';
 import { table } from './util.js';
 import { info } from '../info.js';
+import { profileKfac } from './kfac-profile.js';
 
 const argv = process.argv.slice(2);
 const get = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
@@ -88,6 +90,12 @@ function runner(problemId: string, id: string): Runner {
 }
 
 const i = info();
+if (argv.includes('--profile')) {
+  const batches = (get('batches') ?? String(batch)).split(',').map(Number);
+  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); profile of a step by parts, batches ${batches.join(', ')}; data size ${size}; seed ${seed}`);
+  profileKfac({ problems, methods, batches, steps, warmup, size, seed });
+  process.exit(0);
+}
 console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); batch ${batch} for every optimizer; ${steps} steps measured after ${warmup} warm-up, in rounds of ${round}; data size ${size}; seed ${seed}`);
 for (const p of problems) {
   const runners = ['sgd', ...methods.filter((m) => m !== 'sgd')].map((id) => runner(p, id));
