@@ -91,8 +91,15 @@ export interface BlockUpdateOptions {
   /** Recompute the inverse (or eigenbasis) from the current factors. */
   recomputeInverse: boolean;
   inverseMethod: InverseMethod;
-  /** λ for a Cholesky inverse (eigen inverses take the damping when applied); a Cholesky inverse of another λ is recomputed. */
+  /** λ for a Cholesky inverse (eigen inverses take the damping when applied); a Cholesky inverse of another λ is recomputed (unless `holdDamping`). */
   damping: number;
+  /**
+   * Keep a Cholesky (or chain) inverse computed for another λ until the next `recomputeInverse`
+   * instead of recomputing it now (default false). K-FAC's step does, as kfac-jax: the inverses'
+   * damping then changes every `inverseUpdatePeriod` steps, as Martens & Grosse's γ (adapted
+   * every T₂ = 20 steps), while the quadratic model uses the current λ.
+   */
+  holdDamping?: boolean;
   /**
    * This batch's factors, already estimated (a data-parallel run's sums over the shards, see
    * `updateEstimator`); folded in instead of the sample's own, which then serves EKFAC only.
@@ -286,8 +293,8 @@ export abstract class KroneckerBlock {
         skipped = true;
       }
     }
-    // A Cholesky inverse holds one λ: a new λ (after a damping adaptation) needs a new one.
-    const stale = o.inverseMethod === 'cholesky' && (s.inverse?.method !== 'cholesky' || s.inverse.damping !== o.damping);
+    // A Cholesky inverse holds one λ: a new λ (after a damping adaptation) needs a new one, unless held.
+    const stale = o.inverseMethod === 'cholesky' && (s.inverse?.method !== 'cholesky' || (s.inverse.damping !== o.damping && o.holdDamping !== true));
     if (o.recomputeInverse || s.inverse === null || stale) {
       const r = this.computeInverse(s, o.inverseMethod, o.damping);
       s = { ...s, inverse: r.inverse };
