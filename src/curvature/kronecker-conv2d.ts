@@ -51,7 +51,10 @@ export class Conv2dKronecker extends KroneckerBlock {
     // Every example's im2col columns [K, L] (plus a row of ones for the bias), then one strided
     // kernel copy to rows [n·L, d]: a JS transpose of these cost most of the statistics' fold.
     const k = kernels();
-    const cols = allocate(a.dtype, n * d * L);
+    // A pooled buffer handed back below (an unowned one of n·d·L values per layer and step was
+    // left to the garbage collector).
+    const colsTensor = new Tensor(allocate(a.dtype, n * d * L), [n * d * L]);
+    const cols = colsTensor.data;
     const img = C * H * W;
     for (let i = 0; i < n; i++) {
       const at = i * d * L;
@@ -59,6 +62,7 @@ export class Conv2dKronecker extends KroneckerBlock {
       if (this.hasBias) cols.fill(1, at + K * L, at + d * L);
     }
     const rowsA = transposedCopy(cols, n, d, L);
+    colsTensor.dispose();
     const g = sample.g.map((x) => {
       if (x.size !== n * O * L) throw new RangeError(`${this.name} '${this.scope}': output gradient ${fmtShape(x.shape)} does not match [${n}, ${O}, ${oh}, ${ow}]`);
       return new Tensor(transposedCopy(x.astype(a.dtype).data, n, O, L), [n * L, O]);
