@@ -91,8 +91,15 @@ export interface BlockUpdateOptions {
   /** Recompute the inverse (or eigenbasis) from the current factors. */
   recomputeInverse: boolean;
   inverseMethod: InverseMethod;
-  /** λ for a Cholesky inverse (eigen inverses take the damping when applied); a Cholesky inverse of another λ is recomputed. */
+  /** λ for a Cholesky inverse (eigen inverses take the damping when applied); a Cholesky inverse of another λ is recomputed (unless `holdDamping`). */
   damping: number;
+  /**
+   * Keep a Cholesky (or chain) inverse computed for another λ until the next `recomputeInverse`
+   * instead of recomputing it now (default false). K-FAC's step does, as kfac-jax: the inverses'
+   * damping then changes every `inverseUpdatePeriod` steps, as Martens & Grosse's γ (adapted
+   * every T₂ = 20 steps), while the quadratic model uses the current λ.
+   */
+  holdDamping?: boolean;
   /**
    * This batch's factors, already estimated (a data-parallel run's sums over the shards, see
    * `updateEstimator`); folded in instead of the sample's own, which then serves EKFAC only.
@@ -286,8 +293,8 @@ export abstract class KroneckerBlock {
         skipped = true;
       }
     }
-    // A Cholesky inverse holds one λ: a new λ (after a damping adaptation) needs a new one.
-    const stale = o.inverseMethod === 'cholesky' && (s.inverse?.method !== 'cholesky' || s.inverse.damping !== o.damping);
+    // A Cholesky inverse holds one λ: a new λ (after a damping adaptation) needs a new one, unless held.
+    const stale = o.inverseMethod === 'cholesky' && (s.inverse?.method !== 'cholesky' || (s.inverse.damping !== o.damping && o.holdDamping !== true));
     if (o.recomputeInverse || s.inverse === null || stale) {
       const r = this.computeInverse(s, o.inverseMethod, o.damping);
       s = { ...s, inverse: r.inverse };
@@ -417,20 +424,35 @@ export function ekfacScalingEstimate(r: FactorRows, inv: EigenInverse): Tensor {
   const aT = matmul(r.a, inv.UA);
   const out = inv.UG.shape[0];
   const inn = inv.UA.shape[0];
+  if (r.t === 1) {
+    // One location per example: Σ_i (gᵀ_i)² (aᵀ_i)² is one GEMM of squares per pass, squared in
+    // place by the kernels (the JS maps and loops cost three times the GEMMs).
+    const aSq = squareInPlace(aT);
+    const terms = r.g.map((g) => matmul(squareInPlace(matmul(g, inv.UG)), aSq, { transposeA: true }));
+    if (terms.length === 1) return terms[0].astype(r.a.dtype);
+    const s = new Float64Array(out * inn);
+    for (const m of terms) for (let i = 0; i < s.length; i++) s[i] += m.data[i];
+    return new Tensor(r.a.dtype === 'float64' ? s : Float32Array.from(s), [out, inn]);
+  }
   const s = new Float64Array(out * inn);
-  const sq = (t: Tensor) => new Tensor(t.data.map((v) => v * v), t.shape);
-  const aSq = r.t === 1 ? sq(aT) : aT;
   for (const g of r.g) {
     const gT = matmul(g, inv.UG);
-    if (r.t === 1) {
-      const m = matmul(sq(gT), aSq, { transposeA: true });
-      for (let i = 0; i < s.length; i++) s[i] += m.data[i];
-    } else {
-      const per = matmul(new Tensor(gT.data, [r.n, r.t, out]), new Tensor(aT.data, [r.n, r.t, inn]), { transposeA: true });
-      for (let i = 0; i < per.size; i++) s[i % s.length] += per.data[i] * per.data[i];
+    const per = matmul(new Tensor(gT.data, [r.n, r.t, out]), new Tensor(aT.data, [r.n, r.t, inn]), { transposeA: true });
+    for (let e = 0; e < r.n; e++) {
+      const base = e * s.length;
+      for (let i = 0; i < s.length; i++) {
+        const v = per.data[base + i];
+        s[i] += v * v;
+      }
     }
   }
   return new Tensor(r.a.dtype === 'float64' ? s : Float32Array.from(s), [out, inn]);
+}
+
+/** t ⊙ t, written over t (a product's fresh result), by the kernels: the JS product's rounding. */
+function squareInPlace(t: Tensor): Tensor {
+  kernels().binary('mul', t.data, [1], t.data, [1], t.data, [t.size]);
+  return t;
 }
 
 /** Fold an estimate of EKFAC's moments into the state (EMA); a non-finite one is skipped. */

@@ -5,6 +5,7 @@
  */
 import { kernels } from '../kernels/index.js';
 import { Tensor, allocate, fmtShape } from '../tensor/tensor.js';
+import type { FloatArray } from '../kernels/types.js';
 import { conv2dBackwardFilter } from '../tensor/conv.js';
 import type { Conv2dTapInfo } from '../nn/module.js';
 import {
@@ -24,6 +25,14 @@ export function convGeometry(info: Readonly<Record<string, unknown>> | Conv2dTap
  * A 2-D convolution (KFC, Grosse & Martens 2016): ā are the unfolded patches (im2col, with
  * stride, padding and dilation), one per output location; A sums over locations, G averages.
  */
+/** x `[n, r, c]` (contiguous) as `[n, c, r]`: one strided kernel copy (a product with 1, exact). */
+function transposedCopy(x: FloatArray, n: number, r: number, c: number): FloatArray {
+  const out = allocate(x instanceof Float64Array ? 'float64' : 'float32', n * r * c);
+  const one = x instanceof Float64Array ? new Float64Array([1]) : new Float32Array([1]);
+  kernels().binary('mul', x, [r * c, 1, c], one, [0, 0, 0], out, [n, c, r]);
+  return out;
+}
+
 export class Conv2dKronecker extends KroneckerBlock {
   readonly name: string = 'Conv2dKronecker';
   readonly kind = 'conv2d' as const;
@@ -39,23 +48,24 @@ export class Conv2dKronecker extends KroneckerBlock {
     const L = oh * ow;
     const K = C * kh * kw;
     const d = K + (this.hasBias ? 1 : 0);
-    const rowsA = allocate(a.dtype, n * L * d);
-    const cols = allocate(a.dtype, K * L);
-    const img = C * H * W;
+    // Every example's im2col columns [K, L] (plus a row of ones for the bias), then one strided
+    // kernel copy to rows [n·L, d]: a JS transpose of these cost most of the statistics' fold.
     const k = kernels();
+    // A pooled buffer handed back below (an unowned one of n·d·L values per layer and step was
+    // left to the garbage collector).
+    const colsTensor = new Tensor(allocate(a.dtype, n * d * L), [n * d * L]);
+    const cols = colsTensor.data;
+    const img = C * H * W;
     for (let i = 0; i < n; i++) {
-      k.im2col(a.data.subarray(i * img, (i + 1) * img), C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols);
-      for (let l = 0; l < L; l++) {
-        const r = (i * L + l) * d;
-        for (let c = 0; c < K; c++) rowsA[r + c] = cols[c * L + l];
-        if (this.hasBias) rowsA[r + K] = 1;
-      }
+      const at = i * d * L;
+      k.im2col(a.data.subarray(i * img, (i + 1) * img), C, H, W, kh, kw, sh, sw, ph, pw, dh, dw, oh, ow, cols.subarray(at, at + K * L));
+      if (this.hasBias) cols.fill(1, at + K * L, at + d * L);
     }
+    const rowsA = transposedCopy(cols, n, d, L);
+    colsTensor.dispose();
     const g = sample.g.map((x) => {
       if (x.size !== n * O * L) throw new RangeError(`${this.name} '${this.scope}': output gradient ${fmtShape(x.shape)} does not match [${n}, ${O}, ${oh}, ${ow}]`);
-      const rows = allocate(a.dtype, n * L * O);
-      for (let i = 0; i < n; i++) for (let o = 0; o < O; o++) for (let l = 0; l < L; l++) rows[(i * L + l) * O + o] = x.data[(i * O + o) * L + l];
-      return new Tensor(rows, [n * L, O]);
+      return new Tensor(transposedCopy(x.astype(a.dtype).data, n, O, L), [n * L, O]);
     });
     return { a: new Tensor(rowsA, [n * L, d]), g, n, t: L };
   }

@@ -303,6 +303,8 @@ export interface EstimatorUpdateOptions {
   recomputeInverses: boolean;
   inverseMethod: InverseMethod;
   damping: number;
+  /** Keep Cholesky and chain inverses of another λ until the next `recomputeInverses` (see `BlockUpdateOptions.holdDamping`). */
+  holdDamping?: boolean;
   /**
    * How the blocks are mapped (default `blocks.map(f)`). A data-parallel run passes a map that
    * computes each block on one rank and broadcasts it (`distributed.mapRoundRobin`), so the
@@ -344,7 +346,7 @@ export function updateEstimator<P extends PyTree>(
     }
     const sample = stats === undefined ? undefined : byScope.get(block.scope);
     const r = block.update(s as KroneckerState, sample, {
-      decay: o.decay, recomputeInverse: o.recomputeInverses, inverseMethod: o.inverseMethod, damping: o.damping,
+      decay: o.decay, recomputeInverse: o.recomputeInverses, inverseMethod: o.inverseMethod, damping: o.damping, holdDamping: o.holdDamping,
       estimate: estimates?.factors.get(block.scope), deferScaling: shard !== undefined,
     });
     if (r.skipped) events.push(`kfac: non-finite statistics for layer '${block.scope}' skipped`);

@@ -188,7 +188,7 @@ export class RecurrentKronecker extends KroneckerBlock {
     }
     const chain = s.chain as ChainInverse | null | undefined;
     // The chain's basis whitens the damped factors: a new λ needs a new one (as a Cholesky inverse).
-    if (o.recomputeInverse || chain === null || chain === undefined || chain.damping !== o.damping) {
+    if (o.recomputeInverse || chain === null || chain === undefined || (chain.damping !== o.damping && o.holdDamping !== true)) {
       s = { ...s, chain: chainInverse(temporal, chainFactorsOf(s), o.damping) };
     }
     return { state: s, skipped, retried: false };

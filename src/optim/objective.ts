@@ -12,6 +12,7 @@ import { grad as gradOf, valueAndGrad } from '../autodiff/vjp.js';
 import { hvp as hvpOf, hvpOperatorFn } from '../autodiff/compose.js';
 import { jvp } from '../autodiff/jvp.js';
 import { jit } from '../autodiff/jit.js';
+import { linearize } from '../autodiff/linearize.js';
 import { vdot } from '../tensor/ops.js';
 import { Rng } from '../tensor/random.js';
 import type { Loss } from '../nn/losses.js';
@@ -207,7 +208,19 @@ export function modelObjective<P extends PyTree>(
       return treeMapValues(g, (x) => (x * x) / w);
     },
     ggnGram: (params, vectors) => {
-      const outs = vectors.map((v) => jvp((p: P) => f(p, batch.x), [params], [v]));
+      // Several vectors: one forward pass linearized, then one linear pass per vector (a jvp
+      // per vector would repeat the forward pass for each).
+      let outs: [Tensor, Tensor][];
+      if (vectors.length > 1) {
+        const [z, lin] = linearize((p: P) => f(p, batch.x), params);
+        try {
+          outs = vectors.map((v) => [z, lin(v)]);
+        } finally {
+          lin.dispose();
+        }
+      } else {
+        outs = vectors.map((v) => jvp((p: P) => f(p, batch.x), [params], [v]));
+      }
       const z = outs[0]?.[0];
       const hj = outs.map(([, jv]) => loss.outputHvp(z, batch.y, jv));
       return vectors.map((_, i) => vectors.map((__, j) => vdot(outs[i][1], hj[j])));

@@ -1,7 +1,8 @@
 /**
- * K-FAC's factor inverses: Cholesky inverses of the damped factors follow λ (refreshed when a
- * damping adaptation changes it, kept otherwise), 'auto' picks Cholesky for K-FAC and the
- * eigenbasis for EKFAC, and both inverse methods give the same steps.
+ * K-FAC's factor inverses: a Cholesky inverse of the damped factors follows λ when asked
+ * (refreshed when λ changes) or holds the λ of its last refresh (what K-FAC's step asks between
+ * refreshes, unless a fault boost is active), 'auto' picks Cholesky for K-FAC and the eigenbasis
+ * for EKFAC, and both inverse methods give the same steps when they are refreshed every step.
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -57,8 +58,12 @@ describe('K-FAC factor inverses', () => {
     const s1 = block.update(base, undefined, opts).state;
     const same = block.update(s1, undefined, { ...opts, recomputeInverse: false }).state;
     assert.equal(same.inverse, s1.inverse, 'same λ: the inverse is kept');
+    const held = block.update(s1, undefined, { ...opts, recomputeInverse: false, damping: 0.02, holdDamping: true }).state;
+    assert.equal(held.inverse, s1.inverse, 'another λ, held: the inverse is kept');
     const s2 = block.update(s1, undefined, { ...opts, recomputeInverse: false, damping: 0.02 }).state;
     assert.notEqual(s2.inverse, s1.inverse);
+    const refreshed = block.update(s1, undefined, { ...opts, damping: 0.02, holdDamping: true }).state;
+    assert.equal((refreshed.inverse as { damping: number }).damping, 0.02, 'a refresh takes the new λ even when holding');
     const eig = block.update(base, undefined, { ...opts, inverseMethod: 'eigen' }).state;
     const grads = [rng.normal([3, 4], f64), rng.normal([3], f64)];
     const got = block.precondition(s2, grads, 0.02);
@@ -79,14 +84,41 @@ describe('K-FAC factor inverses', () => {
     }
   });
 
-  it('with adapting damping, Cholesky and eigen inverses give the same K-FAC steps (float64)', () => {
-    // Factors change every 3 steps; λ every step: the Cholesky inverses follow λ between.
-    const options: KfacOptions = { dampingAdaptationPeriod: 1, damping: 1e-2, curvatureUpdatePeriod: 3, inverseUpdatePeriod: 3 };
+  it('with adapting damping and inverses refreshed every step, Cholesky and eigen inverses give the same K-FAC steps (float64)', () => {
+    const options: KfacOptions = { dampingAdaptationPeriod: 1, damping: 1e-2, curvatureUpdatePeriod: 3, inverseUpdatePeriod: 1 };
     const a = run({ ...options, inverseMethod: 'cholesky' }, 6);
     const b = run({ ...options, inverseMethod: 'eigen' }, 6);
     const lambdas = a.states.map((s) => s.inner.damping);
     assert.ok(new Set(lambdas).size > 1, `λ adapted: ${lambdas.join(', ')}`);
     treeLeaves(a.p).forEach((l, i) => assertClose(l.data, treeLeaves(b.p)[i].data, { rtol: 1e-7, atol: 1e-10, msg: `leaf ${i}` }));
+  });
+
+  it('with adapting damping, Cholesky inverses are refreshed only every inverseUpdatePeriod steps, at the λ of that step', () => {
+    const period = 3;
+    const { states } = run({ dampingAdaptationPeriod: 1, damping: 1e-2, inverseUpdatePeriod: period }, 8);
+    const lambdas = states.map((s) => s.inner.damping);
+    assert.ok(new Set(lambdas).size > 2, `λ adapted: ${lambdas.join(', ')}`);
+    const inverses = states.map((s) => firstBlock(s).inverse);
+    const changes = inverses.flatMap((inv, k) => (k > 0 && inv !== inverses[k - 1] ? [k] : []));
+    assert.deepEqual(changes, [3, 6]);
+    // Step k runs with the λ the previous step left (1e-2 at step 0); its refresh holds that λ.
+    for (const k of [0, 3, 6]) assert.equal((inverses[k] as { damping: number }).damping, k === 0 ? 1e-2 : lambdas[k - 1], `step ${k}`);
+  });
+
+  it('under a fault boost the Cholesky inverses take the boosted λ at once', () => {
+    const { net, params, batch } = problem();
+    const opt = kfac<PyTree[]>({ damping: 1e-2, adaptDamping: false });
+    const base = kfacObjective(net, mse(), batch);
+    let p = params;
+    let s = opt.init(p);
+    ({ params: p, state: s } = opt.step(p, s, base));
+    const poisoned = { ...base, value: () => NaN };
+    const rejected = opt.step(p, s, poisoned);
+    assert.equal(rejected.state.inner.faultBoost, 10);
+    const next = opt.step(p, rejected.state, base);
+    assert.ok(next.info.accepted);
+    const inv = firstBlock(next.state).inverse as { damping: number };
+    assert.ok(Math.abs(inv.damping - 1e-1) < 1e-15, `inverse λ ${inv.damping}`);
   });
 
   it('with fixed damping, inverses are recomputed every inverseUpdatePeriod steps (default 20) and reused between', () => {

@@ -367,6 +367,22 @@ describe('K-FAC step', () => {
     assert.equal(st.layers[0].a.shape[0], 16);
   });
 
+  it('ggnGram of several vectors (one linearized forward pass) equals the one-vector Grams by polarization, in float64', () => {
+    const rng = new Rng(9);
+    const net = new Sequential([new Linear(5, 7), new Tanh(), new Linear(7, 3)]);
+    const params = net.init(rng, f64);
+    const batch = { x: rng.normal([12, 5], f64), y: rng.normal([12, 3], f64) };
+    const obj = kfacObjective(net, softmaxCrossEntropy(), { x: batch.x, y: new Tensor(new Float64Array(12).map((_, i) => i % 3), [12]) }, { l2: 0.05 });
+    const vs = [0, 1, 2].map(() => treeUnflatten(params, treeLeaves(params).map((l) => rng.normal(l.shape, f64))));
+    const gram = obj.ggnGram(params, vs);
+    const one = (v: typeof params) => obj.ggnGram(params, [v])[0][0];
+    for (let i = 0; i < 3; i++) for (let j = 0; j < 3; j++) {
+      // vᵢᵀCvⱼ = (q(vᵢ + vⱼ) − q(vᵢ) − q(vⱼ)) / 2, q(v) = vᵀCv from a single jvp.
+      const want = i === j ? one(vs[i]) : 0.5 * (one(treeAxpby(1, vs[i], 1, vs[j])) - one(vs[i]) - one(vs[j]));
+      assert.ok(Math.abs(gram[i][j] - want) <= 1e-12 * (one(vs[i]) + one(vs[j])), `${i},${j}: ${gram[i][j]} vs ${want}`);
+    }
+  });
+
   it('validates its options and names what is missing', () => {
     assert.throws(() => kfac({ learningRate: 1 } as never), /unknown option 'learningRate'/);
     assert.throws(() => kfac({ lr: 0.1 }), /'lr' applies to stepRule 'fixed' only/);

@@ -12,8 +12,10 @@
  *    without a tap get a `DiagonalBlock` (an objective without `kfacStatistics` gets only diagonal
  *    blocks, estimated by Hutchinson's v ⊙ (C v) with the objective's ggnvp, fisherVp or hvp);
  * 2. inverses every `inverseUpdatePeriod` steps (default 20, Martens & Grosse's T₃): Cholesky
- *    inverses of the damped factors (refreshed also when λ changes), or eigendecompositions for
- *    EKFAC (`inverseMethod`);
+ *    inverses of the damped factors at the λ of that step, kept until the next refresh while the
+ *    LM rule moves λ (as kfac-jax; Martens & Grosse adapt the inverses' damping γ every T₂ = 20
+ *    steps) except under a fault boost, which refreshes them at once; or eigendecompositions
+ *    for EKFAC (`inverseMethod`), damped with the current λ when applied;
  * 3. Δ = −(F̆ + (λ+η)I)⁻¹∇h with F̆ the block-diagonal K-FAC matrix under factored Tikhonov
  *    damping with the π correction (sec. 6.3), η the objective's coupled L2 (`kfacObjective`);
  * 4. `stepRule: 'quadraticModel'` (default, sec. 7): δ = αΔ + μδ₀ (δ₀ the previous update) with
@@ -74,8 +76,9 @@ export interface KfacCurvatureOptions {
   inverseUpdatePeriod?: number;
   /**
    * 'cholesky': explicit damped inverses (A + γ_A I)⁻¹, (G + γ_G I)⁻¹ by Cholesky (about n³ per
-   * factor), refreshed every `inverseUpdatePeriod` steps and whenever λ changed (a damping
-   * adaptation), as the step only needs solves at one λ. 'eigen': eigendecompositions (several
+   * factor), refreshed every `inverseUpdatePeriod` steps at that step's λ and kept until the next
+   * refresh (K-FAC's step; a fault boost refreshes them at once; `kfacPreconditioner` refreshes
+   * whenever λ changes), as the step only needs solves at one λ. 'eigen': eigendecompositions (several
    * times dearer), damping applied when used — what EKFAC needs (its basis). 'auto' (default;
    * it was 'eigen' before): 'eigen' for EKFAC and for `kfacPreconditioner` with a damping
    * schedule (a new λ every step), else 'cholesky'.
@@ -280,7 +283,7 @@ export function gradientPassStatistics<P extends PyTree>(c: CurvatureConfig, cur
  */
 export function refreshCurvature<P extends PyTree>(
   owner: string, approximation: Approximation, c: CurvatureConfig, state: EstimatorState, params: P, grad: P, ctx: UpdateContext<P>, damping: number,
-  requested?: StatisticsRequest,
+  requested?: StatisticsRequest, holdDamping = false,
 ): EstimatorState {
   const obj = ctx.objective;
   const first = state.blocks.length === 0;
@@ -319,7 +322,7 @@ export function refreshCurvature<P extends PyTree>(
   // broadcast (round-robin, as KFAC-JAX does); otherwise every rank folds its (identical) statistics.
   const comm = communicatorOf(ctx.objective);
   const r = updateEstimator(s, params, stats, {
-    decay: c.curvatureDecay, recomputeInverses, inverseMethod: c.inverseMethod, damping,
+    decay: c.curvatureDecay, recomputeInverses, inverseMethod: c.inverseMethod, damping, holdDamping,
     mapBlocks: comm === undefined ? undefined : (blocks, f) => mapRoundRobin(blocks, f, comm, recomputeInverses),
   });
   ctx.events.push(...r.events);
@@ -421,7 +424,10 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
       const boost = faultBoostOf(state.faultBoost);
       const lambda = clamp(lmDamping * boost);
       const eta = hasKfacStatistics(obj) ? obj.l2 : 0;
-      const curvature = refreshCurvature(owner, approximation, o, state.curvature, params, g, ctx, lambda + eta, requested);
+      // Cholesky inverses keep the λ of their last refresh (every inverseUpdatePeriod steps) while
+      // the LM rule moves λ, as kfac-jax: a refresh costs about four SGD steps and λ moves every
+      // T₁ = 5 steps. Under a fault boost they take the boosted λ at once.
+      const curvature = refreshCurvature(owner, approximation, o, state.curvature, params, g, ctx, lambda + eta, requested, boost === 1);
       const u = preconditionTree(curvature, g, lambda + eta);
       if (!treeIsFinite(u)) {
         ctx.rejected = `${owner}: non-finite preconditioned gradient; step rejected, damping unchanged`;
