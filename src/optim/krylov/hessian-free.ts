@@ -26,13 +26,15 @@
  * the hidden states (from the objective, see `structural-damping.ts`), μ = weight·λ.
  * Cost per step: ~(CG iterations) curvature products + (backtracking + line search) evaluations.
  */
-import type { PyTree } from '../../autodiff/pytree.js';
+import { treeMap, type PyTree } from '../../autodiff/pytree.js';
+import { add, pow } from '../../tensor/ops.js';
 import { cg } from '../../curvature/cg.js';
 import { fromObjective } from '../../curvature/operators/from-objective.js';
 import { checkStructuralDamping, structuralDampingTerm, type StructuralDampingOption } from './structural-damping.js';
 import { cgPreconditioner } from '../../curvature/lowrank/nystrom.js';
 import { createOptimizer } from '../optimizer.js';
-import { treeAxpby, treeIsFinite, treeMapValues, treeMul, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import { tidy } from '../../tensor/scope.js';
+import { treeAxpby, treeIsFinite, treeMul, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from '../fault-damping.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from '../types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from '../validate.js';
@@ -68,6 +70,13 @@ export interface HessianFreeOptions {
   curvatureFraction?: number;
   /** CG backtracking, default on. */
   backtracking?: boolean;
+  /**
+   * Which batch the trial losses (CG backtracking, ρ, the line search) are evaluated on:
+   * 'batch' (default), the gradient's batch; 'curvature', the curvature sub-batch, as Martens &
+   * Sutskever (2012) and Kiros (2013) do for mini-batch HF — each trial then costs a forward pass
+   * on `curvatureFraction` of the batch, plus one for the loss at the current point.
+   */
+  evaluateOn?: 'batch' | 'curvature';
   /** Armijo line search on the step, default on; constant c and shrink factor. */
   lineSearch?: boolean;
   armijoC?: number;
@@ -93,7 +102,7 @@ export interface HessianFreeState<P extends PyTree> {
 }
 
 const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgDecay',
-  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'curvatureFraction', 'backtracking', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
+  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'curvatureFraction', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
 
 function resolve(options: HessianFreeOptions) {
   const o = 'hessianFree';
@@ -116,6 +125,7 @@ function resolve(options: HessianFreeOptions) {
     preconditionerExponent: checkNumber(o, 'preconditionerExponent', options.preconditionerExponent ?? 0.75, { min: 0, max: 1 }),
     curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
     backtracking: checkBoolean(o, 'backtracking', options.backtracking ?? true),
+    evaluateOn: checkChoice(o, 'evaluateOn', options.evaluateOn ?? 'batch', ['batch', 'curvature'] as const),
     lineSearch: checkBoolean(o, 'lineSearch', options.lineSearch ?? true),
     armijoC: checkNumber(o, 'armijoC', options.armijoC ?? 1e-2, { min: 0, max: 1, maxExclusive: true }),
     armijoShrink: checkNumber(o, 'armijoShrink', options.armijoShrink ?? 0.8, { min: 0, max: 1, minExclusive: true, maxExclusive: true }),
@@ -163,8 +173,9 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         precond = cgPreconditioner('nystrom', curvature, { rank: Math.min(o.nystromRank, curvature.size), seed: ctx.step, damping: lambda });
       } else if (o.preconditioner && curvObj.diagEmpiricalFisher) {
         const diag = curvObj.diagEmpiricalFisher(params);
-        // The reciprocal of (diag + λ)^α once; each CG iteration is then one kernel product.
-        const inv = treeMapValues(diag, (d) => 1 / Math.pow(d + lambda, o.preconditionerExponent));
+        // (diag + λ)^(−α) once, by kernels (a per-element callback cost 75 ms a step on a
+        // million parameters); each CG iteration is then one kernel product.
+        const inv = treeMap(diag, (d) => tidy(() => pow(add(d, lambda), -o.preconditionerExponent)));
         precond = (r) => treeMul(r, inv);
       } else if (o.preconditioner && ctx.step === 0) {
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
@@ -185,15 +196,22 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         return [treeZerosLike(g), state];
       }
       if (solved.negativeCurvature) ctx.events.push(`CG met non-positive curvature ${solved.negativeCurvature.curvature.toExponential(3)} at iteration ${solved.negativeCurvature.iteration}`);
+      // Trial losses on the gradient's batch, or on the curvature sub-batch (mini-batch HF):
+      // then the loss at θ on that sub-batch is the reference for ρ and the line search.
+      const onCurvature = o.evaluateOn === 'curvature' && curvObj !== obj;
+      const evalObj = onCurvature ? curvObj : obj;
+      const f0 = onCurvature ? valueAt(curvObj, params, ctx.counters) : ctx.loss;
+      // A trial point's loss; the point itself is released unless it becomes the step.
+      const lossAt = (alpha: number, step: P): number => tidy(() => valueAt(evalObj, treeAxpby(1, params, alpha, step), ctx.counters));
       // CG backtracking (Martens 2010, sec. 4.6): from the last iterate, step back while f decreases.
       const cands = o.backtracking ? solved.iterates : [solved.iterates[solved.iterates.length - 1]];
       let k = cands.length - 1;
       let p = cands[k].x;
       let phi = cands[k].phi;
-      let f = valueAt(obj, treeAxpby(1, params, 1, p), ctx.counters);
+      let f = lossAt(1, p);
       while (k > 0 && Number.isFinite(f)) {
         const prev = cands[k - 1];
-        const fPrev = valueAt(obj, treeAxpby(1, params, 1, prev.x), ctx.counters);
+        const fPrev = lossAt(1, prev.x);
         if (!(fPrev < f)) break;
         k--;
         p = prev.x;
@@ -207,7 +225,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       }
       // Levenberg–Marquardt adjustment from the reduction ratio against the model CG minimized
       // (ρ NaN, a bad model, when CG predicted no decrease).
-      const rho = phi < 0 ? (f - ctx.loss) / phi : NaN;
+      const rho = phi < 0 ? (f - f0) / phi : NaN;
       let damping = state.damping;
       if (!(rho >= o.rhoLow)) damping = state.damping * o.dampingIncrease;
       else if (rho > o.rhoHigh) damping = state.damping * o.dampingDecrease;
@@ -219,19 +237,22 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       let fNew = f;
       if (o.lineSearch) {
         let steps = 0;
-        while (!(fNew <= ctx.loss + o.armijoC * alpha * slope) && steps < o.maxLineSearchSteps) {
+        while (!(fNew <= f0 + o.armijoC * alpha * slope) && steps < o.maxLineSearchSteps) {
           alpha *= o.armijoShrink;
-          fNew = valueAt(obj, treeAxpby(1, params, alpha, p), ctx.counters);
+          fNew = lossAt(alpha, p);
           steps++;
         }
-        if (!(fNew <= ctx.loss + o.armijoC * alpha * slope)) {
+        if (!(fNew <= f0 + o.armijoC * alpha * slope)) {
           ctx.events.push('hessianFree: no sufficient decrease along the CG step; no step taken');
           return [treeZerosLike(g), { damping: clampDamping(state.damping * o.dampingIncrease), previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
         }
       }
+      const newState = { damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost };
+      // A loss on the sub-batch is not the batch's loss at the new point: the driver gets none.
+      if (onCurvature) return [treeScale(alpha, p), newState];
       const next = treeAxpby(1, params, alpha, p);
       ctx.accepted = { params: next, loss: fNew };
-      return [treeScale(alpha, p), { damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
+      return [treeScale(alpha, p), newState];
     },
   };
 }
