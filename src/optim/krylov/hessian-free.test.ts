@@ -129,6 +129,46 @@ describe('Hessian-free', () => {
     assert.ok(Math.abs(s2.damping - 1.5e-6) < 1e-18);
   });
 
+  it("evaluateOn: 'curvature' judges the step (ρ, backtracking) by losses on the curvature sub-batch alone", () => {
+    const { obj } = quadratic(6);
+    const x0 = tensor([0.3, -0.2, 0.1, 0.5, -0.4, 0.2], undefined, f64);
+    // The sub-batch's loss is twice the batch's: ρ measured on it is twice ρ measured on the batch.
+    const calls = { batch: 0, sub: 0, fractions: [] as number[] };
+    const batchValue = (x: Tensor) => {
+      calls.batch++;
+      return (obj.value as (x: Tensor) => number)(x);
+    };
+    const sub: Objective<Tensor> = { ...obj, value: (x) => {
+      calls.sub++;
+      return 2 * (obj.value as (x: Tensor) => number)(x);
+    } };
+    const probe: Objective<Tensor> = { ...obj, value: batchValue, subsample: (fraction) => {
+      calls.fractions.push(fraction);
+      return sub;
+    } };
+    const run = (evaluateOn: 'batch' | 'curvature') => {
+      const opt = hessianFree<Tensor>({ damping: 1, preconditioner: false, lineSearch: false, cgMaxIter: 3, curvatureFraction: 0.5, evaluateOn });
+      calls.batch = 0;
+      calls.sub = 0;
+      const r = opt.step(x0, opt.init(x0), probe);
+      assert.ok(r.info.accepted);
+      return { rho: (r.state.inner as { rho: number }).rho, newLoss: r.info.newLoss, ...calls };
+    };
+    const onBatch = run('batch');
+    const onSub = run('curvature');
+    assert.ok(Number.isFinite(onBatch.rho) && onBatch.rho > 0, `rho ${onBatch.rho}`);
+    assert.ok(Math.abs(onSub.rho - 2 * onBatch.rho) < 1e-9 * Math.abs(onBatch.rho), `rho ${onSub.rho} vs 2 × ${onBatch.rho}`);
+    // Trials and the reference loss on the sub-batch; the batch's value is never asked for.
+    assert.equal(onSub.batch, 0);
+    assert.ok(onSub.sub >= 2, `sub-batch evaluations ${onSub.sub}`);
+    assert.equal(onBatch.sub, 0);
+    // A sub-batch loss is not the batch's loss at the new point: the driver is given none.
+    assert.equal(onSub.newLoss, undefined);
+    assert.ok(onBatch.newLoss !== undefined);
+    assert.deepEqual(calls.fractions, [0.5, 0.5]);
+    assert.throws(() => hessianFree({ evaluateOn: 'test' as never }), /option 'evaluateOn' must be one of 'batch', 'curvature'/);
+  });
+
   it('CG backtracking returns the best stored iterate', () => {
     const { obj } = quadratic(30);
     // Objective values seen by backtracking: a function that prefers earlier iterates (far steps are penalised).
