@@ -66,6 +66,13 @@ export interface HessianFreeOptions {
   /** Sketch size of the Nyström preconditioner (default 20 curvature products per step). */
   nystromRank?: number;
   preconditionerExponent?: number;
+  /**
+   * Average the diagonal preconditioner's empirical-Fisher diagonal over steps: an exponential
+   * moving average with this decay β (bias-corrected, as Adam's second moment), default 0 (each
+   * step's own diagonal). On small curvature batches one batch's diagonal is noisy; β = 0.9
+   * averages about ten. The average lives in the state (one parameter-sized tree).
+   */
+  preconditionerDecay?: number;
   /** Fraction of the batch for curvature products, default 1. */
   curvatureFraction?: number;
   /** CG backtracking, default on. */
@@ -102,7 +109,7 @@ export interface HessianFreeState<P extends PyTree> {
 }
 
 const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgDecay',
-  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'curvatureFraction', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
+  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'preconditionerDecay', 'curvatureFraction', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
 
 function resolve(options: HessianFreeOptions) {
   const o = 'hessianFree';
@@ -123,6 +130,7 @@ function resolve(options: HessianFreeOptions) {
     preconditioner: options.preconditioner === 'nystrom' ? 'nystrom' as const : checkBoolean(o, 'preconditioner', options.preconditioner ?? true),
     nystromRank: checkNumber(o, 'nystromRank', options.nystromRank ?? 20, { min: 1, integer: true }),
     preconditionerExponent: checkNumber(o, 'preconditionerExponent', options.preconditionerExponent ?? 0.75, { min: 0, max: 1 }),
+    preconditionerDecay: checkNumber(o, 'preconditionerDecay', options.preconditionerDecay ?? 0, { min: 0, max: 1, maxExclusive: true }),
     curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
     backtracking: checkBoolean(o, 'backtracking', options.backtracking ?? true),
     evaluateOn: checkChoice(o, 'evaluateOn', options.evaluateOn ?? 'batch', ['batch', 'curvature'] as const),
@@ -132,6 +140,7 @@ function resolve(options: HessianFreeOptions) {
     maxLineSearchSteps: checkNumber(o, 'maxLineSearchSteps', options.maxLineSearchSteps ?? 60, { min: 1, integer: true }),
     structuralDamping: checkStructuralDamping(o, options.structuralDamping),
   };
+  if (r.preconditionerDecay > 0 && r.preconditioner !== true) throw new RangeError(`${o}: option 'preconditionerDecay' averages the diagonal preconditioner; it needs preconditioner: true, got ${JSON.stringify(r.preconditioner)}`);
   if (r.rhoLow >= r.rhoHigh) throw new RangeError(`${o}: option 'rhoLow' (${r.rhoLow}) must be below 'rhoHigh' (${r.rhoHigh})`);
   if (r.minDamping > r.maxDamping) throw new RangeError(`${o}: option 'minDamping' (${r.minDamping}) exceeds 'maxDamping' (${r.maxDamping})`);
   if (r.damping < r.minDamping || r.damping > r.maxDamping) throw new RangeError(`${o}: option 'damping' (${r.damping}) must lie within [minDamping, maxDamping] = [${r.minDamping}, ${r.maxDamping}]`);
@@ -148,7 +157,10 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
   const clampDamping = (l: number) => Math.min(o.maxDamping, Math.max(o.minDamping, l));
   return {
     name: 'hessianFree',
-    init: (params) => ({ damping: o.damping, previous: treeZerosLike(params), cgIterations: 0, rho: NaN, faultBoost: 1 }),
+    init: (params) => ({
+      damping: o.damping, previous: treeZerosLike(params), cgIterations: 0, rho: NaN, faultBoost: 1,
+      ...(o.preconditionerDecay > 0 ? { fisherDiagonal: treeZerosLike(params), fisherDiagonalWeight: 0 } : {}),
+    }),
     update: (g, state, params, ctx: UpdateContext<P>) => {
       const obj = ctx.objective;
       if (treeVdot(g, g) === 0) {
@@ -169,10 +181,20 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       const structural = structuralDampingTerm(o.structuralDamping, curvObj, params, lambda);
       if (structural !== undefined) B = B.plus(structural);
       let precond: ((r: P) => P) | undefined;
+      // The updated average of the Fisher diagonal (preconditionerDecay), kept only by accepted steps.
+      let averaged: { fisherDiagonal: P; fisherDiagonalWeight: number } | Record<string, never> = {};
       if (o.preconditioner === 'nystrom') {
         precond = cgPreconditioner('nystrom', curvature, { rank: Math.min(o.nystromRank, curvature.size), seed: ctx.step, damping: lambda });
       } else if (o.preconditioner && curvObj.diagEmpiricalFisher) {
-        const diag = curvObj.diagEmpiricalFisher(params);
+        let diag = curvObj.diagEmpiricalFisher(params);
+        if (o.preconditionerDecay > 0) {
+          // d ← βd + (1−β)·diag, weight w ← βw + (1−β); the estimate d/w is unbiased from step one.
+          const beta = o.preconditionerDecay;
+          const weight = beta * (state.fisherDiagonalWeight as number) + (1 - beta);
+          const sum = treeAxpby(beta, state.fisherDiagonal as P, 1 - beta, diag);
+          averaged = { fisherDiagonal: sum, fisherDiagonalWeight: weight };
+          diag = treeScale(1 / weight, sum);
+        }
         // (diag + λ)^(−α) once, by kernels (a per-element callback cost 75 ms a step on a
         // million parameters); each CG iteration is then one kernel product.
         const inv = treeMap(diag, (d) => tidy(() => pow(add(d, lambda), -o.preconditionerExponent)));
@@ -244,10 +266,10 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         }
         if (!(fNew <= f0 + o.armijoC * alpha * slope)) {
           ctx.events.push('hessianFree: no sufficient decrease along the CG step; no step taken');
-          return [treeZerosLike(g), { damping: clampDamping(state.damping * o.dampingIncrease), previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
+          return [treeZerosLike(g), { ...state, damping: clampDamping(state.damping * o.dampingIncrease), previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
         }
       }
-      const newState = { damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost };
+      const newState = { ...state, damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost, ...averaged };
       // A loss on the sub-batch is not the batch's loss at the new point: the driver gets none.
       if (onCurvature) return [treeScale(alpha, p), newState];
       const next = treeAxpby(1, params, alpha, p);
