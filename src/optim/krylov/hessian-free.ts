@@ -24,7 +24,14 @@
  * Structural damping (Martens & Sutskever 2011) for recurrent nets: `structuralDamping`
  * adds μ·S(θ)v to the curvature product, S the Gauss-Newton matrix of a penalty on changes of
  * the hidden states (from the objective, see `structural-damping.ts`), μ = weight·λ.
- * Cost per step: ~(CG iterations) curvature products + (backtracking + line search) evaluations.
+ * Mini-batch HF (Martens & Sutskever 2012; Kiros 2013): give the step a mini-batch objective
+ * (the gradient's batch), `curvatureFraction` of it for the curvature, a small `cgMaxIter`, and
+ * `evaluateOn: 'curvature'` so that the trial losses cost forward passes on the sub-batch only.
+ * Cost per step, in passes over the batch (B) and the curvature sub-batch (C): one forward and
+ * backward on B (the gradient); with the diagonal preconditioner one more on C; one forward on C
+ * (the linearization), then one linear forward and backward on C per CG iteration (one more for
+ * a warm start); one forward per backtracking or line-search trial, on B or (evaluateOn
+ * 'curvature') on C plus one for the loss at θ there.
  */
 import { treeMap, type PyTree } from '../../autodiff/pytree.js';
 import { add, pow } from '../../tensor/ops.js';
