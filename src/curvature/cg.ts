@@ -15,7 +15,14 @@
  */
 import type { PyTree } from '../autodiff/pytree.js';
 import { treeAxpby, treeScale, treeSub, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
+import { treeLeaves } from '../autodiff/pytree.js';
+import { tidy } from '../tensor/scope.js';
 import { LinearOperator } from './operators/linear-operator.js';
+
+/** Give a vector this solver made back to the pool (it must be referenced nowhere else). */
+function release(v: PyTree): void {
+  for (const t of treeLeaves(v)) if (!t.isDisposed) t.dispose();
+}
 
 export interface CgOptions<P extends PyTree> {
   /** Starting point (warm start), default 0. */
@@ -103,26 +110,40 @@ export function conjugateGradient<P extends PyTree>(apply: (v: P) => P, b: P, op
   let reason: CgResult<P>['reason'] = 'max-iterations';
   let negativeCurvature: CgResult<P>['negativeCurvature'];
   let i = 0;
+  // Each iteration's temporaries (A·p, the preconditioned residual, the replaced x, r, p) go
+  // back to the pool at once: a solve of 100 iterations on a million parameters otherwise holds
+  // a gigabyte of dead vectors, and fresh buffers cost more in page faults than the arithmetic.
   while (i < maxIter) {
-    const ap = apply(p);
-    const pap = treeVdot(p, ap);
-    if (!(pap > 0) || !Number.isFinite(pap)) {
+    const out = tidy(() => {
+      const ap = apply(p);
+      const pap = treeVdot(p, ap);
+      if (!(pap > 0) || !Number.isFinite(pap)) return { stop: pap };
+      const alpha = ry / pap;
+      return { x: treeAxpby(1, x, alpha, p), r: treeAxpby(1, r, alpha, ap) };
+    });
+    if (out.x === undefined || out.r === undefined) {
+      const pap = out.stop as number;
       if (Number.isFinite(pap)) negativeCurvature = { iteration: i, curvature: pap };
       reason = Number.isFinite(pap) ? 'negative-curvature' : 'breakdown';
       break;
     }
-    const alpha = ry / pap;
-    x = treeAxpby(1, x, alpha, p);
-    r = treeAxpby(1, r, alpha, ap);
+    const xOld = x;
+    const rOld = r;
+    x = out.x;
+    r = out.r;
+    release(rOld);
     i++;
-    const phi = phiOf(x, r);
+    const phi = tidy(() => phiOf(x, r));
     phis.push(phi);
     options.onIteration?.(i, phi);
+    const stored = iterates.length > 0 && iterates[iterates.length - 1].x === xOld;
     if (gamma > 0 && i >= nextStore) {
       iterates.push({ iteration: i, x, phi });
       storeIndex++;
       nextStore = Math.max(nextStore + 1, Math.ceil(Math.pow(gamma, storeIndex)));
     }
+    // The previous x is ours (not the caller's x0) and no stored iterate holds it: release it.
+    if (!stored && xOld !== options.x0) release(xOld);
     if (m !== undefined) {
       const k = Math.max(m.minWindow, Math.ceil(m.fraction * i));
       if (i > k && phi < 0 && (phi - phis[i - k]) / phi < k * m.epsilon) {
@@ -134,14 +155,18 @@ export function conjugateGradient<P extends PyTree>(apply: (v: P) => P, b: P, op
       reason = 'tolerance';
       break;
     }
-    const yNew = precond(r);
-    const ryNew = treeVdot(r, yNew);
-    if (!Number.isFinite(ryNew)) {
+    const next = tidy(() => {
+      const yNew = precond(r);
+      const ryNew = treeVdot(r, yNew);
+      return Number.isFinite(ryNew) ? { p: treeAxpby(-1, yNew, ryNew / ry, p), ry: ryNew } : { ry: ryNew };
+    });
+    if (next.p === undefined) {
       reason = 'breakdown';
       break;
     }
-    p = treeAxpby(-1, yNew, ryNew / ry, p);
-    ry = ryNew;
+    release(p);
+    p = next.p;
+    ry = next.ry;
   }
   const phi = phis[phis.length - 1];
   if (iterates.length === 0 || iterates[iterates.length - 1].iteration !== i) iterates.push({ iteration: i, x, phi });

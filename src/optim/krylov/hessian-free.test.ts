@@ -129,6 +129,78 @@ describe('Hessian-free', () => {
     assert.ok(Math.abs(s2.damping - 1.5e-6) < 1e-18);
   });
 
+  it("evaluateOn: 'curvature' judges the step (ρ, backtracking) by losses on the curvature sub-batch alone", () => {
+    const { obj } = quadratic(6);
+    const x0 = tensor([0.3, -0.2, 0.1, 0.5, -0.4, 0.2], undefined, f64);
+    // The sub-batch's loss is twice the batch's: ρ measured on it is twice ρ measured on the batch.
+    const calls = { batch: 0, sub: 0, fractions: [] as number[] };
+    const batchValue = (x: Tensor) => {
+      calls.batch++;
+      return (obj.value as (x: Tensor) => number)(x);
+    };
+    const sub: Objective<Tensor> = { ...obj, value: (x) => {
+      calls.sub++;
+      return 2 * (obj.value as (x: Tensor) => number)(x);
+    } };
+    const probe: Objective<Tensor> = { ...obj, value: batchValue, subsample: (fraction) => {
+      calls.fractions.push(fraction);
+      return sub;
+    } };
+    const run = (evaluateOn: 'batch' | 'curvature') => {
+      const opt = hessianFree<Tensor>({ damping: 1, preconditioner: false, lineSearch: false, cgMaxIter: 3, curvatureFraction: 0.5, evaluateOn });
+      calls.batch = 0;
+      calls.sub = 0;
+      const r = opt.step(x0, opt.init(x0), probe);
+      assert.ok(r.info.accepted);
+      return { rho: (r.state.inner as { rho: number }).rho, newLoss: r.info.newLoss, ...calls };
+    };
+    const onBatch = run('batch');
+    const onSub = run('curvature');
+    assert.ok(Number.isFinite(onBatch.rho) && onBatch.rho > 0, `rho ${onBatch.rho}`);
+    assert.ok(Math.abs(onSub.rho - 2 * onBatch.rho) < 1e-9 * Math.abs(onBatch.rho), `rho ${onSub.rho} vs 2 × ${onBatch.rho}`);
+    // Trials and the reference loss on the sub-batch; the batch's value is never asked for.
+    assert.equal(onSub.batch, 0);
+    assert.ok(onSub.sub >= 2, `sub-batch evaluations ${onSub.sub}`);
+    assert.equal(onBatch.sub, 0);
+    // A sub-batch loss is not the batch's loss at the new point: the driver is given none.
+    assert.equal(onSub.newLoss, undefined);
+    assert.ok(onBatch.newLoss !== undefined);
+    assert.deepEqual(calls.fractions, [0.5, 0.5]);
+    assert.throws(() => hessianFree({ evaluateOn: 'test' as never }), /option 'evaluateOn' must be one of 'batch', 'curvature'/);
+  });
+
+  it('preconditionerDecay: CG is preconditioned by the bias-corrected average of the steps\' Fisher diagonals', () => {
+    const { obj } = quadratic(6);
+    const x0 = tensor([0.3, -0.2, 0.1, 0.5, -0.4, 0.2], undefined, f64);
+    const d1 = tensor([1, 4, 9, 0.5, 2, 3], undefined, f64);
+    const d2 = tensor([5, 1, 2, 8, 0.1, 1], undefined, f64);
+    const beta = 0.7;
+    // (β(1−β)d1 + (1−β)d2) / (1 − β²): the average the second step must use.
+    const avg = treeScale(1 / (1 - beta * beta), treeAxpby(beta * (1 - beta), d1, 1 - beta, d2));
+    const withDiagonals = (ds: Tensor[]): Objective<Tensor> => {
+      let k = 0;
+      return { ...obj, diagEmpiricalFisher: () => ds[Math.min(k++, ds.length - 1)] };
+    };
+    const twoSteps = (opt: ReturnType<typeof hessianFree<Tensor>>, first: Objective<Tensor>, second: Objective<Tensor>) => {
+      const r1 = opt.step(x0, opt.init(x0), first);
+      const r2 = opt.step(r1.params, r1.state, second);
+      assert.ok(r1.info.accepted && r2.info.accepted);
+      return { p1: r1.params, p2: r2.params, inner: r2.state.inner as Record<string, unknown> };
+    };
+    const common = { damping: 0.5, cgMaxIter: 4, lineSearch: false, backtracking: false } as const;
+    const averaged = withDiagonals([d1, d2]);
+    const a = twoSteps(hessianFree<Tensor>({ ...common, preconditionerDecay: beta }), averaged, averaged);
+    const b = twoSteps(hessianFree<Tensor>(common), withDiagonals([d1]), withDiagonals([avg]));
+    // The first step sees d1 itself (bias correction), the second the average.
+    assert.ok(treeNorm(treeSub(a.p1, b.p1)) < 1e-12, `first step differs by ${treeNorm(treeSub(a.p1, b.p1))}`);
+    assert.ok(treeNorm(treeSub(a.p2, b.p2)) < 1e-12, `second step differs by ${treeNorm(treeSub(a.p2, b.p2))}`);
+    assert.ok(Math.abs((a.inner.fisherDiagonalWeight as number) - (1 - beta * beta)) < 1e-15);
+    // Without averaging the state carries no diagonal.
+    assert.equal(b.inner.fisherDiagonal, undefined);
+    assert.throws(() => hessianFree({ preconditionerDecay: 1 }), /preconditionerDecay/);
+    assert.throws(() => hessianFree({ preconditionerDecay: 0.9, preconditioner: false }), /option 'preconditionerDecay' averages the diagonal preconditioner; it needs preconditioner: true/);
+  });
+
   it('CG backtracking returns the best stored iterate', () => {
     const { obj } = quadratic(30);
     // Objective values seen by backtracking: a function that prefers earlier iterates (far steps are penalised).

@@ -24,15 +24,24 @@
  * Structural damping (Martens & Sutskever 2011) for recurrent nets: `structuralDamping`
  * adds μ·S(θ)v to the curvature product, S the Gauss-Newton matrix of a penalty on changes of
  * the hidden states (from the objective, see `structural-damping.ts`), μ = weight·λ.
- * Cost per step: ~(CG iterations) curvature products + (backtracking + line search) evaluations.
+ * Mini-batch HF (Martens & Sutskever 2012; Kiros 2013): give the step a mini-batch objective
+ * (the gradient's batch), `curvatureFraction` of it for the curvature, a small `cgMaxIter`, and
+ * `evaluateOn: 'curvature'` so that the trial losses cost forward passes on the sub-batch only.
+ * Cost per step, in passes over the batch (B) and the curvature sub-batch (C): one forward and
+ * backward on B (the gradient); with the diagonal preconditioner one more on C; one forward on C
+ * (the linearization), then one linear forward and backward on C per CG iteration (one more for
+ * a warm start); one forward per backtracking or line-search trial, on B or (evaluateOn
+ * 'curvature') on C plus one for the loss at θ there.
  */
-import type { PyTree } from '../../autodiff/pytree.js';
+import { treeMap, type PyTree } from '../../autodiff/pytree.js';
+import { add, pow } from '../../tensor/ops.js';
 import { cg } from '../../curvature/cg.js';
 import { fromObjective } from '../../curvature/operators/from-objective.js';
 import { checkStructuralDamping, structuralDampingTerm, type StructuralDampingOption } from './structural-damping.js';
 import { cgPreconditioner } from '../../curvature/lowrank/nystrom.js';
 import { createOptimizer } from '../optimizer.js';
-import { treeAxpby, treeIsFinite, treeMapValues, treeMul, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import { tidy } from '../../tensor/scope.js';
+import { treeAxpby, treeIsFinite, treeMul, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from '../fault-damping.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from '../types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from '../validate.js';
@@ -64,10 +73,24 @@ export interface HessianFreeOptions {
   /** Sketch size of the Nyström preconditioner (default 20 curvature products per step). */
   nystromRank?: number;
   preconditionerExponent?: number;
+  /**
+   * Average the diagonal preconditioner's empirical-Fisher diagonal over steps: an exponential
+   * moving average with this decay β (bias-corrected, as Adam's second moment), default 0 (each
+   * step's own diagonal). On small curvature batches one batch's diagonal is noisy; β = 0.9
+   * averages about ten. The average lives in the state (one parameter-sized tree).
+   */
+  preconditionerDecay?: number;
   /** Fraction of the batch for curvature products, default 1. */
   curvatureFraction?: number;
   /** CG backtracking, default on. */
   backtracking?: boolean;
+  /**
+   * Which batch the trial losses (CG backtracking, ρ, the line search) are evaluated on:
+   * 'batch' (default), the gradient's batch; 'curvature', the curvature sub-batch, as Martens &
+   * Sutskever (2012) and Kiros (2013) do for mini-batch HF — each trial then costs a forward pass
+   * on `curvatureFraction` of the batch, plus one for the loss at the current point.
+   */
+  evaluateOn?: 'batch' | 'curvature';
   /** Armijo line search on the step, default on; constant c and shrink factor. */
   lineSearch?: boolean;
   armijoC?: number;
@@ -93,7 +116,7 @@ export interface HessianFreeState<P extends PyTree> {
 }
 
 const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgDecay',
-  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'curvatureFraction', 'backtracking', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
+  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'preconditionerDecay', 'curvatureFraction', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
 
 function resolve(options: HessianFreeOptions) {
   const o = 'hessianFree';
@@ -114,14 +137,17 @@ function resolve(options: HessianFreeOptions) {
     preconditioner: options.preconditioner === 'nystrom' ? 'nystrom' as const : checkBoolean(o, 'preconditioner', options.preconditioner ?? true),
     nystromRank: checkNumber(o, 'nystromRank', options.nystromRank ?? 20, { min: 1, integer: true }),
     preconditionerExponent: checkNumber(o, 'preconditionerExponent', options.preconditionerExponent ?? 0.75, { min: 0, max: 1 }),
+    preconditionerDecay: checkNumber(o, 'preconditionerDecay', options.preconditionerDecay ?? 0, { min: 0, max: 1, maxExclusive: true }),
     curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
     backtracking: checkBoolean(o, 'backtracking', options.backtracking ?? true),
+    evaluateOn: checkChoice(o, 'evaluateOn', options.evaluateOn ?? 'batch', ['batch', 'curvature'] as const),
     lineSearch: checkBoolean(o, 'lineSearch', options.lineSearch ?? true),
     armijoC: checkNumber(o, 'armijoC', options.armijoC ?? 1e-2, { min: 0, max: 1, maxExclusive: true }),
     armijoShrink: checkNumber(o, 'armijoShrink', options.armijoShrink ?? 0.8, { min: 0, max: 1, minExclusive: true, maxExclusive: true }),
     maxLineSearchSteps: checkNumber(o, 'maxLineSearchSteps', options.maxLineSearchSteps ?? 60, { min: 1, integer: true }),
     structuralDamping: checkStructuralDamping(o, options.structuralDamping),
   };
+  if (r.preconditionerDecay > 0 && r.preconditioner !== true) throw new RangeError(`${o}: option 'preconditionerDecay' averages the diagonal preconditioner; it needs preconditioner: true, got ${JSON.stringify(r.preconditioner)}`);
   if (r.rhoLow >= r.rhoHigh) throw new RangeError(`${o}: option 'rhoLow' (${r.rhoLow}) must be below 'rhoHigh' (${r.rhoHigh})`);
   if (r.minDamping > r.maxDamping) throw new RangeError(`${o}: option 'minDamping' (${r.minDamping}) exceeds 'maxDamping' (${r.maxDamping})`);
   if (r.damping < r.minDamping || r.damping > r.maxDamping) throw new RangeError(`${o}: option 'damping' (${r.damping}) must lie within [minDamping, maxDamping] = [${r.minDamping}, ${r.maxDamping}]`);
@@ -138,7 +164,10 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
   const clampDamping = (l: number) => Math.min(o.maxDamping, Math.max(o.minDamping, l));
   return {
     name: 'hessianFree',
-    init: (params) => ({ damping: o.damping, previous: treeZerosLike(params), cgIterations: 0, rho: NaN, faultBoost: 1 }),
+    init: (params) => ({
+      damping: o.damping, previous: treeZerosLike(params), cgIterations: 0, rho: NaN, faultBoost: 1,
+      ...(o.preconditionerDecay > 0 ? { fisherDiagonal: treeZerosLike(params), fisherDiagonalWeight: 0 } : {}),
+    }),
     update: (g, state, params, ctx: UpdateContext<P>) => {
       const obj = ctx.objective;
       if (treeVdot(g, g) === 0) {
@@ -159,12 +188,23 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       const structural = structuralDampingTerm(o.structuralDamping, curvObj, params, lambda);
       if (structural !== undefined) B = B.plus(structural);
       let precond: ((r: P) => P) | undefined;
+      // The updated average of the Fisher diagonal (preconditionerDecay), kept only by accepted steps.
+      let averaged: { fisherDiagonal: P; fisherDiagonalWeight: number } | Record<string, never> = {};
       if (o.preconditioner === 'nystrom') {
         precond = cgPreconditioner('nystrom', curvature, { rank: Math.min(o.nystromRank, curvature.size), seed: ctx.step, damping: lambda });
       } else if (o.preconditioner && curvObj.diagEmpiricalFisher) {
-        const diag = curvObj.diagEmpiricalFisher(params);
-        // The reciprocal of (diag + λ)^α once; each CG iteration is then one kernel product.
-        const inv = treeMapValues(diag, (d) => 1 / Math.pow(d + lambda, o.preconditionerExponent));
+        let diag = curvObj.diagEmpiricalFisher(params);
+        if (o.preconditionerDecay > 0) {
+          // d ← βd + (1−β)·diag, weight w ← βw + (1−β); the estimate d/w is unbiased from step one.
+          const beta = o.preconditionerDecay;
+          const weight = beta * (state.fisherDiagonalWeight as number) + (1 - beta);
+          const sum = treeAxpby(beta, state.fisherDiagonal as P, 1 - beta, diag);
+          averaged = { fisherDiagonal: sum, fisherDiagonalWeight: weight };
+          diag = treeScale(1 / weight, sum);
+        }
+        // (diag + λ)^(−α) once, by kernels (a per-element callback cost 75 ms a step on a
+        // million parameters); each CG iteration is then one kernel product.
+        const inv = treeMap(diag, (d) => tidy(() => pow(add(d, lambda), -o.preconditionerExponent)));
         precond = (r) => treeMul(r, inv);
       } else if (o.preconditioner && ctx.step === 0) {
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
@@ -185,15 +225,22 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         return [treeZerosLike(g), state];
       }
       if (solved.negativeCurvature) ctx.events.push(`CG met non-positive curvature ${solved.negativeCurvature.curvature.toExponential(3)} at iteration ${solved.negativeCurvature.iteration}`);
+      // Trial losses on the gradient's batch, or on the curvature sub-batch (mini-batch HF):
+      // then the loss at θ on that sub-batch is the reference for ρ and the line search.
+      const onCurvature = o.evaluateOn === 'curvature' && curvObj !== obj;
+      const evalObj = onCurvature ? curvObj : obj;
+      const f0 = onCurvature ? valueAt(curvObj, params, ctx.counters) : ctx.loss;
+      // A trial point's loss; the point itself is released unless it becomes the step.
+      const lossAt = (alpha: number, step: P): number => tidy(() => valueAt(evalObj, treeAxpby(1, params, alpha, step), ctx.counters));
       // CG backtracking (Martens 2010, sec. 4.6): from the last iterate, step back while f decreases.
       const cands = o.backtracking ? solved.iterates : [solved.iterates[solved.iterates.length - 1]];
       let k = cands.length - 1;
       let p = cands[k].x;
       let phi = cands[k].phi;
-      let f = valueAt(obj, treeAxpby(1, params, 1, p), ctx.counters);
+      let f = lossAt(1, p);
       while (k > 0 && Number.isFinite(f)) {
         const prev = cands[k - 1];
-        const fPrev = valueAt(obj, treeAxpby(1, params, 1, prev.x), ctx.counters);
+        const fPrev = lossAt(1, prev.x);
         if (!(fPrev < f)) break;
         k--;
         p = prev.x;
@@ -207,7 +254,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       }
       // Levenberg–Marquardt adjustment from the reduction ratio against the model CG minimized
       // (ρ NaN, a bad model, when CG predicted no decrease).
-      const rho = phi < 0 ? (f - ctx.loss) / phi : NaN;
+      const rho = phi < 0 ? (f - f0) / phi : NaN;
       let damping = state.damping;
       if (!(rho >= o.rhoLow)) damping = state.damping * o.dampingIncrease;
       else if (rho > o.rhoHigh) damping = state.damping * o.dampingDecrease;
@@ -219,19 +266,22 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       let fNew = f;
       if (o.lineSearch) {
         let steps = 0;
-        while (!(fNew <= ctx.loss + o.armijoC * alpha * slope) && steps < o.maxLineSearchSteps) {
+        while (!(fNew <= f0 + o.armijoC * alpha * slope) && steps < o.maxLineSearchSteps) {
           alpha *= o.armijoShrink;
-          fNew = valueAt(obj, treeAxpby(1, params, alpha, p), ctx.counters);
+          fNew = lossAt(alpha, p);
           steps++;
         }
-        if (!(fNew <= ctx.loss + o.armijoC * alpha * slope)) {
+        if (!(fNew <= f0 + o.armijoC * alpha * slope)) {
           ctx.events.push('hessianFree: no sufficient decrease along the CG step; no step taken');
-          return [treeZerosLike(g), { damping: clampDamping(state.damping * o.dampingIncrease), previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
+          return [treeZerosLike(g), { ...state, damping: clampDamping(state.damping * o.dampingIncrease), previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
         }
       }
+      const newState = { ...state, damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost, ...averaged };
+      // A loss on the sub-batch is not the batch's loss at the new point: the driver gets none.
+      if (onCurvature) return [treeScale(alpha, p), newState];
       const next = treeAxpby(1, params, alpha, p);
       ctx.accepted = { params: next, loss: fNew };
-      return [treeScale(alpha, p), { damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
+      return [treeScale(alpha, p), newState];
     },
   };
 }
