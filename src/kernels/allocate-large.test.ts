@@ -8,7 +8,8 @@ import { describe, it } from 'node:test';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import assert from 'node:assert/strict';
-import { loadNativeKernels } from './native-backend.js';
+import { spawnSync } from 'node:child_process';
+import { loadNativeAddon, loadNativeKernels } from './native-backend.js';
 import { kernels } from './index.js';
 import { LARGE_BYTES, SLAB_BYTES, SLAB_MIN_BYTES, emptyPool } from '../tensor/memory.js';
 import { zeros, full } from '../tensor/tensor.js';
@@ -128,5 +129,22 @@ describe('allocateLarge (native)', { skip }, () => {
     const freed = 2048 * 7 / 8 * 32768;
     assert.ok(before - after > 0.5 * freed, `resident memory fell by ${((before - after) / 2 ** 20).toFixed(1)} MiB of ${(freed / 2 ** 20).toFixed(1)} MiB freed`);
     assert.equal(kept.length, 256);
+  });
+
+  const glibc = process.platform === 'linux' && (process.report?.getReport() as { header?: { glibcVersionRuntime?: string } } | undefined)?.header?.glibcVersionRuntime !== undefined;
+  const ownChoice = ['MALLOC_TRIM_THRESHOLD_', 'MALLOC_MMAP_THRESHOLD_', 'GLIBC_TUNABLES'].some((k) => process.env[k] !== undefined);
+
+  it('loading the addon fixes glibc\'s mmap and trim thresholds (mallopt accepted both)', { skip: (!glibc || ownChoice) && 'glibc with its default thresholds only' }, () => {
+    assert.equal(loadNativeAddon()?.mallocTuned, true);
+  });
+
+  it('a process that set its own malloc thresholds keeps them', { skip: !glibc && 'glibc only' }, () => {
+    const url = new URL('./native-backend.js', import.meta.url).href;
+    const r = spawnSync(process.execPath, ['--input-type=module', '-e', `import { loadNativeAddon } from '${url}'; console.log(JSON.stringify(loadNativeAddon()?.mallocTuned ?? null));`], {
+      env: { ...process.env, MALLOC_TRIM_THRESHOLD_: String(1 << 20) },
+      encoding: 'utf8',
+    });
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout.trim(), 'false');
   });
 });

@@ -61,6 +61,12 @@ export interface NativeAddon {
   allocateLarge(bytes: number): ArrayBuffer | null;
   /** Return the C heap's free pages to the system (optional: older builds lack it). */
   releaseFreeMemory?(): boolean;
+  /**
+   * Whether loading the addon fixed glibc's mmap and trim thresholds (32 and 64 MiB; see
+   * `TuneMalloc` in addon.cc): false off glibc or where the process set its own
+   * (MALLOC_TRIM_THRESHOLD_, MALLOC_MMAP_THRESHOLD_, GLIBC_TUNABLES).
+   */
+  readonly mallocTuned?: boolean;
   /** jit programs (optional: older builds lack them; see `Kernels.programCreate`). */
   programCreate?: Kernels['programCreate'];
   programBind?: Kernels['programBind'];
