@@ -216,6 +216,18 @@ function endEpoch(): void {
   }
 }
 
+/**
+ * Return the C heap's free pages if TRIM_INTERVAL_MS passed since the last return (for code
+ * that runs outside scopes, where no window ends: the slab allocator calls it now and then).
+ */
+export function releaseFreeMemoryDue(): void {
+  const now = Date.now();
+  if (now - lastRelease >= TRIM_INTERVAL_MS) {
+    lastRelease = now;
+    kernels().releaseFreeMemory?.();
+  }
+}
+
 export interface MemoryInfo {
   /**
    * Bytes in buffers of tensors that scopes manage: made inside `tidy`, a transformation or an

@@ -5,7 +5,7 @@
  * meets, and contiguity keeps every kernel a tight loop).
  */
 import type { DType, FloatArray } from '../kernels/types.js';
-import { currentScope, releaseBuffer, retainBuffer, takeBuffer, track } from './memory.js';
+import { currentScope, releaseBuffer, releaseFreeMemoryDue, retainBuffer, takeBuffer, track } from './memory.js';
 
 export type { DType, FloatArray } from '../kernels/types.js';
 export type Shape = readonly number[];
@@ -47,6 +47,8 @@ const SLAB_BYTES = 1 << 16;
 export const SLAB_MAX_BYTES = 1 << 12;
 let slab = new ArrayBuffer(0);
 let slabOffset = 0;
+/** Slabs made since the C heap was last offered to return its free pages (see below). */
+let slabsSinceCheck = 0;
 
 function slabArray(dtype: DType, size: number): FloatArray {
   const bytes = size * (dtype === 'float32' ? 4 : 8);
@@ -54,6 +56,12 @@ function slabArray(dtype: DType, size: number): FloatArray {
   if (slabOffset + need > slab.byteLength) {
     slab = new ArrayBuffer(SLAB_BYTES);
     slabOffset = 0;
+    // A loop of small ops outside every scope never ends a pool window, where free heap pages
+    // are otherwise returned; every 64 MiB of slabs, return them if the interval has passed.
+    if (++slabsSinceCheck === 1024) {
+      slabsSinceCheck = 0;
+      releaseFreeMemoryDue();
+    }
   }
   const off = slabOffset;
   slabOffset += need;
