@@ -6,7 +6,7 @@
 import type { BinaryOp, UnaryGradOp, UnaryOp } from '../kernels/types.js';
 import { Tensor, fmtShape, sameShape } from '../tensor/tensor.js';
 import { fusedDerivatives, unaryGrad } from '../tensor/fused.js';
-import { bindOpaque, differentiated } from './core.js';
+import { bind, bindOpaque, differentiated } from './core.js';
 import { add, cos, div, exp, greaterEqual, less, log, mul, neg, pow, sigmoid, sin, square, sub, sum, reshape, where, equal, greater } from './ops.js';
 
 /**
@@ -45,19 +45,63 @@ const FUSED_UNARY: { readonly [K in UnaryOp]?: { readonly op: UnaryGradOp; reado
 };
 
 /**
- * `ct · op'(x)` by one fused kernel, or null where the composed rule must run: when the
- * cotangent or the residual is a tracer, an enclosing transformation (grad of grad, jvp of
- * grad) differentiates this rule, which the fused kernel cannot be.
+ * `g · op'(x)` by one fused kernel, or null where the composed rule must run (no fused kernel
+ * for the op, the switch is off, or the shapes or dtypes differ). The reverse-mode rule passes
+ * the cotangent as `g`, the forward-mode rule the tangent. When neither `g` nor the residual is
+ * being differentiated, the kernel is applied opaquely (no derivative needed; jit records it);
+ * otherwise through the differentiable `unaryGrad` primitive, whose own rules (below and in
+ * vjp.ts/jvp.ts) let grad of grad, jvp of grad and linearize differentiate it again: one op
+ * where the composed rule took three (square, 1 − ·, ×), and fewer ops in its derivatives.
  */
-export function fusedUnaryVjp(op: UnaryOp, ct: Tensor, x: Tensor, y: Tensor): Tensor | null {
+export function fusedUnaryVjp(op: UnaryOp, g: Tensor, x: Tensor, y: Tensor): Tensor | null {
   const f = FUSED_UNARY[op];
   if (f === undefined || !fusedDerivatives.enabled) return null;
-  const residual = f.reads === 'x' ? x : y;
-  if (differentiated(ct) || differentiated(residual)) return null;
-  if (ct.dtype !== residual.dtype || !sameShape(ct.shape, residual.shape)) return null;
-  // Through bindOpaque, so that jit records the fused kernel (and replays the same bits).
-  return bindOpaque('unaryGrad', f.op, [residual, ct], fusedImpl);
+  return fusedFactor(f, g, x, y);
 }
+
+/**
+ * The forward-mode rule's fused product: as `fusedUnaryVjp`, except for softplus, whose factor
+ * σ(x) is transcendental. There the composed rule stays, so that a linearization computes σ(x)
+ * once, concretely, and its linear map applies products only (never an exp per application).
+ */
+export function fusedUnaryJvp(op: UnaryOp, t: Tensor, x: Tensor, y: Tensor): Tensor | null {
+  const f = FUSED_UNARY[op];
+  if (f === undefined || f.op === 'softplus' || !fusedDerivatives.enabled) return null;
+  return fusedFactor(f, t, x, y);
+}
+
+/**
+ * `g · φ(r)`, the factor of `unaryGrad`, for the derivative rules of `unaryGrad` itself:
+ * the fused primitive where φ is a polynomial in the residual (tanh, sigmoid, exp, relu),
+ * `g · σ(r)` composed for softplus (see `fusedUnaryJvp`).
+ */
+export function unaryGradFactor(op: UnaryGradOp, g: Tensor, r: Tensor): Tensor {
+  return op === 'softplus' ? mul(g, sigmoid(r)) : bind('unaryGrad', [g, r], { op });
+}
+
+function fusedFactor(f: { readonly op: UnaryGradOp; readonly reads: 'x' | 'y' }, g: Tensor, x: Tensor, y: Tensor): Tensor | null {
+  const residual = f.reads === 'x' ? x : y;
+  if (g.dtype !== residual.dtype || !sameShape(g.shape, residual.shape)) return null;
+  if (differentiated(g) || differentiated(residual)) return bind('unaryGrad', [g, residual], { op: f.op });
+  // Through bindOpaque, so that jit records the fused kernel (and replays the same bits).
+  return bindOpaque('unaryGrad', f.op, [residual, g], fusedImpl);
+}
+
+/**
+ * The derivative of the fused factor with respect to its residual: `unaryGrad(g, r) = g · φ(r)`
+ * has ∂/∂r = g · φ'(r). φ is 1 − y² (tanh), y(1 − y) (sigmoid), y (exp), σ(x) (softplus),
+ * [x > 0] (relu: φ' = 0, null). In differentiable ops, so that it can be differentiated again.
+ */
+export const UNARY_GRAD_SLOPES: { readonly [K in UnaryGradOp]: ((r: Tensor) => Tensor) | number | null } = {
+  tanh: (y) => mul(-2, y),
+  sigmoid: (y) => sub(1, mul(2, y)),
+  exp: 1,
+  softplus: (x) => {
+    const s = sigmoid(x);
+    return mul(s, sub(1, s));
+  },
+  relu: null,
+};
 
 const fusedImpl = ([r, g]: Tensor[], op: string): Tensor => unaryGrad(op as UnaryGradOp, r, g);
 

@@ -55,6 +55,10 @@ function intoFor(step: Step, shapeOf: (slot: number) => Shape, sizeOf: (slot: nu
     return ([r, g], out) => kernels().unaryGrad(op, r.data, g.data, out);
   }
   switch (step.prim) {
+    case 'unaryGrad': {
+      const { op } = step.params as PrimitiveParams['unaryGrad'];
+      return ([g, r], out) => kernels().unaryGrad(op, r.data, g.data, out);
+    }
     case 'unary': {
       const { op } = step.params as PrimitiveParams['unary'];
       return ([x], out) => unaryInto(op, x.data, out);

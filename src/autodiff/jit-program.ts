@@ -72,6 +72,10 @@ function encode(step: Step, shapeOf: (slot: number) => Shape): number[] | null {
     return op < 0 ? null : [4, d, op, ins[0], ins[1], out, n];
   }
   switch (step.prim) {
+    case 'unaryGrad': {
+      const op = UNARY_GRAD_OPS.indexOf((step.params as PrimitiveParams['unaryGrad']).op);
+      return op < 0 ? null : [4, d, op, ins[1], ins[0], out, n];
+    }
     case 'unary':
       return [1, d, UNARY_OPS.indexOf((step.params as PrimitiveParams['unary']).op), ins[0], out, n];
     case 'binary': {

@@ -236,6 +236,24 @@ describe('jit through nested reverse passes', () => {
     }
     assert.equal(jvg.jitInfo.replays, 2);
   });
+
+  it('records the differentiable fused derivative (hvp and grad of grad through tanh and sigmoid) as program steps, bit for bit', () => {
+    const rng = new Rng(13);
+    const w = rng.normal([6, 8], f64);
+    const f = (x: Tensor) => O.sum(O.sigmoid(O.matmul(O.tanh(O.matmul(x, w)), O.transpose(w))));
+    const hv = (x: Tensor, v: Tensor) => hvp(f, x, v);
+    const gg = (x: Tensor, v: Tensor) => grad((y: Tensor) => O.sum(O.mul(grad(f)(y), v)))(x);
+    for (const [name, fn] of [['hvp', hv], ['grad of grad', gg]] as const) {
+      const jf = jit(fn);
+      for (let call = 0; call < 4; call++) {
+        const x = rng.normal([40, 6], f64);
+        const v = rng.normal([40, 6], f64);
+        assertSameBits(jf(x, v), fn(x, v), `${name} call ${call}`);
+      }
+      const info = jf.jitInfo.plans[0];
+      if (kernels().programRun !== undefined) assert.equal(info.programSteps, info.steps, `${name}: every step (matmul, transpose as a flag, the fused primitive, products) in the program`);
+    }
+  });
 });
 
 describe('jit signatures, pytrees and constants', () => {

@@ -5,7 +5,7 @@
 import { Tensor, fmtShape, sameShape, zeros } from '../tensor/tensor.js';
 import { Tracer, bind, newLevel, releaseLevel, type Trace } from './core.js';
 import type { PrimitiveName, PrimitiveParams } from './primitives.js';
-import { BINARY_PARTIALS, UNARY_DERIVATIVES, scaleBy } from './derivatives.js';
+import { BINARY_PARTIALS, UNARY_DERIVATIVES, UNARY_GRAD_SLOPES, fusedUnaryJvp, scaleBy, unaryGradFactor } from './derivatives.js';
 import { add, broadcastTo, div, equal, exp, mul, reshape, sub, sum, where } from './ops.js';
 import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
 import { autoScope } from '../tensor/scope.js';
@@ -82,8 +82,18 @@ function extremum<K extends 'max' | 'min'>(prim: K): JvpRule<K> {
 export const JVP_RULES: { readonly [K in PrimitiveName]: JvpRule<K> } = {
   unary: ([x], [t], params) => {
     const y = bind('unary', [x], params);
+    if (t === null) return [y, null];
+    const fused = fusedUnaryJvp(params.op, t, x, y);
+    if (fused !== null) return [y, fused];
     const d = UNARY_DERIVATIVES[params.op];
-    return [y, d === null || t === null ? null : scaleBy(t, typeof d === 'number' ? d : d(x, y))];
+    return [y, d === null ? null : scaleBy(t, typeof d === 'number' ? d : d(x, y))];
+  },
+  unaryGrad: ([g, r], [tg, tr], params) => {
+    const y = bind('unaryGrad', [g, r], params);
+    const slope = UNARY_GRAD_SLOPES[params.op];
+    const dg = tg === null ? null : unaryGradFactor(params.op, tg, r);
+    const dr = tr === null || slope === null ? null : scaleBy(mul(tr, g), typeof slope === 'number' ? slope : slope(r));
+    return [y, addMaybe(dg, dr)];
   },
   binary: ([a, b], [ta, tb], params) => {
     const y = bind('binary', [a, b], params);

@@ -40,6 +40,7 @@ type Linearity = 'all' | 'one' | 'first' | 'sum' | 'branches' | 'none';
 
 const LINEARITY: { readonly [K in PrimitiveName]: Linearity | ((p: PrimitiveParams[K]) => Linearity) } = {
   unary: (p) => (p.op === 'neg' ? 'all' : 'none'),
+  unaryGrad: 'first',
   binary: (p) => (p.op === 'add' || p.op === 'sub' ? 'sum' : p.op === 'mul' ? 'one' : p.op === 'div' ? 'first' : 'none'),
   sum: 'all',
   max: 'none',
@@ -100,6 +101,7 @@ function inferShape<K extends PrimitiveName>(prim: K, inputs: Tensor[], params: 
   const p = params as Record<string, unknown>;
   switch (prim) {
     case 'unary':
+    case 'unaryGrad':
     case 'cast':
       return inputs[0].shape.slice();
     case 'binary':

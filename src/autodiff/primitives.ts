@@ -5,13 +5,14 @@
  * `jvp.ts` and `vjp.ts`, in tables typed over `PrimitiveName`, so a primitive without a rule
  * is a compile-time error.
  */
-import type { BinaryOp, DType, FloatArray, UnaryOp } from '../kernels/types.js';
+import type { BinaryOp, DType, FloatArray, UnaryGradOp, UnaryOp } from '../kernels/types.js';
 import { Tensor, allocateUninit } from '../tensor/tensor.js';
 import { kernels } from '../kernels/index.js';
 import * as T from '../tensor/ops.js';
 import * as S from '../tensor/shape-ops.js';
 import { matmul as matmulConcrete } from '../tensor/matmul.js';
 import * as C from '../tensor/conv.js';
+import { unaryGrad } from '../tensor/fused.js';
 
 type Pair2 = [number, number];
 export interface ConvGeometry { stride: Pair2; padding: Pair2; dilation: Pair2 }
@@ -19,6 +20,13 @@ export interface PoolGeometry { kernel: Pair2; stride: Pair2; padding: Pair2 }
 
 export interface PrimitiveParams {
   unary: { op: UnaryOp };
+  /**
+   * `g · op'(·)` by the fused kernel, inputs `[g, residual]` (the residual is the op's output for
+   * tanh, sigmoid and exp, its input for softplus and relu): the reverse-mode and forward-mode
+   * rules of those ops where an enclosing transformation differentiates the rule again (grad of
+   * grad, jvp of grad, linearize). Linear in g; its own rules are in vjp.ts and jvp.ts.
+   */
+  unaryGrad: { op: UnaryGradOp };
   binary: { op: BinaryOp };
   sum: { axes: number[]; keepdims: boolean };
   max: { axes: number[]; keepdims: boolean };
@@ -78,6 +86,7 @@ type Impl<K extends PrimitiveName> = (inputs: Tensor[], params: PrimitiveParams[
 
 export const IMPLS: { readonly [K in PrimitiveName]: Impl<K> } = {
   unary: ([x], p) => T.unaryOp(p.op, x),
+  unaryGrad: ([g, r], p) => unaryGrad(p.op, r, g),
   binary: ([a, b], p) => T.binaryOp(p.op, a, b),
   sum: ([x], p) => T.sum(x, p.axes, p.keepdims),
   max: ([x], p) => T.max(x, p.axes, p.keepdims),

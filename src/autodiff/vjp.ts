@@ -10,7 +10,7 @@ import { sliceAdjointAdd } from '../tensor/shape-ops.js';
 import { Tracer, bind, newLevel, releaseLevel, transformationActive, type Trace } from './core.js';
 import { DeadValues } from './dead-values.js';
 import type { PrimitiveName, PrimitiveParams } from './primitives.js';
-import { BINARY_PARTIALS, UNARY_DERIVATIVES, fusedUnaryVjp, scaleBy, unbroadcast } from './derivatives.js';
+import { BINARY_PARTIALS, UNARY_DERIVATIVES, UNARY_GRAD_SLOPES, fusedUnaryVjp, scaleBy, unaryGradFactor, unbroadcast } from './derivatives.js';
 import { add, broadcastTo, cast, div, equal, exp, mul, reshape, slice, sub, sum, transpose, where } from './ops.js';
 import { treeLeaves, treeUnflatten, type PyTree } from './pytree.js';
 import { openScope } from '../tensor/memory.js';
@@ -140,6 +140,14 @@ export const VJP_RULES: { readonly [K in PrimitiveName]: VjpRule<K> } = {
     if (fused !== null) return [fused];
     const d = UNARY_DERIVATIVES[params.op];
     return [d === null ? null : scaleBy(ct, typeof d === 'number' ? d : d(x, y))];
+  },
+  // unaryGrad(g, r) = g·φ(r): linear in g (the same kernel applied to ct), and ct·g·φ'(r) for r.
+  unaryGrad: (ct, [g, r], _y, params, needs) => {
+    const slope = UNARY_GRAD_SLOPES[params.op];
+    return [
+      needs[0] ? unaryGradFactor(params.op, ct, r) : null,
+      needs[1] && slope !== null ? scaleBy(mul(ct, g), typeof slope === 'number' ? slope : slope(r)) : null,
+    ];
   },
   binary: (ct, [a, b], y, params, needs) => {
     const p = BINARY_PARTIALS[params.op];
