@@ -9,7 +9,7 @@
  * Rounds are interleaved (ours, PyTorch, ours, ...) so that machine noise hits both; a figure is
  * the median (and the best) over every sample of every round, in wall time per call. Benchmarks
  * measure; they assert nothing. Options: --rounds=5, --calls=20000 (per sample, ops; grad runs
- * a tenth), --samples=3, --pinn=1 (PINN runs per side; 0 skips it), --adam=300, --lbfgs=300.
+ * a tenth), --samples=3, --pinn=3 (PINN runs per side, interleaved; the median is reported; 0 skips it), --adam=300, --lbfgs=300.
  */
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -38,7 +38,7 @@ const opt = (name: string, dflt: number): number => {
 const ROUNDS = Math.max(1, opt('rounds', 5));
 const CALLS = Math.max(1, opt('calls', 20000));
 const SAMPLES = Math.max(1, opt('samples', 3));
-const PINN_RUNS = opt('pinn', 1);
+const PINN_RUNS = opt('pinn', 3);
 const ADAM_STEPS = opt('adam', 300);
 const LBFGS_ITERS = opt('lbfgs', 300);
 
