@@ -32,6 +32,8 @@ for (const [optimizer, steps, warmup] of [['sgd', 2000, 400], ['adam', 1200, 300
     assert.ok(r.samples.length >= 4, `only ${r.samples.length} memory samples`);
     assert.ok(Number.isFinite(r.finalLoss));
     assert.ok(r.heapPer1000 < BOUND_MIB_PER_1000, `heap grew by ${r.heapPer1000.toFixed(3)} MiB per 1,000 steps (samples: ${r.samples.map((s) => `${s.step}:${s.heap.toFixed(2)}`).join(' ')})`);
+    // held: RSS after the C heap returned its free pages, read just after rss; never more (1 MiB of slack for stacks and code)
+    for (const s of r.samples) assert.ok(s.held <= s.rss + 1, `held ${s.held.toFixed(1)} MiB > rss ${s.rss.toFixed(1)} MiB at step ${s.step}`);
   });
 }
 

@@ -15,6 +15,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { OPTIMIZERS } from '../optim/registry.js';
 import { runOne } from './runner.js';
 import { table } from './util.js';
+import { kernels } from '../kernels/index.js';
 
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
@@ -30,6 +31,12 @@ export interface MemorySample {
   heapTotal: number;
   /** RSS that is neither V8's heap nor external memory: the C heap (malloc), code, stacks; MiB. */
   other: number;
+  /**
+   * RSS after the C heap returned its free pages too (native backend: malloc_trim), MiB: what
+   * the process holds, without the free pages glibc caches (up to its 64 MiB trim threshold,
+   * see addon.cc). Equal to rss where the backend cannot return pages.
+   */
+  held: number;
 }
 
 export interface SoakResult {
@@ -44,6 +51,8 @@ export interface SoakResult {
   externalPer1000: number;
   /** Spread of RSS over the samples after the warm-up: max / min - 1, in percent (issue 11: within ±5%, so 10). */
   rssBandPercent: number;
+  /** The same spread of `held`. */
+  heldBandPercent: number;
   finalLoss: number;
 }
 
@@ -52,7 +61,8 @@ function sample(step: number): MemorySample {
   const m = process.memoryUsage();
   // arrayBuffers is part of external (Node's docs), so external alone counts typed arrays once.
   const mib = (b: number) => b / 2 ** 20;
-  return { step, rss: mib(m.rss), heap: mib(m.heapUsed), external: mib(m.external), heapTotal: mib(m.heapTotal), other: mib(m.rss - m.heapTotal - m.external) };
+  const held = kernels().releaseFreeMemory?.() === true ? process.memoryUsage().rss : m.rss;
+  return { step, rss: mib(m.rss), heap: mib(m.heapUsed), external: mib(m.external), heapTotal: mib(m.heapTotal), other: mib(m.rss - m.heapTotal - m.external), held: mib(held) };
 }
 
 /** Slope of y over x by least squares (NaN with fewer than two distinct x). */
@@ -97,6 +107,7 @@ export function soakRun(problem: string, optimizer: string, steps: number, optio
     heapPer1000: slope(xs, samples.map((s) => s.heap)),
     externalPer1000: slope(xs, samples.map((s) => s.external)),
     rssBandPercent: band(samples.map((s) => s.rss)),
+    heldBandPercent: band(samples.map((s) => s.held)),
     finalLoss: record.final.trainLoss,
   };
 }
@@ -126,13 +137,14 @@ function main(argv: readonly string[]): void {
     const last = r.samples[r.samples.length - 1];
     const change = first !== undefined && last !== undefined ? `${(100 * (last.rss / first.rss - 1)).toFixed(1)}%` : '';
     const span = (f: (m: MemorySample) => number) => (first !== undefined && last !== undefined ? `${f(first).toFixed(1)} → ${f(last).toFixed(1)}` : '');
+    const heldChange = first !== undefined && last !== undefined ? `${(100 * (last.held / first.held - 1)).toFixed(1)}%` : '';
     const row = [o, r.steps, r.stopped, r.seconds.toFixed(0), r.samples.length, span((m) => m.rss), change, r.rssBandPercent.toFixed(1),
-      r.rssPer1000.toFixed(3), span((m) => m.heapTotal), r.heapPer1000.toFixed(3), span((m) => m.external), span((m) => m.other), r.finalLoss.toPrecision(3)];
+      span((m) => m.held), heldChange, r.heldBandPercent.toFixed(1), r.rssPer1000.toFixed(3), span((m) => m.heapTotal), r.heapPer1000.toFixed(3), span((m) => m.external), span((m) => m.other), r.finalLoss.toPrecision(3)];
     rows.push(row);
     console.log(row.join('  '));
   }
-  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS change', 'RSS band %', 'RSS MiB/1k', 'V8 heap committed MiB', 'heap used MiB/1k', 'external MiB', 'C heap etc. MiB', 'final loss'], rows)}`);
-  console.log('RSS band: max/min - 1 over the samples after the warm-up (issue 11: flat within ±5%). C heap etc.: RSS - V8 committed heap - external.');
+  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS change', 'RSS band %', 'held MiB', 'held change', 'held band %', 'RSS MiB/1k', 'V8 heap committed MiB', 'heap used MiB/1k', 'external MiB', 'C heap etc. MiB', 'final loss'], rows)}`);
+  console.log('RSS band: max/min - 1 over the samples after the warm-up (issue 11: flat within ±5%). held: RSS once the C heap also returned its free pages (malloc_trim), i.e. without what glibc caches. C heap etc.: RSS - V8 committed heap - external.');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
