@@ -379,6 +379,8 @@ describe('jit rejects what it cannot replay', () => {
     assert.throws(() => jit(3 as never), /jit: expected a function/);
     const jf = jit((x: Tensor) => x, { name: 'ident' });
     assert.throws(() => jf((() => 1) as never), /jit\(ident\): argument #0 is a function/);
+    const jg = jit((_x: Tensor, _p: unknown) => 1, { name: 'two' });
+    assert.throws(() => jg(tensor([1]), { a: [tensor([2]), new Map()] } as never), /jit\(two\): argument #1\.a\[1\] is a Map/);
     const t = tensor([1]);
     t.dispose();
     assert.throws(() => jf(t), /released/);

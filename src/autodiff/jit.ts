@@ -120,51 +120,61 @@ function isPlainObject(x: unknown): x is Record<string, unknown> {
   return proto === Object.prototype || proto === null;
 }
 
+/** What `signature` gathers while it walks the arguments (one object per call, no closures). */
+interface SignatureWalk {
+  readonly name: string;
+  readonly leaves: Tensor[];
+  traced: boolean;
+  /** The path to the current value (argument index first), turned into text only for an error. */
+  readonly path: (string | number)[];
+}
+
+function pathText(path: readonly (string | number)[]): string {
+  return path.map((p, i) => (i === 0 ? `#${p}` : typeof p === 'number' ? `[${p}]` : `.${p}`)).join('');
+}
+
+function walkSignature(t: unknown, w: SignatureWalk): string {
+  if (t instanceof Tensor) {
+    if (t._data === null) throw releasedError(w.name, t);
+    w.leaves.push(t);
+    if (t instanceof Tracer) w.traced = true;
+    return `${t.dtype === 'float32' ? 'f32' : 'f64'}[${t.shape.join(',')}]`;
+  }
+  if (Array.isArray(t)) {
+    let s = '[';
+    for (let i = 0; i < t.length; i++) {
+      w.path.push(i);
+      s += (i > 0 ? ',' : '') + walkSignature(t[i], w);
+      w.path.pop();
+    }
+    return `${s}]`;
+  }
+  if (isPlainObject(t)) {
+    let s = '{';
+    let first = true;
+    for (const k of Object.keys(t)) {
+      w.path.push(k);
+      s += `${first ? '' : ','}${JSON.stringify(k)}:${walkSignature(t[k], w)}`;
+      w.path.pop();
+      first = false;
+    }
+    return `${s}}`;
+  }
+  if (t === undefined) return 'u';
+  if (t === null || typeof t === 'number' || typeof t === 'string' || typeof t === 'boolean') return JSON.stringify(t) ?? String(t);
+  throw new TypeError(`${w.name}: argument ${pathText(w.path)} is ${typeof t === 'object' ? `a ${Object.getPrototypeOf(t)?.constructor?.name ?? 'object'}` : `a ${typeof t}`}; jit accepts pytrees of tensors, arrays, plain objects, numbers, strings, booleans and null (close over anything else)`);
+}
+
 /** The signature of the arguments, and their tensor leaves in order. */
 function signature(name: string, args: readonly unknown[]): { key: string; leaves: Tensor[]; traced: boolean } {
-  const leaves: Tensor[] = [];
-  let traced = false;
-  // The path to the current value, turned into text only for an error (this runs on every call).
-  const path: (string | number)[] = [];
-  const pathText = (): string => path.map((p) => (typeof p === 'number' ? `[${p}]` : p.startsWith('#') ? p : `.${p}`)).join('');
-  const walk = (t: unknown): string => {
-    if (t instanceof Tensor) {
-      if (t._data === null) throw releasedError(name, t);
-      leaves.push(t);
-      if (t instanceof Tracer) traced = true;
-      return `${t.dtype === 'float32' ? 'f32' : 'f64'}[${t.shape.join(',')}]`;
-    }
-    if (Array.isArray(t)) {
-      let s = '[';
-      for (let i = 0; i < t.length; i++) {
-        path.push(i);
-        s += (i > 0 ? ',' : '') + walk(t[i]);
-        path.pop();
-      }
-      return `${s}]`;
-    }
-    if (isPlainObject(t)) {
-      let s = '{';
-      let first = true;
-      for (const k of Object.keys(t)) {
-        path.push(k);
-        s += `${first ? '' : ','}${JSON.stringify(k)}:${walk(t[k])}`;
-        path.pop();
-        first = false;
-      }
-      return `${s}}`;
-    }
-    if (t === undefined) return 'u';
-    if (t === null || typeof t === 'number' || typeof t === 'string' || typeof t === 'boolean') return JSON.stringify(t) ?? String(t);
-    throw new TypeError(`${name}: argument ${pathText()} is ${typeof t === 'object' ? `a ${Object.getPrototypeOf(t)?.constructor?.name ?? 'object'}` : `a ${typeof t}`}; jit accepts pytrees of tensors, arrays, plain objects, numbers, strings, booleans and null (close over anything else)`);
-  };
+  const w: SignatureWalk = { name, leaves: [], traced: false, path: [] };
   let key = '';
   for (let i = 0; i < args.length; i++) {
-    path.push(`#${i}`);
-    key += (i > 0 ? '|' : '') + walk(args[i]);
-    path.pop();
+    w.path.push(i);
+    key += (i > 0 ? '|' : '') + walkSignature(args[i], w);
+    w.path.pop();
   }
-  return { key, leaves, traced };
+  return { key, leaves: w.leaves, traced: w.traced };
 }
 
 /** Rebuild a tree with its tensor leaves replaced in order (non-tensor leaves kept). */
