@@ -7,7 +7,8 @@
  * 1. statistics every `curvatureUpdatePeriod` steps — from the gradient's own pass when the
  *    objective offers it (`requestKfacStatistics`, every `modelObjective`: the same forward
  *    pass; 'empirical' the same backward pass too, 'true' one more backward pass on its
- *    residuals), else a forward + backward pass of the objective's `kfacStatistics`, folded into each layer's factors
+ *    residuals), else a forward + backward pass of the objective's `kfacStatistics` (always so on a
+ *    random sub-batch with `statisticsFraction` < 1), folded into each layer's factors
  *    A = E[ā āᵀ], G = E[ĝ ĝᵀ] by an EMA with ε_k = min(1 − 1/k, `curvatureDecay`); parameters
  *    without a tap get a `DiagonalBlock` (an objective without `kfacStatistics` gets only diagonal
  *    blocks, estimated by Hutchinson's v ⊙ (C v) with the objective's ggnvp, fisherVp or hvp);
@@ -31,7 +32,8 @@
  *    `stepRule: 'fixed'` (ACKTR, Wu et al. 2017): u = (F̆ + λI)⁻¹∇h, scaled by
  *    c = min(1, sqrt(klClip / (lr²·∇hᵀu))), heavy-ball momentum m ← μm + c·u, δ = −lr·m.
  * 5. Decoupled weight decay (`weightDecay`): δ −= wd·θ (fixed rule: lr·wd·θ), outside the model.
- * Every step evaluates h at the new point (one forward pass): a non-finite value rejects the
+ * Every step evaluates h at the new point (one forward pass; with `newPointEvaluation:
+ * 'adaptation' only the steps whose ρ the LM rule reads, and those under a fault boost): a non-finite value rejects the
  * step, parameters unchanged, and multiplies a transient boost of λ by `rejectDampingFactor`
  * (see `fault-damping.ts`: consecutive rejections compound, accepted steps undo it, the LM
  * damping itself is untouched, so sporadic faults never accumulate). A non-finite curvature
@@ -42,10 +44,11 @@
  *
  * Memory: per dense/conv layer the factors and their inverses (2·(in+1)² + 2·out²), plus two
  * parameter-sized trees (δ₀, the step). Cost per step: one forward pass and one ('empirical')
- * or two ('true') backward passes for the gradient and the statistics, 2 GEMMs per layer to
- * precondition, the 2×2 Gram matrix (two forward-mode passes) and one evaluation at the new
- * point ('quadraticModel'); plus the inverses (about n³ per n×n factor by Cholesky) amortized
- * over `inverseUpdatePeriod` steps.
+ * or two ('true') backward passes for the gradient and the statistics (with `statisticsFraction`
+ * f < 1: the gradient's forward and backward, then a forward and backward pass on f of the batch),
+ * 2 GEMMs per layer to precondition, the 2×2 Gram matrix (one linearized forward pass, on
+ * `modelFraction` of the batch) and one evaluation at the new point ('quadraticModel'); plus the
+ * inverses (about n³ per n×n factor by Cholesky) amortized over `inverseUpdatePeriod` steps.
  */
 import { treePaths, type PyTree } from '../../autodiff/pytree.js';
 import { Rng } from '../../tensor/random.js';
