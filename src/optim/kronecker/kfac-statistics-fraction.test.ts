@@ -15,6 +15,9 @@ import { assertClose } from '../../testing/helpers.js';
 import { statisticsSubset, type EstimatorState } from '../../curvature/kronecker-estimator.js';
 import type { KroneckerState } from '../../curvature/kronecker.js';
 import { kfacObjective } from './kfac-objective.js';
+import { modelObjective } from '../objective.js';
+import { distributedObjective } from '../../distributed/objective.js';
+import { localCommunicator } from '../../distributed/communicator.js';
 import { kfac, kfacPreconditioner, type KfacOptions } from './kfac.js';
 import { ekfac } from './ekfac.js';
 import type { OptimizerState } from '../types.js';
@@ -163,6 +166,16 @@ describe('K-FAC statisticsFraction', () => {
       assert.throws(() => kfacPreconditioner({ statisticsFraction: bad as never }), /kfacPreconditioner: option 'statisticsFraction'/);
     }
     assert.throws(() => statisticsSubset(10, { fraction: 0, seed: 1 }), /'statisticsFraction'/);
+  });
+
+  it('is refused on a data-parallel objective, naming the option', () => {
+    const pr = tiny();
+    // Rank 0 of two whose collectives leave its values as they are (the refusal comes before any).
+    const twoRanks = { ...localCommunicator, size: 2, rank: 0 };
+    const dist = distributedObjective(modelObjective(pr.net, mse(), pr.batch), { communicator: twoRanks, examples: 10, total: 20, offset: 0 });
+    const opt = kfac({ statisticsFraction: 0.5 });
+    const s0 = opt.init(pr.params as PyTree);
+    assert.throws(() => opt.step(pr.params as PyTree, s0, dist as never), /option 'statisticsFraction' below 1 is not supported on a data-parallel objective/);
   });
 });
 
