@@ -112,7 +112,7 @@ function runner(problemId: string, id: string): Runner {
 const i = info();
 if (argv.includes('--profile')) {
   const batches = (get('batches') ?? String(batch)).split(',').map(Number);
-  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); profile of a step by parts, batches ${batches.join(', ')}; data size ${size}; seed ${seed}`);
+  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); K-FAC/EKFAC options ${JSON.stringify(kfacOptions)}; profile of a step by parts, batches ${batches.join(', ')}; data size ${size}; seed ${seed}`);
   profileKfac({ problems, methods, batches, steps, warmup, size, seed, options: kfacOptions });
   process.exit(0);
 }
