@@ -4,6 +4,8 @@
  * final losses, time and steps to the loss Adam reaches, and method-specific columns.
  */
 import { runOne, parseBudget, type RunRecord } from './runner.js';
+import { hyperFor } from './hyper.js';
+import { problemById } from './problems.js';
 import type { DataSize } from './problems.js';
 import { table } from './util.js';
 import { summarize } from './report.js';
@@ -16,6 +18,8 @@ export interface CompareArgs {
   budget: string;
   size: DataSize;
   seed: number;
+  /** Options merged over the hyper-parameter table's, per optimizer id (e.g. bench:kfac's --kfac). */
+  options?: Record<string, Record<string, unknown>>;
 }
 
 export function argsFrom(argv: string[], defaults: CompareArgs): CompareArgs {
@@ -37,7 +41,10 @@ export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, 
   for (const p of a.problems) {
     for (const o of a.optimizers) {
       const t0 = Date.now();
-      const { record } = runOne(p, o, a.seed, budget, { size: a.size });
+      const extra = a.options?.[o];
+      const listed = hyperFor(p, problemById(p).kind, o);
+      const hyper = extra === undefined ? undefined : { ...listed, options: { ...listed.options, ...extra } };
+      const { record } = runOne(p, o, a.seed, budget, { size: a.size, hyper });
       runs.push(record);
       console.log(`  ${o} on ${p}: ${record.final.step} steps, ${record.final.seconds.toFixed(1)}s optimizer time (${((Date.now() - t0) / 1000).toFixed(1)}s with evaluations), train loss ${record.final.trainLoss.toPrecision(5)}`);
     }

@@ -66,10 +66,16 @@ function timedObjective<P extends PyTree>(obj: KfacObjective<P>, parts: Parts): 
     },
     ggnGram: (p, vs) => parts.time('Gram (2x2 model)', () => obj.ggnGram(p, vs)),
     value: (p) => parts.time('value at new point', () => (obj.value as (q: P) => number)(p)),
+    // modelFraction's sub-batch: its Gram is timed too.
+    subsample: (fraction, seed) => timedObjective((obj.subsample as (f: number, s: number) => KfacObjective<P>)(fraction, seed), parts),
   };
 }
 
-export interface ProfileOptions { problems: readonly string[]; methods: readonly string[]; batches: readonly number[]; steps: number; warmup: number; size: 'tiny' | 'small' | 'paper'; seed: number }
+export interface ProfileOptions {
+  problems: readonly string[]; methods: readonly string[]; batches: readonly number[]; steps: number; warmup: number; size: 'tiny' | 'small' | 'paper'; seed: number;
+  /** Options of K-FAC and EKFAC (default: their defaults). */
+  options?: Record<string, unknown>;
+}
 
 /** Print, per problem and batch size, each method's step split into parts, in ms per step and as multiples of an SGD step. */
 export function profileKfac(o: ProfileOptions): void {
@@ -90,7 +96,7 @@ export function profileKfac(o: ProfileOptions): void {
       console.log(`\n${problemId}, batch ${batch}: SGD step ${sgdCpu.toFixed(1)} ms CPU, ${sgdWall.toFixed(1)} ms wall (mean of ${o.steps})`);
       for (const id of o.methods) {
         const parts = new Parts();
-        const opt = optimizerEntry(id).create({}) as Optimizer<PyTree, PyTree>;
+        const opt = optimizerEntry(id).create(id === 'kfac' || id === 'ekfac' ? o.options ?? {} : {}) as Optimizer<PyTree, PyTree>;
         let params = inst.params;
         let state = opt.init(params);
         for (let k = 0; k < o.warmup + o.steps; k++) {
@@ -112,7 +118,9 @@ export function profileKfac(o: ProfileOptions): void {
         const damping = kron?.inverse?.damping ?? 1e-3;
         const carriedInputs = runInScope(carried, () => {
           const [, g] = obj.valueAndGrad(params);
-          const stats: KfacStatistics<PyTree> = obj.kfacStatistics(params, { mode: 'true', rng: new Rng(1) });
+          // On the sub-batch K-FAC folds (statisticsFraction).
+          const fraction = typeof o.options?.statisticsFraction === 'number' ? o.options.statisticsFraction : 1;
+          const stats: KfacStatistics<PyTree> = obj.kfacStatistics(params, { mode: 'true', rng: new Rng(1), ...(fraction < 1 ? { subset: { fraction, seed: 1 } } : {}) });
           return { g, stats };
         });
         const { g, stats } = carriedInputs;

@@ -13,6 +13,8 @@
  *
  * Options: --problems=autoencoder-mnist,cnn-mnist --optimizers=kfac,ekfac --batch=256
  * --steps=40 (measured per optimizer, after --warmup=3) --round=5 --size=small --seed=0.
+ * --kfac='{"statisticsFraction":0.25}': options for K-FAC and EKFAC (over their defaults and,
+ * in the time-to-target runs, over the hyper-parameter table's).
  * --profile [--batches=256,1024]: each step split into its parts instead (see `kfac-profile.ts`).
  * With --budget=60s it also runs the time-to-target comparison against Adam and SGD with
  * momentum (each optimizer at its table batch size; see `compare.ts`).
@@ -48,6 +50,14 @@ const warmup = int('warmup', 3, 0);
 const round = int('round', 5, 1);
 const size = (get('size') ?? 'small') as 'tiny' | 'small' | 'paper';
 const seed = int('seed', 0, 0);
+let kfacOptions: Record<string, unknown> = {};
+try {
+  kfacOptions = JSON.parse(get('kfac') ?? '{}') as Record<string, unknown>;
+} catch (e) {
+  console.error(`bench:kfac: --kfac must be a JSON object of options, got ${get('kfac')} (${(e as Error).message})`);
+  process.exit(2);
+}
+const optionsFor = (id: string) => (id === 'kfac' || id === 'ekfac' ? kfacOptions : {});
 
 function median(xs: readonly number[]): number {
   if (xs.length === 0) return NaN;
@@ -72,7 +82,7 @@ function cpuMs(): number {
 
 function runner(problemId: string, id: string): Runner {
   const inst = problemById(problemId).build(seed, { size });
-  const opt = optimizerEntry(id).create({}) as Optimizer<PyTree, PyTree>;
+  const opt = optimizerEntry(id).create(optionsFor(id)) as Optimizer<PyTree, PyTree>;
   const carried = detachedScope();
   let params = inst.params;
   let state = opt.init(params);
@@ -102,11 +112,11 @@ function runner(problemId: string, id: string): Runner {
 const i = info();
 if (argv.includes('--profile')) {
   const batches = (get('batches') ?? String(batch)).split(',').map(Number);
-  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); profile of a step by parts, batches ${batches.join(', ')}; data size ${size}; seed ${seed}`);
-  profileKfac({ problems, methods, batches, steps, warmup, size, seed });
+  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); K-FAC/EKFAC options ${JSON.stringify(kfacOptions)}; profile of a step by parts, batches ${batches.join(', ')}; data size ${size}; seed ${seed}`);
+  profileKfac({ problems, methods, batches, steps, warmup, size, seed, options: kfacOptions });
   process.exit(0);
 }
-console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); batch ${batch} for every optimizer; ${steps} steps measured after ${warmup} warm-up, in rounds of ${round}; data size ${size}; seed ${seed}`);
+console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); K-FAC/EKFAC options ${JSON.stringify(kfacOptions)}; batch ${batch} for every optimizer; ${steps} steps measured after ${warmup} warm-up, in rounds of ${round}; data size ${size}; seed ${seed}`);
 for (const p of problems) {
   const runners = ['sgd', ...methods.filter((m) => m !== 'sgd')].map((id) => runner(p, id));
   for (let k0 = 0; k0 < warmup + steps; k0 += round) {
@@ -132,6 +142,6 @@ for (const p of problems) {
 }
 
 if (get('budget') !== undefined) {
-  const a = argsFrom(argv, { problems, optimizers: ['kfac', 'ekfac', 'adam', 'momentum', 'sgd'], budget: '60s', size, seed });
+  const a = { ...argsFrom(argv, { problems, optimizers: ['kfac', 'ekfac', 'adam', 'momentum', 'sgd'], budget: '60s', size, seed }), options: { kfac: kfacOptions, ekfac: kfacOptions } };
   compare(a, (r) => ({ 'ms/step': r.final.step > 0 ? ((1000 * r.final.seconds) / r.final.step).toFixed(1) : '-' }));
 }

@@ -19,6 +19,7 @@
 import { Tensor, allocate, zeros } from '../tensor/tensor.js';
 import type { FloatArray } from '../kernels/types.js';
 import { Rng } from '../tensor/random.js';
+import { gather } from '../tensor/shape-ops.js';
 import { eigh } from '../tensor/linalg.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from '../autodiff/pytree.js';
 import { grad, valueAndGrad, vjp, type VjpFn } from '../autodiff/vjp.js';
@@ -95,6 +96,24 @@ export interface KfacStatisticsOptions {
    * would miss the cross terms).
    */
   diagonalPasses?: boolean;
+  /**
+   * Statistics on a random sub-batch (K-FAC's `statisticsFraction`; Martens & Grosse sec. 5 use a
+   * subset of the mini-batch for the statistics): round(fraction·N) examples (at least 1), drawn
+   * without replacement by `Rng(seed)`, run through the forward and backward passes. A, a mean
+   * over examples, needs no correction; the output gradients are scaled by √r with
+   * r = (w_N·N) / (w_k·k) (w the loss's batch weight: r = 1 for a mean, N/k for a sum), so G, the
+   * EKFAC moments and the diagonal estimate have the full batch's expectation. A fraction that
+   * rounds to the whole batch runs the plain path, bit for bit.
+   */
+  subset?: { readonly fraction: number; readonly seed: number };
+}
+
+/** The sub-batch of `subset`: sorted example indices, or null when it is the whole batch. */
+export function statisticsSubset(n: number, subset: { readonly fraction: number; readonly seed: number }): number[] | null {
+  if (!(subset.fraction > 0 && subset.fraction <= 1)) throw new RangeError(`kfac: option 'statisticsFraction' must lie in (0, 1], got ${subset.fraction}`);
+  const k = Math.max(1, Math.round(subset.fraction * n));
+  if (k >= n) return null;
+  return new Rng(subset.seed).permutation(n).slice(0, k).sort((a, b) => a - b);
 }
 
 function scaledBy(t: Tensor, s: number): Tensor {
@@ -195,22 +214,34 @@ function passLeaves<P extends PyTree>(back: VjpFn<Tensor, [P]>, u: Tensor, colle
 }
 
 /** The cotangents of the estimation mode's backward passes at output z (see the module comment). */
-function statisticsCotangents(loss: Loss, z: Tensor, y: Tensor, options: KfacStatisticsOptions): Tensor[] {
-  if (options.mode === 'ggn') return ggnCotangents(loss, z, y, options.maxGgnOutputs ?? 64);
+function statisticsCotangents(loss: Loss, z: Tensor, y: Tensor, options: KfacStatisticsOptions, rescale = 1): Tensor[] {
+  if (options.mode === 'ggn') {
+    const us = ggnCotangents(loss, z, y, options.maxGgnOutputs ?? 64);
+    return rescale === 1 ? us : us.map((u) => scaledBy(u, Math.sqrt(rescale)));
+  }
   const targets = options.mode === 'empirical' ? y : sampleTargetsByExample(loss, z, options.rng.nextUint32(), options.exampleOffset ?? 0);
   const u = grad((zz: Tensor) => loss.value(zz, targets))(z);
-  return [scaledBy(u, 1 / Math.sqrt(loss.batchWeight(z.shape[0])))];
+  const w = loss.batchWeight(z.shape[0]);
+  return [scaledBy(u, rescale === 1 ? 1 / Math.sqrt(w) : Math.sqrt(rescale / w))];
 }
 
 /**
  * One forward pass with taps, then one backward pass per cotangent of the chosen estimation
- * mode (see the module comment); returns the layer samples and the diagonal estimate.
+ * mode (see the module comment); returns the layer samples and the diagonal estimate. With
+ * `subset`, on a random sub-batch, rescaled (see `KfacStatisticsOptions.subset`).
  */
 export function kfacStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacStatistics<P> {
+  let rescale = 1;
+  const n = batch.x.shape[0];
+  const idx = options.subset === undefined ? null : statisticsSubset(n, options.subset);
+  if (idx !== null) {
+    rescale = (loss.batchWeight(n) * n) / (loss.batchWeight(idx.length) * idx.length);
+    batch = { x: gather(batch.x, idx, 0), y: gather(batch.y, idx, 0) };
+  }
   const { taps, z, back } = tappedForward(model, batch, params, options.dropoutSeed);
   try {
     const collect = new SampleCollector(taps, params, options.diagonalLeaves, options.diagonalPasses === true);
-    for (const u of statisticsCotangents(loss, z, batch.y, options)) collect.add(passLeaves(back, u, collect));
+    for (const u of statisticsCotangents(loss, z, batch.y, options, rescale)) collect.add(passLeaves(back, u, collect));
     return collect.result();
   } finally {
     back.dispose(); // its residuals go back to the pool now, not when the collector finds the function
@@ -237,6 +268,9 @@ export interface KfacEvaluation<P extends PyTree = PyTree> {
  * The results equal `valueAndGrad` of the loss and `kfacStatistics` with the same options.
  */
 export function kfacValueGradAndStatistics<P extends PyTree>(model: TappedModel<P>, loss: Loss, batch: Batch, params: P, options: KfacStatisticsOptions): KfacEvaluation<P> {
+  if (options.subset !== undefined && statisticsSubset(batch.x.shape[0], options.subset) !== null) {
+    throw new RangeError('kfac: statistics on a sub-batch (statisticsFraction < 1) come from a pass of their own, not the gradient\'s pass');
+  }
   const { taps, z, back } = tappedForward(model, batch, params, options.dropoutSeed);
   try {
     const [value, u] = valueAndGrad((zz: Tensor) => loss.value(zz, batch.y))(z) as [Tensor, Tensor];

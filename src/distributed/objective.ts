@@ -168,7 +168,10 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
       exampleWeight: n / total,
       reduce: (values) => { comm.allReduce(new Tensor(values, [values.length])); },
     };
-    out.kfacStatistics = (p: P, o: StatsOptions) => shardStatistics(stats.call(obj, p, shardOptions(o)), c, shard);
+    out.kfacStatistics = (p: P, o: StatsOptions & { subset?: unknown }) => {
+      if (o.subset !== undefined) throw new RangeError('kfac: option \'statisticsFraction\' below 1 is not supported on a data-parallel objective (each rank would draw its own sub-batch); use 1');
+      return shardStatistics(stats.call(obj, p, shardOptions(o)), c, shard);
+    };
   }
   return out as unknown as O;
 }

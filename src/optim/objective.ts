@@ -78,14 +78,14 @@ export interface ModelObjective<P extends PyTree = PyTree> extends Objective<P> 
    * `curvature/kronecker-estimator.ts`). A model that records no taps (a plain function that
    * ignores its third argument) gives no layers.
    */
-  kfacStatistics(params: P, options: { mode: EstimationMode; rng: Rng; diagonalLeaves?: readonly boolean[] }): KfacStatistics<P>;
+  kfacStatistics(params: P, options: { mode: EstimationMode; rng: Rng; diagonalLeaves?: readonly boolean[]; subset?: { readonly fraction: number; readonly seed: number } }): KfacStatistics<P>;
   /**
    * Ask that the next `valueAndGrad` at exactly `params` (the same object) compute K-FAC's
    * statistics in the gradient's own pass (`kfacValueGradAndStatistics`: one forward pass); the
    * next `kfacStatistics` at `params` with the same `options` object then returns them
    * (`fromGradientPass: true`) instead of running passes of its own. One-shot.
    */
-  requestKfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng; diagonalLeaves?: readonly boolean[] }): void;
+  requestKfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng; diagonalLeaves?: readonly boolean[]; subset?: { readonly fraction: number; readonly seed: number } }): void;
   /**
    * The Gram matrix [vᵢᵀ(G + ηI)vⱼ] of the Gauss-Newton matrix (plus the coupled L2) on a few
    * vectors, by forward mode only: (J vᵢ)ᵀ H_L (J vⱼ) from one jvp per vector — what K-FAC's
@@ -175,7 +175,7 @@ export function modelObjective<P extends PyTree>(
   }
   const base = useJit ? jittedModelObjective(model, f, loss, batch, lossOf) : objective(lossOf);
   const rng = options.rng ?? new Rng(0);
-  type StatsOptions = { mode: EstimationMode; rng: Rng; diagonalLeaves?: readonly boolean[] };
+  type StatsOptions = { mode: EstimationMode; rng: Rng; diagonalLeaves?: readonly boolean[]; subset?: { readonly fraction: number; readonly seed: number } };
   let requested: { params: P; options: StatsOptions } | undefined;
   let ready: { params: P; options: StatsOptions; stats: KfacStatistics<P> } | undefined;
   const statsOptions = (o: StatsOptions) => ({ ...o, dropoutSeed: seed, maxGgnOutputs });
