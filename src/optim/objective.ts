@@ -238,9 +238,10 @@ export function modelObjective<P extends PyTree>(
       checkNumber('subsample', 'block', block, { min: 0, integer: true });
       const n = batch.x.shape[0];
       const k = Math.max(1, Math.round(fraction * n));
-      if ((block + 1) * k > n) throw new RangeError(`subsample: block ${block} of ${k} examples needs ${(block + 1) * k}, the batch has ${n}`);
+      // The last block may be short (n = 5, fraction 0.5: blocks of 3 and 2); an empty one is an error.
+      if (block * k >= n) throw new RangeError(`subsample: block ${block} of ${k} examples starts at example ${block * k}, the batch has ${n}`);
       if (k >= n) return modelObjective(model, loss, batch, options);
-      const idx = new Rng(subSeed).permutation(n).slice(block * k, (block + 1) * k).sort((a, b) => a - b);
+      const idx = new Rng(subSeed).permutation(n).slice(block * k, Math.min(n, (block + 1) * k)).sort((a, b) => a - b);
       return modelObjective(model, loss, { x: gather(batch.x, idx, 0), y: gather(batch.y, idx, 0) }, options);
     },
   };

@@ -16,6 +16,12 @@ import type { Objective, UpdateContext } from '../types.js';
 
 const f64 = { dtype: 'float64' as const };
 
+/** The first m rows of a matrix. */
+function firstRows(t: Tensor, m: number): Tensor {
+  const cols = t.shape[1];
+  return new Tensor(Float64Array.from(t.data.subarray(0, m * cols)), [m, cols]);
+}
+
 function quadratic(n: number): { obj: Objective<Tensor>; xStar: Tensor } {
   const rng = new Rng(5);
   const G = rng.normal([n, n], f64);
@@ -182,7 +188,12 @@ describe('Hessian-free', () => {
     assert.ok(Math.abs((half(0) + half(1)) / 2 - full) < 1e-12, `halves ${half(0)}, ${half(1)} vs ${full}`);
     // Block 0 is what subsample always drew.
     assert.equal(half(0), (obj.subsample?.(0.5, 99) as Objective<PyTree>).valueAndGrad(params)[0]);
-    assert.throws(() => obj.subsample?.(0.5, 99, 2), /subsample: block 2 of 10 examples needs 30, the batch has 20/);
+    assert.throws(() => obj.subsample?.(0.5, 99, 2), /subsample: block 2 of 10 examples starts at example 20, the batch has 20/);
+    // An odd batch: blocks of round(0.5·19) = 10 and the remaining 9 still cover it (weights 10 and 9).
+    const odd = withL2(modelObjective(net, mse(), { x: firstRows(x, 19), y: firstRows(y, 19) }), 1e-3);
+    const [a, b] = [0, 1].map((k) => (odd.subsample?.(0.5, 7, k) as Objective<PyTree>).valueAndGrad(params)[0] - 0.5e-3 * treeVdot(params, params));
+    const whole = odd.valueAndGrad(params)[0] - 0.5e-3 * treeVdot(params, params);
+    assert.ok(Math.abs((10 * a + 9 * b) / 19 - whole) < 1e-12, `odd halves ${a}, ${b} vs ${whole}`);
     assert.throws(() => obj.subsample?.(0.5, 99, 0.5), /block/);
   });
 
