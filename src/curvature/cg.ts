@@ -94,7 +94,8 @@ export function conjugateGradient<P extends PyTree>(apply: (v: P) => P, b: P, op
   const bb = treeVdot(b, b);
   let x = options.x0 ?? treeZerosLike(b);
   const iterates: CgResult<P>['iterates'] = [];
-  const phiOf = (xx: P, r: P) => 0.5 * treeVdot(xx, treeSub(r, b));
+  // Two inner products, no temporary vector (xᵀ(r − b) would allocate one per iteration).
+  const phiOf = (xx: P, r: P) => 0.5 * (treeVdot(xx, r) - treeVdot(xx, b));
   if (bb === 0) {
     const zero = treeZerosLike(b);
     return { x: zero, phi: 0, iterations: 0, iterates: [{ iteration: 0, x: zero, phi: 0 }], reason: 'zero-rhs' };
@@ -133,7 +134,7 @@ export function conjugateGradient<P extends PyTree>(apply: (v: P) => P, b: P, op
     r = out.r;
     release(rOld);
     i++;
-    const phi = tidy(() => phiOf(x, r));
+    const phi = phiOf(x, r);
     phis.push(phi);
     options.onIteration?.(i, phi);
     const stored = iterates.length > 0 && iterates[iterates.length - 1].x === xOld;

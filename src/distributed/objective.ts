@@ -38,7 +38,7 @@ export interface ShardObjective<P extends PyTree = PyTree> {
   ggnOperator?(params: P): ShardOperator<P>;
   hvpOperator?(params: P): ShardOperator<P>;
   diagEmpiricalFisher?(params: P): P;
-  subsample?(fraction: number, seed: number): ShardObjective<P>;
+  subsample?(fraction: number, seed: number, block?: number): ShardObjective<P>;
   ggnGram?(params: P, vectors: readonly P[]): number[][];
   kfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng }): KfacStatistics<P>;
   requestKfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng }): void;
@@ -144,10 +144,10 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
   }
   const sub = obj.subsample;
   if (sub) {
-    out.subsample = (fraction: number, seed: number) => {
+    out.subsample = (fraction: number, seed: number, block?: number) => {
       // Each rank draws its own sub-shard (the same rule as modelObjective's: round, at least one).
       const k = Math.min(n, Math.max(1, Math.round(fraction * n)));
-      return distributedObjective(sub.call(obj, fraction, rankSeed(seed, comm.rank)), { ...options, examples: k, total: undefined });
+      return distributedObjective(sub.call(obj, fraction, rankSeed(seed, comm.rank), block), { ...options, examples: k, total: undefined });
     };
   }
   const stats = obj.kfacStatistics;

@@ -233,12 +233,15 @@ export function modelObjective<P extends PyTree>(
       }
       return kfacStatistics(model as TappedModel<P>, loss, batch, params, statsOptions(o));
     },
-    subsample: (fraction, subSeed) => {
+    subsample: (fraction, subSeed, block = 0) => {
       checkNumber('subsample', 'fraction', fraction, { min: 0, max: 1, minExclusive: true });
+      checkNumber('subsample', 'block', block, { min: 0, integer: true });
       const n = batch.x.shape[0];
       const k = Math.max(1, Math.round(fraction * n));
+      // The last block may be short (n = 5, fraction 0.5: blocks of 3 and 2); an empty one is an error.
+      if (block * k >= n) throw new RangeError(`subsample: block ${block} of ${k} examples starts at example ${block * k}, the batch has ${n}`);
       if (k >= n) return modelObjective(model, loss, batch, options);
-      const idx = new Rng(subSeed).permutation(n).slice(0, k).sort((a, b) => a - b);
+      const idx = new Rng(subSeed).permutation(n).slice(block * k, Math.min(n, (block + 1) * k)).sort((a, b) => a - b);
       return modelObjective(model, loss, { x: gather(batch.x, idx, 0), y: gather(batch.y, idx, 0) }, options);
     },
   };
@@ -323,7 +326,7 @@ export function withL2<P extends PyTree, O extends Objective<P>>(obj: O, l2: num
   const gnb = obj.gnbDiagonal;
   if (gnb) out.gnbDiagonal = (p, s) => treeAxpby(1, gnb.call(obj, p, s), l2, maskLike(p, treeMapValues(p, () => 1)));
   const sub = obj.subsample;
-  if (sub) out.subsample = (fraction, seed) => withL2(sub.call(obj, fraction, seed), l2, options);
+  if (sub) out.subsample = (fraction, seed, block) => withL2(sub.call(obj, fraction, seed, block), l2, options);
   const m = obj as Partial<ModelObjective<P>>;
   if (typeof m.ggnGram === 'function') {
     const gram = m.ggnGram;

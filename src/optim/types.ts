@@ -57,9 +57,12 @@ export interface Objective<P extends PyTree = PyTree> {
   gnbDiagonal?(params: P, seed: number): P;
   /**
    * The same objective on a random `fraction` of the batch (at least one example), drawn from
-   * `seed`: curvature estimated on a sub-batch (Hessian-free, sub-sampled Newton).
+   * `seed`: curvature estimated on a sub-batch (Hessian-free, sub-sampled Newton). `block`
+   * (default 0) picks the block-th slice of the same seeded permutation: blocks of one seed
+   * and fraction are disjoint, the last one possibly shorter (Hessian-free's held-out slice is
+   * block 1 of the curvature's seed).
    */
-  subsample?(fraction: number, seed: number): Objective<P>;
+  subsample?(fraction: number, seed: number, block?: number): Objective<P>;
 }
 
 /** Passed to every transform's update. */

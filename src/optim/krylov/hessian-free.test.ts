@@ -10,11 +10,17 @@ import { mse, sigmoidBinaryCrossEntropy } from '../../nn/losses.js';
 import { objective, modelObjective, withL2 } from '../objective.js';
 import { hessianFree, hessianFreeTransform } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
-import { treeAxpby, treeNorm, treeScale, treeSub } from '../../autodiff/tree-math.js';
+import { treeAxpby, treeNorm, treeScale, treeSub, treeVdot } from '../../autodiff/tree-math.js';
 import { conjugateGradient } from '../../curvature/cg.js';
 import type { Objective, UpdateContext } from '../types.js';
 
 const f64 = { dtype: 'float64' as const };
+
+/** The first m rows of a matrix. */
+function firstRows(t: Tensor, m: number): Tensor {
+  const cols = t.shape[1];
+  return new Tensor(Float64Array.from(t.data.subarray(0, m * cols)), [m, cols]);
+}
 
 function quadratic(n: number): { obj: Objective<Tensor>; xStar: Tensor } {
   const rng = new Rng(5);
@@ -167,6 +173,94 @@ describe('Hessian-free', () => {
     assert.ok(onBatch.newLoss !== undefined);
     assert.deepEqual(calls.fractions, [0.5, 0.5]);
     assert.throws(() => hessianFree({ evaluateOn: 'test' as never }), /option 'evaluateOn' must be one of 'batch', 'curvature'/);
+  });
+
+  it("subsample blocks of one seed are disjoint: the two halves' mean losses average to the batch's", () => {
+    const rng = new Rng(21);
+    const x = rng.normal([20, 3], f64);
+    const y = rng.normal([20, 2], f64);
+    const net = new Sequential([new Linear(3, 4), new Tanh(), new Linear(4, 2)]);
+    const params = net.init(new Rng(4), f64);
+    const obj = withL2(modelObjective(net, mse(), { x, y }), 1e-3);
+    const half = (block: number) => (obj.subsample?.(0.5, 99, block) as Objective<PyTree>).valueAndGrad(params)[0];
+    const full = obj.valueAndGrad(params)[0];
+    // Each half carries the whole L2 term; the data terms are means over 10 disjoint rows each.
+    assert.ok(Math.abs((half(0) + half(1)) / 2 - full) < 1e-12, `halves ${half(0)}, ${half(1)} vs ${full}`);
+    // Block 0 is what subsample always drew.
+    assert.equal(half(0), (obj.subsample?.(0.5, 99) as Objective<PyTree>).valueAndGrad(params)[0]);
+    assert.throws(() => obj.subsample?.(0.5, 99, 2), /subsample: block 2 of 10 examples starts at example 20, the batch has 20/);
+    // An odd batch: blocks of round(0.5·19) = 10 and the remaining 9 still cover it (weights 10 and 9).
+    const odd = withL2(modelObjective(net, mse(), { x: firstRows(x, 19), y: firstRows(y, 19) }), 1e-3);
+    const [a, b] = [0, 1].map((k) => (odd.subsample?.(0.5, 7, k) as Objective<PyTree>).valueAndGrad(params)[0] - 0.5e-3 * treeVdot(params, params));
+    const whole = odd.valueAndGrad(params)[0] - 0.5e-3 * treeVdot(params, params);
+    assert.ok(Math.abs((10 * a + 9 * b) / 19 - whole) < 1e-12, `odd halves ${a}, ${b} vs ${whole}`);
+    assert.throws(() => obj.subsample?.(0.5, 99, 0.5), /block/);
+  });
+
+  it("evaluateOn: 'held-out' computes ρ on a slice disjoint from the curvature sub-batch: a hand computation", () => {
+    const rng = new Rng(22);
+    const x = rng.normal([24, 3], f64);
+    const y = rng.normal([24, 2], f64);
+    const net = new Sequential([new Linear(3, 5), new Tanh(), new Linear(5, 2)]);
+    const x0 = net.init(new Rng(6), f64);
+    const obj = modelObjective(net, mse(), { x, y });
+    const lambda = 0.5;
+    const opt = hessianFree<PyTree>({ damping: lambda, curvatureFraction: 0.25, evaluateOn: 'held-out', preconditioner: false, lineSearch: false, backtracking: false, cgMaxIter: 4 });
+    const r = opt.step(x0, opt.init(x0), obj);
+    assert.ok(r.info.accepted);
+    const rho = (r.state.inner as { rho: number }).rho;
+    // Hand: p the step taken (no line search: α = 1); the model q(p) = ½pᵀ(G_C + λI)p + gᵀp with
+    // G_C on the curvature sub-batch (block 0 of step 0's seed 7919) and g on the batch; the
+    // losses on block 1.
+    const p = treeSub(r.params, x0);
+    const sub = obj.subsample as NonNullable<typeof obj.subsample>;
+    const curv = sub(0.25, 7919, 0);
+    const held = sub(0.25, 7919, 1);
+    const [, g] = obj.valueAndGrad(x0);
+    const q = 0.5 * treeVdot(p, treeAxpby(1, curv.ggnvp?.(x0, p) as PyTree, lambda, p)) + treeVdot(g, p);
+    const hand = (held.valueAndGrad(r.params)[0] - held.valueAndGrad(x0)[0]) / q;
+    assert.ok(Math.abs(rho - hand) < 1e-9 * Math.abs(hand), `rho ${rho} vs hand ${hand}`);
+    // On the curvature sub-batch the same step is judged otherwise (the slices differ).
+    const onCurv = (curv.valueAndGrad(r.params)[0] - curv.valueAndGrad(x0)[0]) / q;
+    assert.ok(Math.abs(onCurv - hand) > 1e-6, `held-out ${hand} equals curvature ${onCurv}`);
+    // No batch loss at the new point for the driver (it was measured on the slice).
+    assert.equal(r.info.newLoss, undefined);
+    assert.throws(() => hessianFree({ evaluateOn: 'held-out', curvatureFraction: 0.6 }), /option 'evaluateOn' 'held-out' .* needs curvatureFraction ≤ 0.5, got 0.6/);
+  });
+
+  it('warm start: the second step\'s CG starts from cgDecay × the first solution, and cgMaxIterGrowth lengthens CG', () => {
+    const { obj } = quadratic(10);
+    const x0 = tensor(Array.from({ length: 10 }, (_, i) => 0.1 * (i - 4)), undefined, f64);
+    const common = { damping: 0.3, preconditioner: false, lineSearch: false, backtracking: false, cgMaxIter: 2, cgDecay: 0.9 } as const;
+    const opt = hessianFree<Tensor>(common);
+    const r1 = opt.step(x0, opt.init(x0), obj);
+    const r2 = opt.step(r1.params, r1.state, obj);
+    const s1 = r1.state.inner as { previous: Tensor };
+    const s2 = r2.state.inner as { previous: Tensor; cgIterations: number };
+    // Oracle: the same CG at the second point, started from 0.9 × the first solution.
+    const B = (v: Tensor) => treeAxpby(1, obj.ggnvp?.(r1.params, v) as Tensor, 0.3 * (2 / 3), v);
+    const g1 = obj.valueAndGrad(r1.params)[1];
+    const damping1 = (r1.state.inner as { damping: number }).damping;
+    assert.equal(damping1, 0.3 * (2 / 3), 'the oracle assumes λ shrank after the first step');
+    const oracle = conjugateGradient(B, treeScale(-1, g1), { x0: treeScale(0.9, s1.previous), maxIter: 2, storeGamma: 0 });
+    assert.ok(treeNorm(treeSub(s2.previous, oracle.x)) < 1e-12 * (1 + treeNorm(oracle.x)), `differs by ${treeNorm(treeSub(s2.previous, oracle.x))}`);
+    // A cold start gives another solution: the warm start matters.
+    const cold = conjugateGradient(B, treeScale(-1, g1), { maxIter: 2, storeGamma: 0 });
+    assert.ok(treeNorm(treeSub(s2.previous, cold.x)) > 1e-6);
+    // Growth: step k allows ⌊2 · 1.5^k⌋ iterations (2, 3, 4, 6, ...), at most cgMaxIterLimit.
+    const grow = hessianFree<Tensor>({ ...common, cgMaxIterGrowth: 1.5, cgMaxIterLimit: 5 });
+    let params = x0;
+    let state = grow.init(x0);
+    const iters: number[] = [];
+    for (let k = 0; k < 5; k++) {
+      const r = grow.step(params, state, obj);
+      params = r.params;
+      state = r.state;
+      iters.push((state.inner as { cgIterations: number }).cgIterations);
+    }
+    assert.deepEqual(iters, [2, 3, 4, 5, 5]);
+    assert.throws(() => hessianFree({ cgMaxIterGrowth: 0.5 }), /cgMaxIterGrowth/);
+    assert.throws(() => hessianFree({ cgMaxIter: 10, cgMaxIterGrowth: 1.1, cgMaxIterLimit: 5 }), /option 'cgMaxIterLimit' \(5\) is below 'cgMaxIter' \(10\)/);
   });
 
   it('preconditionerDecay: CG is preconditioned by the bias-corrected average of the steps\' Fisher diagonals', () => {

@@ -31,7 +31,7 @@
  * backward on B (the gradient); with the diagonal preconditioner one more on C; one forward on C
  * (the linearization), then one linear forward and backward on C per CG iteration (one more for
  * a warm start); one forward per backtracking or line-search trial, on B or (evaluateOn
- * 'curvature') on C plus one for the loss at θ there.
+ * 'curvature' or 'held-out') on C examples plus one for the loss at θ there.
  */
 import { treeMap, type PyTree } from '../../autodiff/pytree.js';
 import { add, pow } from '../../tensor/ops.js';
@@ -61,6 +61,13 @@ export interface HessianFreeOptions {
   maxDamping?: number;
   /** CG limits: iterations (default 250), warm-start decay (0.95), optional residual tolerance. */
   cgMaxIter?: number;
+  /**
+   * Grow CG's iteration limit over training (Martens & Sutskever 2012 let CG run longer as the
+   * optimization proceeds): step k (from 0) allows ⌊cgMaxIter · cgMaxIterGrowth^k⌋ iterations,
+   * at most `cgMaxIterLimit` (default 250). Default 1: `cgMaxIter` at every step.
+   */
+  cgMaxIterGrowth?: number;
+  cgMaxIterLimit?: number;
   cgDecay?: number;
   cgTolerance?: number;
   /**
@@ -86,11 +93,15 @@ export interface HessianFreeOptions {
   backtracking?: boolean;
   /**
    * Which batch the trial losses (CG backtracking, ρ, the line search) are evaluated on:
-   * 'batch' (default), the gradient's batch; 'curvature', the curvature sub-batch, as Martens &
-   * Sutskever (2012) and Kiros (2013) do for mini-batch HF — each trial then costs a forward pass
-   * on `curvatureFraction` of the batch, plus one for the loss at the current point.
+   * 'batch' (default), the gradient's batch; 'curvature', the curvature sub-batch, as Kiros
+   * (2013) does for mini-batch HF — each trial then costs a forward pass on `curvatureFraction`
+   * of the batch, plus one for the loss at the current point; 'held-out', a slice of the batch
+   * of the same size disjoint from the curvature sub-batch (block 1 of the objective's
+   * `subsample` with the curvature's seed; needs curvatureFraction ≤ 1/2), at the same cost:
+   * the step was fitted to the curvature sub-batch, so losses there overrate it (Martens &
+   * Sutskever 2012 judge it on other data).
    */
-  evaluateOn?: 'batch' | 'curvature';
+  evaluateOn?: 'batch' | 'curvature' | 'held-out';
   /** Armijo line search on the step, default on; constant c and shrink factor. */
   lineSearch?: boolean;
   armijoC?: number;
@@ -115,7 +126,7 @@ export interface HessianFreeState<P extends PyTree> {
   [key: string]: PyTree;
 }
 
-const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgDecay',
+const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgMaxIterGrowth', 'cgMaxIterLimit', 'cgDecay',
   'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'preconditionerDecay', 'curvatureFraction', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
 
 function resolve(options: HessianFreeOptions) {
@@ -132,6 +143,8 @@ function resolve(options: HessianFreeOptions) {
     minDamping: checkNumber(o, 'minDamping', options.minDamping ?? 1e-8, { min: 0, minExclusive: true }),
     maxDamping: checkNumber(o, 'maxDamping', options.maxDamping ?? 1e8, { min: 0, minExclusive: true }),
     cgMaxIter: checkNumber(o, 'cgMaxIter', options.cgMaxIter ?? 250, { min: 1, integer: true }),
+    cgMaxIterGrowth: checkNumber(o, 'cgMaxIterGrowth', options.cgMaxIterGrowth ?? 1, { min: 1 }),
+    cgMaxIterLimit: checkNumber(o, 'cgMaxIterLimit', options.cgMaxIterLimit ?? 250, { min: 1, integer: true }),
     cgDecay: checkNumber(o, 'cgDecay', options.cgDecay ?? 0.95, { min: 0, max: 1 }),
     cgTolerance: checkNumber(o, 'cgTolerance', options.cgTolerance ?? 0, { min: 0 }),
     preconditioner: options.preconditioner === 'nystrom' ? 'nystrom' as const : checkBoolean(o, 'preconditioner', options.preconditioner ?? true),
@@ -140,7 +153,7 @@ function resolve(options: HessianFreeOptions) {
     preconditionerDecay: checkNumber(o, 'preconditionerDecay', options.preconditionerDecay ?? 0, { min: 0, max: 1, maxExclusive: true }),
     curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
     backtracking: checkBoolean(o, 'backtracking', options.backtracking ?? true),
-    evaluateOn: checkChoice(o, 'evaluateOn', options.evaluateOn ?? 'batch', ['batch', 'curvature'] as const),
+    evaluateOn: checkChoice(o, 'evaluateOn', options.evaluateOn ?? 'batch', ['batch', 'curvature', 'held-out'] as const),
     lineSearch: checkBoolean(o, 'lineSearch', options.lineSearch ?? true),
     armijoC: checkNumber(o, 'armijoC', options.armijoC ?? 1e-2, { min: 0, max: 1, maxExclusive: true }),
     armijoShrink: checkNumber(o, 'armijoShrink', options.armijoShrink ?? 0.8, { min: 0, max: 1, minExclusive: true, maxExclusive: true }),
@@ -148,6 +161,8 @@ function resolve(options: HessianFreeOptions) {
     structuralDamping: checkStructuralDamping(o, options.structuralDamping),
   };
   if (r.preconditionerDecay > 0 && r.preconditioner !== true) throw new RangeError(`${o}: option 'preconditionerDecay' averages the diagonal preconditioner; it needs preconditioner: true, got ${JSON.stringify(r.preconditioner)}`);
+  if (r.evaluateOn === 'held-out' && r.curvatureFraction > 0.5) throw new RangeError(`${o}: option 'evaluateOn' 'held-out' takes a slice of the batch disjoint from the curvature sub-batch and of its size; it needs curvatureFraction ≤ 0.5, got ${r.curvatureFraction}`);
+  if (r.cgMaxIterGrowth > 1 && r.cgMaxIterLimit < r.cgMaxIter) throw new RangeError(`${o}: option 'cgMaxIterLimit' (${r.cgMaxIterLimit}) is below 'cgMaxIter' (${r.cgMaxIter})`);
   if (r.rhoLow >= r.rhoHigh) throw new RangeError(`${o}: option 'rhoLow' (${r.rhoLow}) must be below 'rhoHigh' (${r.rhoHigh})`);
   if (r.minDamping > r.maxDamping) throw new RangeError(`${o}: option 'minDamping' (${r.minDamping}) exceeds 'maxDamping' (${r.maxDamping})`);
   if (r.damping < r.minDamping || r.damping > r.maxDamping) throw new RangeError(`${o}: option 'damping' (${r.damping}) must lie within [minDamping, maxDamping] = [${r.minDamping}, ${r.maxDamping}]`);
@@ -174,7 +189,8 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         ctx.events.push('hessianFree: zero gradient; no step');
         return [treeZerosLike(g), state];
       }
-      const curvObj = o.curvatureFraction < 1 && obj.subsample ? obj.subsample(o.curvatureFraction, 7919 * (ctx.step + 1)) : obj;
+      const subSeed = 7919 * (ctx.step + 1);
+      const curvObj = o.curvatureFraction < 1 && obj.subsample ? obj.subsample(o.curvatureFraction, subSeed) : obj;
       const product = o.curvature === 'ggn' ? curvObj.ggnvp : curvObj.hvp;
       if (product === undefined) {
         throw new Error(`hessianFree: curvature '${o.curvature}' needs the objective to provide ${o.curvature === 'ggn' ? 'ggnvp (use modelObjective)' : 'hvp'}`);
@@ -210,10 +226,11 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
       }
       const x0 = o.cgDecay > 0 ? treeScale(o.cgDecay, state.previous) : undefined;
+      const maxIter = o.cgMaxIterGrowth > 1 ? Math.min(o.cgMaxIterLimit, Math.floor(o.cgMaxIter * Math.pow(o.cgMaxIterGrowth, ctx.step))) : o.cgMaxIter;
       let solved: ReturnType<typeof cg<P>>;
       try {
         solved = cg(B, treeScale(-1, g), {
-          x0, preconditioner: precond, maxIter: o.cgMaxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
+          x0, preconditioner: precond, maxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
         });
       } finally {
         // The linearization CG's products shared (built at the first one) goes back to the pool.
@@ -225,11 +242,13 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         return [treeZerosLike(g), state];
       }
       if (solved.negativeCurvature) ctx.events.push(`CG met non-positive curvature ${solved.negativeCurvature.curvature.toExponential(3)} at iteration ${solved.negativeCurvature.iteration}`);
-      // Trial losses on the gradient's batch, or on the curvature sub-batch (mini-batch HF):
-      // then the loss at θ on that sub-batch is the reference for ρ and the line search.
-      const onCurvature = o.evaluateOn === 'curvature' && curvObj !== obj;
-      const evalObj = onCurvature ? curvObj : obj;
-      const f0 = onCurvature ? valueAt(curvObj, params, ctx.counters) : ctx.loss;
+      // Trial losses on the gradient's batch, on the curvature sub-batch or on a held-out slice
+      // of the batch (mini-batch HF): then the loss at θ there is the reference for ρ and the
+      // line search.
+      const evalObj = curvObj === obj || o.evaluateOn === 'batch' ? obj
+        : o.evaluateOn === 'curvature' ? curvObj : (obj.subsample as NonNullable<typeof obj.subsample>)(o.curvatureFraction, subSeed, 1);
+      const onSubBatch = evalObj !== obj;
+      const f0 = onSubBatch ? valueAt(evalObj, params, ctx.counters) : ctx.loss;
       // A trial point's loss; the point itself is released unless it becomes the step.
       const lossAt = (alpha: number, step: P): number => tidy(() => valueAt(evalObj, treeAxpby(1, params, alpha, step), ctx.counters));
       // CG backtracking (Martens 2010, sec. 4.6): from the last iterate, step back while f decreases.
@@ -278,7 +297,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       }
       const newState = { ...state, damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost, ...averaged };
       // A loss on the sub-batch is not the batch's loss at the new point: the driver gets none.
-      if (onCurvature) return [treeScale(alpha, p), newState];
+      if (onSubBatch) return [treeScale(alpha, p), newState];
       const next = treeAxpby(1, params, alpha, p);
       ctx.accepted = { params: next, loss: fNew };
       return [treeScale(alpha, p), newState];

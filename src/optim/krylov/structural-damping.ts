@@ -70,11 +70,12 @@ export function structuralObjective<P extends PyTree, O extends Objective<P>>(ob
   const sub = objective.subsample;
   if (sub !== undefined) {
     // The same rows as the objective's own subsample (drawn from the same seed, as modelObjective does).
-    out.subsample = (fraction, seed) => {
+    out.subsample = (fraction, seed, block = 0) => {
       const n = x.shape[0];
       const k = Math.max(1, Math.round(fraction * n));
-      const rows = k >= n ? x : gather(x, new Rng(seed).permutation(n).slice(0, k).sort((a, b) => a - b), 0);
-      return structuralObjective(sub.call(objective, fraction, seed), hiddenStates, rows);
+      const inner = sub.call(objective, fraction, seed, block);
+      const rows = k >= n ? x : gather(x, new Rng(seed).permutation(n).slice(block * k, (block + 1) * k).sort((a, b) => a - b), 0);
+      return structuralObjective(inner, hiddenStates, rows);
     };
   }
   return out;
