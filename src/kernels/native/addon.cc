@@ -695,11 +695,6 @@ napi_value AllocateLarge(napi_env env, napi_callback_info info) {
   });
 }
 
-// releaseFreeMemory(): hand the C heap's free pages back to the system (glibc's malloc_trim,
-// which also releases whole free pages inside the heap, not only its top); true where done.
-// Typed arrays under glibc's mmap threshold live in that heap; after a step that needed many of
-// them (Hessian-free's longest CG run) and the pool dropped them, the heap otherwise keeps its
-// high-water mark resident for the rest of the process.
 // At load: fix glibc's mmap threshold at 32 MiB and its top-trim threshold at 64 MiB, the values
 // its own dynamic tuning converges to once a 32 MiB buffer has been freed. Why: small results made
 // outside scopes are views into 64 KiB slabs that the garbage collector frees in bursts; with the
@@ -719,6 +714,11 @@ bool TuneMalloc() {
 #endif
 }
 
+// releaseFreeMemory(): hand the C heap's free pages back to the system (glibc's malloc_trim,
+// which also releases whole free pages inside the heap, not only its top); true where done.
+// Typed arrays under glibc's mmap threshold live in that heap; after a step that needed many of
+// them (Hessian-free's longest CG run) and the pool dropped them, the heap otherwise keeps its
+// high-water mark resident for the rest of the process.
 napi_value ReleaseFreeMemory(napi_env env, napi_callback_info) {
   bool done = false;
 #ifdef __GLIBC__
