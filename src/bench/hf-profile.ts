@@ -16,32 +16,7 @@ import { problemById } from './problems.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer } from '../optim/types.js';
 import { hyperFor } from './hyper.js';
-import { table } from './util.js';
-
-interface Clock { cpu: number; wall: number }
-
-function now(): Clock {
-  const u = process.cpuUsage();
-  return { cpu: (u.user + u.system) / 1000, wall: performance.now() };
-}
-
-class Parts {
-  readonly cpu = new Map<string, number>();
-  readonly wall = new Map<string, number>();
-  readonly calls = new Map<string, number>();
-
-  time<T>(part: string, f: () => T): T {
-    const t0 = now();
-    try {
-      return f();
-    } finally {
-      const t1 = now();
-      this.cpu.set(part, (this.cpu.get(part) ?? 0) + t1.cpu - t0.cpu);
-      this.wall.set(part, (this.wall.get(part) ?? 0) + t1.wall - t0.wall);
-      this.calls.set(part, (this.calls.get(part) ?? 0) + 1);
-    }
-  }
-}
+import { Parts, table } from './util.js';
 
 /** The objective with its methods timed; `where` names the batch ('batch' or 'sub-batch'). */
 function timed<P extends PyTree>(obj: Objective<P>, parts: Parts, where: string): Objective<P> {

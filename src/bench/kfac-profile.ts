@@ -18,38 +18,7 @@ import type { Optimizer, OptimizerState } from '../optim/types.js';
 import { preconditionTree, updateEstimator, type EstimatorState, type KfacStatistics } from '../curvature/kronecker-estimator.js';
 import { Rng } from '../tensor/random.js';
 import type { KfacObjective } from '../optim/kronecker/kfac-objective.js';
-import { table } from './util.js';
-
-interface Clock { cpu: number; wall: number }
-
-function now(): Clock {
-  const u = process.cpuUsage();
-  return { cpu: (u.user + u.system) / 1000, wall: performance.now() };
-}
-
-/** Accumulated CPU and wall milliseconds per named part. */
-class Parts {
-  readonly cpu = new Map<string, number>();
-  readonly wall = new Map<string, number>();
-  readonly calls = new Map<string, number>();
-
-  time<T>(part: string, f: () => T): T {
-    const t0 = now();
-    try {
-      return f();
-    } finally {
-      this.add(part, t0);
-    }
-  }
-
-  /** Count the time since `t0` under `part`. */
-  add(part: string, t0: Clock): void {
-    const t1 = now();
-    this.cpu.set(part, (this.cpu.get(part) ?? 0) + t1.cpu - t0.cpu);
-    this.wall.set(part, (this.wall.get(part) ?? 0) + t1.wall - t0.wall);
-    this.calls.set(part, (this.calls.get(part) ?? 0) + 1);
-  }
-}
+import { Parts, now, table } from './util.js';
 
 /** The objective with its expensive methods timed (same object identity across one step). */
 function timedObjective<P extends PyTree>(obj: KfacObjective<P>, parts: Parts): KfacObjective<P> {

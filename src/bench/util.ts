@@ -60,3 +60,35 @@ export function fmt(x: number): string {
   if (Math.abs(x) >= 10) return x.toFixed(1);
   return x.toFixed(2);
 }
+
+/** A reading of this process's CPU time (all threads) and the wall clock, in ms. */
+export interface Clock { cpu: number; wall: number }
+
+export function now(): Clock {
+  const u = process.cpuUsage();
+  return { cpu: (u.user + u.system) / 1000, wall: performance.now() };
+}
+
+/** Accumulated CPU and wall milliseconds per named part (the benchmarks' --profile tables). */
+export class Parts {
+  readonly cpu = new Map<string, number>();
+  readonly wall = new Map<string, number>();
+  readonly calls = new Map<string, number>();
+
+  time<T>(part: string, f: () => T): T {
+    const t0 = now();
+    try {
+      return f();
+    } finally {
+      this.add(part, t0);
+    }
+  }
+
+  /** Count the time since `t0` under `part`. */
+  add(part: string, t0: Clock): void {
+    const t1 = now();
+    this.cpu.set(part, (this.cpu.get(part) ?? 0) + t1.cpu - t0.cpu);
+    this.wall.set(part, (this.wall.get(part) ?? 0) + t1.wall - t0.wall);
+    this.calls.set(part, (this.calls.get(part) ?? 0) + 1);
+  }
+}
