@@ -3,14 +3,14 @@
  * (a dense layer forward and backward) keep resident memory flat; sizes left unused for
  * `poolIdleScopes` outermost scopes leave the pool.
  */
-import { describe, it } from 'node:test';
+import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { randn } from './random.js';
 import { matmul } from './matmul.js';
 import { add, mul, sub, sum, tanh } from './ops.js';
-import { emptyPool, getMemoryOptions, memory, setMemoryOptions } from './memory.js';
+import { emptyPool, getMemoryOptions, memory, releaseFreeMemoryDue, setMemoryOptions, TRIM_INTERVAL_MS } from './memory.js';
 import { tidy } from './scope.js';
 import { zeros } from './tensor.js';
 import { kernels } from '../kernels/index.js';
@@ -150,6 +150,34 @@ describe('idle pooled buffers', () => {
     } finally {
       Object.assign(k, { releaseFreeMemory: own });
       setMemoryOptions({ poolIdleScopes: prev });
+    }
+  });
+
+  it('outside scopes, the slab allocator returns free pages once the interval passed, and not before', () => {
+    const k = kernels();
+    const own = k.releaseFreeMemory;
+    let calls = 0;
+    Object.assign(k, { releaseFreeMemory: () => { calls++; return true; } });
+    mock.timers.enable({ apis: ['Date'], now: Date.now() + 10 * TRIM_INTERVAL_MS });
+    try {
+      releaseFreeMemoryDue(); // the last return is now
+      assert.equal(calls, 1);
+      releaseFreeMemoryDue();
+      assert.equal(calls, 1, 'within the interval: no return');
+      releaseFreeMemoryDue(true);
+      assert.equal(calls, 2, 'forced (a window after a drop): a return');
+      // 16,384 arrays of 4 KiB outside every scope fill 1,024 slabs: one check, interval not passed.
+      const keep: unknown[] = [];
+      for (let i = 0; i < 16_400; i++) keep.push(zeros([512]));
+      assert.equal(calls, 2, 'the slab allocator checked before the interval passed: no return');
+      mock.timers.tick(TRIM_INTERVAL_MS);
+      for (let i = 0; i < 16_400; i++) keep[i] = zeros([512]);
+      assert.equal(calls, 3, 'the next 1,024 slabs after the interval: one return');
+      for (let i = 0; i < 16_400; i++) keep[i] = zeros([512]);
+      assert.equal(calls, 3, 'and not again until the interval passes once more');
+    } finally {
+      mock.timers.reset();
+      Object.assign(k, { releaseFreeMemory: own });
     }
   });
 });

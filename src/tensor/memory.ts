@@ -207,22 +207,20 @@ function endEpoch(): void {
       droppedBytes = 0;
       dropWindows = TRIM_WINDOWS;
     }
-    const now = Date.now();
-    if (dropWindows > 0 || now - lastRelease >= TRIM_INTERVAL_MS) {
-      if (dropWindows > 0) dropWindows--;
-      lastRelease = now;
-      kernels().releaseFreeMemory?.();
-    }
+    const dropping = dropWindows > 0;
+    if (dropping) dropWindows--;
+    releaseFreeMemoryDue(dropping);
   }
 }
 
 /**
- * Return the C heap's free pages if TRIM_INTERVAL_MS passed since the last return (for code
- * that runs outside scopes, where no window ends: the slab allocator calls it now and then).
+ * Return the C heap's free pages if TRIM_INTERVAL_MS passed since the last return, or now with
+ * `force` (a window after pooled megabytes were dropped). Window ends call it, and so does the
+ * slab allocator now and then, for code that runs outside scopes, where no window ends.
  */
-export function releaseFreeMemoryDue(): void {
+export function releaseFreeMemoryDue(force = false): void {
   const now = Date.now();
-  if (now - lastRelease >= TRIM_INTERVAL_MS) {
+  if (force || now - lastRelease >= TRIM_INTERVAL_MS) {
     lastRelease = now;
     kernels().releaseFreeMemory?.();
   }
