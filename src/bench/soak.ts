@@ -5,8 +5,12 @@
  * over the samples after a warm-up (target: none beyond noise), and the change from the first
  * sample to the last and the spread of all samples after the warm-up (issue 11's target: within
  * ±5%); RSS is split into V8's committed heap, external memory (typed arrays) and the rest (the C
- * heap), to tell V8's sizing from a leak of ours. Options: --steps=20000
- * --problem=mlp-spirals --optimizers=a,b --seed=0 --warmup=0.1 (fraction of the steps).
+ * heap), to tell V8's sizing from a leak of ours, and the band of what the process's objects
+ * hold (V8's used heap after the GC plus external memory) is reported beside RSS's. Options:
+ * --steps=20000 --problem=mlp-spirals --optimizers=a,b --seed=0 --warmup=0.1 (fraction of the
+ * steps) --node-flags='--max-semi-space-size=2 --single-threaded' (V8 flags for the child
+ * processes: these two fix the young generation's size and keep V8's compiler and collector on
+ * the main thread, whose transient memory is most of RSS's swing on a small model).
  */
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -53,6 +57,8 @@ export interface SoakResult {
   rssBandPercent: number;
   /** The same spread of `held`. */
   heldBandPercent: number;
+  /** The same spread of V8's used heap plus external memory: what the process's objects hold. */
+  ownBandPercent: number;
   finalLoss: number;
 }
 
@@ -108,6 +114,7 @@ export function soakRun(problem: string, optimizer: string, steps: number, optio
     externalPer1000: slope(xs, samples.map((s) => s.external)),
     rssBandPercent: band(samples.map((s) => s.rss)),
     heldBandPercent: band(samples.map((s) => s.held)),
+    ownBandPercent: band(samples.map((s) => s.heap + s.external)),
     finalLoss: record.final.trainLoss,
   };
 }
@@ -121,7 +128,9 @@ function main(argv: readonly string[]): void {
   const problem = arg('problem', 'mlp-spirals');
   const optimizers = arg('optimizers', [...OPTIMIZERS.keys()].join(',')).split(',');
   const seed = Number(arg('seed', '0'));
-  if (arg('child', '') === '') console.log(`soak: ${steps} steps per optimizer on ${problem} (seed ${seed}); memory after a full GC at each curve point past step ${Math.round(steps * warmupFraction)}`);
+  const nodeFlags = arg('node-flags', '').split(/\s+/).filter((f) => f !== '');
+  for (const f of nodeFlags) if (!f.startsWith('--')) throw new RangeError(`--node-flags takes V8/Node flags starting with --, got '${f}'`);
+  if (arg('child', '') === '') console.log(`soak: ${steps} steps per optimizer on ${problem} (seed ${seed}); memory after a full GC at each curve point past step ${Math.round(steps * warmupFraction)}${nodeFlags.length > 0 ? `; children run with ${nodeFlags.join(' ')}` : ''}`);
   const child = arg('child', '');
   if (child !== '') {
     // One optimizer per process, so each starts from the same baseline and its RSS is its own.
@@ -130,7 +139,7 @@ function main(argv: readonly string[]): void {
   }
   const rows: (string | number)[][] = [];
   for (const o of optimizers) {
-    const c = spawnSync(process.execPath, [fileURLToPath(import.meta.url), ...argv, `--child=${o}`], { encoding: 'utf8', maxBuffer: 1 << 26 });
+    const c = spawnSync(process.execPath, [...nodeFlags, fileURLToPath(import.meta.url), ...argv, `--child=${o}`], { encoding: 'utf8', maxBuffer: 1 << 26 });
     if (c.status !== 0) throw new Error(`soak of ${o} failed: ${c.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     const r = JSON.parse(c.stdout.trim().split('\n').pop() as string) as SoakResult;
     const first = r.samples[0];
@@ -139,12 +148,12 @@ function main(argv: readonly string[]): void {
     const span = (f: (m: MemorySample) => number) => (first !== undefined && last !== undefined ? `${f(first).toFixed(1)} → ${f(last).toFixed(1)}` : '');
     const heldChange = first !== undefined && last !== undefined ? `${(100 * (last.held / first.held - 1)).toFixed(1)}%` : '';
     const row = [o, r.steps, r.stopped, r.seconds.toFixed(0), r.samples.length, span((m) => m.rss), change, r.rssBandPercent.toFixed(1),
-      span((m) => m.held), heldChange, r.heldBandPercent.toFixed(1), r.rssPer1000.toFixed(3), span((m) => m.heapTotal), r.heapPer1000.toFixed(3), span((m) => m.external), span((m) => m.other), r.finalLoss.toPrecision(3)];
+      span((m) => m.held), heldChange, r.heldBandPercent.toFixed(1), r.ownBandPercent.toFixed(1), r.rssPer1000.toFixed(3), span((m) => m.heapTotal), r.heapPer1000.toFixed(3), span((m) => m.external), span((m) => m.other), r.finalLoss.toPrecision(3)];
     rows.push(row);
     console.log(row.join('  '));
   }
-  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS change', 'RSS band %', 'held MiB', 'held change', 'held band %', 'RSS MiB/1k', 'V8 heap committed MiB', 'heap used MiB/1k', 'external MiB', 'C heap etc. MiB', 'final loss'], rows)}`);
-  console.log('RSS band: max/min - 1 over the samples after the warm-up (issue 11: flat within ±5%). held: RSS once the C heap also returned its free pages (malloc_trim), i.e. without what glibc caches. C heap etc.: RSS - V8 committed heap - external.');
+  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS change', 'RSS band %', 'held MiB', 'held change', 'held band %', 'heap used + external band %', 'RSS MiB/1k', 'V8 heap committed MiB', 'heap used MiB/1k', 'external MiB', 'C heap etc. MiB', 'final loss'], rows)}`);
+  console.log('RSS band: max/min - 1 over the samples after the warm-up (issue 11: flat within ±5%). held: RSS once the C heap also returned its free pages (malloc_trim), i.e. without what glibc caches. heap used + external: what the process\'s objects hold after the GC. C heap etc.: RSS - V8 committed heap - external.');
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) main(process.argv.slice(2));
