@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { loadNativeAddon, loadNativeKernels } from './native-backend.js';
 import { kernels } from './index.js';
-import { LARGE_BYTES, SLAB_BYTES, SLAB_MIN_BYTES, emptyPool } from '../tensor/memory.js';
+import { LARGE_BYTES, MAPPED_SLACK_BYTES, SLAB_BYTES, SLAB_MIN_BYTES, emptyPool, memory } from '../tensor/memory.js';
 import { zeros, full } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
 import { randn } from '../tensor/random.js';
@@ -146,5 +146,26 @@ describe('allocateLarge (native)', { skip }, () => {
     });
     assert.equal(r.status, 0, r.stderr);
     assert.equal(r.stdout.trim(), 'false');
+  });
+
+  it('a synchronous loop that leaves large results to the collector holds at most MAPPED_SLACK_BYTES of mappings', { skip: kernels().name !== 'native' && 'default backend is not native' }, () => {
+    // Node releases a dead mapping only from the event loop: without the bound, every result of
+    // this loop stays mapped until it ends (the count grows by 4 MiB a call).
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    emptyPool();
+    const n = 1 << 20; // 4 MiB of float32 each, never touched here past the check below
+    const start = memory().mappedBytes;
+    let most = 0;
+    let last = zeros([n], { dtype: 'float32' });
+    for (let i = 0; i < (MAPPED_SLACK_BYTES >> 22) + 40; i++) {
+      last = zeros([n], { dtype: 'float32' });
+      if (i % 16 === 0) gc();
+      most = Math.max(most, memory().mappedBytes - start);
+    }
+    assert.ok(most <= MAPPED_SLACK_BYTES + (8 << 20), `mappings grew by ${most / 2 ** 20} MiB within one synchronous loop`);
+    assert.ok(most >= MAPPED_SLACK_BYTES / 2, 'the mappings were used until the bound');
+    assert.equal(last.data.length, n);
+    assert.ok(last.data.every((v) => v === 0), 'a fresh buffer past the bound is an ordinary zero-filled array');
   });
 });

@@ -59,6 +59,8 @@ export interface NativeAddon {
   unaryReference: Kernels['unary'];
   /** A zero-filled, huge-page-advised ArrayBuffer of `bytes` bytes (null if mapping failed). */
   allocateLarge(bytes: number): ArrayBuffer | null;
+  /** Bytes in allocateLarge's mappings now, freed buffers whose finalizer waits included (optional: older builds lack it). */
+  mappedBytes?(): number;
   /** Return the C heap's free pages to the system (optional: older builds lack it). */
   releaseFreeMemory?(): boolean;
   /**
@@ -189,6 +191,7 @@ export function loadNativeKernels(): Kernels | null {
     solveTriangular: a.solveTriangular,
     eigh: a.eigh,
     allocateLarge: a.allocateLarge,
+    mappedBytes: a.mappedBytes,
     releaseFreeMemory: a.releaseFreeMemory,
     programCreate: a.programCreate,
     programBind: a.programBind,

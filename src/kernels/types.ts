@@ -87,6 +87,13 @@ export interface Kernels {
   allocateLarge?(bytes: number): ArrayBuffer | null;
 
   /**
+   * Optional, with allocateLarge: bytes in its mappings now, including those of buffers the
+   * collector freed whose finalizer has not run yet (Node runs it from the event loop, so a
+   * synchronous loop holds them all until it yields).
+   */
+  mappedBytes?(): number;
+
+  /**
    * Optional: return the C allocator's free pages to the system (native on glibc: malloc_trim);
    * false where nothing was done. The tensor pool calls it when it drops idle buffers.
    */

@@ -78,10 +78,29 @@ const CARVE_ALIGN = 64;
 let slab: ArrayBuffer | null = null;
 let slabUsed = 0;
 
-/** `bytes` zero bytes (never handed out before) from the current slab, or a new one; null without `allocateLarge`. */
+/**
+ * Most bytes of the backend's own mappings (allocateLarge) that the pool cannot account for,
+ * i.e. beyond its live and pooled buffers: results left to the garbage collector, alive or
+ * dead. Node unmaps a dead mapping only from the event loop, so a synchronous loop that leaves
+ * large results to the collector would otherwise hold every one of them until it yields (200
+ * matmuls of 1024² float32: 869 MiB resident). Past this, fresh buffers are ordinary typed
+ * arrays, which the collector frees at once and the C heap reuses.
+ */
+export const MAPPED_SLACK_BYTES = 512 << 20;
+
+/** A mapping of `bytes` from the backend, or null (none, the mapping failed, or too much unaccounted for). */
+function mapped(bytes: number): ArrayBuffer | null {
+  const k = kernels();
+  if (k.allocateLarge === undefined) return null;
+  const held = k.mappedBytes?.() ?? 0;
+  if (held - stats.liveBytes - stats.pooledBytes + bytes > MAPPED_SLACK_BYTES) return null;
+  return k.allocateLarge(bytes);
+}
+
+/** `bytes` zero bytes (never handed out before) from the current slab, or a new one; null without a mapping. */
 function carve(bytes: number): { buffer: ArrayBuffer; offset: number } | null {
   if (slab === null || slabUsed + bytes > slab.byteLength) {
-    const ab = kernels().allocateLarge?.(SLAB_BYTES) ?? null;
+    const ab = mapped(SLAB_BYTES);
     if (ab === null) return null;
     slab = ab;
     slabUsed = 0;
@@ -95,7 +114,7 @@ function freshArray(dtype: DType, size: number): FloatArray {
   const per = dtype === 'float32' ? 4 : 8;
   const bytes = size * per;
   if (bytes >= LARGE_BYTES) {
-    const ab = kernels().allocateLarge?.(bytes) ?? null;
+    const ab = mapped(bytes);
     if (ab !== null) return dtype === 'float32' ? new Float32Array(ab, 0, size) : new Float64Array(ab, 0, size);
   } else if (bytes >= SLAB_MIN_BYTES) {
     const c = carve(bytes);
@@ -241,6 +260,11 @@ export interface MemoryInfo {
   poolHits: number;
   poolMisses: number;
   poolBytesCap: number;
+  /**
+   * Bytes in the backend's own huge-page mappings (native), including dead buffers whose
+   * mapping waits for the event loop to be released; 0 without them.
+   */
+  mappedBytes: number;
   /** Open scopes (tidy calls and transformations in progress). */
   scopes: number;
 }
@@ -257,6 +281,7 @@ export function memory(): MemoryInfo {
     poolHits: stats.hits,
     poolMisses: stats.misses,
     poolBytesCap: cap(),
+    mappedBytes: kernels().mappedBytes?.() ?? 0,
     scopes: depth,
   };
 }
