@@ -119,6 +119,12 @@ export function soakRun(problem: string, optimizer: string, steps: number, optio
   };
 }
 
+/** min–max of V8's used heap plus external memory over the samples, MiB. */
+function ownRange(samples: readonly MemorySample[]): string {
+  const own = samples.map((m) => m.heap + m.external);
+  return own.length === 0 ? '' : `${Math.min(...own).toFixed(1)}–${Math.max(...own).toFixed(1)}`;
+}
+
 function main(argv: readonly string[]): void {
   const arg = (name: string, fallback: string) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3) ?? fallback;
   const steps = Number(arg('steps', '20000'));
@@ -148,11 +154,11 @@ function main(argv: readonly string[]): void {
     const span = (f: (m: MemorySample) => number) => (first !== undefined && last !== undefined ? `${f(first).toFixed(1)} → ${f(last).toFixed(1)}` : '');
     const heldChange = first !== undefined && last !== undefined ? `${(100 * (last.held / first.held - 1)).toFixed(1)}%` : '';
     const row = [o, r.steps, r.stopped, r.seconds.toFixed(0), r.samples.length, span((m) => m.rss), change, r.rssBandPercent.toFixed(1),
-      span((m) => m.held), heldChange, r.heldBandPercent.toFixed(1), r.ownBandPercent.toFixed(1), r.rssPer1000.toFixed(3), span((m) => m.heapTotal), r.heapPer1000.toFixed(3), span((m) => m.external), span((m) => m.other), r.finalLoss.toPrecision(3)];
+      span((m) => m.held), heldChange, r.heldBandPercent.toFixed(1), `${ownRange(r.samples)} (${r.ownBandPercent.toFixed(1)}%)`, r.rssPer1000.toFixed(3), span((m) => m.heapTotal), r.heapPer1000.toFixed(3), span((m) => m.external), span((m) => m.other), r.finalLoss.toPrecision(3)];
     rows.push(row);
     console.log(row.join('  '));
   }
-  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS change', 'RSS band %', 'held MiB', 'held change', 'held band %', 'heap used + external band %', 'RSS MiB/1k', 'V8 heap committed MiB', 'heap used MiB/1k', 'external MiB', 'C heap etc. MiB', 'final loss'], rows)}`);
+  console.log(`\n${table(['optimizer', 'steps', 'stopped', 's', 'samples', 'RSS MiB', 'RSS change', 'RSS band %', 'held MiB', 'held change', 'held band %', 'heap used + external MiB (band)', 'RSS MiB/1k', 'V8 heap committed MiB', 'heap used MiB/1k', 'external MiB', 'C heap etc. MiB', 'final loss'], rows)}`);
   console.log('RSS band: max/min - 1 over the samples after the warm-up (issue 11: flat within ±5%). held: RSS once the C heap also returned its free pages (malloc_trim), i.e. without what glibc caches. heap used + external: what the process\'s objects hold after the GC. C heap etc.: RSS - V8 committed heap - external.');
 }
 
