@@ -53,10 +53,10 @@ describe('allocateLarge (native)', { skip }, () => {
       const big = tidy(() => full([n], 2.5));
       assert.deepEqual(asked, [n * 4], 'one mapping for the fresh large buffer');
       assert.ok(big.data.every((v) => v === 2.5));
-      const z = zeros([n + 1]);
+      const z = tidy(() => zeros([n + 1]));
       assert.ok(z.data.every((v) => v === 0));
       assert.equal(asked.length, 2);
-      zeros([SLAB_MIN_BYTES / 4 - 1]);
+      tidy(() => { zeros([SLAB_MIN_BYTES / 4 - 1]); });
       assert.equal(asked.length, 2, 'buffers under SLAB_MIN_BYTES are ordinary typed arrays');
     } finally {
       Object.assign(k, { allocateLarge: own });
@@ -157,9 +157,10 @@ describe('allocateLarge (native)', { skip }, () => {
     const n = 1 << 20; // 4 MiB of float32 each, never touched here past the check below
     const start = memory().mappedBytes;
     let most = 0;
-    let last = zeros([n], { dtype: 'float32' });
+    // Results made inside a scope (a mapping each) that escape it to the collector.
+    let last = tidy(() => zeros([n], { dtype: 'float32' }));
     for (let i = 0; i < (MAPPED_SLACK_BYTES >> 22) + 40; i++) {
-      last = zeros([n], { dtype: 'float32' });
+      last = tidy(() => zeros([n], { dtype: 'float32' }));
       if (i % 16 === 0) gc();
       most = Math.max(most, memory().mappedBytes - start);
     }
@@ -167,5 +168,45 @@ describe('allocateLarge (native)', { skip }, () => {
     assert.ok(most >= MAPPED_SLACK_BYTES / 2, 'the mappings were used until the bound');
     assert.equal(last.data.length, n);
     assert.ok(last.data.every((v) => v === 0), 'a fresh buffer past the bound is an ordinary zero-filled array');
+  });
+
+  it('large buffers made outside every scope come from V8\'s allocator: zero, no mapping, and a loop leaving them to the collector stays flat', { skip: kernels().name !== 'native' && 'default backend is not native' }, () => {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    const k = kernels();
+    assert.equal(typeof k.allocateHeap, 'function');
+    const heap = k.allocateHeap as (b: number) => ArrayBuffer | null;
+    for (const bytes of [1, (2 << 20) + 12, 5 << 20]) {
+      const ab = heap(bytes);
+      assert.ok(ab !== null && ab.byteLength === bytes);
+      assert.ok(new Uint8Array(ab).every((v) => v === 0), `${bytes} bytes zero-filled`);
+    }
+    for (const bad of [0, -1, 1.5, NaN]) assert.throws(() => heap(bad), /allocateHeap.*bytes/);
+    const own = k.allocateLarge as (b: number) => ArrayBuffer | null;
+    const asked: number[] = [];
+    Object.assign(k, { allocateLarge: (b: number) => { asked.push(b); return own(b); } });
+    try {
+      emptyPool();
+      const n = 1 << 20; // 4 MiB of float32
+      const a = randn([512, 512], { dtype: 'float32' });
+      const b = randn([512, 512], { dtype: 'float32' });
+      const want = tidy(() => matmul(a, b)); // a mapping, escaping its scope
+      assert.deepEqual(asked, [512 * 512 * 4]);
+      const start = memory().mappedBytes;
+      let most = 0;
+      for (let i = 0; i < 200; i++) {
+        const z = zeros([n], { dtype: 'float32' });
+        assert.equal(z.data[n - 1], 0);
+        z.data[i] = 1; // touched, as a result would be
+        const c = matmul(a, b);
+        if (i % 50 === 0) assert.deepEqual(Array.from(c.data.subarray(0, 64)), Array.from(want.data.subarray(0, 64)));
+        if (i % 32 === 0) gc();
+        most = Math.max(most, memory().mappedBytes - start);
+      }
+      assert.equal(asked.length, 1, 'no mapping was asked for outside scopes');
+      assert.equal(most, 0, 'the mappings did not grow');
+    } finally {
+      Object.assign(k, { allocateLarge: own });
+    }
   });
 });

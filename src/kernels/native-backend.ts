@@ -61,6 +61,8 @@ export interface NativeAddon {
   allocateLarge(bytes: number): ArrayBuffer | null;
   /** Bytes in allocateLarge's mappings now, freed buffers whose finalizer waits included (optional: older builds lack it). */
   mappedBytes?(): number;
+  /** A zero-filled ArrayBuffer from V8's allocator, its whole 2 MiB pages advised to use huge pages (optional: older builds lack it). */
+  allocateHeap?(bytes: number): ArrayBuffer | null;
   /** Return the C heap's free pages to the system (optional: older builds lack it). */
   releaseFreeMemory?(): boolean;
   /**
@@ -192,6 +194,7 @@ export function loadNativeKernels(): Kernels | null {
     eigh: a.eigh,
     allocateLarge: a.allocateLarge,
     mappedBytes: a.mappedBytes,
+    allocateHeap: a.allocateHeap,
     releaseFreeMemory: a.releaseFreeMemory,
     programCreate: a.programCreate,
     programBind: a.programBind,

@@ -94,6 +94,14 @@ export interface Kernels {
   mappedBytes?(): number;
 
   /**
+   * Optional: a zero-filled ArrayBuffer of `bytes` bytes that the garbage collector frees at once
+   * (native: from V8's allocator, its whole 2 MiB pages advised to use huge pages), or null. The
+   * tensor layer uses it for large buffers made outside every scope, which only the collector
+   * frees.
+   */
+  allocateHeap?(bytes: number): ArrayBuffer | null;
+
+  /**
    * Optional: return the C allocator's free pages to the system (native on glibc: malloc_trim);
    * false where nothing was done. The tensor pool calls it when it drops idle buffers.
    */

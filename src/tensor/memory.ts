@@ -114,7 +114,9 @@ function freshArray(dtype: DType, size: number): FloatArray {
   const per = dtype === 'float32' ? 4 : 8;
   const bytes = size * per;
   if (bytes >= LARGE_BYTES) {
-    const ab = mapped(bytes);
+    // Outside every scope only the collector frees the buffer: take it from V8's allocator, which
+    // the collector gives back at once, rather than a mapping Node unmaps from the event loop.
+    const ab = current === null ? kernels().allocateHeap?.(bytes) ?? mapped(bytes) : mapped(bytes);
     if (ab !== null) return dtype === 'float32' ? new Float32Array(ab, 0, size) : new Float64Array(ab, 0, size);
   } else if (bytes >= SLAB_MIN_BYTES) {
     const c = carve(bytes);

@@ -703,6 +703,29 @@ napi_value AllocateLarge(napi_env env, napi_callback_info info) {
   });
 }
 
+// allocateHeap(bytes): a zero-filled ArrayBuffer of `bytes` bytes from V8's own allocator (the C
+// heap, or glibc's mmap above its threshold), with the whole 2 MiB pages inside it advised to
+// use huge pages before anything touches them. Unlike allocateLarge's mappings, the collector
+// frees it at once, so a synchronous loop that leaves large results to the collector reuses the
+// same heap memory instead of holding a mapping per result until the loop yields. The advice
+// stays on the heap range, so pages that malloc_trim returned fault back in as huge pages too.
+napi_value AllocateHeap(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Call c(env, info, "allocateHeap", 1);
+    const double want = c.number(0, "bytes");
+    if (!(want >= 1 && want <= 1099511627776.0) || std::floor(want) != want) c.rangeError("bytes must be an integer in [1, 2^40]");
+    void* data = nullptr;
+    napi_value ab;
+    if (napi_create_arraybuffer(env, size_t(want), &data, &ab) != napi_ok) return nullValue(env);
+#if defined(HESSIAN_HAVE_MMAP) && defined(MADV_HUGEPAGE)
+    const uintptr_t lo = (reinterpret_cast<uintptr_t>(data) + kHuge - 1) & ~uintptr_t(kHuge - 1);
+    const uintptr_t hi = (reinterpret_cast<uintptr_t>(data) + size_t(want)) & ~uintptr_t(kHuge - 1);
+    if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_HUGEPAGE);
+#endif
+    return ab;
+  });
+}
+
 // mappedBytes(): bytes in allocateLarge's mappings now, including those of buffers the collector
 // has freed whose finalizer has not run yet.
 napi_value MappedBytes(napi_env env, napi_callback_info) {
@@ -1071,7 +1094,7 @@ NAPI_MODULE_INIT() {
       {"cholesky", Cholesky},   {"solveTriangular", SolveTriangular}, {"eigh", Eigh}, {"eighJacobi", EighJacobi},
       {"eighQl", EighQl},       {"eighMerges", EighMerges},
       {"unaryGrad", UnaryGrad}, {"unaryReference", UnaryReference}, {"elementwiseIsa", ElementwiseIsa},
-      {"selectElementwiseIsa", SelectElementwiseIsa}, {"allocateLarge", AllocateLarge}, {"mappedBytes", MappedBytes},
+      {"selectElementwiseIsa", SelectElementwiseIsa}, {"allocateLarge", AllocateLarge}, {"mappedBytes", MappedBytes}, {"allocateHeap", AllocateHeap},
       {"releaseFreeMemory", ReleaseFreeMemory}, {"programCreate", ProgramCreate}, {"programBind", ProgramBind},
       {"programRun", ProgramRun},
   };
