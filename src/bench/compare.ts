@@ -20,6 +20,8 @@ export interface CompareArgs {
   seed: number;
   /** Options merged over the hyper-parameter table's, per optimizer id (e.g. bench:kfac's --kfac). */
   options?: Record<string, Record<string, unknown>>;
+  /** Batch sizes over the table's, per optimizer id (e.g. bench:kfac's --kfac-batch). */
+  batchSizes?: Record<string, number>;
 }
 
 export function argsFrom(argv: string[], defaults: CompareArgs): CompareArgs {
@@ -42,8 +44,10 @@ export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, 
     for (const o of a.optimizers) {
       const t0 = Date.now();
       const extra = a.options?.[o];
+      const batchSize = a.batchSizes?.[o];
       const listed = hyperFor(p, problemById(p).kind, o);
-      const hyper = extra === undefined ? undefined : { ...listed, options: { ...listed.options, ...extra } };
+      const hyper = extra === undefined && batchSize === undefined ? undefined
+        : { ...listed, options: { ...listed.options, ...extra }, ...(batchSize === undefined ? {} : { batchSize }) };
       const { record } = runOne(p, o, a.seed, budget, { size: a.size, hyper });
       runs.push(record);
       console.log(`  ${o} on ${p}: ${record.final.step} steps, ${record.final.seconds.toFixed(1)}s optimizer time (${((Date.now() - t0) / 1000).toFixed(1)}s with evaluations), train loss ${record.final.trainLoss.toPrecision(5)}`);

@@ -17,7 +17,8 @@
  * in the time-to-target runs, over the hyper-parameter table's).
  * --profile [--batches=256,1024]: each step split into its parts instead (see `kfac-profile.ts`).
  * With --budget=60s it also runs the time-to-target comparison against Adam and SGD with
- * momentum (each optimizer at its table batch size; see `compare.ts`).
+ * momentum (each optimizer at its table batch size, K-FAC and EKFAC at --kfac-batch=N when
+ * given; see `compare.ts`); --compare-only skips the step-cost table.
  * Published: K-FAC reached SGD-momentum's loss on the 8-layer autoencoder in 3.8x fewer seconds
  * and 14.7x fewer updates (Martens & Grosse 2015).
  */
@@ -117,7 +118,7 @@ if (argv.includes('--profile')) {
   process.exit(0);
 }
 console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); K-FAC/EKFAC options ${JSON.stringify(kfacOptions)}; batch ${batch} for every optimizer; ${steps} steps measured after ${warmup} warm-up, in rounds of ${round}; data size ${size}; seed ${seed}`);
-for (const p of problems) {
+for (const p of argv.includes('--compare-only') ? [] : problems) {
   const runners = ['sgd', ...methods.filter((m) => m !== 'sgd')].map((id) => runner(p, id));
   for (let k0 = 0; k0 < warmup + steps; k0 += round) {
     for (const r of runners) for (let k = k0; k < Math.min(warmup + steps, k0 + round); k++) r.step(k);
@@ -142,6 +143,8 @@ for (const p of problems) {
 }
 
 if (get('budget') !== undefined) {
-  const a = { ...argsFrom(argv, { problems, optimizers: ['kfac', 'ekfac', 'adam', 'momentum', 'sgd'], budget: '60s', size, seed }), options: { kfac: kfacOptions, ekfac: kfacOptions } };
+  const kfacBatch = get('kfac-batch') === undefined ? undefined : int('kfac-batch', 256, 1);
+  const batchSizes = kfacBatch === undefined ? undefined : { kfac: kfacBatch, ekfac: kfacBatch };
+  const a = { ...argsFrom(argv, { problems, optimizers: ['kfac', 'ekfac', 'adam', 'momentum', 'sgd'], budget: '60s', size, seed }), options: { kfac: kfacOptions, ekfac: kfacOptions }, batchSizes };
   compare(a, (r) => ({ 'ms/step': r.final.step > 0 ? ((1000 * r.final.seconds) / r.final.step).toFixed(1) : '-' }));
 }

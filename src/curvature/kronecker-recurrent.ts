@@ -169,6 +169,12 @@ export class RecurrentKronecker extends KroneckerBlock {
     return { A: s.A, G: s.G };
   }
 
+  /** The EMA of the masked estimates (`factorEstimates`), not `foldGram` of the raw rows. */
+  protected override foldSample(s: KroneckerState, sample: LayerSample, rho: number): { A: Tensor; G: Tensor } | null {
+    const est = this.factorEstimates(sample);
+    return isFiniteTensor(est.A) && isFiniteTensor(est.G) ? { A: ema(s.A, est.A, rho), G: ema(s.G, est.G, rho) } : null;
+  }
+
   /** Independent: K-FAC's update; chain: the same EMA over A, G, A_1, G_1, c_d, and the chain inverse at λ. */
   override update(state: KroneckerState, sample: LayerSample | undefined, o: BlockUpdateOptions): { state: KroneckerState; skipped: boolean; retried: boolean } {
     const temporal = recurrentApproximationOf(state);

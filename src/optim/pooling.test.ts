@@ -8,9 +8,9 @@ import { Tensor } from '../tensor/tensor.js';
 import { Rng } from '../tensor/random.js';
 import { memory, emptyPool } from '../tensor/memory.js';
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
-import { Linear, Tanh } from '../nn/layers.js';
+import { Conv2d, Flatten, Linear, MaxPool2d, ReLU, Tanh } from '../nn/layers.js';
 import { Sequential } from '../nn/module.js';
-import { mse } from '../nn/losses.js';
+import { mse, softmaxCrossEntropy } from '../nn/losses.js';
 import { kfacObjective } from './kronecker/kfac-objective.js';
 import { optimizerEntry } from './registry.js';
 import { runOne } from '../bench/runner.js';
@@ -76,6 +76,32 @@ describe('a training loop reuses memory', () => {
     const perStep = (last.misses - first.misses) / (last.step - first.step);
     assert.ok(perStep < 2, `fresh allocations per step after warm-up: ${perStep}`);
   });
+
+  for (const id of ['sgd', 'kfac', 'ekfac']) {
+    it(`a conv net (${id}): live bytes flat over steps, not growing with the batch's activations`, () => {
+      // conv(bias) -> relu -> maxpool -> linear: the conv bias gradient is a sum over axes
+      // [0, 2, 3], whose scratch copy (the conv output's size) stayed live on every step.
+      const model = new Sequential([new Conv2d(1, 3, 3, { padding: 1 }), new ReLU(), new MaxPool2d(2), new Flatten(), new Linear(3 * 4 * 4, 4)]);
+      const rng = new Rng(5);
+      const x = rng.normal([16, 1, 8, 8]);
+      const y = new Tensor(Float32Array.from({ length: 16 }, (_, i) => i % 4), [16]);
+      const opt = optimizerEntry(id).create();
+      const obj = kfacObjective(model, softmaxCrossEntropy(), { x, y });
+      let params = model.init(new Rng(6)) as PyTree;
+      let state = opt.init(params);
+      const live: number[] = [];
+      const losses: number[] = [];
+      for (let k = 0; k < 8; k++) {
+        const r = opt.step(params, state, obj);
+        ({ params, state } = r);
+        live.push(memory().liveBytes);
+        losses.push(r.info.loss);
+      }
+      assert.ok(losses.every(Number.isFinite) && losses[7] < losses[0], `${id} trains: ${losses.join(', ')}`);
+      const late = live.slice(2);
+      assert.equal(Math.max(...late), Math.min(...late), `live bytes after steps 3..8: ${late.join(', ')}`);
+    });
+  }
 
   it('a README-style loop: nothing a step made stays live after it', () => {
     const { model, params: p0, batch, loss } = problem();

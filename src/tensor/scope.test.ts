@@ -166,6 +166,29 @@ describe('the pool', () => {
   });
 });
 
+describe('reductions release their scratch', () => {
+  it('a sum over non-adjacent axes (a conv bias gradient, [0, 2, 3]) leaves only its result live, and the same values', () => {
+    const x = randn([3, 4, 5, 6], { seed: 4, ...f64 });
+    // The reference: the same sum by a naive loop in float64.
+    const ref = new Float64Array(4);
+    for (let n = 0; n < 3; n++) for (let c = 0; c < 4; c++) for (let i = 0; i < 30; i++) ref[c] += x.data[(n * 4 + c) * 30 + i];
+    const base = memory().liveBytes;
+    const pooled = memory().pooledBuffers;
+    tidy(() => {
+      for (let round = 0; round < 3; round++) {
+        const s = O.sum(x, [0, 2, 3]);
+        // Before the fix the permuted copy (x's size) stayed counted as live on every call.
+        assert.equal(memory().liveBytes - base, (round + 1) * s.data.byteLength, `round ${round}: live bytes = the sums so far`);
+        for (let c = 0; c < 4; c++) assert.ok(Math.abs(s.data[c] - ref[c]) < 1e-12, `sum[${c}] ${s.data[c]} vs ${ref[c]}`);
+        const m = O.max(x, [0, 2]);
+        m.dispose();
+      }
+    });
+    assert.equal(memory().liveBytes, base);
+    assert.ok(memory().pooledBuffers > pooled, 'the scratch copies went back to the pool');
+  });
+});
+
 describe('transformations release their own intermediates', () => {
   const x = randn([8, 5], { seed: 1, ...f64 });
   const params = { w: randn([5, 4], { seed: 2, ...f64 }), b: randn([4], { seed: 3, ...f64 }) };
