@@ -162,7 +162,12 @@ if (fresh > 0) {
     const r = spawnSync(process.execPath, [self, '--first-step-child', `--batch=${batch}`], { encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`first-step child failed: ${r.stderr.trim().split('\n').slice(-3).join(' | ')}`);
     rowsOurs.push(JSON.parse(r.stdout.trim().split('\n').pop() as string) as Record<string, number>);
-    if (peerMissing === undefined) rowsTorch.push(runPeer('torch-first-step.py', [batch, 2]) as Record<string, number>);
+    const fresh = peerMissing === undefined ? await PeerSession.start(2) : 'skipped';
+    if (typeof fresh !== 'string') {
+      const [first, sys, ...later] = await fresh.times({ cmd: 'first', batch, threads: 2, calls: 10 });
+      fresh.close();
+      rowsTorch.push({ firstMs: first * 1e3, firstSysMs: sys * 1e3, medianMs: median(later) * 1e3 });
+    }
   }
   const summary = (name: string, rs: Record<string, number>[]): (string | number)[] => {
     const ratio = rs.map((r) => r.firstMs / r.medianMs);

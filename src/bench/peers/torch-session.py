@@ -4,9 +4,13 @@ command per line on stdin, answers one JSON line on stdout. Commands:
   {"cmd": "ae", "batch": 256, "threads": 2, "calls": 5}  times of the autoencoder's fwd+bwd step
   {"cmd": "eigh", "n": 1000, "threads": 2, "calls": 3}  times of torch.linalg.eigh (LAPACK syevd), float64 SPD
   {"cmd": "cholesky", "n": 1000, "threads": 2, "calls": 3}  times of torch.linalg.cholesky, float64 SPD
+  {"cmd": "first", "batch": 256, "threads": 2, "calls": 10}  as the session's first command: the
+      autoencoder's very first step in this process, the system CPU time inside it, then `calls`
+      more steps (seconds: [first, its system time, later steps...])
   {"cmd": "quit"}
 """
 import json
+import resource
 import sys
 import time
 
@@ -74,6 +78,13 @@ for line in sys.stdin:
         out = timed(lambda: torch.mm(a, b), int(cmd["calls"]))
     elif cmd["cmd"] == "ae":
         out = timed(ae_setup(int(cmd["batch"])), int(cmd["calls"]))
+    elif cmd["cmd"] == "first":
+        step = ae_setup(int(cmd["batch"]))
+        sys0 = resource.getrusage(resource.RUSAGE_SELF).ru_stime
+        t0 = time.perf_counter()
+        step()
+        first = time.perf_counter() - t0
+        out = [first, resource.getrusage(resource.RUSAGE_SELF).ru_stime - sys0] + timed(step, int(cmd["calls"]))
     elif cmd["cmd"] == "eigh":
         a = spd_setup(int(cmd["n"]))
         out = timed(lambda: torch.linalg.eigh(a), int(cmd["calls"]))
