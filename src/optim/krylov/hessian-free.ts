@@ -41,7 +41,7 @@ import { checkStructuralDamping, structuralDampingTerm, type StructuralDampingOp
 import { cgPreconditioner } from '../../curvature/lowrank/nystrom.js';
 import { createOptimizer } from '../optimizer.js';
 import { tidy } from '../../tensor/scope.js';
-import { treeAxpby, treeIsFinite, treeMul, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import { treeAxpby, treeIsFinite, treeMulInto, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from '../fault-damping.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from '../types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from '../validate.js';
@@ -204,6 +204,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       const structural = structuralDampingTerm(o.structuralDamping, curvObj, params, lambda);
       if (structural !== undefined) B = B.plus(structural);
       let precond: ((r: P) => P) | undefined;
+      let precondInto: ((r: P, out: P) => void) | undefined;
       // The updated average of the Fisher diagonal (preconditionerDecay), kept only by accepted steps.
       let averaged: { fisherDiagonal: P; fisherDiagonalWeight: number } | Record<string, never> = {};
       if (o.preconditioner === 'nystrom') {
@@ -219,9 +220,9 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
           diag = treeScale(1 / weight, sum);
         }
         // (diag + λ)^(−α) once, by kernels (a per-element callback cost 75 ms a step on a
-        // million parameters); each CG iteration is then one kernel product.
+        // million parameters); each CG iteration is then one kernel product, into CG's buffer.
         const inv = treeMap(diag, (d) => tidy(() => pow(add(d, lambda), -o.preconditionerExponent)));
-        precond = (r) => treeMul(r, inv);
+        precondInto = (r, out) => treeMulInto(r, inv, out);
       } else if (o.preconditioner && ctx.step === 0) {
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
       }
@@ -230,7 +231,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       let solved: ReturnType<typeof cg<P>>;
       try {
         solved = cg(B, treeScale(-1, g), {
-          x0, preconditioner: precond, maxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
+          x0, preconditioner: precond, preconditionerInto: precondInto, maxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
         });
       } finally {
         // The linearization CG's products shared (built at the first one) goes back to the pool.
