@@ -34,7 +34,8 @@
  * 'curvature' or 'held-out') on C examples plus one for the loss at θ there.
  */
 import { treeMap, type PyTree } from '../../autodiff/pytree.js';
-import { add, pow } from '../../tensor/ops.js';
+import { add, mul, pow, reciprocal, rsqrt, sqrt } from '../../tensor/ops.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { cg } from '../../curvature/cg.js';
 import { fromObjective } from '../../curvature/operators/from-objective.js';
 import { checkStructuralDamping, structuralDampingTerm, type StructuralDampingOption } from './structural-damping.js';
@@ -169,6 +170,24 @@ function resolve(options: HessianFreeOptions) {
   return r;
 }
 
+/**
+ * x^(−α) elementwise for x > 0. The exponents 1, 1/2, 1/4 and 3/4 (the preconditioner's default)
+ * go through the vectorized reciprocal, square root and reciprocal square root kernels:
+ * x^(−3/4) = u·√u with u = 1/√x. On the CURVES autoencoder's 842k parameters that is 6.6 CPU ms
+ * where the per-element `pow` kernel took 21 (native), every step; the result agrees with `pow`
+ * to a few units in the last place.
+ */
+export function powNegative(x: Tensor, alpha: number): Tensor {
+  if (alpha === 1) return reciprocal(x);
+  if (alpha === 0.5) return rsqrt(x);
+  if (alpha === 0.25) return sqrt(rsqrt(x));
+  if (alpha === 0.75) {
+    const u = rsqrt(x);
+    return mul(u, sqrt(u));
+  }
+  return pow(x, -alpha);
+}
+
 function valueAt<P extends PyTree>(obj: Objective<P>, p: P, counters: { evals: number }): number {
   counters.evals++;
   return obj.value ? obj.value(p) : obj.valueAndGrad(p)[0];
@@ -221,7 +240,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         }
         // (diag + λ)^(−α) once, by kernels (a per-element callback cost 75 ms a step on a
         // million parameters); each CG iteration is then one kernel product, into CG's buffer.
-        const inv = treeMap(diag, (d) => tidy(() => pow(add(d, lambda), -o.preconditionerExponent)));
+        const inv = treeMap(diag, (d) => tidy(() => powNegative(add(d, lambda), o.preconditionerExponent)));
         precondInto = (r, out) => treeMulInto(r, inv, out);
       } else if (o.preconditioner && ctx.step === 0) {
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
