@@ -35,6 +35,32 @@ export function treeAxpby<P extends PyTree>(alpha: number, x: P, beta: number, y
   }));
 }
 
+/**
+ * `out = alpha * x + beta * y`, leafwise, into the existing tree `out` (same structure; it may
+ * be `x` or `y`): the same values as `treeAxpby`, without allocating. For solvers that update
+ * vectors they own in place (conjugate gradient on a million parameters).
+ */
+export function treeAxpbyInto<P extends PyTree>(alpha: number, x: P, beta: number, y: P, out: P): void {
+  const lx = leavesOf(x);
+  const ly = leavesOf(y);
+  const lo = leavesOf(out);
+  checkSameStructure('treeAxpbyInto', lx, ly);
+  checkSameStructure('treeAxpbyInto', lx, lo);
+  const k = kernels();
+  for (let i = 0; i < lx.length; i++) k.axpby(alpha, lx[i].data, beta, ly[i].data, lo[i].data);
+}
+
+/** `out = x * y`, leafwise and elementwise, into the existing tree `out` (it may be `x` or `y`). */
+export function treeMulInto<P extends PyTree>(x: P, y: P, out: P): void {
+  const lx = leavesOf(x);
+  const ly = leavesOf(y);
+  const lo = leavesOf(out);
+  checkSameStructure('treeMulInto', lx, ly);
+  checkSameStructure('treeMulInto', lx, lo);
+  const k = kernels();
+  for (let i = 0; i < lx.length; i++) k.binary('mul', lx[i].data, [1], ly[i].data, [1], lo[i].data, [lx[i].size]);
+}
+
 export function treeAdd<P extends PyTree>(x: P, y: P): P {
   return treeAxpby(1, x, 1, y);
 }

@@ -3,7 +3,7 @@
  * several problems, same seed and data, each under the same budget; a table per problem with
  * final losses, time and steps to the loss Adam reaches, and method-specific columns.
  */
-import { runOne, parseBudget, type RunRecord } from './runner.js';
+import { runOne, runSteps, parseBudget, type RunRecord } from './runner.js';
 import { hyperFor } from './hyper.js';
 import { problemById } from './problems.js';
 import type { DataSize } from './problems.js';
@@ -22,6 +22,12 @@ export interface CompareArgs {
   options?: Record<string, Record<string, unknown>>;
   /** Batch sizes over the table's, per optimizer id (e.g. bench:kfac's --kfac-batch). */
   batchSizes?: Record<string, number>;
+  /**
+   * `--interleave`: a problem's optimizers run in one loop, each step going to the run with the
+   * least optimizer time so far, so that every run sees the same machine load (on a shared
+   * machine the load can double between one run and the next). Default: one after the other.
+   */
+  interleave?: boolean;
 }
 
 export function argsFrom(argv: string[], defaults: CompareArgs): CompareArgs {
@@ -32,25 +38,47 @@ export function argsFrom(argv: string[], defaults: CompareArgs): CompareArgs {
     budget: get('budget') ?? defaults.budget,
     size: (get('size') as DataSize | undefined) ?? defaults.size,
     seed: Number(get('seed') ?? defaults.seed),
+    interleave: argv.includes('--interleave') || defaults.interleave === true,
   };
 }
 
 export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, string | number>): RunRecord[] {
   const budget = parseBudget(a.budget);
   const i = info();
-  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); budget ${a.budget} per run; data size ${a.size}; seed ${a.seed}`);
+  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); budget ${a.budget} per run; data size ${a.size}; seed ${a.seed}${a.interleave === true ? '; runs interleaved' : ''}`);
   const runs: RunRecord[] = [];
+  const hyperOf = (p: string, o: string) => {
+    const extra = a.options?.[o];
+    const batchSize = a.batchSizes?.[o];
+    const listed = hyperFor(p, problemById(p).kind, o);
+    return extra === undefined && batchSize === undefined ? undefined
+      : { ...listed, options: { ...listed.options, ...extra }, ...(batchSize === undefined ? {} : { batchSize }) };
+  };
+  const done = (p: string, o: string, record: RunRecord, t0: number) => {
+    runs.push(record);
+    console.log(`  ${o} on ${p}: ${record.final.step} steps, ${record.final.seconds.toFixed(1)}s optimizer time (${((Date.now() - t0) / 1000).toFixed(1)}s with evaluations), train loss ${record.final.trainLoss.toPrecision(5)}`);
+  };
   for (const p of a.problems) {
+    if (a.interleave === true) {
+      const t0 = Date.now();
+      const live = a.optimizers.map((o) => ({ o, gen: runSteps(p, o, a.seed, budget, { size: a.size, hyper: hyperOf(p, o) }), seconds: 0 }));
+      while (live.length > 0) {
+        let k = 0;
+        for (let j = 1; j < live.length; j++) if (live[j].seconds < live[k].seconds) k = j;
+        const next = live[k].gen.next();
+        if (next.done === true) {
+          done(p, live[k].o, next.value.record, t0);
+          live.splice(k, 1);
+        } else {
+          live[k].seconds = next.value.seconds;
+        }
+      }
+      continue;
+    }
     for (const o of a.optimizers) {
       const t0 = Date.now();
-      const extra = a.options?.[o];
-      const batchSize = a.batchSizes?.[o];
-      const listed = hyperFor(p, problemById(p).kind, o);
-      const hyper = extra === undefined && batchSize === undefined ? undefined
-        : { ...listed, options: { ...listed.options, ...extra }, ...(batchSize === undefined ? {} : { batchSize }) };
-      const { record } = runOne(p, o, a.seed, budget, { size: a.size, hyper });
-      runs.push(record);
-      console.log(`  ${o} on ${p}: ${record.final.step} steps, ${record.final.seconds.toFixed(1)}s optimizer time (${((Date.now() - t0) / 1000).toFixed(1)}s with evaluations), train loss ${record.final.trainLoss.toPrecision(5)}`);
+      const { record } = runOne(p, o, a.seed, budget, { size: a.size, hyper: hyperOf(p, o) });
+      done(p, o, record, t0);
     }
   }
   const results = { runs, settings: { seeds: 1 } } as unknown as Results;

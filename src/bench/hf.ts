@@ -4,10 +4,11 @@
  * (per-case sum of squared reconstruction errors) against wall-clock and steps, and CG
  * iterations per HF step. Options: --budget=120s (one budget for every problem; by default
  * each problem gets the budget of issue #13's target: 120 s on CURVES, 300 s on MNIST)
- * --size=small|paper --problems=... --optimizers=... --seed=0.
+ * --size=small|paper --problems=... --optimizers=... --seed=0 --interleave (a problem's runs step
+ * in turns by optimizer time, so that each sees the same load; see `compare.ts`).
  * --profile [--steps=10 --warmup=3]: one HF step split into its parts instead (`hf-profile.ts`).
  * Hessian-free runs as the hyper-parameter table says (bench/hyper.ts): mini-batch HF on the
- * autoencoders (gradient on 250 examples, curvature on 50, trial losses on another 50, 5 CG
+ * autoencoders (gradient on 500 examples, curvature on 100, trial losses on another 100, 8 CG
  * iterations).
  *
  * Published (GPU-hours, full data): HF 0.11 (CURVES) and 1.4 (MNIST) in Martens 2010; tuned HF

@@ -141,3 +141,100 @@ describe('conjugate gradient', () => {
     assert.throws(() => cg(skew, b), /cg: operator 'S' is not symmetric/);
   });
 });
+
+/**
+ * The solver's recurrences written out on flat float64 arrays, one fresh array per vector per
+ * iteration (what the solver computed before it updated its vectors in place), with the same
+ * storing rule: an oracle for the in-place solver's iterates, φ, stored iterates and reason.
+ */
+function referencePcg(A: Tensor, b: Float64Array, o: { x0?: Float64Array; diag?: Float64Array; maxIter: number; gamma: number }) {
+  const n = b.length;
+  const mv = (v: Float64Array) => Float64Array.from({ length: n }, (_, i) => { let s = 0; for (let j = 0; j < n; j++) s += A.data[i * n + j] * v[j]; return s; });
+  const dot = (u: Float64Array, v: Float64Array) => u.reduce((s, ui, i) => s + ui * v[i], 0);
+  const lin = (a: number, u: Float64Array, c: number, v: Float64Array) => u.map((ui, i) => a * ui + c * v[i]);
+  const pre = (r: Float64Array) => (o.diag === undefined ? r : r.map((ri, i) => ri * (o.diag as Float64Array)[i]));
+  let x = o.x0 ?? new Float64Array(n);
+  let r = o.x0 === undefined ? b.map((v) => -v) : lin(1, mv(x), -1, b);
+  let y = pre(r);
+  let p = y.map((v) => -v);
+  let ry = dot(r, y);
+  const phiOf = () => 0.5 * (dot(x, r) - dot(x, b));
+  let phi = phiOf();
+  const iterates: { iteration: number; x: Float64Array; phi: number }[] = [];
+  let nextStore = 1;
+  let storeIndex = 0;
+  let i = 0;
+  while (i < o.maxIter) {
+    const ap = mv(p);
+    const pap = dot(p, ap);
+    if (!(pap > 0)) return { x, phi, iterations: i, iterates, reason: 'negative-curvature' };
+    const alpha = ry / pap;
+    x = lin(1, x, alpha, p);
+    r = lin(1, r, alpha, ap);
+    i++;
+    phi = phiOf();
+    if (o.gamma > 0 && i >= nextStore) {
+      iterates.push({ iteration: i, x, phi });
+      storeIndex++;
+      nextStore = Math.max(nextStore + 1, Math.ceil(Math.pow(o.gamma, storeIndex)));
+    }
+    y = pre(r);
+    const ryNew = dot(r, y);
+    p = lin(-1, y, ryNew / ry, p);
+    ry = ryNew;
+  }
+  if (iterates.length === 0 || iterates[iterates.length - 1].iteration !== i) iterates.push({ iteration: i, x, phi });
+  return { x, phi, iterations: i, iterates, reason: 'max-iterations' };
+}
+
+describe('conjugate gradient: in-place vectors', () => {
+  // A tree of two leaves (shapes [3, 4] and [8]) over one SPD matrix of the flattened vector.
+  type T2 = { w: Tensor; b: Tensor };
+  const n = 20;
+  const split = (v: Float64Array): T2 => ({ w: new Tensor(v.slice(0, 12), [3, 4]), b: new Tensor(v.slice(12), [8]) });
+  const flat = (t: T2) => Float64Array.from([...t.w.data, ...t.b.data]);
+  const relErr = (u: Float64Array, v: Float64Array) => {
+    let num = 0;
+    let den = 0;
+    for (let i = 0; i < v.length; i++) { num += (u[i] - v[i]) ** 2; den += v[i] ** 2; }
+    return Math.sqrt(num / Math.max(den, 1e-300));
+  };
+
+  it('gives the iterates, φ and stored iterates of fresh-vector recurrences (float64, within 1e-12), and leaves x0 unchanged', () => {
+    const A = spd(n, 21, 1e3);
+    const b = Float64Array.from(new Rng(22).normal([n], f64).data);
+    const x0 = Float64Array.from(new Rng(23).normal([n], f64).data, (v) => 0.1 * v);
+    const diag = Float64Array.from({ length: n }, (_, i) => 1 / A.data[i * n + i]);
+    const apply = (v: T2) => split(Float64Array.from(matmul(A, new Tensor(flat(v), [n])).data));
+    let cases = 0;
+    for (const warm of [false, true]) for (const pre of ['none', 'function', 'into'] as const) for (const gamma of [0, 1.3]) for (const maxIter of [1, 5, 17]) {
+      const x0Tree = warm ? split(x0) : undefined;
+      const preconditioner = pre === 'function' ? (r: T2) => split(flat(r).map((v, i) => v * diag[i])) : undefined;
+      const preconditionerInto = pre === 'into' ? (r: T2, out: T2) => {
+        const f = flat(r);
+        for (let i = 0; i < 12; i++) out.w.data[i] = f[i] * diag[i];
+        for (let i = 0; i < 8; i++) out.b.data[i] = f[12 + i] * diag[12 + i];
+      } : undefined;
+      const got = conjugateGradient(apply, split(b), { x0: x0Tree, preconditioner, preconditionerInto, maxIter, storeGamma: gamma, martens: false });
+      const want = referencePcg(A, b, { x0: warm ? x0 : undefined, diag: pre === 'none' ? undefined : diag, maxIter, gamma });
+      const label = `warm ${warm}, preconditioner ${pre}, γ ${gamma}, maxIter ${maxIter}`;
+      assert.equal(got.reason, want.reason, label);
+      assert.equal(got.iterations, want.iterations, label);
+      assert.ok(relErr(flat(got.x), want.x) < 1e-12, `${label}: x off by ${relErr(flat(got.x), want.x)}`);
+      assert.ok(Math.abs(got.phi - want.phi) <= 1e-12 * Math.abs(want.phi), `${label}: φ ${got.phi} vs ${want.phi}`);
+      assert.deepEqual(got.iterates.map((t) => t.iteration), want.iterates.map((t) => t.iteration), label);
+      // A stored iterate is never overwritten by later in-place steps.
+      got.iterates.forEach((t, j) => assert.ok(relErr(flat(t.x as T2), want.iterates[j].x) < 1e-12, `${label}: stored iterate ${t.iteration}`));
+      assert.equal(got.iterates[got.iterates.length - 1].x, got.x, label);
+      if (x0Tree !== undefined) assert.deepEqual(flat(x0Tree), x0, `${label}: x0 was modified`);
+      cases++;
+    }
+    assert.equal(cases, 36);
+  });
+
+  it("rejects 'preconditioner' together with 'preconditionerInto', and a preconditionerInto that is not a function", () => {
+    const b = split(new Float64Array(n).fill(1));
+    assert.throws(() => conjugateGradient((v: T2) => v, b, { preconditioner: (r) => r, preconditionerInto: () => {} }), /one of the options 'preconditioner' and 'preconditionerInto'/);
+    assert.throws(() => conjugateGradient((v: T2) => v, b, { preconditionerInto: 3 as unknown as () => void }), /'preconditionerInto' must be a function/);
+  });
+});

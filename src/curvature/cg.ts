@@ -14,7 +14,7 @@
  * φ(x) = ½ xᵀ(r − b) with r = Ax − b.
  */
 import type { PyTree } from '../autodiff/pytree.js';
-import { treeAxpby, treeScale, treeSub, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
+import { treeAxpby, treeAxpbyInto, treeScale, treeSub, treeVdot, treeZerosLike } from '../autodiff/tree-math.js';
 import { treeLeaves } from '../autodiff/pytree.js';
 import { tidy } from '../tensor/scope.js';
 import { LinearOperator } from './operators/linear-operator.js';
@@ -29,6 +29,11 @@ export interface CgOptions<P extends PyTree> {
   x0?: P;
   /** Applies M^{-1} to a residual; default identity. */
   preconditioner?: (r: P) => P;
+  /**
+   * M^{-1} written into `out`, a tree of the solver's own (same structure as r), instead of
+   * returned: spares a parameter-sized allocation per iteration. Give this or `preconditioner`.
+   */
+  preconditionerInto?: (r: P, out: P) => void;
   /** Default 250. */
   maxIter?: number;
   /** Also stop when ||r|| <= tol·||b|| (default 0: Martens' test alone). */
@@ -88,63 +93,77 @@ export function cg<P extends PyTree>(op: LinearOperator<P>, b: P, options: CgOpe
 export function conjugateGradient<P extends PyTree>(apply: (v: P) => P, b: P, options: CgOptions<P> = {}): CgResult<P> {
   const maxIter = options.maxIter ?? 250;
   if (!Number.isInteger(maxIter) || maxIter < 0) throw new RangeError(`conjugateGradient: maxIter must be a non-negative integer, got ${maxIter}`);
-  const precond = options.preconditioner ?? ((r: P) => r);
+  const into = options.preconditionerInto;
+  if (into !== undefined && typeof into !== 'function') throw new TypeError(`conjugateGradient: option 'preconditionerInto' must be a function (r, out) => void, got ${typeof into}`);
+  if (into !== undefined && options.preconditioner !== undefined) throw new RangeError("conjugateGradient: give one of the options 'preconditioner' and 'preconditionerInto', not both");
   const gamma = options.storeGamma ?? 1.3;
   const m = options.martens === false ? undefined : { fraction: 0.1, minWindow: 10, epsilon: 5e-4, ...(options.martens ?? {}) };
   const bb = treeVdot(b, b);
-  let x = options.x0 ?? treeZerosLike(b);
-  const iterates: CgResult<P>['iterates'] = [];
   // Two inner products, no temporary vector (xᵀ(r − b) would allocate one per iteration).
   const phiOf = (xx: P, r: P) => 0.5 * (treeVdot(xx, r) - treeVdot(xx, b));
   if (bb === 0) {
     const zero = treeZerosLike(b);
     return { x: zero, phi: 0, iterations: 0, iterates: [{ iteration: 0, x: zero, phi: 0 }], reason: 'zero-rhs' };
   }
-  // r = A x − b
-  let r = options.x0 === undefined ? treeScale(-1, b) : treeSub(apply(x), b);
-  const y0 = precond(r);
-  let p = treeScale(-1, y0);
-  let ry = treeVdot(r, y0);
+  let x = options.x0 ?? treeZerosLike(b);
+  const iterates: CgResult<P>['iterates'] = [];
+  // The residual, the direction and (with preconditionerInto) the preconditioned residual are
+  // this solver's own vectors, updated in place by the kernels: the same values as fresh ones,
+  // without three allocations and releases of parameter-sized trees per iteration. x is updated
+  // in place too while it is ours and no stored iterate holds it (else the step writes a new x).
+  const r = options.x0 === undefined ? treeScale(-1, b) : tidy(() => treeSub(apply(x), b)); // r = A x − b
+  const y = into !== undefined ? treeZerosLike(b) : undefined;
+  // M⁻¹r: into y, or a fresh tree from the preconditioner (r itself without one), released by
+  // the caller's tidy when it made one.
+  const precondOf = (res: P): P => {
+    if (y !== undefined && into !== undefined) {
+      into(res, y);
+      return y;
+    }
+    return options.preconditioner === undefined ? res : options.preconditioner(res);
+  };
+  const first = tidy(() => {
+    const y0 = precondOf(r);
+    return { p: treeScale(-1, y0), ry: treeVdot(r, y0) };
+  });
+  const p = first.p;
+  let ry = first.ry;
   const phis: number[] = [phiOf(x, r)];
   let nextStore = 1;
   let storeIndex = 0;
   let reason: CgResult<P>['reason'] = 'max-iterations';
   let negativeCurvature: CgResult<P>['negativeCurvature'];
   let i = 0;
-  // Each iteration's temporaries (A·p, the preconditioned residual, the replaced x, r, p) go
-  // back to the pool at once: a solve of 100 iterations on a million parameters otherwise holds
-  // a gigabyte of dead vectors, and fresh buffers cost more in page faults than the arithmetic.
+  // Each iteration's temporaries (A·p, a preconditioner's output) go back to the pool at once.
   while (i < maxIter) {
+    const ours = x !== options.x0 && (iterates.length === 0 || iterates[iterates.length - 1].x !== x);
     const out = tidy(() => {
       const ap = apply(p);
       const pap = treeVdot(p, ap);
       if (!(pap > 0) || !Number.isFinite(pap)) return { stop: pap };
       const alpha = ry / pap;
-      return { x: treeAxpby(1, x, alpha, p), r: treeAxpby(1, r, alpha, ap) };
+      let xNew = x;
+      if (ours) treeAxpbyInto(1, x, alpha, p, x);
+      else xNew = treeAxpby(1, x, alpha, p);
+      treeAxpbyInto(1, r, alpha, ap, r);
+      return { x: xNew };
     });
-    if (out.x === undefined || out.r === undefined) {
+    if (out.x === undefined) {
       const pap = out.stop as number;
       if (Number.isFinite(pap)) negativeCurvature = { iteration: i, curvature: pap };
       reason = Number.isFinite(pap) ? 'negative-curvature' : 'breakdown';
       break;
     }
-    const xOld = x;
-    const rOld = r;
     x = out.x;
-    r = out.r;
-    release(rOld);
     i++;
     const phi = phiOf(x, r);
     phis.push(phi);
     options.onIteration?.(i, phi);
-    const stored = iterates.length > 0 && iterates[iterates.length - 1].x === xOld;
     if (gamma > 0 && i >= nextStore) {
       iterates.push({ iteration: i, x, phi });
       storeIndex++;
       nextStore = Math.max(nextStore + 1, Math.ceil(Math.pow(gamma, storeIndex)));
     }
-    // The previous x is ours (not the caller's x0) and no stored iterate holds it: release it.
-    if (!stored && xOld !== options.x0) release(xOld);
     if (m !== undefined) {
       const k = Math.max(m.minWindow, Math.ceil(m.fraction * i));
       if (i > k && phi < 0 && (phi - phis[i - k]) / phi < k * m.epsilon) {
@@ -156,19 +175,21 @@ export function conjugateGradient<P extends PyTree>(apply: (v: P) => P, b: P, op
       reason = 'tolerance';
       break;
     }
-    const next = tidy(() => {
-      const yNew = precond(r);
-      const ryNew = treeVdot(r, yNew);
-      return Number.isFinite(ryNew) ? { p: treeAxpby(-1, yNew, ryNew / ry, p), ry: ryNew } : { ry: ryNew };
+    const ryNew = tidy(() => {
+      const yNew = precondOf(r);
+      const v = treeVdot(r, yNew);
+      if (Number.isFinite(v)) treeAxpbyInto(-1, yNew, v / ry, p, p);
+      return v;
     });
-    if (next.p === undefined) {
+    if (!Number.isFinite(ryNew)) {
       reason = 'breakdown';
       break;
     }
-    release(p);
-    p = next.p;
-    ry = next.ry;
+    ry = ryNew;
   }
+  release(r);
+  release(p);
+  if (y !== undefined) release(y);
   const phi = phis[phis.length - 1];
   if (iterates.length === 0 || iterates[iterates.length - 1].iteration !== i) iterates.push({ iteration: i, x, phi });
   return { x, phi, iterations: i, iterates, reason, negativeCurvature };

@@ -8,7 +8,7 @@ import { Dropout, Linear, Sigmoid, Tanh } from '../../nn/layers.js';
 import { Sequential } from '../../nn/module.js';
 import { mse, sigmoidBinaryCrossEntropy } from '../../nn/losses.js';
 import { objective, modelObjective, withL2 } from '../objective.js';
-import { hessianFree, hessianFreeTransform } from './hessian-free.js';
+import { hessianFree, hessianFreeTransform, powNegative } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
 import { treeAxpby, treeNorm, treeScale, treeSub, treeVdot } from '../../autodiff/tree-math.js';
 import { conjugateGradient } from '../../curvature/cg.js';
@@ -408,5 +408,25 @@ describe('sub-sampled Newton-CG', () => {
     for (let i = 0; i < 20; i++) ({ params, state } = opt.step(params, state, obj));
     const [f1] = obj.valueAndGrad(params);
     assert.ok(f1 < 0.2 * f0, `loss ${f0} -> ${f1}`);
+  });
+});
+
+describe('powNegative (the diagonal preconditioner\'s (d + λ)^(−α))', () => {
+  it('agrees with x^(−α) computed in float64 on both dtypes, for the kernel exponents and a general one', () => {
+    const rng = new Rng(31);
+    // Values over twelve decades, as an empirical Fisher diagonal plus λ spans.
+    const xs = Array.from({ length: 2000 }, () => 10 ** (12 * rng.uniform([1]).data[0] - 8));
+    for (const dtype of ['float32', 'float64'] as const) {
+      const x = tensor(xs, [xs.length], { dtype });
+      const ulp = dtype === 'float32' ? 2 ** -23 : 2 ** -52;
+      for (const alpha of [1, 0.5, 0.25, 0.75, 0.6, 0]) {
+        const got = powNegative(x, alpha);
+        assert.equal(got.dtype, dtype);
+        let worst = 0;
+        for (let i = 0; i < xs.length; i++) worst = Math.max(worst, Math.abs(got.data[i] - Math.pow(x.data[i], -alpha)) / Math.pow(x.data[i], -alpha));
+        // x^(−3/4) = u·√u rounds three times; the others once or twice.
+        assert.ok(worst <= 4 * ulp, `${dtype} α=${alpha}: relative error ${worst} (${worst / ulp} ulp)`);
+      }
+    }
   });
 });

@@ -34,14 +34,15 @@
  * 'curvature' or 'held-out') on C examples plus one for the loss at θ there.
  */
 import { treeMap, type PyTree } from '../../autodiff/pytree.js';
-import { add, pow } from '../../tensor/ops.js';
+import { add, mul, pow, reciprocal, rsqrt, sqrt } from '../../tensor/ops.js';
+import type { Tensor } from '../../tensor/tensor.js';
 import { cg } from '../../curvature/cg.js';
 import { fromObjective } from '../../curvature/operators/from-objective.js';
 import { checkStructuralDamping, structuralDampingTerm, type StructuralDampingOption } from './structural-damping.js';
 import { cgPreconditioner } from '../../curvature/lowrank/nystrom.js';
 import { createOptimizer } from '../optimizer.js';
 import { tidy } from '../../tensor/scope.js';
-import { treeAxpby, treeIsFinite, treeMul, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
+import { treeAxpby, treeIsFinite, treeMulInto, treeScale, treeVdot, treeZerosLike } from '../../autodiff/tree-math.js';
 import { boostAfterAcceptance, boostAfterRejection, faultBoostOf } from '../fault-damping.js';
 import type { Objective, Optimizer, Transform, UpdateContext } from '../types.js';
 import { checkBoolean, checkChoice, checkKnownOptions, checkNumber } from '../validate.js';
@@ -169,6 +170,24 @@ function resolve(options: HessianFreeOptions) {
   return r;
 }
 
+/**
+ * x^(−α) elementwise for x > 0. The exponents 1, 1/2, 1/4 and 3/4 (the preconditioner's default)
+ * go through the vectorized reciprocal, square root and reciprocal square root kernels:
+ * x^(−3/4) = u·√u with u = 1/√x. On the CURVES autoencoder's 842k parameters that is 6.6 CPU ms
+ * where the per-element `pow` kernel took 21 (native), every step; the result agrees with `pow`
+ * to a few units in the last place.
+ */
+export function powNegative(x: Tensor, alpha: number): Tensor {
+  if (alpha === 1) return reciprocal(x);
+  if (alpha === 0.5) return rsqrt(x);
+  if (alpha === 0.25) return sqrt(rsqrt(x));
+  if (alpha === 0.75) {
+    const u = rsqrt(x);
+    return mul(u, sqrt(u));
+  }
+  return pow(x, -alpha);
+}
+
 function valueAt<P extends PyTree>(obj: Objective<P>, p: P, counters: { evals: number }): number {
   counters.evals++;
   return obj.value ? obj.value(p) : obj.valueAndGrad(p)[0];
@@ -204,6 +223,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       const structural = structuralDampingTerm(o.structuralDamping, curvObj, params, lambda);
       if (structural !== undefined) B = B.plus(structural);
       let precond: ((r: P) => P) | undefined;
+      let precondInto: ((r: P, out: P) => void) | undefined;
       // The updated average of the Fisher diagonal (preconditionerDecay), kept only by accepted steps.
       let averaged: { fisherDiagonal: P; fisherDiagonalWeight: number } | Record<string, never> = {};
       if (o.preconditioner === 'nystrom') {
@@ -219,9 +239,9 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
           diag = treeScale(1 / weight, sum);
         }
         // (diag + λ)^(−α) once, by kernels (a per-element callback cost 75 ms a step on a
-        // million parameters); each CG iteration is then one kernel product.
-        const inv = treeMap(diag, (d) => tidy(() => pow(add(d, lambda), -o.preconditionerExponent)));
-        precond = (r) => treeMul(r, inv);
+        // million parameters); each CG iteration is then one kernel product, into CG's buffer.
+        const inv = treeMap(diag, (d) => tidy(() => powNegative(add(d, lambda), o.preconditionerExponent)));
+        precondInto = (r, out) => treeMulInto(r, inv, out);
       } else if (o.preconditioner && ctx.step === 0) {
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
       }
@@ -230,7 +250,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       let solved: ReturnType<typeof cg<P>>;
       try {
         solved = cg(B, treeScale(-1, g), {
-          x0, preconditioner: precond, maxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
+          x0, preconditioner: precond, preconditionerInto: precondInto, maxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
         });
       } finally {
         // The linearization CG's products shared (built at the first one) goes back to the pool.
