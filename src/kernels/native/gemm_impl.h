@@ -275,6 +275,46 @@ static inline __attribute__((always_inline)) void ukernel(
   }
 }
 
+#if defined(__AVX2__)
+// A register tile transpose: dst[i * ldd + j] = src[j * lds + i] for i, j < N.
+template <typename T> struct Tile;
+template <> struct Tile<float> {
+  static constexpr int N = 8;
+  static inline void transpose(const float* src, int64_t lds, float* dst, int64_t ldd) {
+    __m256 r0 = _mm256_loadu_ps(src), r1 = _mm256_loadu_ps(src + lds), r2 = _mm256_loadu_ps(src + 2 * lds),
+           r3 = _mm256_loadu_ps(src + 3 * lds), r4 = _mm256_loadu_ps(src + 4 * lds), r5 = _mm256_loadu_ps(src + 5 * lds),
+           r6 = _mm256_loadu_ps(src + 6 * lds), r7 = _mm256_loadu_ps(src + 7 * lds);
+    __m256 t0 = _mm256_unpacklo_ps(r0, r1), t1 = _mm256_unpackhi_ps(r0, r1), t2 = _mm256_unpacklo_ps(r2, r3),
+           t3 = _mm256_unpackhi_ps(r2, r3), t4 = _mm256_unpacklo_ps(r4, r5), t5 = _mm256_unpackhi_ps(r4, r5),
+           t6 = _mm256_unpacklo_ps(r6, r7), t7 = _mm256_unpackhi_ps(r6, r7);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE), u2 = _mm256_shuffle_ps(t1, t3, 0x44),
+           u3 = _mm256_shuffle_ps(t1, t3, 0xEE), u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE),
+           u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    _mm256_storeu_ps(dst, _mm256_permute2f128_ps(u0, u4, 0x20));
+    _mm256_storeu_ps(dst + ldd, _mm256_permute2f128_ps(u1, u5, 0x20));
+    _mm256_storeu_ps(dst + 2 * ldd, _mm256_permute2f128_ps(u2, u6, 0x20));
+    _mm256_storeu_ps(dst + 3 * ldd, _mm256_permute2f128_ps(u3, u7, 0x20));
+    _mm256_storeu_ps(dst + 4 * ldd, _mm256_permute2f128_ps(u0, u4, 0x31));
+    _mm256_storeu_ps(dst + 5 * ldd, _mm256_permute2f128_ps(u1, u5, 0x31));
+    _mm256_storeu_ps(dst + 6 * ldd, _mm256_permute2f128_ps(u2, u6, 0x31));
+    _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(u3, u7, 0x31));
+  }
+};
+template <> struct Tile<double> {
+  static constexpr int N = 4;
+  static inline void transpose(const double* src, int64_t lds, double* dst, int64_t ldd) {
+    __m256d r0 = _mm256_loadu_pd(src), r1 = _mm256_loadu_pd(src + lds), r2 = _mm256_loadu_pd(src + 2 * lds),
+            r3 = _mm256_loadu_pd(src + 3 * lds);
+    __m256d t0 = _mm256_unpacklo_pd(r0, r1), t1 = _mm256_unpackhi_pd(r0, r1), t2 = _mm256_unpacklo_pd(r2, r3),
+            t3 = _mm256_unpackhi_pd(r2, r3);
+    _mm256_storeu_pd(dst, _mm256_permute2f128_pd(t0, t2, 0x20));
+    _mm256_storeu_pd(dst + ldd, _mm256_permute2f128_pd(t1, t3, 0x20));
+    _mm256_storeu_pd(dst + 2 * ldd, _mm256_permute2f128_pd(t0, t2, 0x31));
+    _mm256_storeu_pd(dst + 3 * ldd, _mm256_permute2f128_pd(t1, t3, 0x31));
+  }
+};
+#endif
+
 // Pack rows [i0, i0+mc) x inner [p0, p0+kc) of op(A) into MR-row slivers: dst[s][p][r].
 template <typename T, int MR>
 static void packA(const GemmArgs<T>& g, int64_t i0, int64_t mc, int64_t p0, int64_t kc, T* __restrict dst) {
@@ -325,13 +365,33 @@ static void packB(const GemmArgs<T>& g, int64_t p0, int64_t kc, int64_t j0, int6
         }
       }
     } else {
-      // column j of op(B) is row j of B: contiguous in p.
-      for (int c = 0; c < NR; c++) {
-        if (c < nr) {
+      // Column j of op(B) is row j of B: contiguous in p, so the sliver is a transpose of nr
+      // rows. Done in register tiles (transposeTile: 8 x 8 floats or 4 x 4 doubles per AVX
+      // tile) over blocks of PB steps of p, so that the PB x NR block being written stays in
+      // L1. Element by element, column after column over the whole sliver, each store landed on
+      // its own line of an L2-sized panel: products with B transposed ran 10-25% slower than
+      // with B as is (m 256, n 784-1000, k 784-1000, f32, AVX-512).
+      constexpr int64_t PB = 32;
+      for (int64_t pb = 0; pb < kc; pb += PB) {
+        const int64_t pe = std::min<int64_t>(kc, pb + PB);
+        int c = 0;
+#if defined(__AVX2__)
+        constexpr int TT = Tile<T>::N;
+        const int64_t pt = pb + (pe - pb) / TT * TT;
+        for (; c + TT <= nr; c += TT) {
           const T* src = g.b + (j0 + jr + c) * g.ldb + p0;
-          for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = src[p];
-        } else {
-          for (int64_t p = 0; p < kc; p++) dst[p * NR + c] = T(0);
+          for (int64_t p = pb; p < pt; p += TT) Tile<T>::transpose(src + p, g.ldb, dst + p * NR + c, NR);
+          for (int64_t p = pt; p < pe; p++) {
+            for (int cc = 0; cc < TT; cc++) dst[p * NR + c + cc] = src[cc * g.ldb + p];
+          }
+        }
+#endif
+        for (; c < nr; c++) {
+          const T* src = g.b + (j0 + jr + c) * g.ldb + p0;
+          for (int64_t p = pb; p < pe; p++) dst[p * NR + c] = src[p];
+        }
+        for (c = nr; c < NR; c++) {
+          for (int64_t p = pb; p < pe; p++) dst[p * NR + c] = T(0);
         }
       }
     }
