@@ -50,6 +50,14 @@ export interface Budget {
   steps?: number;
 }
 
+/** A batch size the user asked for is larger than the problem's training set. */
+export class BatchSizeError extends RangeError {
+  constructor(readonly batchSize: number, readonly trainSize: number, problemId: string) {
+    super(`batch size ${batchSize} exceeds the ${trainSize} training examples of '${problemId}': give at most ${trainSize}, or 'full'`);
+    this.name = 'BatchSizeError';
+  }
+}
+
 export interface RunOptions {
   size?: DataSize;
   /** Sequence length T of the `rnn-*` problems (default 30; other problems ignore it). */
@@ -61,6 +69,12 @@ export interface RunOptions {
   curvatureEvery?: number;
   /** Replace the table's hyper-parameters. */
   hyper?: Hyper;
+  /**
+   * A numeric `hyper.batchSize` above the instance's training examples is an error
+   * (`BatchSizeError`) instead of a batch of the whole set. Set by the command line when the
+   * user gave the batch size; the table's sizes are capped at the data (the tiny data sizes).
+   */
+  strictBatchSize?: boolean;
   /** Called after each curve point (progress bars). */
   onPoint?: (p: CurvePoint, budget: Budget) => void;
   /** Resume from a saved run: parameters, optimizer state and counters. */
@@ -132,6 +146,9 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const built = problem.build(seed, { size: options.size ?? 'small', seqLength });
   const comm = options.distributed;
   const inst = comm === undefined ? built : distributedInstance(problemId, built, comm);
+  if (options.strictBatchSize === true && typeof hyper.batchSize === 'number' && hyper.batchSize > built.trainSize) {
+    throw new BatchSizeError(hyper.batchSize, built.trainSize, problemId);
+  }
   const opt: Optimizer = entry.create(hyper.options);
   if (r !== undefined && (r.problem !== problemId || r.optimizer !== optimizerId || r.seed !== seed)) {
     throw new RangeError(`cannot resume: the checkpoint is for problem '${r.problem}', optimizer '${r.optimizer}', seed ${r.seed}`);

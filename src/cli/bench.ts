@@ -13,7 +13,7 @@ import cliProgress from 'cli-progress';
 import { info } from '../info.js';
 import { problemById, type DataSize } from '../bench/problems.js';
 import { OPTIMIZERS, optimizerEntry } from '../optim/registry.js';
-import { divergenceWarning, parseBudget, runOne, type Budget, type RunRecord } from '../bench/runner.js';
+import { BatchSizeError, divergenceWarning, parseBudget, runOne, type Budget, type RunRecord } from '../bench/runner.js';
 import { hyperFor, TUNE_GRID, type Hyper } from '../bench/hyper.js';
 import { applyHyperArgs, type HyperArgs } from './hyper-args.js';
 import { hasRelL2, renderReport, summarize } from '../bench/report.js';
@@ -134,8 +134,16 @@ async function benchOnRanks(a: BenchArgs, comm: Communicator | undefined): Promi
     const base = suiteHyper(suite, p, o, hyperFor(p, problemById(p).kind, o));
     return overrides ? applyHyperArgs(o, base, a) : base;
   };
-  // Flags that an optimizer refuses fail before any run starts.
+  // Flags that an optimizer refuses fail before any run starts, and so does a batch size larger
+  // than a problem's training set (each problem built once at this size to read it).
   if (overrides) for (const p of problems) for (const o of optimizers) hyperOf(p, o);
+  const givenBatch = a['batch-size'] === undefined || a['batch-size'] === 'full' ? undefined : Number(a['batch-size']);
+  if (givenBatch !== undefined) {
+    for (const p of problems) {
+      const n = problemById(p).build(0, { size, seqLength }).trainSize;
+      if (givenBatch > n) throw new UsageError(`--batch-size: ${new BatchSizeError(givenBatch, n, p).message}`);
+    }
+  }
   const stopping = a['no-stop'] === true ? false as const : resolveStopping();
   const stoppingSettings = stopping === false ? false as const
     : { gradientTolerance: stopping.gradientTolerance, lossTolerance: stopping.lossTolerance, patience: stopping.patience, decreaseTolerance: stopping.decreaseTolerance };

@@ -238,6 +238,7 @@ describe('train arguments', () => {
       [['--budget', '99999999999999999999steps'], /at most 1000000000 steps/],
       [['--save-every', '3'], /^hessian: --save-every needs --save FILE$/],
       [['--save-every-seconds', '-1', '--save', join(tmpdir(), 'x')], /^hessian: --save-every-seconds must be a positive number of seconds, got '-1'$/],
+      [['--steps', '2', '--batch-size', '100000'], /^hessian: --batch-size: batch size 100000 exceeds the \d+ training examples of 'mlp-spirals': give at most \d+, or 'full'$/],
       [['--steps', '2'], /^hessian: HESSIAN_BACKEND=bogus: unknown kernel backend 'bogus'; expected one of native, wasm, ts$/, { HESSIAN_BACKEND: 'bogus' }],
     ];
     for (const [args, pattern, env] of cases) {
@@ -246,5 +247,14 @@ describe('train arguments', () => {
       assert.notEqual(r.status, null, `${args.join(' ')} timed out`);
       assert.match(r.stderr.trim(), pattern);
     }
+  });
+
+  it('a batch size up to the training set runs; one above it is refused by bench too, before any run', () => {
+    const ok = cli([...TRAIN, '--optimizer', 'adam', '--steps', '2', '--batch-size', 'full']);
+    assert.equal(ok.status, 0, ok.stderr);
+    const r = cli(['bench', '--problems', 'mlp-spirals', '--optimizers', 'adam', '--size', 'tiny', '--budget', '2steps', '--no-peers', '--batch-size', '100000', '--out', join(tmpdir(), 'hessian-bs-test')]);
+    assert.equal(r.status, 2, r.stderr);
+    assert.match(r.stderr.trim(), /^hessian: --batch-size: batch size 100000 exceeds the \d+ training examples of 'mlp-spirals'/);
+    assert.doesNotMatch(r.stdout, /\[1\//, 'no run started');
   });
 });

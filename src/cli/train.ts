@@ -13,7 +13,7 @@ import cliProgress from 'cli-progress';
 import { CheckpointError } from '../nn/checkpoint.js';
 import { problemById, type DataSize } from '../bench/problems.js';
 import { optimizerEntry } from '../optim/registry.js';
-import { MAX_STEPS, divergenceWarning, parseBudget, runSteps, type Budget, type Checkpoint, type CurvePoint, type RunRecord } from '../bench/runner.js';
+import { BatchSizeError, MAX_STEPS, divergenceWarning, parseBudget, runSteps, type Budget, type Checkpoint, type CurvePoint, type RunRecord } from '../bench/runner.js';
 import { UsageError } from './errors.js';
 import { checkSavePath, loadRunCheckpoint, saveRunCheckpoint } from './run-checkpoint.js';
 import { hyperFor } from '../bench/hyper.js';
@@ -146,7 +146,7 @@ async function trainOnRanks(args: TrainArgs, comm: ReturnType<typeof distributed
     else console.log(`step ${p.step}  ${p.seconds.toFixed(2)}s  train loss ${p.trainLoss.toPrecision(6)}${p.testLoss !== undefined ? `  test loss ${p.testLoss.toPrecision(6)}` : ''}${p.testAccuracy !== undefined ? `  test accuracy ${(100 * p.testAccuracy).toFixed(2)}%` : ''}${p.testError !== undefined ? `  test error ${(100 * p.testError).toFixed(2)}%` : ''}`);
   };
   const save = a.save;
-  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, seqLength, onPoint, resume, hyper, distributed: comm });
+  const run = runSteps(a.problem, a.optimizer, seed, budget, { size, seqLength, onPoint, resume, hyper, distributed: comm, strictBatchSize: a['batch-size'] !== undefined });
   const write = async (file: string, c: Checkpoint): Promise<void> => { if (leader) await saveRunCheckpoint(file, c); };
   let result: { record: RunRecord; checkpoint: Checkpoint } | undefined;
   let stopSignal: 'SIGINT' | 'SIGTERM' | undefined;
@@ -172,6 +172,7 @@ async function trainOnRanks(args: TrainArgs, comm: ReturnType<typeof distributed
       } catch (e) {
         // The runner checks a resumed checkpoint's trees before the first step.
         if (e instanceof CheckpointError && a.resume !== undefined) throw new UsageError(`cannot resume from '${a.resume}': ${e.message}`);
+        if (e instanceof BatchSizeError) throw new UsageError(`--batch-size: ${e.message}`);
         throw e;
       }
       if (r.done === true) {
