@@ -14,8 +14,14 @@
  * allocation included), median of interleaved rounds against torch.linalg.eigh (LAPACK syevd) and
  * torch.linalg.cholesky.
  *
+ * Then the products of a dense layer's training step at batch 256 as the autodiff engine calls
+ * them (forward h·Wᵀ with B transposed, input gradient δ·W, weight gradient δᵀ·h with A
+ * transposed), fp32, 2 threads, median of interleaved rounds against torch.mm on the same
+ * strided views, no allocation on either side.
+ *
  * Options: --sizes=256,512 (fp32 sizes), --min-ms=300 (time budget per row), --only=alloc (just
- * the matmul-with-allocation rows), --only=linalg (just eigh and cholesky).
+ * the matmul-with-allocation rows), --only=linalg (just eigh and cholesky), --only=layers (just
+ * the layer products).
  */
 import { spawnSync } from 'node:child_process';
 import type { FloatArray, Kernels } from '../kernels/types.js';
@@ -285,7 +291,65 @@ async function linalgRows(): Promise<void> {
   console.log('target (issue 13): eigh of 1000x1000 float64 <= 2x LAPACK');
 }
 
+/**
+ * A dense layer's three products at batch 256 for two of the MNIST autoencoder's layers, kernel
+ * calls on preallocated operands, 5 rounds of 5 calls, ours then PyTorch's, 2 threads.
+ */
+async function layerRows(): Promise<void> {
+  const native = loadNativeKernels();
+  if (native === null) {
+    console.log(`layer products skipped: native backend unavailable: ${nativeLoadError() ?? 'unknown'}`);
+    return;
+  }
+  const batch = 256;
+  const rounds = 5;
+  const per = 5;
+  const prev = native.threads;
+  native.setThreads(2);
+  const peer = await PeerSession.start(2);
+  const rows: (string | number)[][] = [];
+  for (const [inp, out] of [[784, 1000], [1000, 500]]) {
+    const products: [string, boolean, boolean, number, number, number][] = [
+      ['forward h·Wᵀ (NT)', false, true, batch, out, inp],
+      ['input grad δ·W (NN)', false, false, batch, inp, out],
+      ['weight grad δᵀ·h (TN)', true, false, out, inp, batch],
+    ];
+    for (const [name, ta, tb, m, n, k] of products) {
+      const a = rand('f32', m * k, 7);
+      const b = rand('f32', k * n, 8);
+      const c = new Float32Array(m * n);
+      const call = () => native.gemm(ta, tb, m, n, k, 1, a, ta ? m : k, 0, b, tb ? k : n, 0, 0, c, n, 0, 1);
+      const time = (): number => {
+        const t0 = process.hrtime.bigint();
+        call();
+        return Number(process.hrtime.bigint() - t0) / 1e9;
+      };
+      for (let i = 0; i < 3; i++) call();
+      const cmd = { cmd: 'gemm', m, n, k, ta, tb, threads: 2 };
+      if (typeof peer !== 'string') await peer.times({ ...cmd, calls: 3 }); // warm-up
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        for (let i = 0; i < per; i++) ours.push(time());
+        if (typeof peer !== 'string') theirs.push(...(await peer.times({ ...cmd, calls: per })));
+      }
+      const flop = 2 * m * n * k;
+      rows.push([`${inp}→${out}: ${name}`, `${m}x${n}x${k}`, flop / median(ours) / 1e9, flop / Math.min(...ours) / 1e9,
+        theirs.length > 0 ? flop / median(theirs) / 1e9 : '-', theirs.length > 0 ? (median(theirs) / median(ours)).toFixed(2) : '-']);
+    }
+  }
+  if (typeof peer !== 'string') peer.close();
+  native.setThreads(prev);
+  console.log(`\na dense layer's products at batch ${batch}, fp32, 2 threads, median of ${rounds * per} calls in ${rounds} interleaved rounds`);
+  console.log(table(['product', 'm x n x k', 'ours GFLOP/s (median)', 'ours GFLOP/s (best)', 'PyTorch GFLOP/s (median)', 'ours/PyTorch speed'], rows));
+  if (typeof peer === 'string') console.log(`PyTorch peer skipped: ${peer}`);
+}
+
 async function main(): Promise<void> {
+  if (args.includes('--only=layers')) {
+    await layerRows();
+    return;
+  }
   if (args.includes('--only=alloc')) {
     await matmulWithAllocation();
     return;
@@ -325,6 +389,7 @@ async function main(): Promise<void> {
     console.log(table(header, rows.map((r) => [r.kernel, r.backend, r.dtype, r.shape, r.threads, r.gflops])));
     console.log(`PyTorch peer skipped: ${peer}`);
     await matmulWithAllocation();
+    await layerRows();
     await linalgRows();
     return;
   }
@@ -334,6 +399,7 @@ async function main(): Promise<void> {
   })));
   console.log(`PyTorch ${peer.version} (OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE unset for the peer)`);
   await matmulWithAllocation();
+  await layerRows();
   await linalgRows();
 }
 

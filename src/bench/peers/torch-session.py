@@ -85,6 +85,13 @@ for line in sys.stdin:
         step()
         first = time.perf_counter() - t0
         out = [first, resource.getrusage(resource.RUSAGE_SELF).ru_stime - sys0] + timed(step, int(cmd["calls"]))
+    elif cmd["cmd"] == "gemm":
+        # op(A) m x k times op(B) k x n, the operands stored as our kernels store them
+        m, n, k = int(cmd["m"]), int(cmd["n"]), int(cmd["k"])
+        a = torch.rand(k, m).t() if cmd["ta"] else torch.rand(m, k)
+        b = torch.rand(n, k).t() if cmd["tb"] else torch.rand(k, n)
+        c = torch.empty(m, n)
+        out = timed(lambda: torch.mm(a, b, out=c), int(cmd["calls"]))
     elif cmd["cmd"] == "eigh":
         a = spd_setup(int(cmd["n"]))
         out = timed(lambda: torch.linalg.eigh(a), int(cmd["calls"]))
