@@ -210,6 +210,39 @@ describe('linearize on pytrees and compositions', () => {
   });
 });
 
+describe('linearize: a sum of matrix products accumulates by GEMM', () => {
+  it('dense layers (products with coefficients, a product read twice, a bias broadcast) equal jvp/vjp to 1e-12; the products accumulate with beta = 1, no broadcast is copied out, the tangents are left as they were', () => {
+    const x = rand([6, 5]);
+    const f = (w: Tensor, v: Tensor, b: Tensor, z: Tensor) => {
+      const xw = D.matmul(x, w, { transposeB: true }); // read twice: not fused
+      const h = D.tanh(D.add(D.sub(D.mul(D.matmul(z, v), 2), xw), b));
+      return D.add(D.mul(D.sigmoid(D.add(D.matmul(h, w), D.matmul(xw, w))), 3), D.matmul(h, w));
+    };
+    const xs = [rand([4, 5]), rand([3, 4]), rand([4]), rand([6, 3])];
+    checkAgainstModes(f, xs);
+    const [, lin] = linearize(f, xs[0], xs[1], xs[2], xs[3]);
+    const vs = xs.map((t) => rand(t.shape));
+    const before = vs.map((t) => Array.from(t.data));
+    const k = kernels() as { -readonly [K in keyof Kernels]: Kernels[K] };
+    const saved = { gemm: k.gemm, copyStrided: k.copyStrided };
+    let accumulated = 0;
+    let copies = 0;
+    k.gemm = (...args) => { if (args[12] === 1) accumulated++; saved.gemm.apply(k, args); };
+    k.copyStrided = (...args) => { copies++; saved.copyStrided.apply(k, args); };
+    let got: Tensor;
+    try {
+      got = lin(vs[0], vs[1], vs[2], vs[3]);
+    } finally {
+      Object.assign(k, saved);
+    }
+    assert.ok(accumulated >= 1, `GEMMs with beta = 1: ${accumulated}`);
+    assert.equal(copies, 0, 'the bias tangent is added with broadcasting strides, not copied out');
+    assert.ok(relErr(got, jvp(f as (...a: never[]) => Tensor, xs, vs)[1]) <= TOL);
+    vs.forEach((t, i) => assert.deepEqual(Array.from(t.data), before[i], `tangent ${i} unchanged`));
+    lin.dispose();
+  });
+});
+
 describe('hvpOperatorFn', () => {
   it('every apply equals the forward-over-reverse hvp to 1e-12; dispose ends it', () => {
     const x = rand([4, 3]);

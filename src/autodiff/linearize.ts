@@ -12,16 +12,16 @@
  * VJP rule with the constants it read. Both directions bind differentiable primitives, so a
  * linear map built or applied inside `grad`/`jvp` is differentiated like any other code.
  */
-import { Tensor, fmtShape, sameShape, zeros } from '../tensor/tensor.js';
+import { Tensor, allocateUninit, fmtShape, sameShape, zeros } from '../tensor/tensor.js';
 import { broadcastShapes } from '../tensor/ops.js';
 import type { DType, FloatArray } from '../kernels/types.js';
 import { Tracer, bind, newLevel, releaseLevel, stopGradient, type Trace } from './core.js';
-import { IMPLS, type PrimitiveName, type PrimitiveParams } from './primitives.js';
+import { IMPLS, matmul2dInto, type PrimitiveName, type PrimitiveParams } from './primitives.js';
 import { jvp } from './jvp.js';
 import { VJP_RULES } from './vjp.js';
 import { add, mul, neg } from './ops.js';
 import { treeLeaves, treePaths, treeUnflatten, type PyTree } from './pytree.js';
-import { applySum, simplify, type Node, type PrimNode } from './linearize-simplify.js';
+import { applySum, simplify, type Node, type PrimNode, type Term } from './linearize-simplify.js';
 import { openScope } from '../tensor/memory.js';
 import { autoScope, closeScope } from '../tensor/scope.js';
 
@@ -189,6 +189,99 @@ class LinearTrace implements Trace {
   }
 }
 
+/**
+ * How a linear combination node is evaluated without materializing some of its terms: matrix
+ * products (a dense layer's W·dh and dW·h) accumulate into one buffer by GEMM with beta = 1,
+ * and a broadcast (the bias tangent) is added with broadcasting strides instead of being copied
+ * out first. Only terms read by this node alone qualify; the rest go through `applySum`.
+ */
+interface SumPlan {
+  readonly products: readonly Term[];
+  readonly broadcasts: readonly Term[];
+  readonly rest: readonly Term[];
+}
+
+interface FusionPlans {
+  readonly sums: ReadonlyMap<number, SumPlan>;
+  /** 1 for nodes a sum node evaluates itself (skipped by the forward loop). */
+  readonly fused: Uint8Array;
+}
+
+function fusionPlans(nodes: readonly (Node | null)[], live: Uint8Array, nIn: number, outNodes: readonly (number | null)[]): FusionPlans {
+  const uses = new Uint32Array(nodes.length);
+  for (const o of outNodes) if (o !== null) uses[o]++;
+  for (let k = nIn; k < nodes.length; k++) {
+    const node = nodes[k];
+    if (live[k] === 0 || node === null) continue;
+    if (node.kind === 'sum') for (const t of node.terms) uses[t.input]++;
+    else for (const i of node.inputs) if (typeof i === 'number') uses[i]++;
+  }
+  const sums = new Map<number, SumPlan>();
+  const fused = new Uint8Array(nodes.length);
+  for (let k = nIn; k < nodes.length; k++) {
+    const node = nodes[k];
+    if (live[k] === 0 || node === null || node.kind !== 'sum') continue;
+    const products: Term[] = [];
+    const broadcasts: Term[] = [];
+    const rest: Term[] = [];
+    for (const t of node.terms) {
+      const src = nodes[t.input];
+      const own = t.input >= nIn && uses[t.input] === 1 && src !== null && src.kind === 'prim';
+      if (own && src.prim === 'matmul' && typeof t.coef === 'number') products.push(t);
+      else if (own && src.prim === 'broadcastTo' && t.coef === 1 && typeof src.inputs[0] === 'number') broadcasts.push(t);
+      else rest.push(t);
+    }
+    if (products.length + broadcasts.length === 0) continue;
+    sums.set(k, { products, broadcasts, rest });
+    for (const t of products) fused[t.input] = 1;
+    for (const t of broadcasts) fused[t.input] = 1;
+  }
+  return { sums, fused };
+}
+
+function applyFusedSum(plan: SumPlan, nodes: readonly (Node | null)[], value: (i: number | Tensor) => Tensor, like: Tensor): Tensor {
+  let acc: Tensor | null = null;
+  // `acc` is a buffer this evaluation made (never an input's or another node's value), so a
+  // GEMM may accumulate into it.
+  const addTo = (x: Tensor, coef: number): void => {
+    const s = coef === 1 ? x : mul(x, coef);
+    acc = acc === null ? s : add(acc, s);
+  };
+  for (const t of plan.products) {
+    const node = nodes[t.input] as PrimNode;
+    const params = node.params as PrimitiveParams['matmul'];
+    const [a, b] = node.inputs.map(value);
+    const coef = t.coef as number;
+    const plain = !(a instanceof Tracer) && !(b instanceof Tracer) && a.ndim === 2 && b.ndim === 2 && a.dtype === like.dtype && b.dtype === like.dtype && like.ndim === 2
+      && like.shape[0] === (params.transposeA ? a.shape[1] : a.shape[0]) && like.shape[1] === (params.transposeB ? b.shape[0] : b.shape[1]);
+    if (!plain) {
+      // Under a transformation (grad of a function that applies the map, jit) the products stay
+      // primitives, so that they are traced.
+      addTo(bind('matmul', [a, b], params), coef);
+      continue;
+    }
+    const cur = acc as Tensor | null;
+    if (cur === null) {
+      const out = allocateUninit(like.dtype, like.size);
+      matmul2dInto(a, b, params.transposeA, params.transposeB, out, coef, 0);
+      acc = new Tensor(out, like.shape.slice());
+    } else if (!(cur instanceof Tracer) && sameShape(cur.shape, like.shape)) {
+      matmul2dInto(a, b, params.transposeA, params.transposeB, cur.data, coef, 1);
+    } else {
+      addTo(bind('matmul', [a, b], params), coef);
+    }
+  }
+  if (plan.rest.length > 0) addTo(applySum(plan.rest, (i) => value(i)), 1);
+  for (const t of plan.broadcasts) {
+    const node = nodes[t.input] as PrimNode;
+    const x = value(node.inputs[0]);
+    const cur = acc as Tensor | null;
+    // add broadcasts x over acc's shape, which is the broadcast's target shape.
+    acc = cur === null ? bind('broadcastTo', [x], node.params as PrimitiveParams['broadcastTo']) : add(cur, x);
+  }
+  return acc as unknown as Tensor;
+}
+
 /** What a linear map checks its arguments against: the tree, shapes and dtypes it was built for. */
 interface Signature {
   readonly trees: readonly PyTree[];
@@ -285,6 +378,7 @@ export function linearize<Out extends PyTree, Args extends PyTree[]>(f: (...args
     if (node.kind === 'sum') for (const t of node.terms) live[t.input] = 1;
     else for (const i of node.inputs) if (typeof i === 'number') live[i] = 1;
   }
+  const plans = fusionPlans(nodes, live, nIn, outNodes);
   const inSig: Signature = { trees: primals, leaves: inLeaves };
   const outSig: Signature = { trees: [values], leaves: outLeaves };
   let disposed = false;
@@ -298,11 +392,13 @@ export function linearize<Out extends PyTree, Args extends PyTree[]>(f: (...args
     return autoScope(() => {
       const vals: (Tensor | undefined)[] = new Array(nodes.length);
       for (let k = 0; k < nIn; k++) vals[k] = leaves[k];
+      const value = (i: number | Tensor): Tensor => (typeof i === 'number' ? vals[i] as Tensor : i);
       for (let k = nIn; k < nodes.length; k++) {
         const node = nodes[k];
-        if (live[k] === 0 || node === null) continue;
+        if (live[k] === 0 || node === null || plans.fused[k] === 1) continue;
         if (node.kind === 'sum') {
-          vals[k] = applySum(node.terms, (i) => vals[i] as Tensor);
+          const plan = plans.sums.get(k);
+          vals[k] = plan === undefined ? applySum(node.terms, (i) => vals[i] as Tensor) : applyFusedSum(plan, nodes, value, stubs[k]);
           continue;
         }
         vals[k] = bind(node.prim, node.inputs.map((i) => (typeof i === 'number' ? vals[i] as Tensor : i)), node.params as never);

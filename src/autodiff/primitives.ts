@@ -74,12 +74,15 @@ function matmul2d(a: Tensor, b: Tensor, tA: boolean, tB: boolean): Tensor {
   return new Tensor(out, [m, n]);
 }
 
-/** The GEMM of `matmul2d` into `out` (jit replays call it on buffers of their own). */
-export function matmul2dInto(a: Tensor, b: Tensor, tA: boolean, tB: boolean, out: FloatArray): void {
+/**
+ * The GEMM of `matmul2d` into `out` (jit replays call it on buffers of their own):
+ * `out = alpha·op(a)·op(b) + beta·out` (beta 0 overwrites without reading).
+ */
+export function matmul2dInto(a: Tensor, b: Tensor, tA: boolean, tB: boolean, out: FloatArray, alpha = 1, beta = 0): void {
   const m = tA ? a.shape[1] : a.shape[0];
   const k = tA ? a.shape[0] : a.shape[1];
   const n = tB ? b.shape[0] : b.shape[1];
-  if (m * n > 0) kernels().gemm(tA, tB, m, n, k, 1, a.data, a.shape[1], 0, b.data, b.shape[1], 0, 0, out, n, m * n, 1);
+  if (m * n > 0) kernels().gemm(tA, tB, m, n, k, alpha, a.data, a.shape[1], 0, b.data, b.shape[1], 0, beta, out, n, m * n, 1);
 }
 
 type Impl<K extends PrimitiveName> = (inputs: Tensor[], params: PrimitiveParams[K]) => Tensor;
