@@ -167,8 +167,9 @@ export interface KfacOptions extends KfacCurvatureOptions {
    * step's gradient, which the driver rejects with the parameters left there. Saves one forward
    * pass on (T₁ − 1)/T₁ of the steps.
    * 'modelBatch': every step, h at θ + δ and at θ on the quadratic model's own examples only
-   * (the `modelFraction` sub-batch; the whole batch at 1), two forward passes on that sub-batch
-   * instead of one on the batch. ρ comes from these paired losses (the same examples at both
+   * (the `modelFraction` sub-batch; the whole batch at 1): one forward pass on that sub-batch
+   * (h(θ) there comes from the Gram's own forward pass, which `modelObjective` keeps; another
+   * objective pays a second pass). ρ comes from these paired losses (the same examples at both
    * points, so their difference is a far less noisy estimate than either loss) and drives the
    * Levenberg–Marquardt rule; a step that does not lower the sub-batch's loss (ρ ≤ 0 or not
    * finite) is rejected, parameters unchanged, with λ raised by 1/ω and the momentum direction
