@@ -73,7 +73,7 @@ function inverseOf(state: OptimizerState): unknown {
   return inner.curvature?.blocks?.find((b) => b.inverse !== undefined)?.inverse ?? null;
 }
 
-interface Runner { id: string; ms: number[]; cpu: number[]; refresh: boolean[]; step(k: number): void; dispose(): void }
+interface Runner { id: string; ms: number[]; cpu: number[]; refresh: boolean[]; rejected: number; step(k: number): void; dispose(): void }
 
 /** CPU milliseconds of this process so far (user + system, all threads). */
 function cpuMs(): number {
@@ -88,7 +88,7 @@ function runner(problemId: string, id: string): Runner {
   let params = inst.params;
   let state = opt.init(params);
   const r: Runner = {
-    id, ms: [], cpu: [], refresh: [],
+    id, ms: [], cpu: [], refresh: [], rejected: 0,
     step(k) {
       const before = inverseOf(state);
       const obj = inst.batch(k, batch);
@@ -103,6 +103,8 @@ function runner(problemId: string, id: string): Runner {
         r.ms.push(t);
         r.cpu.push(c);
         r.refresh.push(inverseOf(state) !== before);
+        // A rejected step (e.g. by newPointEvaluation 'modelBatch') costs what a taken one does.
+        if (!res.info.accepted) r.rejected++;
       }
     },
     dispose: () => { closeScope(carried, undefined); },
@@ -135,10 +137,10 @@ for (const p of argv.includes('--compare-only') ? [] : problems) {
     const wall = amortized(r.ms, r.refresh);
     const cpu = amortized(r.cpu, r.refresh);
     return [r.id, median(r.ms).toFixed(1), wall.plain.length > 0 ? median(wall.plain).toFixed(1) : '-', wall.fresh.length > 0 ? `${median(wall.fresh).toFixed(1)} (${wall.fresh.length}/${r.ms.length})` : '-',
-      wall.value.toFixed(1), (wall.value / sgdMs).toFixed(2), cpu.value.toFixed(1), (cpu.value / sgdCpu).toFixed(2)];
+      wall.value.toFixed(1), (wall.value / sgdMs).toFixed(2), cpu.value.toFixed(1), (cpu.value / sgdCpu).toFixed(2), `${r.rejected}/${r.ms.length}`];
   });
   console.log(`\n${p}, batch ${batch}: ms per step (median over steps; CPU: user + system time of this process, all threads, less sensitive to other processes)`);
-  console.log(table(['optimizer', 'median', 'plain steps', 'refresh steps (count)', 'amortized', 'vs SGD step', 'CPU amortized', 'CPU vs SGD'], rows));
+  console.log(table(['optimizer', 'median', 'plain steps', 'refresh steps (count)', 'amortized', 'vs SGD step', 'CPU amortized', 'CPU vs SGD', 'rejected'], rows));
   for (const r of runners) r.dispose();
 }
 

@@ -149,3 +149,27 @@ test('modelObjective({ jit: true }) shares its plans across batches (objectives 
   assert.throws(() => modelObjective(net, loss, { x: rng.normal([8, 3], f64), y: rng.normal([8, 2], f64) }, { jit: true, dropoutSeed: 3 }), /jit cannot be combined with dropoutSeed/);
   assert.throws(() => modelObjective(net, loss, { x: rng.normal([8, 3], f64), y: rng.normal([8, 2], f64) }, { jit: 1 as unknown as boolean }), /modelObjective: jit must be a boolean/);
 });
+
+test("modelObjective's value at the point of its last Gram comes from the Gram's forward pass, bit for bit", () => {
+  const { net, params, batch } = setup();
+  let forwards = 0;
+  const counted = (p: PyTree, x: Tensor, ctx?: object) => {
+    forwards++;
+    return net.apply(p as never, x, ctx as never);
+  };
+  const obj = modelObjective(counted, mse(), batch);
+  const fresh = modelObjective(net, mse(), batch);
+  const d = treeMap(params, (l: Tensor) => new Tensor(l.data.map((_, i) => Math.sin(i + 1)), l.shape));
+  obj.ggnGram(params, [d, params]);
+  const n = forwards;
+  const v = (obj.value as (p: PyTree) => number)(params);
+  assert.equal(forwards, n, 'no forward pass of its own');
+  assert.equal(v, (fresh.value as (p: PyTree) => number)(params));
+  // Another point (a new object) is evaluated as before; and through withL2 the penalty is added.
+  const other = treeMap(params, (l: Tensor) => new Tensor(l.data.map((x) => x * 0.5), l.shape));
+  assert.equal((obj.value as (p: PyTree) => number)(other), (fresh.value as (p: PyTree) => number)(other));
+  assert.equal(forwards, n + 1);
+  const reg = withL2(modelObjective(counted, mse(), batch), 0.2);
+  reg.ggnGram(params, [d]);
+  assert.ok(Math.abs((reg.value as (p: PyTree) => number)(params) - (v + 0.1 * sumSq(treeLeaves(params)))) < 1e-12);
+});

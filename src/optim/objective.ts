@@ -179,8 +179,13 @@ export function modelObjective<P extends PyTree>(
   let requested: { params: P; options: StatsOptions } | undefined;
   let ready: { params: P; options: StatsOptions; stats: KfacStatistics<P> } | undefined;
   const statsOptions = (o: StatsOptions) => ({ ...o, dropoutSeed: seed, maxGgnOutputs });
+  // The loss at the point of the last Gram matrix, from that Gram's own forward pass: K-FAC's
+  // guard ('modelBatch') asks for h there right after the Gram, and gets it without a pass.
+  let gramValue: { params: P; value: number } | undefined;
+  const value = base.value as (p: P) => number;
   return {
     ...base,
+    value: (p) => (gramValue !== undefined && gramValue.params === p ? gramValue.value : value(p)),
     valueAndGrad: (p) => {
       if (requested === undefined || requested.params !== p) return base.valueAndGrad(p);
       const o = requested.options;
@@ -222,6 +227,7 @@ export function modelObjective<P extends PyTree>(
         outs = vectors.map((v) => jvp((p: P) => f(p, batch.x), [params], [v]));
       }
       const z = outs[0]?.[0];
+      if (z !== undefined) gramValue = { params, value: scalar('modelObjective', loss.value(z, batch.y)) };
       const hj = outs.map(([, jv]) => loss.outputHvp(z, batch.y, jv));
       return vectors.map((_, i) => vectors.map((__, j) => vdot(outs[i][1], hj[j])));
     },

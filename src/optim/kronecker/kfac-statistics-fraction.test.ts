@@ -208,3 +208,85 @@ describe("K-FAC newPointEvaluation: 'adaptation'", () => {
     assert.throws(() => kfac({ newPointEvaluation: 'sometimes' as never }), /kfac: option 'newPointEvaluation' must be one of 'always', 'adaptation'/);
   });
 });
+
+describe("K-FAC newPointEvaluation: 'modelBatch' (the sub-batch model's guard)", () => {
+  const dampingOf = (s: OptimizerState) => (s.inner as { damping: number }).damping;
+  const run = (o: KfacOptions, steps: number, objectiveOf: () => PyTree = () => kfacObjective(tiny().net, mse(), tiny().batch) as never) => {
+    const opt = kfac(o);
+    let p = tiny().params as PyTree;
+    let s = opt.init(p);
+    const infos = [];
+    for (let k = 0; k < steps; k++) {
+      const r = opt.step(p, s, objectiveOf() as never);
+      infos.push(r.info);
+      ({ params: p, state: s } = r);
+    }
+    return { p, s, infos };
+  };
+
+  it("with the model on the whole batch takes the same steps as 'always' bit for bit while the loss falls", () => {
+    const always = run({ dampingAdaptationPeriod: 3 }, 7);
+    const guarded = run({ dampingAdaptationPeriod: 3, newPointEvaluation: 'modelBatch' }, 7);
+    for (const i of guarded.infos) assert.ok(i.accepted, i.events.join('; '));
+    assert.equal(bits(guarded.p), bits(always.p));
+    assert.equal(dampingOf(guarded.s), dampingOf(always.s));
+    assert.deepEqual(guarded.infos.map((i) => i.evals), always.infos.map((i) => i.evals));
+  });
+
+  it('reads ρ from the model sub-batch: a step is taken only when it lowers the loss on those examples', () => {
+    const pr = tiny();
+    const opt = kfac({ modelFraction: 0.5, newPointEvaluation: 'modelBatch' });
+    let p = pr.params as PyTree;
+    let s = opt.init(p);
+    let taken = 0;
+    for (let k = 0; k < 8; k++) {
+      const obj = kfacObjective(pr.net, mse(), pr.batch);
+      const r = opt.step(p, s, obj);
+      // The sub-batch the step used (kfac.ts: seed 7919·(k + 1)); the step evaluates h twice on it.
+      const sub = obj.subsample?.(0.5, 7919 * (k + 1)) as typeof obj;
+      const h = sub.value as (q: PyTree) => number;
+      assert.equal(r.info.evals, 3);
+      const rho = (r.state.inner as { rho: number }).rho;
+      if (r.info.accepted) {
+        taken++;
+        assert.ok(h(r.params) < h(p) && rho > 0, `step ${k}: ρ ${rho}`);
+      } else {
+        assert.equal(bits(r.params), bits(p));
+        assert.ok(rho <= 0, `step ${k}: ρ ${rho}`);
+      }
+      ({ params: p, state: s } = r);
+    }
+    assert.ok(taken >= 4, `${taken} of 8 steps taken`);
+  });
+
+  it('rejects a step chosen from a corrupted sub-batch model and leaves the parameters unchanged', () => {
+    // The sub-batch's Gram underrates the curvature a millionfold: α is far too large.
+    const corrupted = () => {
+      const pr = tiny();
+      const obj = kfacObjective(pr.net, mse(), pr.batch);
+      return {
+        ...obj,
+        subsample: (fraction: number, seed: number) => {
+          const sub = obj.subsample?.(fraction, seed) as typeof obj;
+          return { ...sub, ggnGram: (q: never, vs: readonly never[]) => sub.ggnGram(q, vs).map((row) => row.map((x) => x * 1e-6)) };
+        },
+      } as never;
+    };
+    const start = tiny().params as PyTree;
+    const loss0 = (kfacObjective(tiny().net, mse(), tiny().batch).value as (q: PyTree) => number)(start);
+    // Unguarded ('adaptation': step 0 is taken unevaluated), the corrupted step is taken and the loss rises.
+    const blind = run({ modelFraction: 0.5, newPointEvaluation: 'adaptation' }, 1, corrupted);
+    assert.ok(blind.infos[0].accepted);
+    assert.ok((kfacObjective(tiny().net, mse(), tiny().batch).value as (q: PyTree) => number)(blind.p) > 10 * loss0);
+    const guarded = run({ modelFraction: 0.5, newPointEvaluation: 'modelBatch' }, 1, corrupted);
+    assert.equal(guarded.infos[0].accepted, false);
+    assert.match(guarded.infos[0].events.join('; '), /raised the loss on the model's sub-batch/);
+    assert.equal(bits(guarded.p), bits(start));
+    assert.ok(dampingOf(guarded.s) > 1e-3, `damping ${dampingOf(guarded.s)}`);
+    assert.equal(treeLeaves((guarded.s.inner as { previous: PyTree }).previous).every((l) => l.data.every((x) => x === 0)), true);
+  });
+
+  it("is refused with stepRule 'fixed', naming the option", () => {
+    assert.throws(() => kfac({ stepRule: 'fixed', newPointEvaluation: 'modelBatch' }), /kfac: option 'newPointEvaluation' 'modelBatch' applies to stepRule 'quadraticModel' only/);
+  });
+});

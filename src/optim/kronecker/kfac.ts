@@ -33,7 +33,10 @@
  *    c = min(1, sqrt(klClip / (lr²·∇hᵀu))), heavy-ball momentum m ← μm + c·u, δ = −lr·m.
  * 5. Decoupled weight decay (`weightDecay`): δ −= wd·θ (fixed rule: lr·wd·θ), outside the model.
  * Every step evaluates h at the new point (one forward pass; with `newPointEvaluation:
- * 'adaptation' only the steps whose ρ the LM rule reads, and those under a fault boost): a non-finite value rejects the
+ * 'adaptation' only the steps whose ρ the LM rule reads, and those under a fault boost; with
+ * 'modelBatch' every step but on the model's sub-batch only, beside h(θ) on the same examples
+ * from the Gram's forward pass, and a step that does not lower that loss is rejected with λ
+ * raised): a non-finite value rejects the
  * step, parameters unchanged, and multiplies a transient boost of λ by `rejectDampingFactor`
  * (see `fault-damping.ts`: consecutive rejections compound, accepted steps undo it, the LM
  * damping itself is untouched, so sporadic faults never accumulate). A non-finite curvature
@@ -148,7 +151,9 @@ export interface KfacOptions extends KfacCurvatureOptions {
    * forward pass with two tangents); 0.25 cuts it 4× while the gradient and the statistics keep
    * the whole batch. Objectives without `subsample` use the whole batch. Below 1 α and μ come
    * from a noisier model: on MLP-MNIST at batch 256, 0.25 and 0.5 threw the loss from 5e-3 to 2.2
-   * and from 2e-4 to 0.3 near convergence where 1 kept descending (README, bench:kfac).
+   * and from 2e-4 to 0.3 near convergence where 1 kept descending (README, bench:kfac). With
+   * `newPointEvaluation: 'modelBatch'` each step is checked on this sub-batch and rejected when it
+   * raises its loss, which kept 1/8 of the batch stable where it was not (README).
    */
   modelFraction?: number;
   /**
@@ -161,8 +166,17 @@ export interface KfacOptions extends KfacCurvatureOptions {
    * non-finite parameters, but a finite step to a non-finite loss is only seen by the next
    * step's gradient, which the driver rejects with the parameters left there. Saves one forward
    * pass on (T₁ − 1)/T₁ of the steps.
+   * 'modelBatch': every step, h at θ + δ and at θ on the quadratic model's own examples only
+   * (the `modelFraction` sub-batch; the whole batch at 1): one forward pass on that sub-batch
+   * (h(θ) there comes from the Gram's own forward pass, which `modelObjective` keeps; another
+   * objective pays a second pass). ρ comes from these paired losses (the same examples at both
+   * points, so their difference is a far less noisy estimate than either loss) and drives the
+   * Levenberg–Marquardt rule; a step that does not lower the sub-batch's loss (ρ ≤ 0 or not
+   * finite) is rejected, parameters unchanged, with λ raised by 1/ω and the momentum direction
+   * dropped, as when the model predicts no decrease. This guards a model taken on a small
+   * sub-batch, whose Gram can underrate the curvature along Δ and so overrate α.
    */
-  newPointEvaluation?: 'always' | 'adaptation';
+  newPointEvaluation?: 'always' | 'adaptation' | 'modelBatch';
   /** Include the previous update in the 2-D model (default true); false: α only. */
   useMomentum?: boolean;
   /**
@@ -233,7 +247,7 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
     rejectDampingFactor: checkNumber(owner, 'rejectDampingFactor', options.rejectDampingFactor ?? 10, { min: 1, minExclusive: true }),
     modelCurvature: checkChoice(owner, 'modelCurvature', options.modelCurvature ?? 'ggn', ['ggn', 'fisher'] as const),
     modelFraction: checkNumber(owner, 'modelFraction', options.modelFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
-    newPointEvaluation: checkChoice(owner, 'newPointEvaluation', options.newPointEvaluation ?? 'always', ['always', 'adaptation'] as const),
+    newPointEvaluation: checkChoice(owner, 'newPointEvaluation', options.newPointEvaluation ?? 'always', ['always', 'adaptation', 'modelBatch'] as const),
     useMomentum: checkBoolean(owner, 'useMomentum', options.useMomentum ?? true),
     maxModelMomentum: checkNumber(owner, 'maxModelMomentum', options.maxModelMomentum ?? 1, { min: 0 }),
     lr: checkSchedule(owner, 'lr', options.lr ?? 0.25, { min: 0 }),
@@ -241,6 +255,7 @@ export function resolveKfacOptions(owner: string, options: KfacOptions) {
     klClip: checkNumber(owner, 'klClip', options.klClip ?? 1e-3, { min: 0 }),
     weightDecay: checkSchedule(owner, 'weightDecay', options.weightDecay ?? 0, { min: 0 }),
   };
+  if (fixed && r.newPointEvaluation === 'modelBatch') throw new RangeError(`${owner}: option 'newPointEvaluation' 'modelBatch' applies to stepRule 'quadraticModel' only (it checks the quadratic model's step on the model's sub-batch)`);
   if (r.minDamping > r.maxDamping) throw new RangeError(`${owner}: option 'minDamping' (${r.minDamping}) exceeds 'maxDamping' (${r.maxDamping})`);
   if (r.damping < r.minDamping || r.damping > r.maxDamping) throw new RangeError(`${owner}: option 'damping' (${r.damping}) must lie within [minDamping, maxDamping] = [${r.minDamping}, ${r.maxDamping}]`);
   return r;
@@ -473,6 +488,7 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
       let step: P;
       let next: Partial<KfacState<P>>;
       let model = NaN;
+      let modelObj: Objective<P> = obj;
       if (fixed) {
         const lr = evalSchedule('lr', o.lr, ctx.step);
         const vFv = lr * lr * treeVdot(g, u);
@@ -492,7 +508,7 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
         if (modelKind === undefined && ctx.step === 0) ctx.events.push(`${owner}: the objective has no ggnvp or fisherVp; the quadratic model uses its Hessian (hvp), which may be indefinite`);
         // M's curvature F + λI, damped once; its Gram matrix comes by forward mode when the
         // objective offers it (kfacObjective's ggnGram), else from one product per vector.
-        const modelObj = o.modelFraction < 1 && obj.subsample ? obj.subsample(o.modelFraction, 7919 * (ctx.step + 1)) : obj;
+        modelObj = o.modelFraction < 1 && obj.subsample ? obj.subsample(o.modelFraction, 7919 * (ctx.step + 1)) : obj;
         const curvatureModel = fromObjective(modelObj, params, kind, { linearize: false }).damped(lambda);
         let faultyProduct = false;
         const gram: Gram<P> = (vs) => {
@@ -519,6 +535,27 @@ export function kfacTransform<P extends PyTree>(options: KfacOptions = {}, appro
         if (wd > 0) step = treeAxpby(1, step, -wd, params);
       }
       const adapting = !fixed && o.adaptDamping && (ctx.step + 1) % o.dampingAdaptationPeriod === 0;
+      if (o.newPointEvaluation === 'modelBatch') {
+        // h at both points on the model's own examples (paired): ρ and the guard come from them.
+        const point = treeAxpby(1, params, 1, step);
+        const before = modelObj === obj ? ctx.loss : valueAt(modelObj, params, ctx);
+        const after = valueAt(modelObj, point, ctx);
+        if (!Number.isFinite(after)) {
+          const faultBoost = boostAfterRejection(boost, o.rejectDampingFactor, lmDamping, o.maxDamping);
+          ctx.rejected = `${owner}: non-finite loss (${after}) at the new point on the model's sub-batch; step rejected, damping raised to ${clamp(lmDamping * faultBoost).toPrecision(3)} until steps succeed`;
+          return [treeZerosLike(g), { ...state, curvature, faultBoost }];
+        }
+        const rho = (after - before) / model;
+        if (!(rho > 0)) {
+          // The step the model chose raised the loss on the very examples whose curvature chose it.
+          const damping = clamp(lmDamping / omega);
+          ctx.rejected = `${owner}: the step raised the loss on the model's sub-batch (${before.toPrecision(6)} to ${after.toPrecision(6)}, ρ ${rho.toPrecision(3)}); step rejected, damping raised to ${damping.toPrecision(3)}`;
+          return [treeZerosLike(g), { ...state, curvature, damping, rho, previous: treeZerosLike(g) }];
+        }
+        const damping = adapting ? levenbergMarquardt(lmDamping, rho, omega, o.minDamping, o.maxDamping) : lmDamping;
+        if (modelObj === obj) ctx.accepted = { params: point, loss: after };
+        return [step, { ...state, ...next, curvature, damping, rho, faultBoost: boostAfterAcceptance(boost, o.rejectDampingFactor) }];
+      }
       if (o.newPointEvaluation === 'adaptation' && !adapting && boost === 1) {
         // Nothing reads h(θ + δ) on this step: take it unevaluated.
         return [step, { ...state, ...next, curvature, damping: lmDamping, rho: NaN, faultBoost: 1 }];
