@@ -70,5 +70,18 @@ const columns = (r: RunRecord) => {
 };
 // One problem at a time, so that each gets its own budget; the optimizers of a problem run
 // one after the other in this process (the same machine load for each, as far as it can be).
-for (const problem of a.problems) compare({ ...a, problems: [problem], budget: givenBudget ? a.budget : DEFAULT_BUDGETS[problem] ?? a.budget }, columns);
+for (const problem of a.problems) {
+  const runs = compare({ ...a, problems: [problem], budget: givenBudget ? a.budget : DEFAULT_BUDGETS[problem] ?? a.budget }, columns);
+  // What an HF step is worth against what it costs, in Adam steps: the step at which Adam's curve
+  // first reached the HF run's final loss, per HF step, against Adam's steps per second over HF's.
+  const adam = runs.find((r) => r.optimizer === 'adam');
+  if (adam === undefined) continue;
+  for (const r of runs.filter((x) => x.optimizer.startsWith('hessian-free') && x.final.step > 0)) {
+    const reached = adam.curve.find((c) => c.trainLoss <= r.final.trainLoss);
+    const cost = (adam.final.step / adam.final.seconds) / (r.final.step / r.final.seconds);
+    const worth = reached === undefined ? `more than ${(adam.final.step / r.final.step).toFixed(1)} (Adam never reached ${r.final.trainLoss.toPrecision(4)})`
+      : `${(reached.step / r.final.step).toFixed(1)} (Adam reached ${r.final.trainLoss.toPrecision(4)} at step ${reached.step}, ${reached.seconds.toFixed(1)} s)`;
+    console.log(`${r.optimizer}: one step is worth ${worth} Adam steps and costs ${cost.toFixed(1)}`);
+  }
+}
 console.log('\npublished training errors (full data, GPU-hours): HF 0.11 CURVES / 1.4 MNIST (Martens 2010); tuned HF 0.058 / 0.69, Nesterov 0.074 / 0.73 (Sutskever et al. 2013)');
