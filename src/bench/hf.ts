@@ -9,6 +9,9 @@
  * --variants='{"nopc":{"options":{"preconditioner":false}},"b250":{"batchSize":250}}': Hessian-free
  * variants run beside the listed optimizers, each as `hessian-free@label` with the table's row plus
  * its options and batch size (candidates for the table, compared in one process with --interleave).
+ * After each problem's table, per HF run: what one step is worth in Adam steps (the step at which
+ * Adam's curve first reached the run's final loss, over HF's steps) against what it costs (Adam's
+ * steps per second over HF's); HF gains on the wall clock where the first exceeds the second.
  * --profile [--steps=10 --warmup=3]: one HF step split into its parts instead (`hf-profile.ts`).
  * Hessian-free runs as the hyper-parameter table says (bench/hyper.ts): mini-batch HF on the
  * autoencoders (gradient on 500 examples, curvature on 100, trial losses on another 100, 8 CG
