@@ -4,7 +4,7 @@
  * final losses, time and steps to the loss Adam reaches, and method-specific columns.
  */
 import { runOne, runSteps, parseBudget, type RunRecord } from './runner.js';
-import { hyperFor } from './hyper.js';
+import { hyperFor, type BatchGrowth } from './hyper.js';
 import { problemById } from './problems.js';
 import type { DataSize } from './problems.js';
 import { table } from './util.js';
@@ -18,10 +18,17 @@ export interface CompareArgs {
   budget: string;
   size: DataSize;
   seed: number;
-  /** Options merged over the hyper-parameter table's, per optimizer id (e.g. bench:kfac's --kfac). */
+  /**
+   * Options merged over the hyper-parameter table's, per optimizer id (e.g. bench:kfac's --kfac).
+   * An entry of `optimizers` may be a variant `id@label` (bench:hf's --variants): it runs optimizer
+   * `id` with the table's row for `id` and the options and batch size given under `id@label`, and
+   * its row in the table is labelled `id@label`.
+   */
   options?: Record<string, Record<string, unknown>>;
   /** Batch sizes over the table's, per optimizer id (e.g. bench:kfac's --kfac-batch). */
   batchSizes?: Record<string, number>;
+  /** Batch growth (Hyper.batchGrowth) over the table's, per optimizer id or variant. */
+  batchGrowth?: Record<string, BatchGrowth>;
   /**
    * `--interleave`: a problem's optimizers run in one loop, each step going to the run with the
    * least optimizer time so far, so that every run sees the same machine load (on a shared
@@ -47,21 +54,23 @@ export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, 
   const i = info();
   console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); budget ${a.budget} per run; data size ${a.size}; seed ${a.seed}${a.interleave === true ? '; runs interleaved' : ''}`);
   const runs: RunRecord[] = [];
+  const idOf = (o: string) => o.split('@')[0];
   const hyperOf = (p: string, o: string) => {
     const extra = a.options?.[o];
     const batchSize = a.batchSizes?.[o];
-    const listed = hyperFor(p, problemById(p).kind, o);
-    return extra === undefined && batchSize === undefined ? undefined
-      : { ...listed, options: { ...listed.options, ...extra }, ...(batchSize === undefined ? {} : { batchSize }) };
+    const batchGrowth = a.batchGrowth?.[o];
+    const listed = hyperFor(p, problemById(p).kind, idOf(o));
+    return extra === undefined && batchSize === undefined && batchGrowth === undefined ? undefined
+      : { ...listed, options: { ...listed.options, ...extra }, ...(batchSize === undefined ? {} : { batchSize }), ...(batchGrowth === undefined ? {} : { batchGrowth }) };
   };
   const done = (p: string, o: string, record: RunRecord, t0: number) => {
-    runs.push(record);
+    runs.push(o === record.optimizer ? record : { ...record, optimizer: o });
     console.log(`  ${o} on ${p}: ${record.final.step} steps, ${record.final.seconds.toFixed(1)}s optimizer time (${((Date.now() - t0) / 1000).toFixed(1)}s with evaluations), train loss ${record.final.trainLoss.toPrecision(5)}`);
   };
   for (const p of a.problems) {
     if (a.interleave === true) {
       const t0 = Date.now();
-      const live = a.optimizers.map((o) => ({ o, gen: runSteps(p, o, a.seed, budget, { size: a.size, hyper: hyperOf(p, o) }), seconds: 0 }));
+      const live = a.optimizers.map((o) => ({ o, gen: runSteps(p, idOf(o), a.seed, budget, { size: a.size, hyper: hyperOf(p, o) }), seconds: 0 }));
       while (live.length > 0) {
         let k = 0;
         for (let j = 1; j < live.length; j++) if (live[j].seconds < live[k].seconds) k = j;
@@ -77,7 +86,7 @@ export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, 
     }
     for (const o of a.optimizers) {
       const t0 = Date.now();
-      const { record } = runOne(p, o, a.seed, budget, { size: a.size, hyper: hyperOf(p, o) });
+      const { record } = runOne(p, idOf(o), a.seed, budget, { size: a.size, hyper: hyperOf(p, o) });
       done(p, o, record, t0);
     }
   }

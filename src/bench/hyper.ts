@@ -13,6 +13,39 @@ import { SEQUENCE_TASKS } from '../data/sequence-tasks.js';
 export interface Hyper {
   options: Record<string, unknown>;
   batchSize: number | 'full';
+  /**
+   * Grow the batch over training (Martens & Sutskever 2012; Byrd et al. 2012's dynamic
+   * sampling): step k draws ⌊from · (batchSize/from)^(k/steps)⌉ examples (geometric growth),
+   * `batchSize` from step `steps` on. Cheap steps on small batches early, when they are worth as
+   * much as large ones. Needs a numeric batchSize.
+   */
+  batchGrowth?: BatchGrowth;
+}
+
+export interface BatchGrowth {
+  /** The batch size at step 0 (a positive integer, at most batchSize). */
+  from: number;
+  /** The step from which the batch size is `batchSize` (a positive integer). */
+  steps: number;
+}
+
+/** Checks a row's batch growth: an error names the field and the value. */
+export function checkBatchGrowth(h: Hyper): void {
+  const g = h.batchGrowth;
+  if (g === undefined) return;
+  if (g === null || typeof g !== 'object') throw new RangeError(`hyper: 'batchGrowth' must be {from, steps}, got ${JSON.stringify(g)}`);
+  const unknown = Object.keys(g).filter((k) => k !== 'from' && k !== 'steps');
+  if (unknown.length > 0) throw new RangeError(`hyper: 'batchGrowth' takes 'from' and 'steps', got unknown ${unknown.map((k) => `'${k}'`).join(', ')}`);
+  if (typeof h.batchSize !== 'number') throw new RangeError(`hyper: 'batchGrowth' grows the batch up to a numeric batchSize, got batchSize ${JSON.stringify(h.batchSize)}`);
+  if (typeof g.from !== 'number' || !Number.isSafeInteger(g.from) || g.from < 1 || g.from > h.batchSize) throw new RangeError(`hyper: 'batchGrowth.from' must be an integer in [1, batchSize = ${h.batchSize}], got ${JSON.stringify(g.from)}`);
+  if (typeof g.steps !== 'number' || !Number.isSafeInteger(g.steps) || g.steps < 1) throw new RangeError(`hyper: 'batchGrowth.steps' must be a positive integer, got ${JSON.stringify(g.steps)}`);
+}
+
+/** The batch size of step k (0-based) under a row's batch size and growth. */
+export function batchSizeAt(h: Hyper, k: number): number | 'full' {
+  const g = h.batchGrowth;
+  if (g === undefined || typeof h.batchSize !== 'number' || k >= g.steps) return h.batchSize;
+  return Math.min(h.batchSize, Math.max(g.from, Math.round(g.from * Math.pow(h.batchSize / g.from, k / g.steps))));
 }
 
 const BASE: Record<string, Hyper> = {
@@ -120,8 +153,12 @@ export function hyperFor(problemId: string, kind: ProblemKind, optimizerId: stri
   let h: Hyper = { options: { ...base.options }, batchSize: base.batchSize };
   for (const l of layers) {
     if (l === undefined) continue;
-    h = { options: { ...h.options, ...(l.options ?? {}) }, batchSize: l.batchSize ?? h.batchSize };
+    const batchGrowth = l.batchGrowth ?? h.batchGrowth;
+    h = { options: { ...h.options, ...(l.options ?? {}) }, batchSize: l.batchSize ?? h.batchSize, ...(batchGrowth === undefined ? {} : { batchGrowth }) };
   }
-  if (kind === 'function') h.batchSize = 'full';
+  if (kind === 'function') {
+    h.batchSize = 'full';
+    delete h.batchGrowth;
+  }
   return h;
 }

@@ -12,7 +12,7 @@ import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
 import { curvatureSampler } from '../curvature/diagnostics.js';
 import type { CurvePointBase } from '../train/train.js';
 import { divergenceMonitor, type DivergenceEvent } from '../optim/divergence.js';
-import { hyperFor, type Hyper } from './hyper.js';
+import { batchSizeAt, checkBatchGrowth, hyperFor, type Hyper } from './hyper.js';
 import { stoppingRule, type Stop, type StopKind, type StoppingOptions } from './stopping.js';
 import { problemById, type DataSize, type Evaluation, type ProblemInstance } from './problems.js';
 import { MAX_STEPS, resumedParams, resumedSeqLength, resumedState, validateRunMetadata, type Checkpoint } from './resume.js';
@@ -120,7 +120,8 @@ export function parseBudget(text: string): Budget {
 
 function stepObjective(inst: ProblemInstance, hyper: Hyper, step: number, wantsFull = false): Objective {
   // A hybrid's full-batch phase (L-BFGS after Adam) gets the full objective on a mini-batch run.
-  return hyper.batchSize === 'full' || wantsFull ? inst.full : inst.batch(step, hyper.batchSize);
+  const size = batchSizeAt(hyper, step);
+  return size === 'full' || wantsFull ? inst.full : inst.batch(step, size);
 }
 
 export function runOne(problemId: string, optimizerId: string, seed: number, budget: Budget, options: RunOptions = {}): { record: RunRecord; checkpoint: Checkpoint } {
@@ -140,6 +141,7 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const entry = optimizerEntry(optimizerId);
   if (budget.seconds === undefined && budget.steps === undefined) throw new RangeError('runOne: the budget needs seconds or steps');
   const hyper = options.hyper ?? hyperFor(problemId, problem.kind, optimizerId);
+  checkBatchGrowth(hyper);
   const r = options.resume;
   if (r !== undefined) validateRunMetadata(r);
   const seqLength = resumedSeqLength(problemId, options.seqLength, r);

@@ -295,6 +295,50 @@ describe('Hessian-free', () => {
     assert.throws(() => hessianFree({ preconditionerDecay: 0.9, preconditioner: false }), /option 'preconditionerDecay' averages the diagonal preconditioner; it needs preconditioner: true/);
   });
 
+  it('preconditionerEvery: the Fisher diagonal is computed every k-th step and reused between, with each step\'s own λ', () => {
+    const { obj } = quadratic(6);
+    const x0 = tensor([0.3, -0.2, 0.1, 0.5, -0.4, 0.2], undefined, f64);
+    const ds = [tensor([1, 4, 9, 0.5, 2, 3], undefined, f64), tensor([5, 1, 2, 8, 0.1, 1], undefined, f64), tensor([2, 2, 7, 1, 3, 0.2], undefined, f64)];
+    // Each call of the objective's diagonal gives the next of ds; calls counted.
+    const withDiagonals = (seq: Tensor[]) => {
+      const c = { calls: 0 };
+      return { c, obj: { ...obj, diagEmpiricalFisher: () => seq[Math.min(c.calls++, seq.length - 1)] } as Objective<Tensor> };
+    };
+    const run = (opt: ReturnType<typeof hessianFree<Tensor>>, o: Objective<Tensor>, steps: number) => {
+      let params = x0;
+      let state = opt.init(x0);
+      const out: Tensor[] = [];
+      for (let k = 0; k < steps; k++) {
+        const r = opt.step(params, state, o);
+        assert.ok(r.info.accepted);
+        params = r.params;
+        state = r.state;
+        out.push(params);
+      }
+      return out;
+    };
+    const common = { damping: 0.5, cgMaxIter: 4, lineSearch: false, backtracking: false } as const;
+    // Every 2 steps over 5 steps: diagonals computed at steps 0, 2, 4 (three calls), so steps
+    // 0..4 see ds[0], ds[0], ds[1], ds[1], ds[2]: the same as computing every step with that sequence.
+    const every = withDiagonals(ds);
+    const a = run(hessianFree<Tensor>({ ...common, preconditionerEvery: 2 }), every.obj, 5);
+    assert.equal(every.c.calls, 3);
+    const b = run(hessianFree<Tensor>(common), withDiagonals([ds[0], ds[0], ds[1], ds[1], ds[2]]).obj, 5);
+    for (let k = 0; k < 5; k++) assert.ok(treeNorm(treeSub(a[k], b[k])) < 1e-12, `step ${k} differs by ${treeNorm(treeSub(a[k], b[k]))}`);
+    // A different sequence (a fresh diagonal each step) gives other steps: the reuse matters.
+    const c = run(hessianFree<Tensor>(common), withDiagonals(ds).obj, 5);
+    assert.ok(treeNorm(treeSub(a[1], c[1])) > 1e-8);
+    // With preconditionerDecay, the reused diagonal is the bias-corrected average.
+    const beta = 0.5;
+    const avg2 = treeScale(1 / (1 - beta * beta), treeAxpby(beta * (1 - beta), ds[0], 1 - beta, ds[1]));
+    const d = run(hessianFree<Tensor>({ ...common, preconditionerEvery: 2, preconditionerDecay: beta }), withDiagonals(ds).obj, 4);
+    const e = run(hessianFree<Tensor>(common), withDiagonals([ds[0], ds[0], avg2, avg2]).obj, 4);
+    for (let k = 0; k < 4; k++) assert.ok(treeNorm(treeSub(d[k], e[k])) < 1e-12, `decay: step ${k} differs by ${treeNorm(treeSub(d[k], e[k]))}`);
+    assert.throws(() => hessianFree({ preconditionerEvery: 0 }), /preconditionerEvery/);
+    assert.throws(() => hessianFree({ preconditionerEvery: 1.5 }), /preconditionerEvery/);
+    assert.throws(() => hessianFree({ preconditionerEvery: 3, preconditioner: false }), /option 'preconditionerEvery' reuses the diagonal preconditioner's Fisher diagonal; it needs preconditioner: true/);
+  });
+
   it('CG backtracking returns the best stored iterate', () => {
     const { obj } = quadratic(30);
     // Objective values seen by backtracking: a function that prefers earlier iterates (far steps are penalised).
