@@ -35,6 +35,16 @@ export interface CompareArgs {
    * machine the load can double between one run and the next). Default: one after the other.
    */
   interleave?: boolean;
+  /**
+   * `--clock=cpu`: budgets and times in CPU seconds of this process (user + system, all threads)
+   * instead of wall seconds, for a machine shared with other work (see RunOptions.clock).
+   */
+  clock?: 'wall' | 'cpu';
+}
+
+function clockOf(v: string): 'wall' | 'cpu' {
+  if (v !== 'wall' && v !== 'cpu') throw new RangeError(`--clock must be 'wall' or 'cpu', got '${v}'`);
+  return v;
 }
 
 export function argsFrom(argv: string[], defaults: CompareArgs): CompareArgs {
@@ -46,13 +56,14 @@ export function argsFrom(argv: string[], defaults: CompareArgs): CompareArgs {
     size: (get('size') as DataSize | undefined) ?? defaults.size,
     seed: Number(get('seed') ?? defaults.seed),
     interleave: argv.includes('--interleave') || defaults.interleave === true,
+    clock: clockOf(get('clock') ?? defaults.clock ?? 'wall'),
   };
 }
 
 export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, string | number>): RunRecord[] {
   const budget = parseBudget(a.budget);
   const i = info();
-  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); budget ${a.budget} per run; data size ${a.size}; seed ${a.seed}${a.interleave === true ? '; runs interleaved' : ''}`);
+  console.log(`backend ${i.backend} (${i.simd}, ${i.threads} threads); budget ${a.budget} per run; data size ${a.size}; seed ${a.seed}${a.interleave === true ? '; runs interleaved' : ''}${a.clock === 'cpu' ? '; times in CPU seconds (user + system, all threads)' : ''}`);
   const runs: RunRecord[] = [];
   const idOf = (o: string) => o.split('@')[0];
   const hyperOf = (p: string, o: string) => {
@@ -65,12 +76,12 @@ export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, 
   };
   const done = (p: string, o: string, record: RunRecord, t0: number) => {
     runs.push(o === record.optimizer ? record : { ...record, optimizer: o });
-    console.log(`  ${o} on ${p}: ${record.final.step} steps, ${record.final.seconds.toFixed(1)}s optimizer time (${((Date.now() - t0) / 1000).toFixed(1)}s with evaluations), train loss ${record.final.trainLoss.toPrecision(5)}`);
+    console.log(`  ${o} on ${p}: ${record.final.step} steps, ${record.final.seconds.toFixed(1)}s optimizer ${a.clock === 'cpu' ? 'CPU ' : ''}time (${((Date.now() - t0) / 1000).toFixed(1)}s with evaluations), train loss ${record.final.trainLoss.toPrecision(5)}`);
   };
   for (const p of a.problems) {
     if (a.interleave === true) {
       const t0 = Date.now();
-      const live = a.optimizers.map((o) => ({ o, gen: runSteps(p, idOf(o), a.seed, budget, { size: a.size, hyper: hyperOf(p, o) }), seconds: 0 }));
+      const live = a.optimizers.map((o) => ({ o, gen: runSteps(p, idOf(o), a.seed, budget, { size: a.size, hyper: hyperOf(p, o), clock: a.clock }), seconds: 0 }));
       while (live.length > 0) {
         let k = 0;
         for (let j = 1; j < live.length; j++) if (live[j].seconds < live[k].seconds) k = j;
@@ -86,7 +97,7 @@ export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, 
     }
     for (const o of a.optimizers) {
       const t0 = Date.now();
-      const { record } = runOne(p, idOf(o), a.seed, budget, { size: a.size, hyper: hyperOf(p, o) });
+      const { record } = runOne(p, idOf(o), a.seed, budget, { size: a.size, hyper: hyperOf(p, o), clock: a.clock });
       done(p, o, record, t0);
     }
   }

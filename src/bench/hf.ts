@@ -5,7 +5,8 @@
  * iterations per HF step. Options: --budget=120s (one budget for every problem; by default
  * each problem gets the budget of issue #13's target: 120 s on CURVES, 300 s on MNIST)
  * --size=small|paper --problems=... --optimizers=... --seed=0 --interleave (a problem's runs step
- * in turns by optimizer time, so that each sees the same load; see `compare.ts`).
+ * in turns by optimizer time, so that each sees the same load; see `compare.ts`) --clock=cpu
+ * (budgets and times in CPU seconds of this process, all threads: for a shared machine).
  * --variants='{"nopc":{"options":{"preconditioner":false}},"b250":{"batchSize":250}}': Hessian-free
  * variants run beside the listed optimizers, each as `hessian-free@label` with the table's row plus
  * its options and batch size (candidates for the table, compared in one process with --interleave).

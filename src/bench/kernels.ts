@@ -292,8 +292,10 @@ async function linalgRows(): Promise<void> {
 }
 
 /**
- * A dense layer's three products at batch 256 for two of the MNIST autoencoder's layers, kernel
- * calls on preallocated operands, 5 rounds of 5 calls, ours then PyTorch's, 2 threads.
+ * A dense layer's three products, kernel calls on preallocated operands, 5 rounds of 5 calls,
+ * ours then PyTorch's, 2 threads. Default: batch 256 on two of the MNIST autoencoder's layers;
+ * `--batch=N` and `--layers=784x400,400x200` (in x out) for other shapes (Hessian-free's
+ * curvature sub-batch is 100 rows on the CURVES autoencoder).
  */
 async function layerRows(): Promise<void> {
   const native = loadNativeKernels();
@@ -301,14 +303,21 @@ async function layerRows(): Promise<void> {
     console.log(`layer products skipped: native backend unavailable: ${nativeLoadError() ?? 'unknown'}`);
     return;
   }
-  const batch = 256;
+  const opt = (k: string) => args.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
+  const batch = Number(opt('batch') ?? 256);
+  if (!Number.isSafeInteger(batch) || batch < 1) throw new RangeError(`bench:kernels: --batch must be a positive integer, got ${opt('batch')}`);
+  const layers = (opt('layers') ?? '784x1000,1000x500').split(',').map((l) => {
+    const d = l.split('x').map(Number);
+    if (d.length !== 2 || !d.every((x) => Number.isSafeInteger(x) && x > 0)) throw new RangeError(`bench:kernels: --layers takes in x out pairs such as 784x400,400x200, got '${l}'`);
+    return d as [number, number];
+  });
   const rounds = 5;
   const per = 5;
   const prev = native.threads;
   native.setThreads(2);
   const peer = await PeerSession.start(2);
   const rows: (string | number)[][] = [];
-  for (const [inp, out] of [[784, 1000], [1000, 500]]) {
+  for (const [inp, out] of layers) {
     const products: [string, boolean, boolean, number, number, number][] = [
       ['forward h·Wᵀ (NT)', false, true, batch, out, inp],
       ['input grad δ·W (NN)', false, false, batch, inp, out],

@@ -18,7 +18,7 @@
  * --profile [--batches=256,1024]: each step split into its parts instead (see `kfac-profile.ts`).
  * With --budget=60s it also runs the time-to-target comparison against Adam and SGD with
  * momentum (each optimizer at its table batch size, K-FAC and EKFAC at --kfac-batch=N when
- * given; see `compare.ts`); --compare-only skips the step-cost table.
+ * given; see `compare.ts`; --interleave, --clock=cpu); --compare-only skips the step-cost table.
  * Published: K-FAC reached SGD-momentum's loss on the 8-layer autoencoder in 3.8x fewer seconds
  * and 14.7x fewer updates (Martens & Grosse 2015).
  */

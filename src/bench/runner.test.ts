@@ -65,3 +65,23 @@ describe('runner resume', () => {
     }
   });
 });
+
+describe('runner clock', () => {
+  it("clock 'cpu' times steps in this process's CPU seconds: the same trajectory as wall time, and no more seconds than the process used", () => {
+    const wall = runOne('mlp-spirals', 'adam', 3, { steps: 5 }, { size: 'tiny' });
+    const c0 = process.cpuUsage();
+    const cpu = runOne('mlp-spirals', 'adam', 3, { steps: 5 }, { size: 'tiny', clock: 'cpu' });
+    const used = process.cpuUsage(c0);
+    assert.deepEqual(cpu.record.curve.map((p) => p.trainLoss), wall.record.curve.map((p) => p.trainLoss));
+    assert.ok(cpu.record.final.seconds > 0, `cpu seconds ${cpu.record.final.seconds}`);
+    assert.ok(cpu.record.final.seconds <= (used.user + used.system) / 1e6 + 1e-6, `cpu seconds ${cpu.record.final.seconds} exceed the process's ${(used.user + used.system) / 1e6}`);
+    // A CPU budget ends the run once the steps' CPU time reaches it.
+    const budgeted = runOne('mlp-spirals', 'adam', 3, { seconds: 0.05 }, { size: 'tiny', clock: 'cpu' });
+    const last = budgeted.record.curve[budgeted.record.curve.length - 1];
+    assert.ok(last.seconds >= 0.05 && budgeted.record.final.step > 0);
+  });
+
+  it('refuses an unknown clock, naming the option', () => {
+    assert.throws(() => runOne('mlp-spirals', 'adam', 3, { steps: 1 }, { size: 'tiny', clock: 'gpu' as never }), /option 'clock' must be 'wall' or 'cpu', got "gpu"/);
+  });
+});
