@@ -295,6 +295,50 @@ describe('Hessian-free', () => {
     assert.throws(() => hessianFree({ preconditionerDecay: 0.9, preconditioner: false }), /option 'preconditionerDecay' averages the diagonal preconditioner; it needs preconditioner: true/);
   });
 
+  it('gradientDecay: CG solves against the bias-corrected average of the accepted steps\' gradients', () => {
+    // Two quadratics with one Hessian A and different linear terms: two mini-batches of one problem.
+    const n = 6;
+    const rng = new Rng(21);
+    const G = rng.normal([n, n], f64);
+    const eye = tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64);
+    const A = O.add(O.matmul(G, G, { transposeB: true }), eye);
+    const batch = (b: Tensor): Objective<Tensor> => {
+      const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))), O.sum(O.mul(b, x))));
+      return { ...base, ggnvp: base.hvp };
+    };
+    const b1 = rng.normal([n], f64);
+    const b2 = rng.normal([n], f64);
+    const x0 = rng.normal([n], f64);
+    const beta = 0.6;
+    const opt = hessianFree<Tensor>({ damping: 0.3, gradientDecay: beta, cgMaxIter: 50, cgTolerance: 1e-14, preconditioner: false, lineSearch: false, backtracking: false });
+    const r1 = opt.step(x0, opt.init(x0), batch(b1));
+    const r2 = opt.step(r1.params, r1.state, batch(b2));
+    assert.ok(r1.info.accepted && r2.info.accepted);
+    const grad = (x: Tensor, b: Tensor) => O.sub(O.matmul(A, x), b);
+    const g1 = grad(x0, b1);
+    const g2 = grad(r1.params, b2);
+    // The first step solves with g1 itself (bias correction); the second with (β(1−β)g1 + (1−β)g2)/(1−β²).
+    const lambda1 = 0.3;
+    const p1 = solve(O.add(A, O.mul(lambda1, eye)), O.neg(g1));
+    assert.ok(treeNorm(treeSub(treeSub(r1.params, x0), p1)) < 1e-9 * treeNorm(p1), 'first step');
+    const inner = r1.state.inner as Record<string, unknown>;
+    const lambda2 = inner.damping as number;
+    const avg = treeScale(1 / (1 - beta * beta), treeAxpby(beta * (1 - beta), g1, 1 - beta, g2));
+    const p2 = solve(O.add(A, O.mul(lambda2, eye)), O.neg(avg));
+    const step2 = treeSub(r2.params, r1.params);
+    assert.ok(treeNorm(treeSub(step2, p2)) < 1e-9 * treeNorm(p2), `second step differs by ${treeNorm(treeSub(step2, p2))}`);
+    // Not the plain Newton step on g2: the average changed it.
+    const plain = solve(O.add(A, O.mul(lambda2, eye)), O.neg(g2));
+    assert.ok(treeNorm(treeSub(step2, plain)) > 1e-3 * treeNorm(plain));
+    assert.ok(Math.abs(((r2.state.inner as Record<string, unknown>).gradientAverageWeight as number) - (1 - beta * beta)) < 1e-15);
+    // Off by default: no average in the state.
+    const plainOpt = hessianFree<Tensor>({ damping: 0.3 });
+    assert.equal((plainOpt.init(x0).inner as Record<string, unknown>).gradientAverage, undefined);
+    assert.throws(() => hessianFree({ gradientDecay: 1 }), /option 'gradientDecay'/);
+    assert.throws(() => hessianFree({ gradientDecay: -0.1 }), /option 'gradientDecay'/);
+    assert.throws(() => hessianFree({ gradientDecay: Number.NaN }), /option 'gradientDecay'/);
+  });
+
   it('preconditionerEvery: the Fisher diagonal is computed every k-th step and reused between, with each step\'s own λ', () => {
     const { obj } = quadratic(6);
     const x0 = tensor([0.3, -0.2, 0.1, 0.5, -0.4, 0.2], undefined, f64);

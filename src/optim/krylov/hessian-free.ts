@@ -95,6 +95,17 @@ export interface HessianFreeOptions {
    * small sub-batches it is ~7% of a mini-batch step. Needs preconditioner: true.
    */
   preconditionerEvery?: number;
+  /**
+   * Solve against an average of the steps' gradients instead of this batch's alone: CG's
+   * right-hand side is −ĝ with ĝ the bias-corrected exponential moving average of the mini-batch
+   * gradients with this decay β (as Adam's first moment, weight βw + (1 − β)), default 0 (this
+   * step's gradient). With small batches most of a step's error is the batch's gradient noise,
+   * not the curvature model: the average lowers it, as momentum does for SGD. The average lives in
+   * the state (one parameter-sized tree) and only accepted steps update it. The line search still
+   * tests sufficient decrease along this batch's gradient (no increase when the step is not a
+   * descent direction for it).
+   */
+  gradientDecay?: number;
   /** Fraction of the batch for curvature products, default 1. */
   curvatureFraction?: number;
   /** CG backtracking, default on. */
@@ -135,7 +146,7 @@ export interface HessianFreeState<P extends PyTree> {
 }
 
 const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgMaxIterGrowth', 'cgMaxIterLimit', 'cgDecay',
-  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'preconditionerDecay', 'preconditionerEvery', 'curvatureFraction', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
+  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'preconditionerDecay', 'preconditionerEvery', 'gradientDecay', 'curvatureFraction', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
 
 function resolve(options: HessianFreeOptions) {
   const o = 'hessianFree';
@@ -160,6 +171,7 @@ function resolve(options: HessianFreeOptions) {
     preconditionerExponent: checkNumber(o, 'preconditionerExponent', options.preconditionerExponent ?? 0.75, { min: 0, max: 1 }),
     preconditionerDecay: checkNumber(o, 'preconditionerDecay', options.preconditionerDecay ?? 0, { min: 0, max: 1, maxExclusive: true }),
     preconditionerEvery: checkNumber(o, 'preconditionerEvery', options.preconditionerEvery ?? 1, { min: 1, integer: true }),
+    gradientDecay: checkNumber(o, 'gradientDecay', options.gradientDecay ?? 0, { min: 0, max: 1, maxExclusive: true }),
     curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
     backtracking: checkBoolean(o, 'backtracking', options.backtracking ?? true),
     evaluateOn: checkChoice(o, 'evaluateOn', options.evaluateOn ?? 'batch', ['batch', 'curvature', 'held-out'] as const),
@@ -210,6 +222,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
     init: (params) => ({
       damping: o.damping, previous: treeZerosLike(params), cgIterations: 0, rho: NaN, faultBoost: 1,
       ...(o.preconditionerDecay > 0 || o.preconditionerEvery > 1 ? { fisherDiagonal: treeZerosLike(params), fisherDiagonalWeight: 0 } : {}),
+      ...(o.gradientDecay > 0 ? { gradientAverage: treeZerosLike(params), gradientAverageWeight: 0 } : {}),
     }),
     update: (g, state, params, ctx: UpdateContext<P>) => {
       const obj = ctx.objective;
@@ -262,11 +275,22 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       } else if (o.preconditioner && ctx.step === 0) {
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
       }
+      // gradientDecay: m ← βm + (1−β)g, w ← βw + (1−β); CG solves against ĝ = m/w, unbiased
+      // from the first step. Kept in the state by accepted steps only.
+      let rhs = g;
+      let gradientAveraged: { gradientAverage: P; gradientAverageWeight: number } | Record<string, never> = {};
+      if (o.gradientDecay > 0) {
+        const beta = o.gradientDecay;
+        const weight = beta * (state.gradientAverageWeight as number) + (1 - beta);
+        const sum = treeAxpby(beta, state.gradientAverage as P, 1 - beta, g);
+        gradientAveraged = { gradientAverage: sum, gradientAverageWeight: weight };
+        rhs = treeScale(1 / weight, sum);
+      }
       const x0 = o.cgDecay > 0 ? treeScale(o.cgDecay, state.previous) : undefined;
       const maxIter = o.cgMaxIterGrowth > 1 ? Math.min(o.cgMaxIterLimit, Math.floor(o.cgMaxIter * Math.pow(o.cgMaxIterGrowth, ctx.step))) : o.cgMaxIter;
       let solved: ReturnType<typeof cg<P>>;
       try {
-        solved = cg(B, treeScale(-1, g), {
+        solved = cg(B, treeScale(-1, rhs), {
           x0, preconditioner: precond, preconditionerInto: precondInto, maxIter, tol: o.cgTolerance > 0 ? o.cgTolerance : undefined, storeGamma: o.backtracking ? 1.3 : 0,
         });
       } finally {
@@ -316,8 +340,9 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       else if (rho > o.rhoHigh) damping = state.damping * o.dampingDecrease;
       damping = clampDamping(damping);
       const faultBoost = boostAfterAcceptance(boost, o.dampingIncrease * o.dampingIncrease);
-      // Armijo backtracking on the chosen step.
-      const slope = treeVdot(g, p);
+      // Armijo backtracking on the chosen step. With an averaged gradient the step may not descend
+      // along this batch's gradient: then the test asks for no increase.
+      const slope = o.gradientDecay > 0 ? Math.min(0, treeVdot(g, p)) : treeVdot(g, p);
       let alpha = 1;
       let fNew = f;
       if (o.lineSearch) {
@@ -332,7 +357,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
           return [treeZerosLike(g), { ...state, damping: clampDamping(state.damping * o.dampingIncrease), previous: solved.x, cgIterations: solved.iterations, rho, faultBoost }];
         }
       }
-      const newState = { ...state, damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost, ...averaged };
+      const newState = { ...state, damping, previous: solved.x, cgIterations: solved.iterations, rho, faultBoost, ...averaged, ...gradientAveraged };
       // A loss on the sub-batch is not the batch's loss at the new point: the driver gets none.
       if (onSubBatch) return [treeScale(alpha, p), newState];
       const next = treeAxpby(1, params, alpha, p);
