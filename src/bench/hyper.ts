@@ -121,6 +121,13 @@ const PINN: Record<string, Partial<Hyper>> = {
 const BY_PROBLEM: Record<string, Record<string, Partial<Hyper>>> = {
   'pinn-poisson-1d': PINN,
   'pinn-heat-1d': PINN,
+  // The MNIST autoencoder's Hessian-free floors λ at 0.03, not the autoencoder row's 0.3 (which
+  // CURVES needs: at 0.03 it stalled at 104.3 against 41.2). MNIST, interleaved, seed 0: 150 s,
+  // 57.8 against the row's 64.5 and Adam's 54.2; 300 s, 54.1 against Adam's 48.0 (the row had
+  // ended at 59.7 against 48.3 in an earlier round). Issue #13's MNIST target is still not met.
+  'autoencoder-mnist': {
+    'hessian-free': { options: { minDamping: 0.03 } },
+  },
   'mlp-iris': {
     sgd: { options: { lr: 0.5 }, batchSize: 'full' },
     momentum: { options: { lr: 0.1, momentum: 0.9 }, batchSize: 'full' },
