@@ -331,6 +331,18 @@ describe('Hessian-free', () => {
     const plain = solve(O.add(A, O.mul(lambda2, eye)), O.neg(g2));
     assert.ok(treeNorm(treeSub(step2, plain)) > 1e-3 * treeNorm(plain));
     assert.ok(Math.abs(((r2.state.inner as Record<string, unknown>).gradientAverageWeight as number) - (1 - beta * beta)) < 1e-15);
+    // A step the line search refuses leaves the average as it was: here the average points
+    // against the third batch's gradient (g3 = −g1/2, so ĝ is a positive multiple of g1), the step
+    // climbs that batch's loss, and with the line search on no step is taken.
+    const searching = hessianFree<Tensor>({ damping: 0.3, gradientDecay: 0.9, cgMaxIter: 50, cgTolerance: 1e-14, preconditioner: false, backtracking: false });
+    const s1 = searching.step(x0, searching.init(x0), batch(b1));
+    const b3 = O.add(O.matmul(A, s1.params), O.mul(0.5, grad(x0, b1)));
+    const s2 = searching.step(s1.params, s1.state, batch(b3));
+    assert.ok(s2.info.events.some((e) => e.includes('no sufficient decrease')), s2.info.events.join('; '));
+    assert.equal(treeNorm(treeSub(s2.params, s1.params)), 0);
+    const kept = (s: typeof s1.state) => (s.inner as Record<string, unknown>);
+    assert.equal(kept(s2.state).gradientAverageWeight, kept(s1.state).gradientAverageWeight);
+    assert.equal(treeNorm(treeSub(kept(s2.state).gradientAverage as Tensor, kept(s1.state).gradientAverage as Tensor)), 0);
     // Off by default: no average in the state.
     const plainOpt = hessianFree<Tensor>({ damping: 0.3 });
     assert.equal((plainOpt.init(x0).inner as Record<string, unknown>).gradientAverage, undefined);

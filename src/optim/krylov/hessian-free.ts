@@ -209,6 +209,16 @@ export function powNegative(x: Tensor, alpha: number): Tensor {
   return pow(x, -alpha);
 }
 
+/**
+ * One step of a bias-corrected exponential moving average (Adam's moments): s ← βs + (1−β)x,
+ * w ← βw + (1−β), mean s/w, unbiased from the first step (s = 0, w = 0 at the start).
+ */
+function foldAverage<P extends PyTree>(beta: number, sum: P, weight: number, x: P): { sum: P; weight: number; mean: P } {
+  const w = beta * weight + (1 - beta);
+  const s = treeAxpby(beta, sum, 1 - beta, x);
+  return { sum: s, weight: w, mean: treeScale(1 / w, s) };
+}
+
 function valueAt<P extends PyTree>(obj: Objective<P>, p: P, counters: { evals: number }): number {
   counters.evals++;
   return obj.value ? obj.value(p) : obj.valueAndGrad(p)[0];
@@ -261,12 +271,9 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         } else if (o.preconditionerEvery > 1 && o.preconditionerDecay === 0) {
           averaged = { fisherDiagonal: diag, fisherDiagonalWeight: 1 };
         } else if (o.preconditionerDecay > 0) {
-          // d ← βd + (1−β)·diag, weight w ← βw + (1−β); the estimate d/w is unbiased from step one.
-          const beta = o.preconditionerDecay;
-          const weight = beta * (state.fisherDiagonalWeight as number) + (1 - beta);
-          const sum = treeAxpby(beta, state.fisherDiagonal as P, 1 - beta, diag);
-          averaged = { fisherDiagonal: sum, fisherDiagonalWeight: weight };
-          diag = treeScale(1 / weight, sum);
+          const fold = foldAverage(o.preconditionerDecay, state.fisherDiagonal as P, state.fisherDiagonalWeight as number, diag);
+          averaged = { fisherDiagonal: fold.sum, fisherDiagonalWeight: fold.weight };
+          diag = fold.mean;
         }
         // (diag + λ)^(−α) once, by kernels (a per-element callback cost 75 ms a step on a
         // million parameters); each CG iteration is then one kernel product, into CG's buffer.
@@ -275,16 +282,14 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       } else if (o.preconditioner && ctx.step === 0) {
         ctx.events.push('hessianFree: the objective has no diagEmpiricalFisher; running without a preconditioner');
       }
-      // gradientDecay: m ← βm + (1−β)g, w ← βw + (1−β); CG solves against ĝ = m/w, unbiased
-      // from the first step. Kept in the state by accepted steps only.
+      // gradientDecay: CG solves against the average ĝ of the steps' gradients, kept in the state
+      // by accepted steps only.
       let rhs = g;
       let gradientAveraged: { gradientAverage: P; gradientAverageWeight: number } | Record<string, never> = {};
       if (o.gradientDecay > 0) {
-        const beta = o.gradientDecay;
-        const weight = beta * (state.gradientAverageWeight as number) + (1 - beta);
-        const sum = treeAxpby(beta, state.gradientAverage as P, 1 - beta, g);
-        gradientAveraged = { gradientAverage: sum, gradientAverageWeight: weight };
-        rhs = treeScale(1 / weight, sum);
+        const fold = foldAverage(o.gradientDecay, state.gradientAverage as P, state.gradientAverageWeight as number, g);
+        gradientAveraged = { gradientAverage: fold.sum, gradientAverageWeight: fold.weight };
+        rhs = fold.mean;
       }
       const x0 = o.cgDecay > 0 ? treeScale(o.cgDecay, state.previous) : undefined;
       const maxIter = o.cgMaxIterGrowth > 1 ? Math.min(o.cgMaxIterLimit, Math.floor(o.cgMaxIter * Math.pow(o.cgMaxIterGrowth, ctx.step))) : o.cgMaxIter;
