@@ -351,6 +351,53 @@ describe('Hessian-free', () => {
     assert.throws(() => hessianFree({ gradientDecay: Number.NaN }), /option 'gradientDecay'/);
   });
 
+  it('gradientDecay: an averaged step that climbs this batch\'s loss is refused even where the plain Armijo test would pass it', () => {
+    // The curvature model is A (PSD, as a Gauss-Newton matrix is); batch 3's loss has Hessian
+    // H = A − κ·uuᵀ (negative curvature along the step u = p/|p|) and a gradient g3 with
+    // s = g3ᵀp > 0: the averaged step is not a descent direction for batch 3. κ is chosen so that
+    // f3(x1 + p) − f3(x1) = s + ½pᵀHp = (c/2)·s: a rise, yet below the plain Armijo bound c·s.
+    // Along αp the rise is αs(1 − α(1 − c/2)) > 0 for every α ∈ (0, 1], so a test that asks for no
+    // increase refuses the step at every trial, where f0 + c·α·s would have passed it at α = 1.
+    const n = 6;
+    const rng = new Rng(23);
+    const G = rng.normal([n, n], f64);
+    const eye = tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64);
+    const A = O.add(O.matmul(G, G, { transposeB: true }), eye);
+    const model = objective((x: Tensor) => O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))));
+    const batch = (H: Tensor, b: Tensor): Objective<Tensor> => {
+      const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(H, x)))), O.sum(O.mul(b, x))));
+      return { ...base, ggnvp: (params: Tensor, v: Tensor) => model.hvp!(params, v) };
+    };
+    const beta = 0.5;
+    const c = 0.1;
+    const opt = hessianFree<Tensor>({ damping: 0.3, gradientDecay: beta, cgMaxIter: 50, cgTolerance: 1e-14, preconditioner: false, backtracking: false, armijoC: c, maxLineSearchSteps: 30 });
+    const x0 = rng.normal([n], f64);
+    const b1 = rng.normal([n], f64);
+    const r1 = opt.step(x0, opt.init(x0), batch(A, b1));
+    assert.ok(r1.info.accepted, 'first step');
+    const x1 = r1.params;
+    const g1 = O.sub(O.matmul(A, x0), b1);
+    const lambda2 = (r1.state.inner as Record<string, unknown>).damping as number;
+    const damped = O.add(A, O.mul(lambda2, eye));
+    // g3 = ε·w with w the direction of the step the average alone would take: g3ᵀp > 0.
+    const w = solve(damped, O.neg(g1));
+    const g3 = O.mul(1e-3 / treeNorm(w), w);
+    const avg = treeScale(1 / (1 - beta * beta), treeAxpby(beta * (1 - beta), g1, 1 - beta, g3));
+    const p = solve(damped, O.neg(avg));
+    const s = treeVdot(g3, p);
+    assert.ok(s > 0, `the averaged step must climb batch 3 (g3ᵀp = ${s})`);
+    const pp = treeVdot(p, p);
+    const kappa = (treeVdot(p, O.matmul(A, p)) + 2 * (1 - c / 2) * s) / pp;
+    const H = O.sub(A, O.mul(kappa / pp, O.matmul(O.reshape(p, [n, 1]), O.reshape(p, [1, n]))));
+    const b3 = O.sub(O.matmul(H, x1), g3); // so that ∇f3(x1) = H·x1 − b3 = g3
+    const f3 = batch(H, b3);
+    const rise = f3.value!(O.add(x1, p)) - f3.value!(x1);
+    assert.ok(rise > 0 && rise < c * s, `construction: rise ${rise} should lie in (0, ${c * s})`);
+    const r2 = opt.step(x1, r1.state, f3);
+    assert.ok(r2.info.events.some((e) => e.includes('no sufficient decrease')), r2.info.events.join('; '));
+    assert.equal(treeNorm(treeSub(r2.params, x1)), 0, 'no step: the loss of this batch would have risen');
+  });
+
   it('preconditionerEvery: the Fisher diagonal is computed every k-th step and reused between, with each step\'s own λ', () => {
     const { obj } = quadratic(6);
     const x0 = tensor([0.3, -0.2, 0.1, 0.5, -0.4, 0.2], undefined, f64);
