@@ -54,6 +54,14 @@ function solve(A: Tensor, b: Tensor): Tensor {
   return new Tensor(x, [n]);
 }
 
+/** A random SPD matrix GGᵀ + I (n×n, float64), the identity, and the generator for further draws. */
+function spdMatrix(n: number, seed: number): { A: Tensor; eye: Tensor; rng: Rng } {
+  const rng = new Rng(seed);
+  const G = rng.normal([n, n], f64);
+  const eye = tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64);
+  return { A: O.add(O.matmul(G, G, { transposeB: true }), eye), eye, rng };
+}
+
 /** ½xᵀAx − bᵀx with A = Σ_k s_k g_k g_kᵀ (rank 8, s_k from 1e4 down by 4×) + 1e-2·I, n = 40. */
 function lowRankQuadratic() {
   const n = 40;
@@ -298,10 +306,7 @@ describe('Hessian-free', () => {
   it('gradientDecay: CG solves against the bias-corrected average of the accepted steps\' gradients', () => {
     // Two quadratics with one Hessian A and different linear terms: two mini-batches of one problem.
     const n = 6;
-    const rng = new Rng(21);
-    const G = rng.normal([n, n], f64);
-    const eye = tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64);
-    const A = O.add(O.matmul(G, G, { transposeB: true }), eye);
+    const { A, eye, rng } = spdMatrix(n, 21);
     const batch = (b: Tensor): Objective<Tensor> => {
       const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))), O.sum(O.mul(b, x))));
       return { ...base, ggnvp: base.hvp };
@@ -359,10 +364,7 @@ describe('Hessian-free', () => {
     // Along αp the rise is αs(1 − α(1 − c/2)) > 0 for every α ∈ (0, 1], so a test that asks for no
     // increase refuses the step at every trial, where f0 + c·α·s would have passed it at α = 1.
     const n = 6;
-    const rng = new Rng(23);
-    const G = rng.normal([n, n], f64);
-    const eye = tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64);
-    const A = O.add(O.matmul(G, G, { transposeB: true }), eye);
+    const { A, eye, rng } = spdMatrix(n, 23);
     const model = objective((x: Tensor) => O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))));
     const batch = (H: Tensor, b: Tensor): Objective<Tensor> => {
       const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(H, x)))), O.sum(O.mul(b, x))));
