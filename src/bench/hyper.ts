@@ -126,12 +126,14 @@ const BY_PROBLEM: Record<string, Record<string, Partial<Hyper>>> = {
   // warm start of 0.8 (not 0.95) times the previous solution. At that floor 8 iterations set the
   // step's length (CG at its cap every step, ρ 0.86–1.38); 16 with the 0.95 warm start reached
   // Adam's loss on the suite's data but broke down on the paper-size data, the step's norm growing
-  // from 5 to 15 while the loss rose: the warm start carries old batches' directions forward, as
-  // momentum 0.95 would. MNIST, interleaved: paper size, 150 s, seed 0, warm start 0.8 59.7 (0.5:
-  // 65.3, 0: 73.5, Adam 62.9); paper size, 300 s, 55.8 against 59.0 for 8 iterations without this
-  // and Adam's 56.9 (Adam's loss in 0.85× its time; seed 1, 55.0 against 55.6, 0.91×), while 0.9 reached it in 0.66× and then rose to
-  // 63.8; the suite's data, 300 s: seed 1, 51.5 against 53.5 and Adam's 48.4; seed 0, 50.5 against
-  // Adam's 48.2 (0.9: 47.3). Issue #13's MNIST target is met on the paper-size data only.
+  // from 3–6 to 12–16 while the loss rose: the warm start carries old batches' directions
+  // forward, as momentum 0.95 would. MNIST, interleaved: paper size, 150 s, seed 0, warm start
+  // 0.8 59.7 (0.5: 65.3, 0: 73.5, Adam 62.9); paper size, 300 s, seed 0, 55.8 against 59.0 for
+  // 8 iterations from 0.95 and Adam's 56.9 (Adam's loss in 0.85× its time), seed 1 (not tuned
+  // on) 55.0 against Adam's 55.6 (0.91×), while 0.9 reached Adam's loss in 0.66× its time and
+  // then rose to 63.8; the suite's data, 300 s: seed 1, 51.5 against 53.5 and Adam's 48.4; seed
+  // 0, 50.5 against Adam's 48.2 (0.9: 47.3). Issue #13's MNIST target is met on the paper-size
+  // data only.
   'autoencoder-mnist': {
     'hessian-free': { options: { minDamping: 0.03, cgMaxIter: 16, cgDecay: 0.8 } },
   },

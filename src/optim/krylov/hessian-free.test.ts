@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { Tensor, tensor } from '../../tensor/tensor.js';
+import { Tensor, eye as identity, tensor } from '../../tensor/tensor.js';
 import { Rng } from '../../tensor/random.js';
 import * as O from '../../autodiff/ops.js';
 import { treeLeaves, type PyTree } from '../../autodiff/pytree.js';
@@ -58,7 +58,7 @@ function solve(A: Tensor, b: Tensor): Tensor {
 function spdMatrix(n: number, seed: number): { A: Tensor; eye: Tensor; rng: Rng } {
   const rng = new Rng(seed);
   const G = rng.normal([n, n], f64);
-  const eye = tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64);
+  const eye = identity(n, n, f64);
   return { A: O.add(O.matmul(G, G, { transposeB: true }), eye), eye, rng };
 }
 
