@@ -25,7 +25,7 @@ function firstRows(t: Tensor, m: number): Tensor {
 function quadratic(n: number): { obj: Objective<Tensor>; xStar: Tensor } {
   const rng = new Rng(5);
   const G = rng.normal([n, n], f64);
-  const A = O.add(O.matmul(G, G, { transposeB: true }), O.mul(tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64), 1));
+  const A = O.add(O.matmul(G, G, { transposeB: true }), identity(n, n, f64));
   const b = rng.normal([n], f64);
   // f = ½ xᵀAx − bᵀx is a sum of squares plus a linear term: its Gauss-Newton matrix is A.
   const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))), O.sum(O.mul(b, x))));
@@ -68,7 +68,7 @@ function lowRankQuadratic() {
   const rng = new Rng(11);
   const g = rng.normal([8, n], f64);
   const s = tensor(Array.from({ length: 8 }, (_, k) => 1e4 / 4 ** k), [8, 1], f64);
-  const A = O.add(O.matmul(O.mul(g, s), g, { transposeA: true }), O.mul(1e-2, tensor(Array.from({ length: n * n }, (_, i) => (i % (n + 1) === 0 ? 1 : 0)), [n, n], f64)));
+  const A = O.add(O.matmul(O.mul(g, s), g, { transposeA: true }), O.mul(1e-2, identity(n, n, f64)));
   const b = rng.normal([n], f64);
   const base = objective((x: Tensor) => O.sub(O.mul(0.5, O.sum(O.mul(x, O.matmul(A, x)))), O.sum(O.mul(b, x))));
   return { n, base, obj: { ...base, ggnvp: base.hvp } };
