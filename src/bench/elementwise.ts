@@ -4,7 +4,8 @@
  * (one read and one write per element) of the vectorized path, of the previous scalar libm
  * loop in the same binary (forced with `selectElementwiseIsa('scalar')`), and of PyTorch
  * (`out=` into a preallocated tensor) where Debian's python3-torch is installed; then the fused
- * derivative kernels against the composed rules; then where the time of the autoencoder's
+ * derivative kernels against the composed rules; then axpby and dot, AVX2 loops against the
+ * baseline ones; then where the time of the autoencoder's
  * `valueAndGrad` step goes, before (scalar math, composed rules) and after.
  *
  * Rounds are interleaved (vector, scalar, PyTorch, vector, ...) so that machine noise hits all
@@ -147,6 +148,33 @@ for (const dtype of ['f32', 'f64'] as const) {
 if (typeof peer !== 'string') peer.close();
 console.log(table(['op', 'dtype', 'n', `${vectorIsa} ns/el`, 'GB/s', 'scalar ns/el', 'torch ns/el', 'torch GB/s', 'scalar/ours', 'torch/ours'], rows));
 console.log('ratios above 1 mean ours is faster');
+
+// ---------------------------------------------------------------------------------------------
+// axpby and dot, the vector work of CG, L-BFGS's two loops and the optimizers' updates: their
+// AVX2 loops against the baseline (SSE2) loops of the same binary ('scalar'), interleaved.
+const vectorRows: (string | number)[][] = [];
+for (const dtype of ['f32', 'f64'] as const) {
+  for (const n of SIZES) {
+    const x = inputs('exp', dtype, n);
+    const y = inputs('tanh', dtype, n);
+    const out = dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
+    const { batch, samples } = plan(n);
+    const cases: [string, () => void][] = [['axpby', () => nat.axpby(0.5, x, -2, y, out)], ['dot', () => { nat.dot(x, y); }]];
+    for (const [name, fn] of cases) {
+      const t = { vec: [] as number[], base: [] as number[] };
+      for (let r = 0; r < ROUNDS; r++) {
+        addon.selectElementwiseIsa('auto');
+        t.vec.push(...timeSamples(fn, batch, samples));
+        addon.selectElementwiseIsa('scalar');
+        t.base.push(...timeSamples(fn, batch, samples));
+        addon.selectElementwiseIsa('auto');
+      }
+      vectorRows.push([name, dtype, n, (median(t.vec) / n) * 1e9, (median(t.base) / n) * 1e9, median(t.base) / median(t.vec)]);
+    }
+  }
+}
+console.log(`\naxpby and dot, ${vectorIsa === 'scalar' ? 'baseline' : 'AVX2'} loops against the baseline (SSE2) loops, ${THREADS} thread(s)`);
+console.log(table(['kernel', 'dtype', 'n', 'ours ns/el', 'baseline ns/el', 'baseline/ours'], vectorRows));
 
 // ---------------------------------------------------------------------------------------------
 // Fused derivative kernels against the composed rules (kernel calls with preallocated outputs).

@@ -167,3 +167,39 @@ describe('native vectorized elementwise math: accuracy over the full range', { s
     }
   });
 });
+
+// axpby and dot run AVX2 builds of their loops where the CPU has them (elementwise.cc); those
+// builds must give the bits of the baseline loops: each axpby element in float64 rounded once
+// (no FMA), dot's eight float64 accumulators summed in their fixed order.
+describe('native axpby and dot give the bits of their definition', { skip }, () => {
+  const a = addon as NonNullable<typeof addon>;
+  const next = uniformSource(31);
+  for (const dtype of ['float32', 'float64'] as Dtype[]) {
+    test(dtype, () => {
+      const make = (n: number, f: () => number): FloatArray => {
+        const v = Float64Array.from({ length: n }, f);
+        return dtype === 'float32' ? Float32Array.from(v) : v;
+      };
+      const round = (v: number): number => (dtype === 'float32' ? Math.fround(v) : v);
+      // Below 65,536 elements dot runs as one part, whose order the emulation follows.
+      for (const n of [0, 1, 7, 8, 9, 63, 1001, 4099, 65535, 200000]) {
+        const x = make(n, () => next() - 0.5);
+        const y = make(n, () => 4 * next() - 2);
+        const out = make(n, () => 0);
+        a.axpby(0.3, x, -1.7, y, out);
+        for (let i = 0; i < n; i++) {
+          const want = round(0.3 * x[i] + -1.7 * y[i]);
+          if (!Object.is(out[i], want)) assert.fail(`axpby ${dtype} n=${n}: element ${i} is ${out[i]}, want ${want}`);
+        }
+        if (n >= 65536) continue;
+        const acc = new Float64Array(8);
+        let i = 0;
+        for (; i + 8 <= n; i += 8) for (let l = 0; l < 8; l++) acc[l] += x[i + l] * y[i + l];
+        let s = 0;
+        for (; i < n; i++) s += x[i] * y[i];
+        const want = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + s;
+        assert.equal(a.dot(x, y), want, `dot ${dtype} n=${n}`);
+      }
+    });
+  }
+});

@@ -367,12 +367,71 @@ void copyStridedKernel(const T* x, const int64_t* xs, T* out, const int64_t* sha
   });
 }
 
+namespace {
+
+// axpby's and dot's loops over [lo, hi): computed in float64 and rounded once, as the reference
+// does; dot in eight float64 accumulators, combined in a fixed order.
+template <typename T>
+inline __attribute__((always_inline)) void axpbyRange(double alpha, const T* x, double beta, const T* y, T* out,
+                                                      int64_t lo, int64_t hi) {
+  for (int64_t i = lo; i < hi; i++) out[i] = T(alpha * double(x[i]) + beta * double(y[i]));
+}
+
+template <typename T>
+inline __attribute__((always_inline)) double dotRange(const T* x, const T* y, int64_t lo, int64_t hi) {
+  double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  int64_t i = lo;
+  for (; i + 8 <= hi; i += 8) {
+    for (int l = 0; l < 8; l++) acc[l] += double(x[i + l]) * double(y[i + l]);
+  }
+  double s = 0;
+  for (; i < hi; i++) s += double(x[i]) * double(y[i]);
+  return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + s;
+}
+
+#if defined(__x86_64__) && defined(__GNUC__)
+// The same loops compiled for AVX2 (no FMA, and the same accumulators in the same order, so
+// every result is the same bits), chosen at run time when the CPU has it, as linalg.cc's
+// rotations are, unless the elementwise instruction set is forced to 'scalar' (the reference
+// that bench:elementwise times them against). This file is otherwise built for the baseline
+// x86-64 (SSE2), and these loops are the vector work of CG, L-BFGS's two loops and the
+// optimizers' updates.
+template <typename T>
+__attribute__((target("avx2"))) void axpbyRangeAvx2(double alpha, const T* x, double beta, const T* y, T* out,
+                                                    int64_t lo, int64_t hi) {
+  axpbyRange(alpha, x, beta, y, out, lo, hi);
+}
+template <typename T>
+__attribute__((target("avx2"))) double dotRangeAvx2(const T* x, const T* y, int64_t lo, int64_t hi) {
+  return dotRange(x, y, lo, hi);
+}
+const bool kVectorAvx2 = [] {
+  __builtin_cpu_init();  // may run before libgcc's own initializer
+  return __builtin_cpu_supports("avx2") != 0;
+}();
+#endif
+
+template <typename T>
+void axpbyAt(double alpha, const T* x, double beta, const T* y, T* out, int64_t lo, int64_t hi) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kVectorAvx2 && vmathActive() != nullptr) return axpbyRangeAvx2(alpha, x, beta, y, out, lo, hi);
+#endif
+  axpbyRange(alpha, x, beta, y, out, lo, hi);
+}
+
+template <typename T>
+double dotAt(const T* x, const T* y, int64_t lo, int64_t hi) {
+#if defined(__x86_64__) && defined(__GNUC__)
+  if (kVectorAvx2 && vmathActive() != nullptr) return dotRangeAvx2(x, y, lo, hi);
+#endif
+  return dotRange(x, y, lo, hi);
+}
+
+}  // namespace
+
 template <typename T>
 void axpbyKernel(double alpha, const T* x, double beta, const T* y, T* out, int64_t n) {
-  // computed in float64 and rounded once, as the reference does
-  forRange(n, kParallelElems, 64, [&](int64_t lo, int64_t hi) {
-    for (int64_t i = lo; i < hi; i++) out[i] = T(alpha * double(x[i]) + beta * double(y[i]));
-  });
+  forRange(n, kParallelElems, 64, [&](int64_t lo, int64_t hi) { axpbyAt(alpha, x, beta, y, out, lo, hi); });
 }
 
 template <typename T>
@@ -383,14 +442,7 @@ double dotKernel(const T* x, const T* y, int64_t n) {
   auto body = [&](int t) {
     int64_t lo, hi;
     chunkRange(n, parts, t, 64, &lo, &hi);
-    double acc[8] = {0, 0, 0, 0, 0, 0, 0, 0};
-    int64_t i = lo;
-    for (; i + 8 <= hi; i += 8) {
-      for (int l = 0; l < 8; l++) acc[l] += double(x[i + l]) * double(y[i + l]);
-    }
-    double s = 0;
-    for (; i < hi; i++) s += double(x[i]) * double(y[i]);
-    partial[t] = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7])) + s;
+    partial[t] = dotAt(x, y, lo, hi);
   };
   if (parts == 1) body(0);
   else parallelFor(parts, body);
