@@ -405,16 +405,12 @@ template <typename T>
 __attribute__((target("avx2"))) double dotRangeAvx2(const T* x, const T* y, int64_t lo, int64_t hi) {
   return dotRange(x, y, lo, hi);
 }
-const bool kVectorAvx2 = [] {
-  __builtin_cpu_init();  // may run before libgcc's own initializer
-  return __builtin_cpu_supports("avx2") != 0;
-}();
 #endif
 
 template <typename T>
 void axpbyAt(double alpha, const T* x, double beta, const T* y, T* out, int64_t lo, int64_t hi) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (kVectorAvx2 && vmathActive() != nullptr) return axpbyRangeAvx2(alpha, x, beta, y, out, lo, hi);
+  if (cpuHasAvx2() && vmathActive() != nullptr) return axpbyRangeAvx2(alpha, x, beta, y, out, lo, hi);
 #endif
   axpbyRange(alpha, x, beta, y, out, lo, hi);
 }
@@ -422,7 +418,7 @@ void axpbyAt(double alpha, const T* x, double beta, const T* y, T* out, int64_t 
 template <typename T>
 double dotAt(const T* x, const T* y, int64_t lo, int64_t hi) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (kVectorAvx2 && vmathActive() != nullptr) return dotRangeAvx2(x, y, lo, hi);
+  if (cpuHasAvx2() && vmathActive() != nullptr) return dotRangeAvx2(x, y, lo, hi);
 #endif
   return dotRange(x, y, lo, hi);
 }

@@ -14,6 +14,20 @@ enum class ReduceOp { sum, max, min, argmax, argmin, logsumexp };
 
 constexpr int kMaxDims = 64;
 
+// Whether the CPU runs AVX2, detected once: the loops built for it with target("avx2") (no FMA,
+// so the same bits as the baseline build) check this. False off x86-64 or without GCC/Clang.
+inline bool cpuHasAvx2() {
+#if defined(__x86_64__) && defined(__GNUC__)
+  static const bool has = [] {
+    __builtin_cpu_init();  // may run before libgcc's own initializer
+    return __builtin_cpu_supports("avx2") != 0;
+  }();
+  return has;
+#else
+  return false;
+#endif
+}
+
 template <typename T> void unaryKernel(UnaryOp op, const T* x, T* out, int64_t n);
 template <typename T> void unaryGradKernel(UnaryGradOp op, const T* v, const T* g, T* out, int64_t n);
 // The op in long double (x87, 64-bit mantissa) libm, rounded once to T: the accuracy tests' oracle.

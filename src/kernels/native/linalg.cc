@@ -277,16 +277,12 @@ __attribute__((target("avx2"))) void rotateRangeAvx2(int64_t n, double* zt, int6
   k = rotateColumns<8>(n, zt, lo, m, cs, ss, k, k1);
   rotateColumns<1>(n, zt, lo, m, cs, ss, k, k1);
 }
-const bool kHaveAvx2 = [] {
-  __builtin_cpu_init();  // may run before libgcc's own initializer
-  return __builtin_cpu_supports("avx2") != 0;
-}();
 #endif
 
 void rotateRange(int64_t n, double* zt, int64_t lo, int64_t m, const double* cs, const double* ss, int64_t k0,
                  int64_t k1) {
 #if defined(__x86_64__) && defined(__GNUC__)
-  if (kHaveAvx2) {
+  if (cpuHasAvx2()) {
     rotateRangeAvx2(n, zt, lo, m, cs, ss, k0, k1);
     return;
   }
