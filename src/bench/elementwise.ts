@@ -5,7 +5,7 @@
  * loop in the same binary (forced with `selectElementwiseIsa('scalar')`), and of PyTorch
  * (`out=` into a preallocated tensor) where Debian's python3-torch is installed; then the fused
  * derivative kernels against the composed rules; then axpby and dot, AVX2 loops against the
- * baseline ones; then where the time of the autoencoder's
+ * baseline ones and PyTorch; then where the time of the autoencoder's
  * `valueAndGrad` step goes, before (scalar math, composed rules) and after.
  *
  * Rounds are interleaved (vector, scalar, PyTorch, vector, ...) so that machine noise hits all
@@ -145,13 +145,13 @@ for (const dtype of ['f32', 'f64'] as const) {
     }
   }
 }
-if (typeof peer !== 'string') peer.close();
 console.log(table(['op', 'dtype', 'n', `${vectorIsa} ns/el`, 'GB/s', 'scalar ns/el', 'torch ns/el', 'torch GB/s', 'scalar/ours', 'torch/ours'], rows));
 console.log('ratios above 1 mean ours is faster');
 
 // ---------------------------------------------------------------------------------------------
 // axpby and dot, the vector work of CG, L-BFGS's two loops and the optimizers' updates: their
-// AVX2 loops against the baseline (SSE2) loops of the same binary ('scalar'), interleaved.
+// AVX2 loops against the baseline (SSE2) loops of the same binary ('scalar') and against PyTorch's
+// torch.add(y, x, alpha=) and torch.dot where it is installed, interleaved.
 const vectorRows: (string | number)[][] = [];
 for (const dtype of ['f32', 'f64'] as const) {
   for (const n of SIZES) {
@@ -161,20 +161,25 @@ for (const dtype of ['f32', 'f64'] as const) {
     const { batch, samples } = plan(n);
     const cases: [string, () => void][] = [['axpby', () => nat.axpby(0.5, x, -2, y, out)], ['dot', () => { nat.dot(x, y); }]];
     for (const [name, fn] of cases) {
-      const t = { vec: [] as number[], base: [] as number[] };
+      const t = { vec: [] as number[], base: [] as number[], torch: [] as number[] };
+      // The order turns each round: PyTorch's OpenMP threads spin on after its calls and would
+      // slow whichever loop always came next.
+      const contenders: (() => Promise<void>)[] = [
+        async () => { addon.selectElementwiseIsa('auto'); t.vec.push(...timeSamples(fn, batch, samples)); },
+        async () => { addon.selectElementwiseIsa('scalar'); t.base.push(...timeSamples(fn, batch, samples)); addon.selectElementwiseIsa('auto'); },
+        ...(typeof peer === 'string' ? [] : [async () => { t.torch.push(...(await peer.ask({ op: name, dtype, n, batch, samples }))); }]),
+      ];
       for (let r = 0; r < ROUNDS; r++) {
-        addon.selectElementwiseIsa('auto');
-        t.vec.push(...timeSamples(fn, batch, samples));
-        addon.selectElementwiseIsa('scalar');
-        t.base.push(...timeSamples(fn, batch, samples));
-        addon.selectElementwiseIsa('auto');
+        for (let i = 0; i < contenders.length; i++) await contenders[(r + i) % contenders.length]();
       }
-      vectorRows.push([name, dtype, n, (median(t.vec) / n) * 1e9, (median(t.base) / n) * 1e9, median(t.base) / median(t.vec)]);
+      const [v, b, p] = [median(t.vec), median(t.base), t.torch.length > 0 ? median(t.torch) : NaN];
+      vectorRows.push([name, dtype, n, (v / n) * 1e9, (b / n) * 1e9, (p / n) * 1e9, b / v, p / v]);
     }
   }
 }
-console.log(`\naxpby and dot, ${vectorIsa === 'scalar' ? 'baseline' : 'AVX2'} loops against the baseline (SSE2) loops, ${THREADS} thread(s)`);
-console.log(table(['kernel', 'dtype', 'n', 'ours ns/el', 'baseline ns/el', 'baseline/ours'], vectorRows));
+if (typeof peer !== 'string') peer.close();
+console.log(`\naxpby and dot, ${vectorIsa === 'scalar' ? 'baseline' : 'AVX2'} loops against the baseline (SSE2) loops${typeof peer === 'string' ? '' : ' and PyTorch (axpy: torch.add(y, x, alpha=))'}, ${THREADS} thread(s)`);
+console.log(table(['kernel', 'dtype', 'n', 'ours ns/el', 'baseline ns/el', 'torch ns/el', 'baseline/ours', 'torch/ours'], vectorRows));
 
 // ---------------------------------------------------------------------------------------------
 // Fused derivative kernels against the composed rules (kernel calls with preallocated outputs).

@@ -3,7 +3,9 @@ request, so that the benchmark can interleave its rounds with ours. Arg: threads
 line is a JSON request {op, dtype, n, batch, samples}; each reply line is a JSON list of
 CPU seconds per call (one per sample of `batch` calls), measured with process_time_ns
 (CPU time, as the benchmark measures ours: wall time on a loaded machine counts waiting). Inputs use
-the same ranges as the benchmark; outputs go to a preallocated tensor (out=) as ours do."""
+the same ranges as the benchmark; outputs go to a preallocated tensor (out=) as ours do.
+Two ops take two vectors: 'axpby' is torch.add(y, x, alpha=0.5, out=) (y + 0.5x: one pass over two
+inputs, as ours, which also scales y) and 'dot' is torch.dot."""
 import json
 import sys
 import time
@@ -21,6 +23,11 @@ OPS = {
     'sigmoid': lambda x, y: torch.sigmoid(x, out=y),
     'softplus': lambda x, y: softplus(x, 1, 20, out=y),
 }
+# Two inputs (x, z) and an output y.
+OPS2 = {
+    'axpby': lambda x, z, y: torch.add(z, x, alpha=0.5, out=y),
+    'dot': lambda x, z, y: torch.dot(x, z),
+}
 RANGES = {'log': (1e-3, 10.0), 'log1p': (-0.9, 10.0)}
 cache = {}
 print(json.dumps({'ready': True, 'threads': torch.get_num_threads()}), flush=True)
@@ -32,9 +39,10 @@ for line in sys.stdin:
     if key not in cache:
         lo, hi = RANGES.get(op, (-5.0, 5.0))
         g = torch.Generator().manual_seed(n)
-        cache[key] = (torch.rand(n, generator=g, dtype=dtype) * (hi - lo) + lo, torch.empty(n, dtype=dtype))
-    x, y = cache[key]
-    f = OPS[op]
+        cache[key] = (torch.rand(n, generator=g, dtype=dtype) * (hi - lo) + lo, torch.empty(n, dtype=dtype),
+                      torch.rand(n, generator=g, dtype=dtype) * (hi - lo) + lo)
+    x, y, z = cache[key]
+    f = (lambda x, y: OPS2[op](x, z, y)) if op in OPS2 else OPS[op]
     f(x, y)
     out = []
     for _ in range(samples):
