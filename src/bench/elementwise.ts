@@ -8,8 +8,8 @@
  * baseline ones and PyTorch; then where the time of the autoencoder's
  * `valueAndGrad` step goes, before (scalar math, composed rules) and after.
  *
- * Rounds are interleaved (vector, scalar, PyTorch, vector, ...) so that machine noise hits all
- * three; each figure is the median over every timed sample of every round, in CPU time (see
+ * Rounds are interleaved (vector, scalar, PyTorch; the order turning each round) so that machine
+ * noise hits all three; each figure is the median over every timed sample of every round, in CPU time (see
  * `cpuNow`), each sample long enough (>= 1e6 elements) for the microsecond CPU clock. Benchmarks measure;
  * they assert nothing. Options: --threads=1 (both sides), --rounds=5, --sizes=1000,100000,1000000,
  * --steps=12 (autoencoder steps per configuration), --batch=256.
@@ -120,6 +120,27 @@ async function startPeer(): Promise<{ ask: (req: object) => Promise<number[]>; c
 }
 
 const peer = await startPeer();
+
+/**
+ * Median seconds per call of `fn` with our vectorized loops ('auto'), with the baseline loops of
+ * the same binary ('scalar'), and of PyTorch's `request` (NaN without the peer), over ROUNDS
+ * rounds whose order turns each round: PyTorch's OpenMP threads spin on after its calls and would
+ * slow whichever of ours always came next (our AVX2 axpby read 0.87× its baseline loop at 10⁵
+ * elements that way, 1.38× with the order turning).
+ */
+const timeThree = async (fn: () => void, batch: number, samples: number, request: object): Promise<{ ours: number; base: number; torch: number }> => {
+  const t = { ours: [] as number[], base: [] as number[], torch: [] as number[] };
+  const contenders: (() => Promise<void>)[] = [
+    async () => { addon.selectElementwiseIsa('auto'); t.ours.push(...timeSamples(fn, batch, samples)); },
+    async () => { addon.selectElementwiseIsa('scalar'); t.base.push(...timeSamples(fn, batch, samples)); addon.selectElementwiseIsa('auto'); },
+    ...(typeof peer === 'string' ? [] : [async () => { t.torch.push(...(await peer.ask({ ...request, batch, samples }))); }]),
+  ];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (let i = 0; i < contenders.length; i++) await contenders[(r + i) % contenders.length]();
+  }
+  return { ours: median(t.ours), base: median(t.base), torch: t.torch.length > 0 ? median(t.torch) : NaN };
+};
+
 console.log(`hessian elementwise benchmark: native ${vectorIsa} vs the scalar libm loop${typeof peer === 'string' ? '' : ' vs PyTorch'}, ${THREADS} thread(s), ${ROUNDS} interleaved rounds`);
 if (typeof peer === 'string') console.log(`(PyTorch peer skipped: ${peer})`);
 
@@ -130,17 +151,8 @@ for (const dtype of ['f32', 'f64'] as const) {
       const x = inputs(op, dtype, n);
       const out = dtype === 'f32' ? new Float32Array(n) : new Float64Array(n);
       const { batch, samples } = plan(n);
-      const t = { vec: [] as number[], scalar: [] as number[], torch: [] as number[] };
-      for (let r = 0; r < ROUNDS; r++) {
-        addon.selectElementwiseIsa('auto');
-        t.vec.push(...timeSamples(() => addon.unary(op, x, out), batch, samples));
-        addon.selectElementwiseIsa('scalar');
-        t.scalar.push(...timeSamples(() => addon.unary(op, x, out), batch, samples));
-        addon.selectElementwiseIsa('auto');
-        if (typeof peer !== 'string') t.torch.push(...(await peer.ask({ op, dtype, n, batch, samples })));
-      }
+      const { ours: v, base: s, torch: p } = await timeThree(() => addon.unary(op, x, out), batch, samples, { op, dtype, n });
       const bytes = 2 * n * (dtype === 'f32' ? 4 : 8);
-      const [v, s, p] = [median(t.vec), median(t.scalar), t.torch.length > 0 ? median(t.torch) : NaN];
       rows.push([op, dtype, n, (v / n) * 1e9, bytes / v / 1e9, (s / n) * 1e9, (p / n) * 1e9, bytes / p / 1e9, s / v, p / v]);
     }
   }
@@ -161,18 +173,7 @@ for (const dtype of ['f32', 'f64'] as const) {
     const { batch, samples } = plan(n);
     const cases: [string, () => void][] = [['axpby', () => nat.axpby(0.5, x, -2, y, out)], ['dot', () => { nat.dot(x, y); }]];
     for (const [name, fn] of cases) {
-      const t = { vec: [] as number[], base: [] as number[], torch: [] as number[] };
-      // The order turns each round: PyTorch's OpenMP threads spin on after its calls and would
-      // slow whichever loop always came next.
-      const contenders: (() => Promise<void>)[] = [
-        async () => { addon.selectElementwiseIsa('auto'); t.vec.push(...timeSamples(fn, batch, samples)); },
-        async () => { addon.selectElementwiseIsa('scalar'); t.base.push(...timeSamples(fn, batch, samples)); addon.selectElementwiseIsa('auto'); },
-        ...(typeof peer === 'string' ? [] : [async () => { t.torch.push(...(await peer.ask({ op: name, dtype, n, batch, samples }))); }]),
-      ];
-      for (let r = 0; r < ROUNDS; r++) {
-        for (let i = 0; i < contenders.length; i++) await contenders[(r + i) % contenders.length]();
-      }
-      const [v, b, p] = [median(t.vec), median(t.base), t.torch.length > 0 ? median(t.torch) : NaN];
+      const { ours: v, base: b, torch: p } = await timeThree(fn, batch, samples, { op: name, dtype, n });
       vectorRows.push([name, dtype, n, (v / n) * 1e9, (b / n) * 1e9, (p / n) * 1e9, b / v, p / v]);
     }
   }
