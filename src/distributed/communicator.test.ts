@@ -38,3 +38,13 @@ test('distributedObjective refuses a shard size that is not a positive integer, 
   assert.throws(() => distributedObjective(obj, { communicator: localCommunicator, examples: 5, total: 3 }), /option 'total' \(3\) must be an integer at least this rank's 5 examples/);
   assert.throws(() => distributedObjective(obj, { communicator: localCommunicator, examples: 5, total: 8, offset: 4 }), /option 'offset' \(4\) must be an integer in \[0, total − examples\] = \[0, 3\]/);
 });
+
+test("a data-parallel objective counts all ranks' examples, so that Hessian-free's curvatureExamples is a share of the combined batch", () => {
+  const model = mlp([2, 3, 1]);
+  const rng = new Rng(4);
+  const shard = modelObjective(model, mse(), { x: rng.normal([10, 2], { dtype: 'float64' }), y: rng.normal([10, 1], { dtype: 'float64' }) });
+  assert.equal(shard.examples, 10);
+  // Rank 0 of two (its collectives leave values as they are); the other rank holds 14 examples.
+  const twoRanks = { ...localCommunicator, size: 2, rank: 0 };
+  assert.equal(distributedObjective(shard, { communicator: twoRanks, examples: 10, total: 24, offset: 0 }).examples, 24);
+});

@@ -39,6 +39,7 @@ export interface ShardObjective<P extends PyTree = PyTree> {
   hvpOperator?(params: P): ShardOperator<P>;
   diagEmpiricalFisher?(params: P): P;
   subsample?(fraction: number, seed: number, block?: number): ShardObjective<P>;
+  readonly examples?: number;
   ggnGram?(params: P, vectors: readonly P[]): number[][];
   kfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng }): KfacStatistics<P>;
   requestKfacStatistics?(params: P, options: { mode: EstimationMode; rng: Rng }): void;
@@ -109,6 +110,9 @@ export function distributedObjective<P extends PyTree, O extends ShardObjective<
     ...(obj as ShardObjective<P>),
     // Where optimizers look for it (`communicatorOf`): K-FAC's round-robin inverses.
     communicator: comm,
+    // All ranks' examples: a share of them (Hessian-free's curvatureExamples / examples) is then
+    // drawn from every shard alike.
+    examples: total,
     valueAndGrad: (p) => {
       const [v, g] = obj.valueAndGrad(p);
       // The loss travels with the gradient: one collective per leaf plus one scalar.

@@ -185,6 +185,7 @@ export function modelObjective<P extends PyTree>(
   const value = base.value as (p: P) => number;
   return {
     ...base,
+    examples: batch.x.shape[0],
     value: (p) => (gramValue !== undefined && gramValue.params === p ? gramValue.value : value(p)),
     valueAndGrad: (p) => {
       if (requested === undefined || requested.params !== p) return base.valueAndGrad(p);

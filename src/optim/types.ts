@@ -63,6 +63,12 @@ export interface Objective<P extends PyTree = PyTree> {
    * block 1 of the curvature's seed).
    */
   subsample?(fraction: number, seed: number, block?: number): Objective<P>;
+  /**
+   * The number of examples the objective averages over (the batch's rows; on a data-parallel
+   * objective all ranks'), where it knows it: `modelObjective` does, `objective(f)` does not.
+   * Hessian-free's `curvatureExamples` divides by it.
+   */
+  readonly examples?: number;
 }
 
 /** Passed to every transform's update. */

@@ -236,6 +236,67 @@ describe('Hessian-free', () => {
     assert.throws(() => hessianFree({ evaluateOn: 'held-out', curvatureFraction: 0.6 }), /option 'evaluateOn' 'held-out' .* needs curvatureFraction ≤ 0.5, got 0.6/);
   });
 
+  it('curvatureExamples: a count of examples per batch, the same steps as curvatureFraction k/n on batches of every size', () => {
+    const rng = new Rng(31);
+    const x = rng.normal([40, 3], f64);
+    const y = rng.normal([40, 2], f64);
+    const net = new Sequential([new Linear(3, 5), new Tanh(), new Linear(5, 2)]);
+    const x0 = net.init(new Rng(8), f64);
+    const batchOf = (n: number) => withL2(modelObjective(net, mse(), { x: firstRows(x, n), y: firstRows(y, n) }), 1e-3);
+    const same = (a: PyTree, b: PyTree) => treeLeaves(a).every((t, i) => t.data.every((v, j) => Object.is(v, treeLeaves(b)[i].data[j])));
+    const common = { damping: 0.5, cgMaxIter: 5, evaluateOn: 'held-out' } as const;
+    // Two steps on batches of 40, then 25 and 16 examples: 8 curvature examples are a fifth, then
+    // 8/25 and a half of the batch; a fixed fraction would give 8, 5 and 3.
+    const sizes = [40, 40, 25, 16];
+    const run = (opt: ReturnType<typeof hessianFree<PyTree>>, fractions?: number[]) => {
+      let params = x0;
+      let state = opt.init(x0);
+      sizes.forEach((n, k) => {
+        const o = fractions === undefined ? opt : hessianFree<PyTree>({ ...common, curvatureFraction: fractions[k] });
+        ({ params, state } = o.step(params, state, batchOf(n)));
+      });
+      return params;
+    };
+    const byCount = run(hessianFree<PyTree>({ ...common, curvatureExamples: 8 }));
+    const byFraction = run(hessianFree<PyTree>({ ...common, curvatureFraction: 0.2 }), sizes.map((n) => 8 / n));
+    assert.ok(same(byCount, byFraction), 'curvatureExamples 8 differs from curvatureFraction 8/n');
+    assert.ok(!same(byCount, run(hessianFree<PyTree>({ ...common, curvatureFraction: 0.2 }))), 'a fixed fraction made the same steps');
+    // The objective says how many examples it has; the L2 wrapper keeps it.
+    assert.equal(batchOf(25).examples, 25);
+    // k at least the batch: curvature on the whole batch (as curvatureFraction 1).
+    const whole = { damping: 0.5, cgMaxIter: 5 } as const;
+    const a = hessianFree<PyTree>({ ...whole, curvatureExamples: 64 });
+    const b = hessianFree<PyTree>({ ...whole, curvatureFraction: 1 });
+    assert.ok(same(a.step(x0, a.init(x0), batchOf(40)).params, b.step(x0, b.init(x0), batchOf(40)).params));
+  });
+
+  it('curvatureExamples: bad values, a conflict with curvatureFraction and an objective without a count are refused naming the option; small batches are capped', () => {
+    assert.throws(() => hessianFree({ curvatureExamples: 0 }), /hessianFree: option 'curvatureExamples'/);
+    assert.throws(() => hessianFree({ curvatureExamples: 2.5 }), /hessianFree: option 'curvatureExamples'/);
+    assert.throws(() => hessianFree({ curvatureExamples: 10, curvatureFraction: 0.5 }), /options 'curvatureExamples' and 'curvatureFraction' both size the curvature sub-batch; give one of them/);
+    const rng = new Rng(32);
+    const x = rng.normal([13, 3], f64);
+    const net = new Sequential([new Linear(3, 2)]);
+    const x0 = net.init(new Rng(1), f64);
+    const model = modelObjective(net, mse(), { x, y: rng.normal([13, 2], f64) });
+    const same = (a: PyTree, b: PyTree) => treeLeaves(a).every((t, i) => t.data.every((v, j) => Object.is(v, treeLeaves(b)[i].data[j])));
+    // 7 + 7 held out do not fit in 13: both slices get ⌊13/2⌋ = 6, as curvatureFraction 6/13 gives.
+    const capped = hessianFree<PyTree>({ damping: 0.5, curvatureExamples: 7, evaluateOn: 'held-out' });
+    const bySix = hessianFree<PyTree>({ damping: 0.5, curvatureFraction: 6 / 13, evaluateOn: 'held-out' });
+    const byHalf = hessianFree<PyTree>({ damping: 0.5, curvatureFraction: 0.5, evaluateOn: 'held-out' });
+    const r = capped.step(x0, capped.init(x0), model).params;
+    assert.ok(same(r, bySix.step(x0, bySix.init(x0), model).params), 'the capped sub-batch is not 6 examples');
+    assert.ok(!same(r, byHalf.step(x0, byHalf.init(x0), model).params), 'round(0.5 · 13) = 7 made the same step');
+    // More examples than the batch holds: still both halves, not the whole batch.
+    const over = hessianFree<PyTree>({ damping: 0.5, curvatureExamples: 50, evaluateOn: 'held-out' });
+    assert.ok(same(over.step(x0, over.init(x0), model).params, r), 'curvatureExamples 50 on 13 examples is not capped at 6');
+    // An objective of a bare function has no example count to divide.
+    const { obj } = quadratic(4);
+    const q = hessianFree<Tensor>({ curvatureExamples: 2 });
+    const t0 = tensor([0.1, 0.2, 0.3, 0.4], undefined, f64);
+    assert.throws(() => q.step(t0, q.init(t0), obj), /option 'curvatureExamples' needs an objective that knows its number of examples .*got none; use 'curvatureFraction' instead/);
+  });
+
   it('warm start: the second step\'s CG starts from cgDecay × the first solution, and cgMaxIterGrowth lengthens CG', () => {
     const { obj } = quadratic(10);
     const x0 = tensor(Array.from({ length: 10 }, (_, i) => 0.1 * (i - 4)), undefined, f64);

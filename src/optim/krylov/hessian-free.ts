@@ -108,6 +108,15 @@ export interface HessianFreeOptions {
   gradientDecay?: number;
   /** Fraction of the batch for curvature products, default 1. */
   curvatureFraction?: number;
+  /**
+   * The curvature sub-batch as a number of examples instead of a fraction (Martens & Sutskever
+   * 2012 fix its size while the gradient's batch varies): `k / n` of a batch of n examples, the
+   * whole batch when k ≥ n. Needs an objective that knows its example count (`examples`, as
+   * `modelObjective` does); not together with `curvatureFraction`. With `evaluateOn: 'held-out'`
+   * the held-out slice has as many examples, and both are capped at half of a batch smaller than
+   * 2k (the small data sizes).
+   */
+  curvatureExamples?: number;
   /** CG backtracking, default on. */
   backtracking?: boolean;
   /**
@@ -146,7 +155,7 @@ export interface HessianFreeState<P extends PyTree> {
 }
 
 const KNOWN = ['curvature', 'damping', 'dampingIncrease', 'dampingDecrease', 'rhoLow', 'rhoHigh', 'minDamping', 'maxDamping', 'cgMaxIter', 'cgMaxIterGrowth', 'cgMaxIterLimit', 'cgDecay',
-  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'preconditionerDecay', 'preconditionerEvery', 'gradientDecay', 'curvatureFraction', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
+  'cgTolerance', 'preconditioner', 'nystromRank', 'preconditionerExponent', 'preconditionerDecay', 'preconditionerEvery', 'gradientDecay', 'curvatureFraction', 'curvatureExamples', 'backtracking', 'evaluateOn', 'lineSearch', 'armijoC', 'armijoShrink', 'maxLineSearchSteps', 'structuralDamping'];
 
 function resolve(options: HessianFreeOptions) {
   const o = 'hessianFree';
@@ -173,6 +182,7 @@ function resolve(options: HessianFreeOptions) {
     preconditionerEvery: checkNumber(o, 'preconditionerEvery', options.preconditionerEvery ?? 1, { min: 1, integer: true }),
     gradientDecay: checkNumber(o, 'gradientDecay', options.gradientDecay ?? 0, { min: 0, max: 1, maxExclusive: true }),
     curvatureFraction: checkNumber(o, 'curvatureFraction', options.curvatureFraction ?? 1, { min: 0, max: 1, minExclusive: true }),
+    curvatureExamples: options.curvatureExamples === undefined ? undefined : checkNumber(o, 'curvatureExamples', options.curvatureExamples, { min: 1, integer: true }),
     backtracking: checkBoolean(o, 'backtracking', options.backtracking ?? true),
     evaluateOn: checkChoice(o, 'evaluateOn', options.evaluateOn ?? 'batch', ['batch', 'curvature', 'held-out'] as const),
     lineSearch: checkBoolean(o, 'lineSearch', options.lineSearch ?? true),
@@ -183,7 +193,8 @@ function resolve(options: HessianFreeOptions) {
   };
   if (r.preconditionerDecay > 0 && r.preconditioner !== true) throw new RangeError(`${o}: option 'preconditionerDecay' averages the diagonal preconditioner; it needs preconditioner: true, got ${JSON.stringify(r.preconditioner)}`);
   if (r.preconditionerEvery > 1 && r.preconditioner !== true) throw new RangeError(`${o}: option 'preconditionerEvery' reuses the diagonal preconditioner's Fisher diagonal; it needs preconditioner: true, got ${JSON.stringify(r.preconditioner)}`);
-  if (r.evaluateOn === 'held-out' && r.curvatureFraction > 0.5) throw new RangeError(`${o}: option 'evaluateOn' 'held-out' takes a slice of the batch disjoint from the curvature sub-batch and of its size; it needs curvatureFraction ≤ 0.5, got ${r.curvatureFraction}`);
+  if (r.curvatureExamples !== undefined && options.curvatureFraction !== undefined) throw new RangeError(`${o}: options 'curvatureExamples' and 'curvatureFraction' both size the curvature sub-batch; give one of them`);
+  if (r.evaluateOn === 'held-out' && r.curvatureExamples === undefined && r.curvatureFraction > 0.5) throw new RangeError(`${o}: option 'evaluateOn' 'held-out' takes a slice of the batch disjoint from the curvature sub-batch and of its size; it needs curvatureFraction ≤ 0.5, got ${r.curvatureFraction}`);
   if (r.cgMaxIterGrowth > 1 && r.cgMaxIterLimit < r.cgMaxIter) throw new RangeError(`${o}: option 'cgMaxIterLimit' (${r.cgMaxIterLimit}) is below 'cgMaxIter' (${r.cgMaxIter})`);
   if (r.rhoLow >= r.rhoHigh) throw new RangeError(`${o}: option 'rhoLow' (${r.rhoLow}) must be below 'rhoHigh' (${r.rhoHigh})`);
   if (r.minDamping > r.maxDamping) throw new RangeError(`${o}: option 'minDamping' (${r.minDamping}) exceeds 'maxDamping' (${r.maxDamping})`);
@@ -219,6 +230,23 @@ function foldAverage<P extends PyTree>(beta: number, sum: P, weight: number, x: 
   return { sum: s, weight: w, mean: treeScale(1 / w, s) };
 }
 
+/**
+ * The share of the batch the curvature products see: `curvatureFraction`, or
+ * `curvatureExamples` over the objective's example count (at most 1).
+ */
+function curvatureShare(o: ReturnType<typeof resolve>, obj: Objective<PyTree>): number {
+  const k = o.curvatureExamples;
+  if (k === undefined) return o.curvatureFraction;
+  const n = obj.examples;
+  if (n === undefined || !Number.isSafeInteger(n) || n < 1) {
+    throw new TypeError(`hessianFree: option 'curvatureExamples' needs an objective that knows its number of examples ('examples', as modelObjective gives), got ${n === undefined ? 'none' : JSON.stringify(n)}; use 'curvatureFraction' instead`);
+  }
+  // At most the batch; with a held-out slice at most half of it, so that both slices fit (as
+  // the runner caps a table's batch size at the data). A batch of one is used whole.
+  const m = Math.min(k, o.evaluateOn === 'held-out' ? Math.floor(n / 2) : n);
+  return m < 1 || m >= n ? 1 : m / n;
+}
+
 function valueAt<P extends PyTree>(obj: Objective<P>, p: P, counters: { evals: number }): number {
   counters.evals++;
   return obj.value ? obj.value(p) : obj.valueAndGrad(p)[0];
@@ -241,7 +269,8 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
         return [treeZerosLike(g), state];
       }
       const subSeed = 7919 * (ctx.step + 1);
-      const curvObj = o.curvatureFraction < 1 && obj.subsample ? obj.subsample(o.curvatureFraction, subSeed) : obj;
+      const fraction = curvatureShare(o, obj);
+      const curvObj = fraction < 1 && obj.subsample ? obj.subsample(fraction, subSeed) : obj;
       const product = o.curvature === 'ggn' ? curvObj.ggnvp : curvObj.hvp;
       if (product === undefined) {
         throw new Error(`hessianFree: curvature '${o.curvature}' needs the objective to provide ${o.curvature === 'ggn' ? 'ggnvp (use modelObjective)' : 'hvp'}`);
@@ -312,7 +341,7 @@ export function hessianFreeTransform<P extends PyTree>(options: HessianFreeOptio
       // of the batch (mini-batch HF): then the loss at θ there is the reference for ρ and the
       // line search.
       const evalObj = curvObj === obj || o.evaluateOn === 'batch' ? obj
-        : o.evaluateOn === 'curvature' ? curvObj : (obj.subsample as NonNullable<typeof obj.subsample>)(o.curvatureFraction, subSeed, 1);
+        : o.evaluateOn === 'curvature' ? curvObj : (obj.subsample as NonNullable<typeof obj.subsample>)(fraction, subSeed, 1);
       const onSubBatch = evalObj !== obj;
       const f0 = onSubBatch ? valueAt(evalObj, params, ctx.counters) : ctx.loss;
       // A trial point's loss; the point itself is released unless it becomes the step.
