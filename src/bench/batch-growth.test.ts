@@ -8,13 +8,13 @@ import assert from 'node:assert/strict';
 import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer } from '../optim/types.js';
-import { batchSizeAt, checkBatchGrowth, type Hyper } from './hyper.js';
+import { batchSizeAt, batchSizeText, checkBatchGrowth, resolveBatchSize, type Hyper, type ResolvedHyper } from './hyper.js';
 import { problemById } from './problems.js';
 import { runOne } from './runner.js';
 
 describe('batch growth', () => {
   it('sizes grow geometrically from `from` to batchSize over `steps` steps, then stay', () => {
-    const h: Hyper = { options: {}, batchSize: 400, batchGrowth: { from: 25, steps: 4 } };
+    const h: ResolvedHyper = { options: {}, batchSize: 400, batchGrowth: { from: 25, steps: 4 } };
     // 25 · 16^(k/4): 25, 50, 100, 200, then 400.
     assert.deepEqual([0, 1, 2, 3, 4, 5, 100].map((k) => batchSizeAt(h, k)), [25, 50, 100, 200, 400, 400, 400]);
     assert.equal(batchSizeAt({ options: {}, batchSize: 64 }, 3), 64);
@@ -37,7 +37,7 @@ describe('batch growth', () => {
   });
 
   it('a run steps on batches of the scheduled sizes (bit for bit against stepping by hand)', () => {
-    const hyper: Hyper = { options: { lr: 0.1, momentum: 0.9 }, batchSize: 64, batchGrowth: { from: 4, steps: 3 } };
+    const hyper: ResolvedHyper = { options: { lr: 0.1, momentum: 0.9 }, batchSize: 64, batchGrowth: { from: 4, steps: 3 } };
     const steps = 5;
     const { checkpoint } = runOne('mlp-spirals', 'momentum', 1, { steps }, { size: 'tiny', hyper });
     const inst = problemById('mlp-spirals').build(1, { size: 'tiny' });
@@ -53,5 +53,38 @@ describe('batch growth', () => {
     assert.deepEqual([0, 1, 2, 3, 4].map((k) => batchSizeAt(hyper, k)), [4, 10, 25, 64, 64]);
     assert.ok(same(checkpoint.params, byHand([4, 10, 25, 64, 64])), 'the run differs from stepping on the scheduled batches');
     assert.ok(!same(checkpoint.params, byHand([64, 64, 64, 64, 64])), 'the schedule made no difference');
+  });
+});
+
+describe('batch size as a share of the training set', () => {
+  const same = (a: PyTree, b: PyTree) => treeLeaves(a).every((t, i) => t.data.every((v, j) => v === treeLeaves(b)[i].data[j]));
+
+  it('{fraction} becomes ⌊fraction · n⌉ examples (at least one): the run, its record and checkpoint are those of the count', () => {
+    const n = problemById('mlp-spirals').build(1, { size: 'tiny' }).trainSize;
+    assert.deepEqual(resolveBatchSize({ options: {}, batchSize: { fraction: 0.25 } }, 1000), { options: {}, batchSize: 250 });
+    assert.equal(resolveBatchSize({ options: {}, batchSize: { fraction: 1e-6 } }, 1000).batchSize, 1);
+    assert.equal(resolveBatchSize({ options: {}, batchSize: { fraction: 1 } }, 999).batchSize, 999);
+    assert.equal(resolveBatchSize({ options: {}, batchSize: 64 }, 10).batchSize, 64, 'a count is left to the runner\'s own cap');
+    assert.equal(batchSizeText({ fraction: 0.25 }), '25% of the training set');
+    const share = runOne('mlp-spirals', 'momentum', 1, { steps: 4 }, { size: 'tiny', hyper: { options: { lr: 0.1, momentum: 0.9 }, batchSize: { fraction: 0.3 } } });
+    const count = runOne('mlp-spirals', 'momentum', 1, { steps: 4 }, { size: 'tiny', hyper: { options: { lr: 0.1, momentum: 0.9 }, batchSize: Math.round(0.3 * n) } });
+    assert.equal(share.record.hyper.batchSize, Math.round(0.3 * n));
+    assert.deepEqual(share.checkpoint.hyper, count.checkpoint.hyper);
+    assert.ok(same(share.checkpoint.params, count.checkpoint.params), 'a share of 0.3 did not step as its count');
+    // With growth up to the share's count.
+    const grown = runOne('mlp-spirals', 'momentum', 1, { steps: 2 }, { size: 'tiny', hyper: { options: { lr: 0.1, momentum: 0.9 }, batchSize: { fraction: 0.5 }, batchGrowth: { from: 4, steps: 2 } } });
+    assert.deepEqual(grown.record.hyper.batchGrowth, { from: 4, steps: 2 });
+  });
+
+  it('bad batch sizes are refused before any step, naming the field and the value', () => {
+    const run = (batchSize: unknown) => () => runOne('mlp-spirals', 'sgd', 1, { steps: 1 }, { size: 'tiny', hyper: { options: { lr: 0.1 }, batchSize } as Hyper });
+    assert.throws(run({ fraction: 0 }), /'batchSize\.fraction' must be a number in \(0, 1\], got 0/);
+    assert.throws(run({ fraction: 1.5 }), /'batchSize\.fraction' must be a number in \(0, 1\], got 1\.5/);
+    assert.throws(run({ fraction: '0.5' }), /'batchSize\.fraction' must be a number in \(0, 1\], got "0\.5"/);
+    assert.throws(run({ fraction: 0.5, of: 'train' }), /takes only 'fraction', got unknown 'of'/);
+    assert.throws(run(2.5), /'batchSize' must be a positive integer, 'full' or \{fraction\}, got 2\.5/);
+    assert.throws(run(0), /'batchSize' must be a positive integer, 'full' or \{fraction\}, got 0/);
+    assert.throws(run('half'), /'batchSize' must be a positive integer, 'full' or \{fraction\}, got "half"/);
+    assert.doesNotThrow(run({ fraction: 0.001 }), 'a share below one example is a batch of one');
   });
 });

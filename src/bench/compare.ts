@@ -4,7 +4,7 @@
  * final losses, time and steps to the loss Adam reaches, and method-specific columns.
  */
 import { runOne, runSteps, parseBudget, type RunRecord } from './runner.js';
-import { hyperFor, type BatchGrowth } from './hyper.js';
+import { hyperFor, mergeOptions, type BatchGrowth, type BatchSize } from './hyper.js';
 import { problemById } from './problems.js';
 import type { DataSize } from './problems.js';
 import { table } from './util.js';
@@ -26,7 +26,7 @@ export interface CompareArgs {
    */
   options?: Record<string, Record<string, unknown>>;
   /** Batch sizes over the table's, per optimizer id (e.g. bench:kfac's --kfac-batch). */
-  batchSizes?: Record<string, number>;
+  batchSizes?: Record<string, BatchSize>;
   /** Batch growth (Hyper.batchGrowth) over the table's, per optimizer id or variant. */
   batchGrowth?: Record<string, BatchGrowth>;
   /**
@@ -72,7 +72,7 @@ export function compare(a: CompareArgs, extra: (r: RunRecord) => Record<string, 
     const batchGrowth = a.batchGrowth?.[o];
     const listed = hyperFor(p, problemById(p).kind, idOf(o));
     return extra === undefined && batchSize === undefined && batchGrowth === undefined ? undefined
-      : { ...listed, options: { ...listed.options, ...extra }, ...(batchSize === undefined ? {} : { batchSize }), ...(batchGrowth === undefined ? {} : { batchGrowth }) };
+      : { ...listed, options: mergeOptions(listed.options, extra), ...(batchSize === undefined ? {} : { batchSize }), ...(batchGrowth === undefined ? {} : { batchGrowth }) };
   };
   const done = (p: string, o: string, record: RunRecord, t0: number) => {
     runs.push(o === record.optimizer ? record : { ...record, optimizer: o });

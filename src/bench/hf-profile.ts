@@ -15,7 +15,7 @@ import { closeScope, detachedScope, runInScope, sweepScope } from '../tensor/sco
 import { problemById } from './problems.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer } from '../optim/types.js';
-import { hyperFor } from './hyper.js';
+import { hyperFor, resolveBatchSize } from './hyper.js';
 import { Parts, table } from './util.js';
 
 /** The objective with its methods timed; `where` names the batch ('batch' or 'sub-batch'). */
@@ -46,10 +46,11 @@ export function profileHf(o: HfProfileOptions): void {
   for (const problemId of o.problems) {
     const problem = problemById(problemId);
     const inst = problem.build(o.seed, { size: o.size });
-    const hyper = hyperFor(problemId, problem.kind, 'hessian-free');
+    const hyper = resolveBatchSize(hyperFor(problemId, problem.kind, 'hessian-free'), inst.trainSize);
     const options = { ...hyper.options, ...(o.options ?? {}) };
     const batch = hyper.batchSize === 'full' ? inst.trainSize : hyper.batchSize;
-    const fraction = (options.curvatureFraction as number | undefined) ?? 1;
+    const examples = options.curvatureExamples as number | undefined;
+    const fraction = examples !== undefined ? Math.min(1, examples / batch) : (options.curvatureFraction as number | undefined) ?? 1;
     const carried = detachedScope();
     const parts = new Parts();
     const ref = new Parts();

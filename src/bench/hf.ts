@@ -24,7 +24,7 @@
 import { argsFrom, compare } from './compare.js';
 import type { RunRecord } from './runner.js';
 import { profileHf } from './hf-profile.js';
-import type { BatchGrowth } from './hyper.js';
+import type { BatchGrowth, BatchSize } from './hyper.js';
 
 /** The budget each problem gets when `--budget` is not given. */
 const DEFAULT_BUDGETS: Record<string, string> = { 'autoencoder-curves': '120s', 'autoencoder-mnist': '300s' };
@@ -41,7 +41,7 @@ if (argv.includes('--profile')) {
 const givenBudget = argv.some((x) => x.startsWith('--budget='));
 const variantsText = argv.find((x) => x.startsWith('--variants='))?.slice('--variants='.length);
 if (variantsText !== undefined) {
-  let variants: Record<string, { options?: Record<string, unknown>; batchSize?: number; batchGrowth?: BatchGrowth }>;
+  let variants: Record<string, { options?: Record<string, unknown>; batchSize?: BatchSize; batchGrowth?: BatchGrowth }>;
   try {
     variants = JSON.parse(variantsText) as typeof variants;
     if (variants === null || typeof variants !== 'object' || Array.isArray(variants)) throw new Error('not an object');
@@ -49,7 +49,7 @@ if (variantsText !== undefined) {
       if (v === null || typeof v !== 'object' || Object.keys(v).some((k) => k !== 'options' && k !== 'batchSize' && k !== 'batchGrowth')) throw new Error(`variant '${label}' takes "options", "batchSize" and "batchGrowth"`);
     }
   } catch (e) {
-    console.error(`bench:hf: --variants must be a JSON object {"label": {"options": {...}, "batchSize": N}}, got ${variantsText} (${(e as Error).message})`);
+    console.error(`bench:hf: --variants must be a JSON object {"label": {"options": {...}, "batchSize": N or {"fraction": F}}}, got ${variantsText} (${(e as Error).message})`);
     process.exit(2);
   }
   a.options = {};

@@ -12,7 +12,14 @@ import { SEQUENCE_TASKS } from '../data/sequence-tasks.js';
 
 export interface Hyper {
   options: Record<string, unknown>;
-  batchSize: number | 'full';
+  /**
+   * Examples per step: a positive integer, 'full', or `{ fraction }`, a share of the training
+   * set, ⌊fraction · n⌉ examples (at least one) on the instance's n training examples (the runner
+   * resolves it before the first step; its records and checkpoints hold the number). A step's
+   * progress on a mini-batch method such as Hessian-free can scale with that share (README,
+   * "Hessian-free on MNIST"), so one share holds across data sizes where one count does not.
+   */
+  batchSize: BatchSize;
   /**
    * Grow the batch over training (Martens & Sutskever 2012; Byrd et al. 2012's dynamic
    * sampling): step k draws ⌊from · (batchSize/from)^(k/steps)⌉ examples (geometric growth),
@@ -22,11 +29,69 @@ export interface Hyper {
   batchGrowth?: BatchGrowth;
 }
 
+export type BatchSize = number | 'full' | BatchFraction;
+
+/** A row whose batch size is a count (or 'full'): what the runner steps with. */
+export type ResolvedHyper = Hyper & { batchSize: number | 'full' };
+
+/** A batch as a share of the training set (0 < fraction ≤ 1). */
+export interface BatchFraction {
+  fraction: number;
+}
+
+/** Checks a row's batch size: an error names the value and what it may be. */
+export function checkBatchSize(b: unknown): asserts b is BatchSize {
+  if (b === 'full') return;
+  if (typeof b === 'number') {
+    if (!Number.isSafeInteger(b) || b < 1) throw new RangeError(`hyper: 'batchSize' must be a positive integer, 'full' or {fraction}, got ${b}`);
+    return;
+  }
+  if (b === null || typeof b !== 'object' || Array.isArray(b)) throw new RangeError(`hyper: 'batchSize' must be a positive integer, 'full' or {fraction}, got ${JSON.stringify(b)}`);
+  const unknown = Object.keys(b).filter((k) => k !== 'fraction');
+  if (unknown.length > 0) throw new RangeError(`hyper: 'batchSize' as a share takes only 'fraction', got unknown ${unknown.map((k) => `'${k}'`).join(', ')}`);
+  const f = (b as { fraction?: unknown }).fraction;
+  if (typeof f !== 'number' || !(f > 0 && f <= 1)) throw new RangeError(`hyper: 'batchSize.fraction' must be a number in (0, 1], got ${JSON.stringify(f)}`);
+}
+
+/**
+ * The row with a share of the training set (`{ fraction }`) turned into a count of examples
+ * for `trainSize` examples: ⌊fraction · n⌉, at least one. Other batch sizes are kept as they are.
+ */
+export function resolveBatchSize(h: Hyper, trainSize: number): ResolvedHyper {
+  checkBatchSize(h.batchSize);
+  const b = h.batchSize;
+  if (typeof b !== 'object') return { ...h, batchSize: b };
+  return { ...h, batchSize: Math.min(trainSize, Math.max(1, Math.round(b.fraction * trainSize))) };
+}
+
+/** A batch size as the command line and reports print it: 500, full, 25% of the training set. */
+export function batchSizeText(b: BatchSize): string {
+  return typeof b === 'object' ? `${+(b.fraction * 100).toPrecision(12)}% of the training set` : String(b);
+}
+
 export interface BatchGrowth {
   /** The batch size at step 0 (a positive integer, at most batchSize). */
   from: number;
   /** The step from which the batch size is `batchSize` (a positive integer). */
   steps: number;
+}
+
+/**
+ * Options that say one thing two ways: a layer that gives one of a group drops the others that
+ * the layers below it gave (the autoencoders' `curvatureExamples` over the base row's
+ * `curvatureFraction`, or `--set curvatureFraction=0.1` over a row's `curvatureExamples`), where
+ * keeping both would be refused by the optimizer.
+ */
+const ALTERNATIVES: readonly (readonly string[])[] = [['curvatureFraction', 'curvatureExamples']];
+
+/** `over`'s options on top of `base`'s, a given option replacing its alternatives (ALTERNATIVES). */
+export function mergeOptions(base: Record<string, unknown>, over: Record<string, unknown> | undefined): Record<string, unknown> {
+  const out = { ...base };
+  if (over === undefined) return out;
+  for (const group of ALTERNATIVES) {
+    if (group.some((k) => k in over)) for (const k of group) if (!(k in over)) delete out[k];
+  }
+  return Object.assign(out, over);
 }
 
 /** Checks a row's batch growth: an error names the field and the value. */
@@ -42,7 +107,7 @@ export function checkBatchGrowth(h: Hyper): void {
 }
 
 /** The batch size of step k (0-based) under a row's batch size and growth. */
-export function batchSizeAt(h: Hyper, k: number): number | 'full' {
+export function batchSizeAt(h: ResolvedHyper, k: number): number | 'full' {
   const g = h.batchGrowth;
   if (g === undefined || typeof h.batchSize !== 'number' || k >= g.steps) return h.batchSize;
   return Math.min(h.batchSize, Math.max(g.from, Math.round(g.from * Math.pow(h.batchSize / g.from, k / g.steps))));
@@ -107,7 +172,7 @@ const BY_KIND: Partial<Record<ProblemKind, Record<string, Partial<Hyper>>>> = {
     // without it at 56.3 (Adam 42.3). Checked on CURVES seed 1 (40.4 against 57.8 without, Adam
     // 42.8), on MNIST (59.7 against 60.6, Adam 48.3) and on CURVES at paper size, where it cost
     // a little (62.4 against 60.6, Adam 63.5).
-    'hessian-free': { options: { damping: 45, minDamping: 0.3, curvatureFraction: 0.2, cgMaxIter: 8, evaluateOn: 'held-out', lineSearch: true, gradientDecay: 0.2 }, batchSize: 500 },
+    'hessian-free': { options: { damping: 45, minDamping: 0.3, curvatureExamples: 100, cgMaxIter: 8, evaluateOn: 'held-out', lineSearch: true, gradientDecay: 0.2 }, batchSize: 500 },
   },
 };
 
@@ -182,7 +247,7 @@ export function hyperFor(problemId: string, kind: ProblemKind, optimizerId: stri
   for (const l of layers) {
     if (l === undefined) continue;
     const batchGrowth = l.batchGrowth ?? h.batchGrowth;
-    h = { options: { ...h.options, ...(l.options ?? {}) }, batchSize: l.batchSize ?? h.batchSize, ...(batchGrowth === undefined ? {} : { batchGrowth }) };
+    h = { options: mergeOptions(h.options, l.options), batchSize: l.batchSize ?? h.batchSize, ...(batchGrowth === undefined ? {} : { batchGrowth }) };
   }
   if (kind === 'function') {
     h.batchSize = 'full';

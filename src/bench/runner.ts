@@ -12,7 +12,7 @@ import type { Objective, Optimizer, OptimizerState } from '../optim/types.js';
 import { curvatureSampler } from '../curvature/diagnostics.js';
 import type { CurvePointBase } from '../train/train.js';
 import { divergenceMonitor, type DivergenceEvent } from '../optim/divergence.js';
-import { batchSizeAt, checkBatchGrowth, hyperFor, type Hyper } from './hyper.js';
+import { batchSizeAt, checkBatchGrowth, checkBatchSize, hyperFor, resolveBatchSize, type Hyper, type ResolvedHyper } from './hyper.js';
 import { stoppingRule, type Stop, type StopKind, type StoppingOptions } from './stopping.js';
 import { problemById, type DataSize, type Evaluation, type ProblemInstance } from './problems.js';
 import { MAX_STEPS, resumedParams, resumedSeqLength, resumedState, validateRunMetadata, type Checkpoint } from './resume.js';
@@ -126,7 +126,7 @@ export function parseBudget(text: string): Budget {
   return { steps: v };
 }
 
-function stepObjective(inst: ProblemInstance, hyper: Hyper, step: number, wantsFull = false): Objective {
+function stepObjective(inst: ProblemInstance, hyper: ResolvedHyper, step: number, wantsFull = false): Objective {
   // A hybrid's full-batch phase (L-BFGS after Adam) gets the full objective on a mini-batch run.
   const size = batchSizeAt(hyper, step);
   return size === 'full' || wantsFull ? inst.full : inst.batch(step, size);
@@ -148,14 +148,18 @@ export function* runSteps(problemId: string, optimizerId: string, seed: number, 
   const problem = problemById(problemId);
   const entry = optimizerEntry(optimizerId);
   if (budget.seconds === undefined && budget.steps === undefined) throw new RangeError('runOne: the budget needs seconds or steps');
-  const hyper = options.hyper ?? hyperFor(problemId, problem.kind, optimizerId);
-  checkBatchGrowth(hyper);
+  const row = options.hyper ?? hyperFor(problemId, problem.kind, optimizerId);
+  checkBatchSize(row.batchSize);
+  if (typeof row.batchSize !== 'object') checkBatchGrowth(row);
   const r = options.resume;
   if (r !== undefined) validateRunMetadata(r);
   const seqLength = resumedSeqLength(problemId, options.seqLength, r);
   const built = problem.build(seed, { size: options.size ?? 'small', seqLength });
   const comm = options.distributed;
   const inst = comm === undefined ? built : distributedInstance(problemId, built, comm);
+  // A share of the training set becomes a count here; the record and checkpoints hold the count.
+  const hyper = resolveBatchSize(row, built.trainSize);
+  checkBatchGrowth(hyper);
   if (options.strictBatchSize === true && typeof hyper.batchSize === 'number' && hyper.batchSize > built.trainSize) {
     throw new BatchSizeError(hyper.batchSize, built.trainSize, problemId);
   }

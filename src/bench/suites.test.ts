@@ -45,7 +45,7 @@ describe('benchmark suites', () => {
   it("a suite's options go over the table's for its problem and optimizer only, and build", () => {
     const base = hyperFor('autoencoder-curves', 'autoencoder', 'hessian-free');
     const q = suiteHyper(SUITES.quick, 'autoencoder-curves', 'hessian-free', base);
-    assert.deepEqual(q, { options: { ...base.options, preconditioner: false, cgMaxIter: 10, curvatureFraction: 0.1 }, batchSize: base.batchSize });
+    assert.deepEqual(q, { options: { ...base.options, preconditioner: false, cgMaxIter: 10, curvatureExamples: 50 }, batchSize: base.batchSize });
     assert.deepEqual(suiteHyper(SUITES.deep, 'autoencoder-curves', 'hessian-free', base), base);
     const other = hyperFor('mlp-iris', 'classifier', 'hessian-free');
     assert.deepEqual(suiteHyper(SUITES.quick, 'mlp-iris', 'hessian-free', other), other);

@@ -137,7 +137,8 @@ async function benchOnRanks(a: BenchArgs, comm: Communicator | undefined): Promi
   // Flags that an optimizer refuses fail before any run starts, and so does a batch size larger
   // than a problem's training set (each problem built once at this size to read it).
   if (overrides) for (const p of problems) for (const o of optimizers) hyperOf(p, o);
-  const givenBatch = a['batch-size'] === undefined || a['batch-size'] === 'full' ? undefined : Number(a['batch-size']);
+  // A share (25%) fits every training set; a count is checked against each.
+  const givenBatch = a['batch-size'] === undefined || a['batch-size'] === 'full' || a['batch-size'].includes('%') ? undefined : Number(a['batch-size']);
   if (givenBatch !== undefined) {
     for (const p of problems) {
       const n = problemById(p).build(0, { size, seqLength }).trainSize;

@@ -15,17 +15,18 @@ const HELP: Record<string, string> = {
   bench: `hessian bench: run optimizers on problems, write DIR/results.json and DIR/report.html
   [--suite quick|deep|paper] [--problems a,b] [--optimizers x,y]
   [--budget 60s|500steps] [--seeds 3] [--out DIR] [--size tiny|small|paper]
-  [--lr X] [--batch-size N|full] [--set key=value ...]
+  [--lr X] [--batch-size N|P%|full] [--set key=value ...]
   [--curvature-every N] [--tune] [--no-peers] [--no-stop] [--json] [--seq-length T] [--distributed]
   --seq-length T: sequence length of the rnn-* problems (default 30);
   --distributed: under \`mpirun -np K\`, every run data-parallel over the K ranks;
   the suite (default quick) gives the defaults; runs end early when they
   converge or diverge unless --no-stop; --lr, --batch-size and --set override
-  the hyper-parameters of every chosen optimizer (checked by each optimizer).`,
+  the hyper-parameters of every chosen optimizer (checked by each optimizer);
+  --batch-size 25% takes a quarter of each problem's training set.`,
   train: `hessian train: train one problem with one optimizer
   --problem P | --data FILE [--labels FILE] --model SPEC [--loss ce|bce|mse] [--test-fraction 0.2]
   --optimizer O [--steps N | --budget 60s|2m|500steps] [--seed K]
-  [--lr X] [--batch-size N|full] [--set key=value ...]
+  [--lr X] [--batch-size N|P%|full] [--set key=value ...]
   [--save FILE [--save-every N] [--save-every-seconds S]] [--resume FILE]
   [--size tiny|small|paper] [--curvature-every N] [--json] [--seq-length T] [--distributed]
   --seq-length T: sequence length of the rnn-* problems (default 30).
@@ -39,7 +40,8 @@ const HELP: Record<string, string> = {
   .npz (arrays x and y) or MNIST idx files (gzip or not; bytes scaled to [0, 1]);
   --model is mlp:784-256-10[:relu], linear:784-10, autoencoder:784-400-30 or cnn:10.
   --lr, --batch-size and --set override the defaults (hessian list shows the
-  optimizers; unknown or out-of-range options are refused by the optimizer).`,
+  optimizers; unknown or out-of-range options are refused by the optimizer);
+  --batch-size 25% takes a quarter of the training set.`,
   spectrum: `hessian spectrum: Hessian eigenvalues, trace and spectral density, written to DIR/spectrum.json and .html
   --problem P [--resume FILE] [--per-layer] [--out DIR] [--size tiny|small|paper]
   [--seed K] [--k 5] [--runs 3] [--steps 40] [--json]`,

@@ -249,6 +249,23 @@ describe('train arguments', () => {
     }
   });
 
+  it('--batch-size 25% trains on a quarter of the training set, reported as the count; a share outside (0%, 100%] is refused', () => {
+    const r = cli([...TRAIN, '--optimizer', 'adam', '--steps', '2', '--batch-size', '25%']);
+    assert.equal(r.status, 0, r.stderr);
+    const summary = JSON.parse(r.stdout.trim().split('\n').pop() as string) as { hyper: { batchSize: unknown } };
+    // Without --json the line says the count and the share.
+    const whole = cli(['train', '--problem', 'mlp-spirals', '--size', 'tiny', '--optimizer', 'adam', '--steps', '1', '--batch-size', '100%']);
+    assert.equal(whole.status, 0, whole.stderr);
+    const total = Number(/batch size (\d+) \(100% of the training set\)/.exec(whole.stdout)?.[1]);
+    assert.ok(total > 4, whole.stdout);
+    assert.equal(summary.hyper.batchSize, Math.round(total / 4));
+    for (const bad of ['0%', '150%', '-5%', 'a%']) {
+      const b = cli([...TRAIN, '--optimizer', 'adam', '--steps', '1', '--batch-size', bad]);
+      assert.equal(b.status, 2, bad);
+      assert.match(b.stderr.trim(), bad === 'a%' || bad === '-5%' ? /^hessian: --batch-size must be a positive integer, a share of the training set such as 25%, or 'full', got/ : /^hessian: --batch-size as a share of the training set must lie in \(0%, 100%\], got/);
+    }
+  });
+
   it('a batch size up to the training set runs; one above it is refused by bench too, before any run', () => {
     const ok = cli([...TRAIN, '--optimizer', 'adam', '--steps', '2', '--batch-size', 'full']);
     assert.equal(ok.status, 0, ok.stderr);

@@ -16,7 +16,7 @@ import { optimizerEntry } from '../optim/registry.js';
 import { BatchSizeError, MAX_STEPS, divergenceWarning, parseBudget, runSteps, type Budget, type Checkpoint, type CurvePoint, type RunRecord } from '../bench/runner.js';
 import { UsageError } from './errors.js';
 import { checkSavePath, loadRunCheckpoint, saveRunCheckpoint } from './run-checkpoint.js';
-import { hyperFor } from '../bench/hyper.js';
+import { batchSizeText, hyperFor } from '../bench/hyper.js';
 import { applyHyperArgs, type HyperArgs } from './hyper-args.js';
 import { registerDataProblem, type DataArgs } from './data-problem.js';
 import { curvatureSampler, type CurvatureSample } from '../curvature/diagnostics.js';
@@ -219,11 +219,11 @@ async function trainOnRanks(args: TrainArgs, comm: ReturnType<typeof distributed
   if (warning !== undefined) console.warn(warning);
   if (save !== undefined) await write(save, checkpoint);
   const f = record.final;
-  const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, ...(f.testError !== undefined ? { testError: f.testError } : {}), evals: f.evals, stopped: f.stopped, hyper, ...(curvature.length > 0 ? { curvature } : {}) };
+  const summary = { problem: a.problem, optimizer: a.optimizer, seed, steps: f.step, seconds: f.seconds, trainLoss: f.trainLoss, testLoss: f.testLoss ?? null, testAccuracy: f.testAccuracy ?? null, ...(f.testError !== undefined ? { testError: f.testError } : {}), evals: f.evals, stopped: f.stopped, hyper: record.hyper, ...(curvature.length > 0 ? { curvature } : {}) };
   if (a.json) console.log(JSON.stringify(summary));
   else {
     console.log(`done: ${f.step} steps in ${f.seconds.toFixed(2)}s (${f.stopped}); train loss ${f.trainLoss.toPrecision(6)}${f.testLoss !== undefined ? `, test loss ${f.testLoss.toPrecision(6)}` : ''}${f.testAccuracy !== undefined ? `, test accuracy ${(100 * f.testAccuracy).toFixed(2)}%` : ''}${f.testError !== undefined ? `, test error ${(100 * f.testError).toFixed(2)}%` : ''}`);
-    console.log(`hyper-parameters: ${JSON.stringify(hyper.options)}, batch size ${hyper.batchSize}`);
+    console.log(`hyper-parameters: ${JSON.stringify(hyper.options)}, batch size ${record.hyper.batchSize}${typeof hyper.batchSize === 'object' ? ` (${batchSizeText(hyper.batchSize)})` : ''}`);
     if (a.save !== undefined) console.log(`saved to ${a.save}`);
   }
   return 0;
