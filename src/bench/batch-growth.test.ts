@@ -5,12 +5,13 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
+import type { PyTree } from '../autodiff/pytree.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer } from '../optim/types.js';
 import { batchSizeAt, batchSizeText, checkBatchGrowth, resolveBatchSize, type Hyper, type ResolvedHyper } from './hyper.js';
 import { problemById } from './problems.js';
 import { runOne } from './runner.js';
+import { sameBits } from '../testing/helpers.js';
 
 describe('batch growth', () => {
   it('sizes grow geometrically from `from` to batchSize over `steps` steps, then stay', () => {
@@ -48,16 +49,14 @@ describe('batch growth', () => {
       for (let k = 0; k < steps; k++) ({ params, state } = opt.step(params, state, inst.batch(k, sizes[k]) as Objective<PyTree>));
       return params;
     };
-    const same = (a: PyTree, b: PyTree) => treeLeaves(a).every((t, i) => t.data.every((v, j) => v === treeLeaves(b)[i].data[j]));
     // 4 · 16^(k/3): 4, 10, 25, then 64.
     assert.deepEqual([0, 1, 2, 3, 4].map((k) => batchSizeAt(hyper, k)), [4, 10, 25, 64, 64]);
-    assert.ok(same(checkpoint.params, byHand([4, 10, 25, 64, 64])), 'the run differs from stepping on the scheduled batches');
-    assert.ok(!same(checkpoint.params, byHand([64, 64, 64, 64, 64])), 'the schedule made no difference');
+    assert.ok(sameBits(checkpoint.params, byHand([4, 10, 25, 64, 64])), 'the run differs from stepping on the scheduled batches');
+    assert.ok(!sameBits(checkpoint.params, byHand([64, 64, 64, 64, 64])), 'the schedule made no difference');
   });
 });
 
 describe('batch size as a share of the training set', () => {
-  const same = (a: PyTree, b: PyTree) => treeLeaves(a).every((t, i) => t.data.every((v, j) => v === treeLeaves(b)[i].data[j]));
 
   it('{fraction} becomes ⌊fraction · n⌉ examples (at least one): the run, its record and checkpoint are those of the count', () => {
     const n = problemById('mlp-spirals').build(1, { size: 'tiny' }).trainSize;
@@ -70,7 +69,7 @@ describe('batch size as a share of the training set', () => {
     const count = runOne('mlp-spirals', 'momentum', 1, { steps: 4 }, { size: 'tiny', hyper: { options: { lr: 0.1, momentum: 0.9 }, batchSize: Math.round(0.3 * n) } });
     assert.equal(share.record.hyper.batchSize, Math.round(0.3 * n));
     assert.deepEqual(share.checkpoint.hyper, count.checkpoint.hyper);
-    assert.ok(same(share.checkpoint.params, count.checkpoint.params), 'a share of 0.3 did not step as its count');
+    assert.ok(sameBits(share.checkpoint.params, count.checkpoint.params), 'a share of 0.3 did not step as its count');
     // With growth up to the share's count.
     const grown = runOne('mlp-spirals', 'momentum', 1, { steps: 2 }, { size: 'tiny', hyper: { options: { lr: 0.1, momentum: 0.9 }, batchSize: { fraction: 0.5 }, batchGrowth: { from: 4, steps: 2 } } });
     assert.deepEqual(grown.record.hyper.batchGrowth, { from: 4, steps: 2 });

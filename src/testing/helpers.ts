@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { Rng } from '../tensor/random.js';
 import type { DType, FloatArray } from '../kernels/types.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { treeLeaves, type PyTree } from '../autodiff/pytree.js';
 import { getMemoryOptions, setMemoryOptions } from '../tensor/memory.js';
 
 export function randomArray(rng: Rng, n: number, dtype: DType, scale = 1): FloatArray {
@@ -67,4 +68,11 @@ export function withPoolBytes<T>(bytes: number, fn: () => T): T {
   } finally {
     setMemoryOptions({ poolBytes: before });
   }
+}
+
+/** Whether two trees of the same structure hold the same numbers bit for bit (−0 ≠ 0, NaN = NaN). */
+export function sameBits(a: PyTree, b: PyTree): boolean {
+  const la = treeLeaves(a);
+  const lb = treeLeaves(b);
+  return la.length === lb.length && la.every((t, i) => t.size === lb[i].size && t.data.every((v, j) => Object.is(v, lb[i].data[j])));
 }

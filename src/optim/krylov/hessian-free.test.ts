@@ -13,6 +13,7 @@ import { subsampledNewton } from './subsampled-newton.js';
 import { treeAxpby, treeNorm, treeScale, treeSub, treeVdot } from '../../autodiff/tree-math.js';
 import { conjugateGradient } from '../../curvature/cg.js';
 import type { Objective, UpdateContext } from '../types.js';
+import { sameBits } from '../../testing/helpers.js';
 
 const f64 = { dtype: 'float64' as const };
 
@@ -243,7 +244,6 @@ describe('Hessian-free', () => {
     const net = new Sequential([new Linear(3, 5), new Tanh(), new Linear(5, 2)]);
     const x0 = net.init(new Rng(8), f64);
     const batchOf = (n: number) => withL2(modelObjective(net, mse(), { x: firstRows(x, n), y: firstRows(y, n) }), 1e-3);
-    const same = (a: PyTree, b: PyTree) => treeLeaves(a).every((t, i) => t.data.every((v, j) => Object.is(v, treeLeaves(b)[i].data[j])));
     const common = { damping: 0.5, cgMaxIter: 5, evaluateOn: 'held-out' } as const;
     // Two steps on batches of 40, then 25 and 16 examples: 8 curvature examples are a fifth, then
     // 8/25 and a half of the batch; a fixed fraction would give 8, 5 and 3.
@@ -259,15 +259,15 @@ describe('Hessian-free', () => {
     };
     const byCount = run(hessianFree<PyTree>({ ...common, curvatureExamples: 8 }));
     const byFraction = run(hessianFree<PyTree>({ ...common, curvatureFraction: 0.2 }), sizes.map((n) => 8 / n));
-    assert.ok(same(byCount, byFraction), 'curvatureExamples 8 differs from curvatureFraction 8/n');
-    assert.ok(!same(byCount, run(hessianFree<PyTree>({ ...common, curvatureFraction: 0.2 }))), 'a fixed fraction made the same steps');
+    assert.ok(sameBits(byCount, byFraction), 'curvatureExamples 8 differs from curvatureFraction 8/n');
+    assert.ok(!sameBits(byCount, run(hessianFree<PyTree>({ ...common, curvatureFraction: 0.2 }))), 'a fixed fraction made the same steps');
     // The objective says how many examples it has; the L2 wrapper keeps it.
     assert.equal(batchOf(25).examples, 25);
     // k at least the batch: curvature on the whole batch (as curvatureFraction 1).
     const whole = { damping: 0.5, cgMaxIter: 5 } as const;
     const a = hessianFree<PyTree>({ ...whole, curvatureExamples: 64 });
     const b = hessianFree<PyTree>({ ...whole, curvatureFraction: 1 });
-    assert.ok(same(a.step(x0, a.init(x0), batchOf(40)).params, b.step(x0, b.init(x0), batchOf(40)).params));
+    assert.ok(sameBits(a.step(x0, a.init(x0), batchOf(40)).params, b.step(x0, b.init(x0), batchOf(40)).params));
   });
 
   it('curvatureExamples: bad values, a conflict with curvatureFraction and an objective without a count are refused naming the option; small batches are capped', () => {
@@ -279,17 +279,16 @@ describe('Hessian-free', () => {
     const net = new Sequential([new Linear(3, 2)]);
     const x0 = net.init(new Rng(1), f64);
     const model = modelObjective(net, mse(), { x, y: rng.normal([13, 2], f64) });
-    const same = (a: PyTree, b: PyTree) => treeLeaves(a).every((t, i) => t.data.every((v, j) => Object.is(v, treeLeaves(b)[i].data[j])));
     // 7 + 7 held out do not fit in 13: both slices get ⌊13/2⌋ = 6, as curvatureFraction 6/13 gives.
     const capped = hessianFree<PyTree>({ damping: 0.5, curvatureExamples: 7, evaluateOn: 'held-out' });
     const bySix = hessianFree<PyTree>({ damping: 0.5, curvatureFraction: 6 / 13, evaluateOn: 'held-out' });
     const byHalf = hessianFree<PyTree>({ damping: 0.5, curvatureFraction: 0.5, evaluateOn: 'held-out' });
     const r = capped.step(x0, capped.init(x0), model).params;
-    assert.ok(same(r, bySix.step(x0, bySix.init(x0), model).params), 'the capped sub-batch is not 6 examples');
-    assert.ok(!same(r, byHalf.step(x0, byHalf.init(x0), model).params), 'round(0.5 · 13) = 7 made the same step');
+    assert.ok(sameBits(r, bySix.step(x0, bySix.init(x0), model).params), 'the capped sub-batch is not 6 examples');
+    assert.ok(!sameBits(r, byHalf.step(x0, byHalf.init(x0), model).params), 'round(0.5 · 13) = 7 made the same step');
     // More examples than the batch holds: still both halves, not the whole batch.
     const over = hessianFree<PyTree>({ damping: 0.5, curvatureExamples: 50, evaluateOn: 'held-out' });
-    assert.ok(same(over.step(x0, over.init(x0), model).params, r), 'curvatureExamples 50 on 13 examples is not capped at 6');
+    assert.ok(sameBits(over.step(x0, over.init(x0), model).params, r), 'curvatureExamples 50 on 13 examples is not capped at 6');
     // An objective of a bare function has no example count to divide.
     const { obj } = quadratic(4);
     const q = hessianFree<Tensor>({ curvatureExamples: 2 });
