@@ -289,11 +289,18 @@ describe('Hessian-free', () => {
     // More examples than the batch holds: still both halves, not the whole batch.
     const over = hessianFree<PyTree>({ damping: 0.5, curvatureExamples: 50, evaluateOn: 'held-out' });
     assert.ok(sameBits(over.step(x0, over.init(x0), model).params, r), 'curvatureExamples 50 on 13 examples is not capped at 6');
-    // An objective of a bare function has no example count to divide.
+    // An objective that sub-samples but has no example count to divide is refused; one that
+    // cannot sub-sample (a bare function) gives its whole batch, as with curvatureFraction.
+    const { examples: _n, ...uncounted } = model;
+    const u = hessianFree<PyTree>({ curvatureExamples: 2 });
+    assert.throws(() => u.step(x0, u.init(x0), uncounted as Objective<PyTree>), /option 'curvatureExamples' needs an objective that knows its number of examples .*got none; use 'curvatureFraction' instead/);
     const { obj } = quadratic(4);
-    const q = hessianFree<Tensor>({ curvatureExamples: 2 });
     const t0 = tensor([0.1, 0.2, 0.3, 0.4], undefined, f64);
-    assert.throws(() => q.step(t0, q.init(t0), obj), /option 'curvatureExamples' needs an objective that knows its number of examples .*got none; use 'curvatureFraction' instead/);
+    const [byCount, whole] = [{ curvatureExamples: 2 }, { curvatureFraction: 1 }].map((o) => {
+      const q = hessianFree<Tensor>(o);
+      return q.step(t0, q.init(t0), obj).params;
+    });
+    assert.ok(sameBits(byCount, whole), 'a bare objective did not give its whole batch');
   });
 
   it('warm start: the second step\'s CG starts from cgDecay × the first solution, and cgMaxIterGrowth lengthens CG', () => {

@@ -111,8 +111,8 @@ export interface HessianFreeOptions {
   /**
    * The curvature sub-batch as a number of examples instead of a fraction (Martens & Sutskever
    * 2012 fix its size while the gradient's batch varies): `k / n` of a batch of n examples, the
-   * whole batch when k ≥ n. Needs an objective that knows its example count (`examples`, as
-   * `modelObjective` does); not together with `curvatureFraction`. With `evaluateOn: 'held-out'`
+   * whole batch when k ≥ n. Needs an objective that can sub-sample to know its example count
+   * (`examples`, as `modelObjective` does); not together with `curvatureFraction`. With `evaluateOn: 'held-out'`
    * the held-out slice has as many examples, and both are capped at half of a batch smaller than
    * 2k (the small data sizes).
    */
@@ -237,6 +237,9 @@ function foldAverage<P extends PyTree>(beta: number, sum: P, weight: number, x: 
 function curvatureShare(o: ReturnType<typeof resolve>, obj: Objective<PyTree>): number {
   const k = o.curvatureExamples;
   if (k === undefined) return o.curvatureFraction;
+  // An objective that cannot sub-sample gives its whole batch, whatever the option says (as for
+  // curvatureFraction); one that can must say how many examples it has.
+  if (obj.subsample === undefined) return 1;
   const n = obj.examples;
   if (n === undefined || !Number.isSafeInteger(n) || n < 1) {
     throw new TypeError(`hessianFree: option 'curvatureExamples' needs an objective that knows its number of examples ('examples', as modelObjective gives), got ${n === undefined ? 'none' : JSON.stringify(n)}; use 'curvatureFraction' instead`);
