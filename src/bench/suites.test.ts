@@ -47,6 +47,9 @@ describe('benchmark suites', () => {
     const q = suiteHyper(SUITES.quick, 'autoencoder-curves', 'hessian-free', base);
     assert.deepEqual(q, { options: { ...base.options, preconditioner: false, cgMaxIter: 10, curvatureExamples: 50 }, batchSize: base.batchSize });
     assert.deepEqual(suiteHyper(SUITES.deep, 'autoencoder-curves', 'hessian-free', base), base);
+    // The row's other fields (batch growth) stay under the suite's options.
+    const grown = { ...base, batchGrowth: { from: 50, steps: 10 } };
+    assert.deepEqual(suiteHyper(SUITES.quick, 'autoencoder-curves', 'hessian-free', grown).batchGrowth, { from: 50, steps: 10 });
     const other = hyperFor('mlp-iris', 'classifier', 'hessian-free');
     assert.deepEqual(suiteHyper(SUITES.quick, 'mlp-iris', 'hessian-free', other), other);
     for (const s of Object.values(SUITES)) {

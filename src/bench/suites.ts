@@ -74,7 +74,7 @@ export const SUITES: Readonly<Record<SuiteId, Suite>> = {
 /** The table's hyper-parameters with the suite's options over them. */
 export function suiteHyper(s: Pick<Suite, 'hyper'>, problem: string, optimizer: string, base: Hyper): Hyper {
   const over = s.hyper?.[problem]?.[optimizer];
-  return over === undefined ? base : { options: mergeOptions(base.options, over), batchSize: base.batchSize };
+  return over === undefined ? base : { ...base, options: mergeOptions(base.options, over) };
 }
 
 export function suiteById(id: string): Suite {
