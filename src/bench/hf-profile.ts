@@ -15,7 +15,8 @@ import { closeScope, detachedScope, runInScope, sweepScope } from '../tensor/sco
 import { problemById } from './problems.js';
 import { optimizerEntry } from '../optim/registry.js';
 import type { Objective, Optimizer } from '../optim/types.js';
-import { hyperFor, resolveBatchSize } from './hyper.js';
+import { hyperFor, mergeOptions, resolveBatchSize } from './hyper.js';
+import { curvatureShareOf } from '../optim/krylov/hessian-free.js';
 import { Parts, table } from './util.js';
 
 /** The objective with its methods timed; `where` names the batch ('batch' or 'sub-batch'). */
@@ -47,10 +48,8 @@ export function profileHf(o: HfProfileOptions): void {
     const problem = problemById(problemId);
     const inst = problem.build(o.seed, { size: o.size });
     const hyper = resolveBatchSize(hyperFor(problemId, problem.kind, 'hessian-free'), inst.trainSize);
-    const options = { ...hyper.options, ...(o.options ?? {}) };
+    const options = mergeOptions(hyper.options, o.options);
     const batch = hyper.batchSize === 'full' ? inst.trainSize : hyper.batchSize;
-    const examples = options.curvatureExamples as number | undefined;
-    const fraction = examples !== undefined ? Math.min(1, examples / batch) : (options.curvatureFraction as number | undefined) ?? 1;
     const carried = detachedScope();
     const parts = new Parts();
     const ref = new Parts();
@@ -65,6 +64,7 @@ export function profileHf(o: HfProfileOptions): void {
       ({ params, state } = res);
       sweepScope(carried, [params, state, inst.params]);
       // Reference: a gradient on a sub-batch of the curvature's size, at the same point.
+      const fraction = curvatureShareOf(options, raw);
       if (measured && raw.subsample && fraction < 1) {
         const sub = raw.subsample(fraction, 1 + k);
         runInScope(carried, () => ref.time('gradient (sub-batch)', () => sub.valueAndGrad(params)));

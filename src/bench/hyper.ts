@@ -62,7 +62,7 @@ export function resolveBatchSize(h: Hyper, trainSize: number): ResolvedHyper {
   checkBatchSize(h.batchSize);
   const b = h.batchSize;
   if (typeof b !== 'object') return { ...h, batchSize: b };
-  return { ...h, batchSize: Math.min(trainSize, Math.max(1, Math.round(b.fraction * trainSize))) };
+  return { ...h, batchSize: Math.max(1, Math.round(b.fraction * trainSize)) };
 }
 
 /** A batch size as the command line and reports print it: 500, full, 25% of the training set. */

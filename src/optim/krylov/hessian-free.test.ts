@@ -8,7 +8,7 @@ import { Dropout, Linear, Sigmoid, Tanh } from '../../nn/layers.js';
 import { Sequential } from '../../nn/module.js';
 import { mse, sigmoidBinaryCrossEntropy } from '../../nn/losses.js';
 import { objective, modelObjective, withL2 } from '../objective.js';
-import { hessianFree, hessianFreeTransform, powNegative } from './hessian-free.js';
+import { curvatureShareOf, hessianFree, hessianFreeTransform, powNegative } from './hessian-free.js';
 import { subsampledNewton } from './subsampled-newton.js';
 import { treeAxpby, treeNorm, treeScale, treeSub, treeVdot } from '../../autodiff/tree-math.js';
 import { conjugateGradient } from '../../curvature/cg.js';
@@ -289,6 +289,11 @@ describe('Hessian-free', () => {
     // More examples than the batch holds: still both halves, not the whole batch.
     const over = hessianFree<PyTree>({ damping: 0.5, curvatureExamples: 50, evaluateOn: 'held-out' });
     assert.ok(sameBits(over.step(x0, over.init(x0), model).params, r), 'curvatureExamples 50 on 13 examples is not capped at 6');
+    // The share as the profiler reads it: the same rule, without a step.
+    assert.equal(curvatureShareOf({ curvatureExamples: 50, evaluateOn: 'held-out' }, model), 6 / 13);
+    assert.equal(curvatureShareOf({ curvatureExamples: 4 }, model), 4 / 13);
+    assert.equal(curvatureShareOf({ curvatureExamples: 50 }, model), 1);
+    assert.equal(curvatureShareOf({ curvatureFraction: 0.3 }, model), 0.3);
     // An objective that sub-samples but has no example count to divide is refused; one that
     // cannot sub-sample (a bare function) gives its whole batch, as with curvatureFraction.
     const { examples: _n, ...uncounted } = model;

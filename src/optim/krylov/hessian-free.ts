@@ -231,9 +231,15 @@ function foldAverage<P extends PyTree>(beta: number, sum: P, weight: number, x: 
 }
 
 /**
- * The share of the batch the curvature products see: `curvatureFraction`, or
- * `curvatureExamples` over the objective's example count (at most 1).
+ * The share of `obj`'s batch that Hessian-free's curvature products see under `options`
+ * (`curvatureFraction`, or `curvatureExamples` over the objective's example count): what
+ * `bench:hf --profile` sizes its reference gradient by.
  */
+export function curvatureShareOf(options: HessianFreeOptions, obj: Objective<PyTree>): number {
+  return curvatureShare(resolve(options), obj);
+}
+
+/** `curvatureShareOf` on resolved options (every step). */
 function curvatureShare(o: ReturnType<typeof resolve>, obj: Objective<PyTree>): number {
   const k = o.curvatureExamples;
   if (k === undefined) return o.curvatureFraction;
